@@ -1,0 +1,27 @@
+# `make run` and `make test` set up .venv on first use, then run.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test bench replay lint
+
+$(BIN)/derivbot: pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+run: $(BIN)/derivbot
+	$(BIN)/derivbot run
+
+test: $(BIN)/derivbot
+	$(BIN)/python -m pytest
+
+replay: $(BIN)/derivbot
+	$(BIN)/derivbot replay --out out/replay
+
+bench: $(BIN)/derivbot
+	$(BIN)/python -m pytest tests/benches -s -q -p no:cacheprovider --override-ini addopts=
+
+lint: $(BIN)/derivbot
+	$(BIN)/ruff check bot strategies risk state tests

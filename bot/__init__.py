@@ -1,0 +1,1 @@
+"""derivbot runtime: CLI, config, runner, order manager, gateways, metrics, replay."""

@@ -1,0 +1,149 @@
+"""The `derivbot` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from bot.config import Config, ConfigError, load_config
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad input from the command line or its files; printed as one line, exit code 2."""
+
+
+def _config(path: str) -> Config:
+    return load_config(path)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot import app
+
+    cfg = _config(args.config)
+    if cfg.mode == "live" and not args.live:
+        raise UsageError("mode = 'live' in config also needs --live on the command line")
+    if cfg.exchange.gateway != "sim":
+        raise UsageError("exchange.gateway = 'ccxt' is not available in this build; use 'sim'")
+    folder = app.resolve_data(cfg, args.data)
+    print(f"derivbot: paper trading on the simulated {cfg.exchange.venue} with data {folder}; "
+          f"metrics on http://{cfg.metrics.host}:{cfg.metrics.port}/metrics; Ctrl-C stops")
+    runner = asyncio.run(app.run_paper(cfg, folder, max_ticks=args.max_ticks))
+    print(f"derivbot: stopped after {runner.stats.ticks} ticks; state saved in {cfg.state.db}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from bot import app
+
+    cfg = _config(args.config)
+    folder = app.resolve_data(cfg, args.data)
+    out = Path(args.out)
+    report = asyncio.run(app.replay(cfg, folder, out, progress=not args.quiet))
+    keys = ("trades", "win_rate", "profit_factor", "sharpe", "max_drawdown", "total_return",
+            "fees", "funding_pnl")
+    print(" ".join(f"{k}={report[k]}" for k in keys))
+    print(f"wrote {out / 'report.json'}, {out / 'trades.csv'}, {out / 'equity.png'}, "
+          f"{out / 'derivbot.db'}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from bot.status import print_status
+
+    db = args.db or _config(args.config).state.db
+    if not Path(db).exists():
+        raise UsageError(f"{db}: no database yet (has the bot run?)")
+    print_status(db, as_json=args.json)
+    return 0
+
+
+def cmd_size(args: argparse.Namespace) -> int:
+    from bot.calculator import calculate, render
+
+    result = calculate(args.equity, args.risk, args.entry, args.stop, args.leverage,
+                       args.side, args.step, args.mmr)
+    print(json.dumps(result) if args.json else render(result))
+    return 0
+
+
+def cmd_data_synth(args: argparse.Namespace) -> int:
+    from bot.synth import SynthSpec, generate
+
+    symbols = tuple(args.symbols) if args.symbols else SynthSpec.symbols
+    out = generate(SynthSpec(symbols=symbols, days=args.days, seed=args.seed), args.out)
+    print(f"wrote a {args.days}-day synthetic market for {', '.join(symbols)} to {out}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="derivbot", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the configured mode (default: paper on the simulator)")
+    run.add_argument("--config", default="config.toml")
+    run.add_argument("--data", help="market data folder (default: config or synthetic)")
+    run.add_argument("--max-ticks", type=int, help="stop after this many ticks")
+    run.add_argument("--live", action="store_true", help="confirm live trading")
+    run.set_defaults(func=cmd_run)
+
+    rep = sub.add_parser("replay", help="run the whole bot over history")
+    rep.add_argument("--config", default="config.toml")
+    rep.add_argument("--data", help="market data folder (default: config or synthetic)")
+    rep.add_argument("--out", default="out/replay")
+    rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    rep.set_defaults(func=cmd_replay)
+
+    st = sub.add_parser("status", help="open positions, working orders and PnL")
+    st.add_argument("--config", default="config.toml")
+    st.add_argument("--db", help="database file (default: state.db from config)")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_status)
+
+    sz = sub.add_parser("size", help="position size and liquidation calculator")
+    sz.add_argument("--equity", type=float, required=True)
+    sz.add_argument("--risk", type=float, required=True, help="fraction of equity, e.g. 0.015")
+    sz.add_argument("--entry", type=float, required=True)
+    sz.add_argument("--stop", type=float, required=True)
+    sz.add_argument("--leverage", type=float, required=True)
+    sz.add_argument("--side", choices=("long", "short"), help="default: from stop vs entry")
+    sz.add_argument("--step", default="0.001", help="amount step of the market")
+    sz.add_argument("--mmr", type=float, default=0.004, help="maintenance margin rate")
+    sz.add_argument("--json", action="store_true")
+    sz.set_defaults(func=cmd_size)
+
+    data = sub.add_parser("data", help="market data tools")
+    dsub = data.add_subparsers(dest="data_command", required=True)
+    syn = dsub.add_parser("synth", help="write a seeded synthetic market")
+    syn.add_argument("--out", required=True)
+    syn.add_argument("--days", type=int, default=365)
+    syn.add_argument("--seed", type=int, default=7)
+    syn.add_argument("--symbols", nargs="*", help="ccxt symbols, e.g. BTC/USDT:USDT")
+    syn.set_defaults(func=cmd_data_synth)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bot.calculator import CalculatorError
+    from bot.marketdata import DataError
+
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.command == "run" else logging.WARNING,
+                        stream=sys.stderr,
+                        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s")
+    try:
+        return args.func(args)
+    except ConfigError as err:
+        print(f"derivbot: config error: {err}", file=sys.stderr)
+    except (DataError, UsageError, CalculatorError) as err:
+        print(f"derivbot: {err}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""config.toml → frozen, strictly validated settings; a bad key is an error naming the key."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from risk.limits import RiskLimits
+from strategies.fade import FadeParams
+from strategies.funding import FundingExtremeParams, FundingZScoreParams
+from strategies.regime import RegimeParams
+from strategies.structure import SwingFailureParams
+
+
+class ConfigError(Exception):
+    """A config problem, already phrased as one line naming the key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ExchangeConfig(Strict):
+    venue: Literal["binanceusdm", "bybit", "okx"] = "binanceusdm"
+    gateway: Literal["sim", "ccxt"] = "sim"
+    testnet: bool = True
+    api_key_env: str = "DERIVBOT_API_KEY"
+    api_secret_env: str = "DERIVBOT_API_SECRET"
+
+
+class DataConfig(Strict):
+    dir: str = ""  # empty: the embedded synthetic market
+    symbols: tuple[str, ...] = ("BTC/USDT:USDT", "ETH/USDT:USDT")
+    synth_seed: int = 7
+    synth_days: int = Field(default=365, gt=0)
+
+
+class PaperConfig(Strict):
+    time_scale: float = Field(default=36_000.0, gt=0)  # market seconds per wall second
+    warmup_bars: int = Field(default=720, ge=0)  # read without pacing before trading starts
+
+
+class SimConfig(Strict):
+    start_equity: float = Field(default=100_000.0, gt=0)
+    maker_fee: float = Field(default=0.0002, ge=0, lt=0.01)
+    taker_fee: float = Field(default=0.0005, ge=0, lt=0.01)
+    slippage_bps: float = Field(default=1.0, ge=0, lt=100)
+
+
+class MetricsConfig(Strict):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=9108, ge=0, le=65535)
+
+
+class StateConfig(Strict):
+    db: str = "var/derivbot.db"
+
+
+class SignalsConfig(Strict):
+    funding_extreme: FundingExtremeParams = FundingExtremeParams()
+    funding_zscore: FundingZScoreParams = FundingZScoreParams()
+    regime: RegimeParams = RegimeParams()
+    swing_failure: SwingFailureParams = SwingFailureParams()
+
+
+class StrategyToggle(Strict):
+    enabled: bool = True
+    weight: float = Field(default=1.0, ge=0)
+
+
+class FadeStrategyConfig(StrategyToggle):
+    params: FadeParams = FadeParams()
+
+
+class StrategiesConfig(Strict):
+    funding_fade: FadeStrategyConfig = FadeStrategyConfig()
+
+
+class Config(Strict):
+    mode: Literal["paper", "live", "replay"] = "paper"
+    exchange: ExchangeConfig = ExchangeConfig()
+    data: DataConfig = DataConfig()
+    paper: PaperConfig = PaperConfig()
+    sim: SimConfig = SimConfig()
+    risk: RiskLimits = RiskLimits()
+    signals: SignalsConfig = SignalsConfig()
+    strategies: StrategiesConfig = StrategiesConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    state: StateConfig = StateConfig()
+
+    @model_validator(mode="after")
+    def _live_needs_real_gateway(self) -> Config:
+        if self.mode == "live" and self.exchange.gateway != "ccxt":
+            raise ValueError("mode 'live' needs exchange.gateway = 'ccxt'")
+        return self
+
+    def api_credentials(self) -> tuple[str, str] | None:
+        """Keys come only from the environment variables that config names."""
+        key = os.environ.get(self.exchange.api_key_env)
+        secret = os.environ.get(self.exchange.api_secret_env)
+        return (key, secret) if key and secret else None
+
+
+def _describe(err: ValidationError) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return f"{key}: unknown key"
+    if kind == "missing":
+        return f"{key}: required key is missing"
+    msg = first["msg"].removeprefix("Value error, ")
+    return f"{key}: {msg} (got {first.get('input')!r})"
+
+
+def parse_config(raw: dict) -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_describe(err)) from None
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from None
+    return parse_config(raw)

@@ -1,0 +1,225 @@
+"""The canonical on-disk market data layout, its validation, and the time-ordered event stream.
+
+    DATA/<exchange>/<SYMBOL>/candles_1h.csv       timestamp,open,high,low,close,volume[,taker_buy_volume]
+                             funding.csv          timestamp,rate
+                             open_interest.csv    timestamp,open_interest[,open_interest_value]
+                             spot_candles_1h.csv  as candles_1h.csv
+
+Timestamps are ms UTC; a candle's timestamp is its open time and it is seen at its close.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from bot.markets import dir_symbol, split_symbol
+
+HOUR_MS = 3_600_000
+CANDLE_COLS = ("timestamp", "open", "high", "low", "close", "volume")
+FILES = {
+    "candles_1h.csv": (CANDLE_COLS, ("taker_buy_volume",)),
+    "spot_candles_1h.csv": (CANDLE_COLS, ("taker_buy_volume",)),
+    "funding.csv": (("timestamp", "rate"), ()),
+    "open_interest.csv": (("timestamp", "open_interest"), ("open_interest_value",)),
+}
+# Order of kinds that share one instant: prices first (they mark positions), then cash.
+CANDLE, SPOT, FUNDING, OI = 0, 1, 2, 3
+
+
+class DataError(ValueError):
+    """Bad market data; the message names the file and the row."""
+
+
+class CandleEvent(NamedTuple):
+    kind: int  # CANDLE or SPOT
+    exchange: str
+    symbol: str  # perp symbol for CANDLE, spot symbol (BTC/USDT) for SPOT
+    ts: int  # open time
+    seen: int  # close time: when the bar becomes known
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    taker_buy: float  # NaN when the feed has none
+
+
+class FundingEvent(NamedTuple):
+    kind: int
+    exchange: str
+    symbol: str
+    ts: int
+    seen: int
+    rate: float  # as paid, per interval
+    interval_hours: float
+
+
+class OIEvent(NamedTuple):
+    kind: int
+    exchange: str
+    symbol: str
+    ts: int
+    seen: int
+    open_interest: float
+    value: float  # NaN when absent
+
+
+Event = CandleEvent | FundingEvent | OIEvent
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read and validate one file of the layout; raise DataError naming file and row."""
+    required, optional = FILES[path.name]
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot be read as CSV: {err}") from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
+    unknown = [c for c in df.columns if c not in required + optional]
+    if unknown:
+        raise DataError(f"{path}: unknown column(s) {', '.join(unknown)}")
+    for col in df.columns:
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = np.flatnonzero(values.isna().to_numpy())
+        if len(bad):
+            row = int(bad[0])
+            raise DataError(f"{path}: line {row + 2}: {col} is missing or not a number "
+                            f"({df[col].iloc[row]!r})")
+        df[col] = values
+    ts = df["timestamp"].to_numpy()
+    if len(ts) and (ts != np.floor(ts)).any():
+        row = int(np.flatnonzero(ts != np.floor(ts))[0])
+        raise DataError(f"{path}: line {row + 2}: timestamp {ts[row]} is not whole milliseconds")
+    df["timestamp"] = df["timestamp"].astype(np.int64)
+    ts = df["timestamp"].to_numpy()
+    steps = np.diff(ts)
+    if (steps <= 0).any():
+        row = int(np.flatnonzero(steps <= 0)[0]) + 1
+        what = "duplicate" if steps[row - 1] == 0 else "out-of-order"
+        raise DataError(f"{path}: line {row + 2}: {what} timestamp {ts[row]} "
+                        f"(previous {ts[row - 1]})")
+    if path.name.endswith("candles_1h.csv"):
+        _check_candles(path, df)
+    return df
+
+
+def _check_candles(path: Path, df: pd.DataFrame) -> None:
+    o, h, lo, c = (df[k].to_numpy() for k in ("open", "high", "low", "close"))
+    bad = (h < np.maximum(o, c)) | (lo > np.minimum(o, c)) | (lo <= 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{path}: line {row + 2}: high/low do not contain open/close "
+                        f"(o={o[row]} h={h[row]} l={lo[row]} c={c[row]})")
+    if (df["volume"].to_numpy() < 0).any():
+        row = int(np.flatnonzero(df["volume"].to_numpy() < 0)[0])
+        raise DataError(f"{path}: line {row + 2}: negative volume")
+
+
+@dataclass
+class MarketData:
+    """All files of one data folder, validated, keyed by (exchange, symbol, file)."""
+
+    root: Path
+    tables: dict[tuple[str, str, str], pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def exchanges(self) -> list[str]:
+        return sorted({ex for ex, _, _ in self.tables})
+
+    @property
+    def symbols(self) -> list[str]:
+        return sorted({sym for _, sym, _ in self.tables})
+
+    def first_price(self, symbol: str) -> float:
+        for (_, sym, name), df in self.tables.items():
+            if sym == symbol and name == "candles_1h.csv" and len(df):
+                return float(df["close"].iloc[0])
+        raise DataError(f"{self.root}: no candles for {symbol}")
+
+    def events(self, start: int | None = None) -> Iterator[Event]:
+        """Every event in the order it becomes known; only those seen after `start`."""
+        return iter(_merge(self.tables, start))
+
+
+def load(root: str | Path, symbols: tuple[str, ...] | None = None,
+         exchanges: tuple[str, ...] | None = None) -> MarketData:
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: data folder does not exist")
+    data = MarketData(root)
+    wanted = {s: None for s in symbols} if symbols else None
+    for ex_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        if exchanges and ex_dir.name not in exchanges:
+            continue
+        for sym_dir in sorted(p for p in ex_dir.iterdir() if p.is_dir()):
+            try:
+                symbol = dir_symbol(sym_dir.name)
+            except ValueError as err:
+                raise DataError(f"{sym_dir}: {err}") from None
+            if wanted is not None and symbol not in wanted:
+                continue
+            for name in FILES:
+                path = sym_dir / name
+                if path.exists():
+                    data.tables[(ex_dir.name, symbol, name)] = read_table(path)
+    if not any(name == "candles_1h.csv" for _, _, name in data.tables):
+        raise DataError(f"{root}: no candles_1h.csv under <exchange>/<SYMBOL>/")
+    if wanted:
+        have = {sym for _, sym, _ in data.tables}
+        missing = [s for s in wanted if s not in have]
+        if missing:
+            raise DataError(f"{root}: no data for symbol(s) {', '.join(missing)}")
+    return data
+
+
+def _funding_interval_hours(ts: np.ndarray) -> float:
+    if len(ts) < 2:
+        return 8.0
+    return float(np.median(np.diff(ts))) / HOUR_MS
+
+
+def _merge(tables: dict[tuple[str, str, str], pd.DataFrame], start: int | None) -> list[Event]:
+    """One list of events ordered by (seen, kind, exchange, symbol)."""
+    keys, blocks = [], []
+    for (ex, sym, name), df in sorted(tables.items()):
+        ts = df["timestamp"].to_numpy()
+        if name in ("candles_1h.csv", "spot_candles_1h.csv"):
+            kind = CANDLE if name == "candles_1h.csv" else SPOT
+            target = sym if kind == CANDLE else "{}/{}".format(*split_symbol(sym)[:2])
+            seen = ts + HOUR_MS
+            taker = (df["taker_buy_volume"].to_numpy() if "taker_buy_volume" in df
+                     else np.full(len(df), np.nan))
+            cols = [df[k].to_numpy() for k in ("open", "high", "low", "close", "volume")]
+            rows = [CandleEvent(kind, ex, target, int(t), int(s), *vals)
+                    for t, s, *vals in zip(ts.tolist(), seen.tolist(),
+                                           *(c.tolist() for c in cols), taker.tolist())]
+        elif name == "funding.csv":
+            kind, seen = FUNDING, ts
+            interval = _funding_interval_hours(ts)
+            rows = [FundingEvent(kind, ex, sym, t, t, r, interval)
+                    for t, r in zip(ts.tolist(), df["rate"].tolist())]
+        else:
+            kind, seen = OI, ts
+            val = (df["open_interest_value"].to_numpy() if "open_interest_value" in df
+                   else np.full(len(df), np.nan))
+            rows = [OIEvent(kind, ex, sym, t, t, o, v)
+                    for t, o, v in zip(ts.tolist(), df["open_interest"].tolist(), val.tolist())]
+        keys.append(np.stack([seen, np.full(len(ts), kind)]))
+        blocks.append(rows)
+    if not blocks:
+        return []
+    flat = [e for rows in blocks for e in rows]
+    key = np.concatenate(keys, axis=1)
+    order = np.lexsort((np.arange(key.shape[1]), key[1], key[0]))  # stable within a kind
+    events = [flat[i] for i in order.tolist()]
+    if start is not None:
+        events = [e for e in events if e.seen > start]
+    return events

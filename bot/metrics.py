@@ -1,0 +1,30 @@
+"""Prometheus metrics of the running bot, on their own registry."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        self.equity = Gauge("derivbot_equity", "Account equity in quote currency", registry=r)
+        self.wallet = Gauge("derivbot_wallet", "Realised wallet balance", registry=r)
+        self.open_positions = Gauge("derivbot_open_positions", "Open trades", registry=r)
+        self.open_risk = Gauge("derivbot_open_risk", "Cash at risk in open trades", registry=r)
+        self.orders = Gauge("derivbot_orders", "Orders of open trades by state", ["state"],
+                            registry=r)
+        self.signal = Gauge("derivbot_signal", "Signed signal strength", ["symbol", "module"],
+                            registry=r)
+        self.trades = Counter("derivbot_trades", "Trades by outcome", ["outcome"], registry=r)
+        self.decisions = Counter("derivbot_risk_decisions", "Risk decisions", ["result", "rule"],
+                                 registry=r)
+        self.tick_latency = Histogram(
+            "derivbot_tick_seconds", "Time to process one market tick", registry=r,
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0))
+        self.market_time = Gauge("derivbot_market_time_seconds",
+                                 "Timestamp of the latest market data processed", registry=r)
+
+    def serve(self, host: str, port: int):
+        """Start /metrics in a thread; returns (server, thread)."""
+        return start_http_server(port, addr=host, registry=self.registry)

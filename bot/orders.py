@@ -1,0 +1,305 @@
+"""The order manager: carries out each trade's plan as one state machine.
+
+Entry; on fill, a reduce-only stop and three reduce-only targets (40/30/30); stop to
+breakeven after T1 and to T1 after T2; everything left cancelled when flat. Every
+order is stored before it is sent, and every trade and order transition is stored.
+Reactions to exchange events are queued and run one at a time, never nested.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import deque
+from decimal import Decimal
+
+from ccxt.base.errors import ExchangeError, InvalidOrder, NetworkError, OrderNotFound
+
+from bot.gateway import Gateway
+from bot.markets import Market
+from bot.trade import (
+    FROM_STATUS,
+    OrderLife,
+    TradeState,
+    check_trade_move,
+    client_id,
+    order_move_allowed,
+    parse_client_id,
+)
+from bot.types import Fill, FundingPayment, OrderRequest, OrderState, OrderType
+from risk.manager import Approved, OpenRisk
+from state.models import FillRow, FundingRow, Order, Trade
+from state.store import Store
+
+log = logging.getLogger("derivbot.orders")
+ZERO = Decimal(0)
+TARGET_LEGS = ("t1", "t2", "t3")
+EXIT_LEGS = ("stop", "t1", "t2", "t3", "exit")
+
+
+class OrderManager:
+    def __init__(self, gateway: Gateway, store: Store, markets: dict[str, Market], clock) -> None:
+        self.gw, self.store, self.markets, self.clock = gateway, store, markets, clock
+        self.active: dict[int, Trade] = {t.id: t for t in store.open_trades()}
+        self.orders: dict[str, Order] = {
+            o.client_id: o for t in self.active.values() for o in store.orders(t.id)}
+        self._reactions: deque[tuple[int, str]] = deque()
+
+    # ---- commands -------------------------------------------------------------------------
+    async def open_trade(self, ap: Approved) -> Trade:
+        plan = ap.plan
+        trade = Trade(strategy=plan.strategy, symbol=plan.symbol, side=plan.direction.side,
+                      state=TradeState.PENDING_ENTRY.value, plan_entry=plan.entry,
+                      plan_stop=plan.stop,
+                      targets_json=json.dumps([[t.price, t.fraction] for t in plan.targets]),
+                      reasons_json=json.dumps(plan.reasons, default=str), size=ap.size,
+                      risk_cash=ap.risk_cash, created_at=self.clock.now())
+        self.store.save(trade)
+        self.active[trade.id] = trade
+        log.info("trade=%s event=open symbol=%s side=%s size=%s", trade.id, trade.symbol,
+                 trade.side, ap.size)
+        await self._submit(trade, "entry", 0, OrderType.MARKET, ap.size)
+        await self.sync()
+        return trade
+
+    async def close_trade(self, trade_id: int, reason: str) -> None:
+        """Close at market what is left (reduce-only), then cancel everything else."""
+        trade = self.active.get(trade_id)
+        if trade is None:
+            return
+        trade.close_reason = reason
+        left = trade.filled - trade.exited
+        if left > 0:
+            seq = sum(1 for o in self.orders.values() if o.trade_id == trade_id and o.leg == "exit")
+            await self._submit(trade, "exit", seq, OrderType.MARKET, left, reduce_only=True)
+        elif trade.state == TradeState.PENDING_ENTRY:
+            await self._cancel_working(trade)
+        await self.sync()
+
+    async def sync(self) -> None:
+        """Apply everything the exchange reported, then run the queued reactions."""
+        while True:
+            events = await self.gw.poll_events()
+            for ev in events:
+                if isinstance(ev, OrderState):
+                    self._on_order_state(ev)
+                elif isinstance(ev, Fill):
+                    self._on_fill(ev)
+                elif isinstance(ev, FundingPayment):
+                    self._on_funding(ev)
+            if not self._reactions:
+                if not events:
+                    return
+                continue
+            while self._reactions:
+                await self._react(*self._reactions.popleft())
+
+    def open_risk(self) -> list[OpenRisk]:
+        return [OpenRisk(t.symbol, t.risk_cash) for t in self.active.values()]
+
+    # ---- events ---------------------------------------------------------------------------
+    def _on_order_state(self, st: OrderState) -> None:
+        order = self.orders.get(st.client_id)
+        if order is None:
+            return  # not an order of an active trade: reconciliation's business
+        trade = self.active[order.trade_id]
+        new = FROM_STATUS[st.status]
+        delta = st.filled - order.filled
+        if delta < 0 or not order_move_allowed(order.state, new):
+            return  # stale report
+        if delta > 0:
+            old_value = (order.average or ZERO) * order.filled
+            price = (st.average * st.filled - old_value) / delta
+            self._book(trade, order.leg, delta, price, st.fee - order.fee)
+            order.filled, order.average, order.fee = st.filled, st.average, st.fee
+        changed = delta > 0 or order.state != new.value
+        order.state, order.exchange_id = new.value, st.exchange_id or order.exchange_id
+        if st.reason:
+            order.reason = st.reason
+        if changed:
+            self.store.record_order(order, self.clock.now(), st.reason)
+            self.store.save(trade)
+            self._reactions.append((trade.id, order.client_id))
+
+    def _on_fill(self, fill: Fill) -> None:
+        parsed = parse_client_id(fill.client_id)
+        trade_id = parsed[0] if parsed else None
+        if fill.liquidation:
+            trade = self._trade_on(fill.symbol)
+            if trade is not None:
+                trade_id = trade.id
+                trade.close_reason = "liquidated"
+                self._book(trade, "liquidation", fill.amount, fill.price, fill.fee)
+                self.store.save(trade)
+                self._reactions.append((trade.id, ""))
+        self.store.save(FillRow(trade_id=trade_id, client_id=fill.client_id,
+                                exchange_id=fill.exchange_id, symbol=fill.symbol, side=fill.side,
+                                amount=fill.amount, price=fill.price, fee=fill.fee,
+                                ts=fill.timestamp, liquidation=fill.liquidation))
+
+    def _on_funding(self, pay: FundingPayment) -> None:
+        trade = self._trade_on(pay.symbol)
+        if trade is not None:
+            trade.funding += pay.amount
+        self.store.save(FundingRow(trade_id=trade.id if trade else None, symbol=pay.symbol,
+                                   ts=pay.timestamp, rate=pay.rate, notional=pay.notional,
+                                   amount=pay.amount), *([trade] if trade else []))
+
+    def _trade_on(self, symbol: str) -> Trade | None:
+        return next((t for t in self.active.values() if t.symbol == symbol
+                     and t.state != TradeState.PENDING_ENTRY), None)
+
+    def _book(self, trade: Trade, leg: str, amount: Decimal, price: Decimal, fee: Decimal) -> None:
+        trade.fees += fee
+        if leg == "entry":
+            value = (trade.entry_price or ZERO) * trade.filled + price * amount
+            trade.filled += amount
+            trade.entry_price = value / trade.filled
+            return
+        d = 1 if trade.side == "long" else -1
+        trade.realised += (price - trade.entry_price) * amount * d
+        value = (trade.exit_price or ZERO) * trade.exited + price * amount
+        trade.exited += amount
+        trade.exit_price = value / trade.exited
+        log.info("trade=%s event=exit leg=%s amount=%s price=%s left=%s", trade.id, leg, amount,
+                 price, trade.filled - trade.exited)
+
+    # ---- reactions ------------------------------------------------------------------------
+    async def _react(self, trade_id: int, cid: str) -> None:
+        trade = self.active.get(trade_id)
+        if trade is None:
+            return
+        order = self.orders.get(cid)
+        leg = order.leg if order else "liquidation"
+        done = order is None or order.state not in (OrderLife.OPEN, OrderLife.PENDING_CREATE)
+        if leg == "entry":
+            if trade.state == TradeState.PENDING_ENTRY and done:
+                if trade.filled > 0:
+                    await self._protect(trade)
+                else:
+                    self._move(trade, TradeState.FAILED, f"entry {order.state}: {order.reason}")
+                    self.active.pop(trade.id)
+            return
+        if trade.filled > 0 and trade.exited >= trade.filled:
+            await self._finish(trade, trade.close_reason or leg)
+            return
+        if order is not None and order.state == OrderLife.FILLED:
+            targets = json.loads(trade.targets_json)
+            if leg == "t1" and trade.state == TradeState.OPEN:
+                self._move(trade, TradeState.T1_FILLED, "stop to breakeven")
+                await self._move_stop(trade, trade.entry_price)
+            elif leg == "t2" and trade.state == TradeState.T1_FILLED:
+                self._move(trade, TradeState.T2_FILLED, "stop to T1")
+                await self._move_stop(trade, Decimal(repr(targets[0][0])))
+
+    async def _protect(self, trade: Trade) -> None:
+        self._move(trade, TradeState.OPEN, f"entry filled {trade.filled} @ {trade.entry_price}")
+        trade.opened_at = self.clock.now()
+        await self._place_stop(trade, Decimal(repr(trade.plan_stop)), 0)
+        market = self.markets[trade.symbol]
+        targets = json.loads(trade.targets_json)
+        amounts = split_amounts(trade.filled, [f for _, f in targets], market)
+        for leg, (price, _), amount in zip(TARGET_LEGS, targets, amounts):
+            if amount > 0 and trade.id in self.active:
+                await self._submit(trade, leg, 0, OrderType.LIMIT, amount, price=price,
+                                   reduce_only=True)
+
+    async def _move_stop(self, trade: Trade, price: Decimal) -> None:
+        """New stop first, then cancel the old one: never a moment without a stop."""
+        old = [o for o in self.orders.values()
+               if o.trade_id == trade.id and o.leg == "stop" and o.state == OrderLife.OPEN]
+        seq = 1 + max((parse_client_id(o.client_id)[2] for o in self.orders.values()
+                       if o.trade_id == trade.id and o.leg == "stop"), default=-1)
+        await self._place_stop(trade, price, seq)
+        for o in old:
+            await self._cancel(o)
+
+    async def _place_stop(self, trade: Trade, price: Decimal, seq: int) -> None:
+        left = trade.filled - trade.exited
+        market = self.markets[trade.symbol]
+        px = market.price_to_precision(price)
+        order = await self._submit(trade, "stop", seq, OrderType.STOP_MARKET, left,
+                                   stop_price=px, reduce_only=True)
+        if order is None:  # price is already through the stop: get out now
+            await self.close_trade(trade.id, "stop already crossed")
+            return
+        trade.stop_price = px
+        self.store.save(trade)
+
+    async def _finish(self, trade: Trade, reason: str) -> None:
+        await self._cancel_working(trade)
+        trade.close_reason = trade.close_reason or reason
+        trade.closed_at = self.clock.now()
+        self._move(trade, TradeState.CLOSED, trade.close_reason)
+        self.active.pop(trade.id, None)
+        for cid in [c for c, o in self.orders.items() if o.trade_id == trade.id]:
+            del self.orders[cid]
+        log.info("trade=%s event=closed reason=%s pnl=%s fees=%s funding=%s", trade.id,
+                 trade.close_reason, trade.realised, trade.fees, trade.funding)
+
+    async def _cancel_working(self, trade: Trade) -> None:
+        for o in [o for o in self.orders.values()
+                  if o.trade_id == trade.id and o.state == OrderLife.OPEN]:
+            await self._cancel(o)
+
+    async def _cancel(self, order: Order) -> None:
+        try:
+            st = await self.gw.cancel_order(order.symbol, order.client_id)
+        except OrderNotFound:
+            st = await self.gw.fetch_order(order.symbol, order.client_id)
+        self._on_order_state(st)
+
+    def _move(self, trade: Trade, new: TradeState, detail: str) -> None:
+        check_trade_move(trade.id, trade.state, new)
+        self.store.add_trade_event(trade, new.value, self.clock.now(), detail)
+
+    async def _submit(self, trade: Trade, leg: str, seq: int, type_: OrderType, amount: Decimal,
+                      price: float | Decimal | None = None, stop_price: Decimal | None = None,
+                      reduce_only: bool = False) -> Order | None:
+        market = self.markets[trade.symbol]
+        entering = leg == "entry"
+        side = "buy" if (trade.side == "long") == entering else "sell"
+        req = OrderRequest(client_id(trade.id, leg, seq), trade.symbol, side, type_,
+                           market.amount_to_precision(amount),
+                           None if price is None else market.price_to_precision(price),
+                           stop_price, reduce_only)
+        order = Order(client_id=req.client_id, trade_id=trade.id, leg=leg, symbol=req.symbol,
+                      side=side, type=type_.value, amount=req.amount, price=req.price,
+                      stop_price=stop_price, reduce_only=reduce_only,
+                      state=OrderLife.PENDING_CREATE.value)
+        self.store.record_order(order, self.clock.now())
+        self.orders[order.client_id] = order
+        try:
+            st = await self.gw.create_order(req)
+        except NetworkError:
+            raise
+        except (InvalidOrder, ExchangeError) as err:
+            order.state, order.reason = OrderLife.REJECTED.value, str(err)
+            self.store.record_order(order, self.clock.now(), str(err))
+            log.warning("trade=%s event=rejected order=%s reason=%s", trade.id, req.client_id,
+                        err)
+            if entering:
+                self._reactions.append((trade.id, order.client_id))
+            return None
+        self._on_order_state(st)
+        return order
+
+
+def split_amounts(total: Decimal, fractions: list[float], market: Market) -> list[Decimal]:
+    """Target amounts by fraction, rounded down; the last takes the remainder so they sum up.
+
+    A slice below the market minimum is folded into the next target.
+    """
+    out: list[Decimal] = []
+    carry = ZERO
+    for i, f in enumerate(fractions):
+        if i == len(fractions) - 1:
+            amount = total - sum(out, ZERO)
+        else:
+            amount = market.amount_to_precision(total * Decimal(repr(f))) + carry
+        if amount < market.min_amount and i < len(fractions) - 1:
+            carry, amount = amount, ZERO
+        else:
+            carry = ZERO
+        out.append(amount)
+    return out

@@ -1,0 +1,124 @@
+"""Replay statistics from the database: overall and per strategy; trades.csv and equity.png."""
+
+from __future__ import annotations
+
+import csv
+import math
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+
+from state.models import Trade
+from state.store import Store
+
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+
+
+def net(t: Trade) -> Decimal:
+    return t.realised - t.fees + t.funding
+
+
+def _iso(ms: int | None) -> str:
+    return "" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+
+
+def curve_stats(ts: np.ndarray, equity: np.ndarray) -> dict:
+    """Max drawdown and annualised Sharpe of daily returns (365 days a year)."""
+    if len(equity) < 2:
+        return {"max_drawdown": 0.0, "sharpe": 0.0}
+    peak = np.maximum.accumulate(equity)
+    max_dd = float(((peak - equity) / peak).max())
+    days = ts // DAY_MS
+    last_of_day = np.flatnonzero(np.diff(days, append=days[-1] + 1) != 0)
+    daily = equity[last_of_day]
+    rets = np.diff(daily) / daily[:-1]
+    sd = float(rets.std(ddof=1)) if len(rets) > 1 else 0.0
+    sharpe = 0.0 if sd == 0 else float(rets.mean() / sd * math.sqrt(365))
+    return {"max_drawdown": round(max_dd, 6), "sharpe": round(sharpe, 4)}
+
+
+def trade_stats(trades: list[Trade], start_equity: float) -> dict:
+    nets = np.array([float(net(t)) for t in trades])
+    wins, losses = nets[nets > 0], nets[nets <= 0]
+    gross_loss = float(-losses.sum())
+    r = [float(net(t)) / t.risk_cash for t in trades if t.risk_cash > 0]
+    holds = [(t.closed_at - t.opened_at) / HOUR_MS for t in trades
+             if t.closed_at is not None and t.opened_at is not None]
+    # a per-strategy equity path: its trades' net PnL booked at their close
+    order = sorted(trades, key=lambda t: t.closed_at or 0)
+    path = start_equity + np.cumsum([float(net(t)) for t in order]) if order else np.array([])
+    stamps = np.array([t.closed_at or 0 for t in order], dtype=np.int64)
+    curve = curve_stats(np.concatenate([[stamps[0]], stamps]) if len(order) else stamps,
+                        np.concatenate([[start_equity], path]) if len(order) else path)
+    return {
+        "trades": len(trades),
+        "win_rate": round(len(wins) / len(trades), 4) if trades else 0.0,
+        "profit_factor": (round(float(wins.sum()) / gross_loss, 4) if gross_loss > 0
+                          else None if len(wins) else 0.0),
+        "avg_r": round(float(np.mean(r)), 4) if r else 0.0,
+        "avg_hold_hours": round(float(np.mean(holds)), 2) if holds else 0.0,
+        "net_pnl": round(float(nets.sum()), 2) if len(nets) else 0.0,
+        **curve,
+    }
+
+
+def build_report(store: Store, start_equity: float) -> dict:
+    closed = [t for t in store.trades() if t.state == "closed"]
+    rows = store.equity_curve()
+    ts = np.array([r.ts for r in rows], dtype=np.int64)
+    eq = np.array([float(r.equity) for r in rows])
+    final = float(eq[-1]) if len(eq) else start_equity
+    overall = trade_stats(closed, start_equity)
+    overall.update(curve_stats(ts, eq))
+    per = {name: trade_stats([t for t in closed if t.strategy == name], start_equity)
+           for name in sorted({t.strategy for t in closed})}
+    return {
+        **overall,
+        "start_equity": start_equity,
+        "final_equity": round(final, 2),
+        "total_return": round(final / start_equity - 1, 6),
+        "price_pnl": str(sum((t.realised for t in closed), Decimal(0))),
+        "fees": str(sum((t.fees for t in closed), Decimal(0))),
+        "funding_pnl": str(sum((t.funding for t in closed), Decimal(0))),
+        "failed_entries": sum(1 for t in store.trades() if t.state == "failed"),
+        "refusals": sum(1 for d in store.decisions() if not d.approved),
+        "per_strategy": per,
+    }
+
+
+def write_trades_csv(store: Store, path: Path) -> None:
+    cols = ["id", "strategy", "symbol", "side", "state", "size", "filled", "entry_price",
+            "plan_stop", "targets", "exit_price", "opened_at", "closed_at", "realised", "fees",
+            "funding", "net", "r_multiple", "close_reason"]
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        for t in store.trades():
+            r = float(net(t)) / t.risk_cash if t.risk_cash else ""
+            w.writerow([t.id, t.strategy, t.symbol, t.side, t.state, t.size, t.filled,
+                        t.entry_price, t.plan_stop, t.targets_json, t.exit_price,
+                        _iso(t.opened_at), _iso(t.closed_at), t.realised, t.fees, t.funding,
+                        net(t), r, t.close_reason])
+
+
+def plot_equity(store: Store, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = store.equity_curve()
+    fig, ax = plt.subplots(figsize=(10, 4), dpi=100)
+    if rows:
+        x = [datetime.fromtimestamp(r.ts / 1000, UTC) for r in rows]
+        ax.plot(x, [float(r.equity) for r in rows], lw=1.0, color="#1f6feb")
+    ax.set_title("derivbot replay: equity")
+    ax.set_ylabel("equity (quote)")
+    ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,209 @@
+"""The event loop: one tick per market instant, the same for replay, paper and live.
+
+Per tick: market data → (simulated exchange) → history → order manager sync →
+signal modules → structure trigger → TradePlan → risk → order manager → gateway.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+from bot.clock import ReplayClock
+from bot.config import Config
+from bot.gateway import Gateway
+from bot.history import History
+from bot.marketdata import CANDLE, FUNDING, SPOT, Event
+from bot.markets import Market
+from bot.metrics import Metrics
+from bot.orders import OrderManager
+from bot.sim_exchange import SimExchange
+from risk.manager import Approved, Portfolio, assess
+from strategies.fade import SignalParams, funding_fade
+from strategies.types import Signal
+from state.models import PositionRow, RiskDecision
+from state.store import Store
+
+log = logging.getLogger("derivbot.runner")
+DAY_MS = 86_400_000
+
+
+def batches(events: Iterable[Event]) -> Iterator[tuple[int, list[Event]]]:
+    """Group events that become known at the same instant."""
+    batch: list[Event] = []
+    t = None
+    for e in events:
+        if e.seen != t and batch:
+            yield t, batch
+            batch = []
+        t = e.seen
+        batch.append(e)
+    if batch:
+        yield t, batch
+
+
+class SimMarketSink:
+    """Feeds the venue's prices and funding into the simulated exchange."""
+
+    def __init__(self, sim: SimExchange, venue: str) -> None:
+        self.sim, self.venue = sim, venue
+
+    def __call__(self, batch: list[Event]) -> None:
+        for e in batch:
+            if e.exchange != self.venue:
+                continue
+            if e.kind == CANDLE or e.kind == SPOT:
+                self.sim.on_candle(e.symbol, e.seen, e.open, e.high, e.low, e.close)
+            elif e.kind == FUNDING:
+                self.sim.on_funding(e.symbol, e.ts, e.rate)
+
+
+@dataclass
+class TickStats:
+    ticks: int = 0
+    events: int = 0
+    plans: int = 0
+
+
+class Runner:
+    def __init__(self, cfg: Config, gateway: Gateway, store: Store, markets: dict[str, Market],
+                 clock=None, metrics: Metrics | None = None,
+                 sinks: tuple[Callable[[list[Event]], None], ...] = ()) -> None:
+        self.cfg = cfg
+        self.gw, self.store, self.markets = gateway, store, markets
+        self.clock = clock or ReplayClock()
+        self.metrics = metrics or Metrics()
+        self.sinks = sinks
+        self.history = History(cfg.exchange.venue)
+        self.om = OrderManager(gateway, store, markets, self.clock)
+        s = cfg.signals
+        self.signal_params = SignalParams(s.funding_extreme, s.funding_zscore, s.regime,
+                                          s.swing_failure)
+        self.stats = TickStats()
+        self.trading = True
+        self.stop_requested = False
+        self._day = store.get_meta("day", [0, None])
+        self._peak = store.get_meta("peak_equity")
+
+    async def start(self) -> None:
+        for symbol, market in self.markets.items():
+            if not market.spot:
+                await self.gw.set_leverage(symbol, self.cfg.risk.leverage)
+        await self.om.sync()
+
+    def warm(self, events: Iterable[Event]) -> None:
+        """Read history without trading (indicators and windows fill up)."""
+        for e in events:
+            self.history.ingest(e)
+
+    async def run(self, events: Iterable[Event], max_ticks: int | None = None,
+                  on_tick: Callable[[int, int], None] | None = None) -> TickStats:
+        for t, batch in batches(events):
+            if self.stop_requested or (max_ticks is not None and self.stats.ticks >= max_ticks):
+                break
+            await self.clock.sleep_until(t)
+            await self.tick(t, batch)
+            if on_tick is not None:
+                on_tick(t, len(batch))
+        self.store.flush()
+        return self.stats
+
+    async def tick(self, t: int, batch: list[Event]) -> None:
+        started = time.perf_counter()
+        for sink in self.sinks:
+            sink(batch)
+        decide = {e.symbol for e in batch if self.history.ingest(e)}
+        await self.om.sync()
+        if decide and self.trading:
+            for symbol in sorted(decide):
+                if symbol in self.markets:
+                    await self.decide(symbol, t)
+        if decide:
+            await self.snapshot(t)
+        self.stats.ticks += 1
+        self.stats.events += len(batch)
+        self.metrics.tick_latency.observe(time.perf_counter() - started)
+        self.metrics.market_time.set(t / 1000)
+
+    async def decide(self, symbol: str, now: int) -> None:
+        view = self.history.view(symbol, now)
+        strat = self.cfg.strategies.funding_fade
+        if not strat.enabled:
+            return
+        reading = funding_fade(view, self.signal_params, strat.params)
+        for sig in reading.signals:
+            self._record_signal(now, symbol, sig)
+        if reading.plan is None:
+            return
+        self.stats.plans += 1
+        bal = await self.gw.fetch_balance()
+        equity = float(bal.equity)
+        portfolio = Portfolio(equity, float(bal.available), tuple(self.om.open_risk()),
+                              self._day_start(now, equity), self._peak)
+        decision = assess(reading.plan, portfolio, self.markets[symbol].rules(), self.cfg.risk)
+        row = RiskDecision(ts=now, symbol=symbol, strategy=reading.plan.strategy,
+                           approved=decision.approved)
+        if isinstance(decision, Approved):
+            row.size, row.risk_cash, row.fraction = decision.size, decision.risk_cash, \
+                decision.fraction
+            row.cuts_json = json.dumps(list(decision.cuts))
+            trade = await self.om.open_trade(decision)
+            row.trade_id = trade.id
+            self.metrics.decisions.labels("approved", "").inc()
+        else:
+            row.rule, row.reason = decision.rule, decision.reason
+            self.metrics.decisions.labels("refused", decision.rule).inc()
+        self.store.record_decision(row)
+
+    def _record_signal(self, now: int, symbol: str, sig: Signal) -> None:
+        self.metrics.signal.labels(symbol, sig.module).set(int(sig.direction) * sig.strength)
+        if sig.direction != 0:
+            self.store.add_signal(now, symbol, sig.module, int(sig.direction), sig.strength,
+                                  dict(sig.reasons))
+
+    def _day_start(self, now: int, equity: float) -> float:
+        day = now // DAY_MS
+        if self._day[0] != day or self._day[1] is None:
+            self._day = [day, equity]
+            self.store.set_meta("day", self._day)
+        return self._day[1]
+
+    async def snapshot(self, t: int) -> None:
+        bal = await self.gw.fetch_balance()
+        open_n = len(self.om.active)
+        self.store.add_equity(t, bal.equity, bal.wallet, open_n)
+        equity = float(bal.equity)
+        if self._peak is None or equity > self._peak:
+            self._peak = equity
+        m = self.metrics
+        m.equity.set(equity)
+        m.wallet.set(float(bal.wallet))
+        m.open_positions.set(open_n)
+        m.open_risk.set(sum(r.risk_cash for r in self.om.open_risk()))
+        counts: dict[str, int] = {}
+        for o in self.om.orders.values():
+            counts[o.state] = counts.get(o.state, 0) + 1
+        for state in ("pending_create", "open", "filled", "canceled", "expired", "rejected"):
+            m.orders.labels(state).set(counts.get(state, 0))
+
+    async def save_positions(self) -> None:
+        rows = [PositionRow(symbol=p.symbol, contracts=p.contracts, entry_price=p.entry_price,
+                            margin=p.margin, liquidation_price=p.liquidation_price,
+                            unrealised=p.unrealised, updated_at=self.clock.now())
+                for p in await self.gw.fetch_positions()]
+        self.store.replace_positions(rows)
+        self.store.set_meta("peak_equity", self._peak)
+
+    async def close_all(self, reason: str) -> None:
+        for trade_id in list(self.om.active):
+            await self.om.close_trade(trade_id, reason)
+        await self.om.sync()
+
+
+def total_pnl(store: Store) -> Decimal:
+    return sum((t.realised - t.fees + t.funding for t in store.trades()), Decimal(0))
+

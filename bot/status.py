@@ -1,0 +1,74 @@
+"""`derivbot status`: open positions, working orders and PnL, read from the database."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from rich.console import Console
+from rich.table import Table
+
+from state.store import Store
+
+
+def _t(ms: int | None) -> str:
+    return "" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def collect(store: Store) -> dict:
+    trades = store.trades()
+    closed = [t for t in trades if t.state == "closed"]
+    working = store.orders(working=True)
+    curve = store.equity_curve()
+    zero = Decimal(0)
+    return {
+        "equity": str(curve[-1].equity) if curve else None,
+        "as_of": curve[-1].ts if curve else None,
+        "open_trades": [{
+            "id": t.id, "symbol": t.symbol, "side": t.side, "state": t.state,
+            "filled": str(t.filled - t.exited), "entry": str(t.entry_price),
+            "stop": str(t.stop_price), "targets": [p for p, _ in json.loads(t.targets_json)],
+            "funding": str(t.funding), "opened_at": t.opened_at,
+        } for t in store.open_trades()],
+        "working_orders": [{
+            "client_id": o.client_id, "symbol": o.symbol, "side": o.side, "type": o.type,
+            "amount": str(o.amount), "price": str(o.price or o.stop_price), "state": o.state,
+        } for o in working],
+        "closed_trades": len(closed),
+        "price_pnl": str(sum((t.realised for t in closed), zero)),
+        "fees": str(sum((t.fees for t in closed), zero)),
+        "funding": str(sum((t.funding for t in closed), zero)),
+        "net_pnl": str(sum((t.realised - t.fees + t.funding for t in closed), zero)),
+    }
+
+
+def print_status(db: str, as_json: bool = False) -> None:
+    store = Store(db)
+    try:
+        s = collect(store)
+    finally:
+        store.close()
+    if as_json:
+        print(json.dumps(s, indent=2))
+        return
+    con = Console()
+    con.print(f"[bold]equity[/] {s['equity']} as of {_t(s['as_of'])}   closed trades "
+              f"{s['closed_trades']}   net PnL {s['net_pnl']} (price {s['price_pnl']}, "
+              f"fees -{s['fees']}, funding {s['funding']})")
+    pos = Table(title="open positions")
+    for col in ("id", "symbol", "side", "state", "size", "entry", "stop", "targets", "funding",
+                "opened"):
+        pos.add_column(col)
+    for t in s["open_trades"]:
+        pos.add_row(str(t["id"]), t["symbol"], t["side"], t["state"], t["filled"], t["entry"],
+                    t["stop"], ", ".join(f"{p:.2f}" for p in t["targets"]), t["funding"],
+                    _t(t["opened_at"]))
+    con.print(pos)
+    orders = Table(title="working orders")
+    for col in ("client id", "symbol", "side", "type", "amount", "price", "state"):
+        orders.add_column(col)
+    for o in s["working_orders"]:
+        orders.add_row(o["client_id"], o["symbol"], o["side"], o["type"], o["amount"],
+                       o["price"], o["state"])
+    con.print(orders)

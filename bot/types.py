@@ -1,0 +1,111 @@
+"""What crosses the gateway: order requests and states, fills, funding payments, positions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from enum import StrEnum
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP_MARKET = "stop_market"
+
+
+class OrderStatus(StrEnum):
+    """Exchange-side order status, as ccxt names them."""
+
+    OPEN = "open"
+    CLOSED = "closed"  # fully filled
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+
+    @property
+    def done(self) -> bool:
+        return self is not OrderStatus.OPEN
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """A command: submit this order. Amount and prices are already at market precision."""
+
+    client_id: str
+    symbol: str
+    side: str  # buy | sell
+    type: OrderType
+    amount: Decimal
+    price: Decimal | None = None  # limit price
+    stop_price: Decimal | None = None  # trigger for stop_market
+    reduce_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OrderState:
+    """An event: the exchange's view of one order."""
+
+    client_id: str
+    exchange_id: str
+    symbol: str
+    side: str
+    type: OrderType
+    amount: Decimal
+    price: Decimal | None
+    stop_price: Decimal | None
+    reduce_only: bool
+    status: OrderStatus
+    filled: Decimal = Decimal(0)
+    average: Decimal | None = None
+    fee: Decimal = Decimal(0)
+    timestamp: int = 0
+    reason: str = ""
+
+    def evolve(self, **changes) -> OrderState:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    client_id: str
+    exchange_id: str
+    symbol: str
+    side: str
+    amount: Decimal
+    price: Decimal
+    fee: Decimal
+    timestamp: int
+    liquidation: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FundingPayment:
+    """Cash, not a rate: positive is received, negative is paid."""
+
+    symbol: str
+    timestamp: int
+    rate: float
+    notional: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    symbol: str
+    contracts: Decimal  # signed: + long, − short
+    entry_price: Decimal
+    margin: Decimal
+    leverage: float
+    liquidation_price: Decimal | None
+    unrealised: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    wallet: Decimal  # futures wallet, realised
+    equity: Decimal  # wallet + unrealised
+    available: Decimal  # wallet − used margin
+    spot: dict[str, Decimal] = field(default_factory=dict)
+
+
+GatewayEvent = OrderState | Fill | FundingPayment

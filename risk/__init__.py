@@ -1,0 +1,1 @@
+"""Risk manager: sizing, liquidation math and limits. Pure: no I/O."""

@@ -1,0 +1,128 @@
+"""Approve, cut or refuse a TradePlan against the portfolio; every outcome names its rule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from risk.limits import RiskLimits
+from risk.sizing import liquidation_price, margin, round_down
+from strategies.types import TradePlan
+
+
+@dataclass(frozen=True, slots=True)
+class MarketRules:
+    amount_step: Decimal
+    price_tick: Decimal
+    min_amount: Decimal
+    min_notional: float
+    max_leverage: float = 125.0
+    maintenance_margin_rate: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRisk:
+    symbol: str
+    risk_cash: float
+
+
+@dataclass(frozen=True, slots=True)
+class Portfolio:
+    equity: float
+    available: float
+    open: tuple[OpenRisk, ...] = ()
+    day_start_equity: float | None = None
+    peak_equity: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Approved:
+    plan: TradePlan
+    size: Decimal
+    fraction: float
+    risk_cash: float
+    margin: float
+    leverage: float
+    liquidation: float
+    cuts: tuple[str, ...] = ()
+    approved: bool = field(default=True, init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    plan: TradePlan
+    rule: str
+    reason: str
+    approved: bool = field(default=False, init=False)
+
+
+Decision = Approved | Refused
+
+
+def halt_reason(p: Portfolio, limits: RiskLimits) -> str | None:
+    """Why new entries are halted (daily loss or drawdown), or None."""
+    if p.day_start_equity and p.equity < p.day_start_equity * (1 - limits.daily_loss_limit):
+        loss = 1 - p.equity / p.day_start_equity
+        return f"daily loss {loss:.2%} exceeds limit {limits.daily_loss_limit:.2%}"
+    if p.peak_equity and p.equity < p.peak_equity * (1 - limits.max_drawdown):
+        dd = 1 - p.equity / p.peak_equity
+        return f"drawdown {dd:.2%} from peak exceeds limit {limits.max_drawdown:.2%}"
+    return None
+
+
+def assess(plan: TradePlan, p: Portfolio, market: MarketRules, limits: RiskLimits,
+           leverage: float | None = None) -> Decision:
+    lev = leverage if leverage is not None else limits.leverage
+    if (why := halt_reason(p, limits)) is not None:
+        return Refused(plan, "halt", why)
+    if plan.regime == "vacuum":
+        return Refused(plan, "regime", "vacuum regime: no derivative-driven entries")
+    if any(o.symbol == plan.symbol for o in p.open):
+        return Refused(plan, "one_per_symbol", f"a trade on {plan.symbol} is already open")
+    if len(p.open) >= limits.max_positions:
+        return Refused(plan, "max_positions", f"{len(p.open)} positions open, "
+                                              f"limit {limits.max_positions}")
+    if lev > min(limits.max_leverage, market.max_leverage):
+        return Refused(plan, "max_leverage", f"leverage {lev} exceeds limit "
+                                             f"{min(limits.max_leverage, market.max_leverage)}")
+    fraction, cuts = limits.fraction, []
+    if plan.regime == "trending" and plan.is_fade:
+        if limits.trend_fade == "skip":
+            return Refused(plan, "regime", "trending regime: fades are skipped")
+        fraction *= limits.trend_cut
+        cuts.append(f"trending regime: fade cut to {limits.trend_cut:.0%}")
+    cash = p.equity * fraction
+    room = p.equity * limits.max_open_risk - sum(o.risk_cash for o in p.open)
+    if room <= 0:
+        return Refused(plan, "max_open_risk", f"open risk already at limit "
+                                              f"{limits.max_open_risk:.2%} of equity")
+    if cash > room:
+        cuts.append(f"open-risk limit: risk cut from {cash:.2f} to {room:.2f}")
+        cash = room
+    distance = plan.stop_distance
+    size = round_down(cash / distance, market.amount_step)
+    cap = round_down(lev * p.equity / plan.entry, market.amount_step)
+    if size > cap:
+        cuts.append(f"leverage cap: size cut from {size} to {cap}")
+        size = cap
+    need = margin(float(size), plan.entry, lev)
+    if need > p.available:
+        fit = round_down(p.available * lev / plan.entry, market.amount_step)
+        cuts.append(f"available margin {p.available:.2f}: size cut from {size} to {fit}")
+        size = fit
+    if size <= 0 or size < market.min_amount:
+        return Refused(plan, "min_amount", f"size rounds to {size}, below the market minimum "
+                                           f"{market.min_amount}")
+    notional = float(size) * plan.entry
+    if notional < market.min_notional:
+        return Refused(plan, "min_notional", f"notional {notional:.2f} is below the market "
+                                             f"minimum {market.min_notional}")
+    mmr = market.maintenance_margin_rate or limits.maintenance_margin_rate
+    d = int(plan.direction)
+    liq = liquidation_price(plan.entry, lev, mmr, d)
+    required = plan.stop * (1 - d * limits.liq_buffer)
+    if (liq - required) * d >= 0:
+        return Refused(plan, "liquidation", f"liquidation {liq:.2f} is not beyond stop "
+                                            f"{plan.stop:.2f} by {limits.liq_buffer:.2%}")
+    return Approved(plan, size, fraction, float(size) * distance,
+                    margin(float(size), plan.entry, lev), lev, liq, tuple(cuts))

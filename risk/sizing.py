@@ -1,0 +1,40 @@
+"""Position size, margin and isolated-margin liquidation price (SPEC §4, §8)."""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, Decimal
+
+
+def round_down(value: float, step: Decimal) -> Decimal:
+    """Largest multiple of `step` not above `value` (non-negative values)."""
+    if value <= 0:
+        return Decimal(0)
+    # a relative nudge of 1e-12 keeps 2.9999999999999996 (float noise for 3) from losing a step
+    units = (Decimal(repr(value * (1 + 1e-12))) / step).to_integral_value(rounding=ROUND_DOWN)
+    return (units * step).normalize() if units else Decimal(0)
+
+
+def risk_cash(equity: float, fraction: float) -> float:
+    return equity * fraction
+
+
+def position_size(equity: float, fraction: float, entry: float, stop: float,
+                  amount_step: Decimal) -> Decimal:
+    """size = risk cash / |entry − stop|, rounded down to the market's amount step."""
+    distance = abs(entry - stop)
+    if distance <= 0:
+        raise ValueError(f"stop {stop} equals entry {entry}")
+    return round_down(risk_cash(equity, fraction) / distance, amount_step)
+
+
+def margin(size: float, entry: float, leverage: float) -> float:
+    return size * entry / leverage
+
+
+def liquidation_price(entry: float, leverage: float, mmr: float, direction: int) -> float:
+    """Isolated linear perp: long entry×(1 − 1/L + mmr), short entry×(1 + 1/L − mmr)."""
+    if leverage <= 0:
+        raise ValueError(f"leverage must be positive, got {leverage}")
+    if direction > 0:
+        return entry * (1 - 1 / leverage + mmr)
+    return entry * (1 + 1 / leverage - mmr)

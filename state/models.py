@@ -1,0 +1,167 @@
+"""The tables. Money is stored as TEXT of a Decimal so it round-trips exactly."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import String, TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class DecimalText(TypeDecorator):
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else str(Decimal(value))
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else Decimal(value)
+
+
+def money(default: Decimal | None = Decimal(0), **kw) -> Decimal:
+    return Field(default=default, sa_type=DecimalText, **kw)
+
+
+class Trade(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    strategy: str
+    symbol: str = Field(index=True)
+    side: str  # long | short
+    state: str = Field(index=True)
+    plan_entry: float
+    plan_stop: float
+    targets_json: str  # [[price, fraction], ...]
+    reasons_json: str = "{}"
+    size: Decimal = money()  # approved size
+    filled: Decimal = money()  # entry amount actually filled
+    exited: Decimal = money()  # amount closed by stop, targets, exits or liquidation
+    entry_price: Decimal | None = money(None)
+    exit_price: Decimal | None = money(None)  # average over exits
+    stop_price: Decimal | None = money(None)  # where the working stop sits now
+    risk_cash: float = 0.0
+    realised: Decimal = money()  # price PnL
+    fees: Decimal = money()
+    funding: Decimal = money()
+    close_reason: str = ""
+    created_at: int = 0
+    opened_at: int | None = None
+    closed_at: int | None = None
+
+
+class TradeEvent(SQLModel, table=True):
+    """Every trade state transition."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    trade_id: int = Field(index=True)
+    at: int
+    from_state: str
+    to_state: str
+    detail: str = ""
+
+
+class Order(SQLModel, table=True):
+    client_id: str = Field(primary_key=True)
+    trade_id: int = Field(index=True)
+    leg: str  # entry | stop | t1 | t2 | t3 | exit
+    symbol: str
+    side: str
+    type: str
+    amount: Decimal = money()
+    price: Decimal | None = money(None)
+    stop_price: Decimal | None = money(None)
+    reduce_only: bool = False
+    state: str = Field(index=True)
+    filled: Decimal = money()
+    average: Decimal | None = money(None)
+    fee: Decimal = money()
+    exchange_id: str = ""
+    reason: str = ""
+    updated_at: int = 0
+
+
+class OrderEvent(SQLModel, table=True):
+    """Every order state change."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: str = Field(index=True)
+    at: int
+    state: str
+    filled: Decimal = money()
+    detail: str = ""
+
+
+class FillRow(SQLModel, table=True):
+    __tablename__ = "fill"
+    id: int | None = Field(default=None, primary_key=True)
+    trade_id: int | None = Field(default=None, index=True)
+    client_id: str
+    exchange_id: str
+    symbol: str
+    side: str
+    amount: Decimal = money()
+    price: Decimal = money()
+    fee: Decimal = money()
+    ts: int
+    liquidation: bool = False
+
+
+class FundingRow(SQLModel, table=True):
+    __tablename__ = "funding_payment"
+    id: int | None = Field(default=None, primary_key=True)
+    trade_id: int | None = Field(default=None, index=True)
+    symbol: str
+    ts: int
+    rate: float
+    notional: Decimal = money()
+    amount: Decimal = money()
+
+
+class PositionRow(SQLModel, table=True):
+    __tablename__ = "position"
+    symbol: str = Field(primary_key=True)
+    contracts: Decimal = money()
+    entry_price: Decimal = money()
+    margin: Decimal = money()
+    liquidation_price: Decimal | None = money(None)
+    unrealised: Decimal = money()
+    updated_at: int = 0
+
+
+class EquityRow(SQLModel, table=True):
+    __tablename__ = "equity"
+    ts: int = Field(primary_key=True)
+    equity: Decimal = money()
+    wallet: Decimal = money()
+    open_positions: int = 0
+
+
+class SignalRow(SQLModel, table=True):
+    __tablename__ = "signal"
+    id: int | None = Field(default=None, primary_key=True)
+    ts: int = Field(index=True)
+    symbol: str
+    module: str
+    direction: int
+    strength: float
+    reasons_json: str
+
+
+class RiskDecision(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    ts: int = Field(index=True)
+    symbol: str
+    strategy: str
+    approved: bool
+    rule: str = ""
+    reason: str = ""
+    size: Decimal = money()
+    risk_cash: float = 0.0
+    fraction: float = 0.0
+    cuts_json: str = "[]"
+    trade_id: int | None = None
+
+
+class Meta(SQLModel, table=True):
+    key: str = Field(primary_key=True)
+    value: str

@@ -1,0 +1,169 @@
+"""The store: every write and read of the bot's SQLite database.
+
+Orders, fills and trades are committed as they happen (synchronous=FULL, WAL);
+telemetry (signals, equity) is buffered and written in batches.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, insert
+from sqlmodel import Session, SQLModel, create_engine, select
+
+from state.models import (
+    EquityRow,
+    FillRow,
+    FundingRow,
+    Meta,
+    Order,
+    OrderEvent,
+    PositionRow,
+    RiskDecision,
+    SignalRow,
+    Trade,
+    TradeEvent,
+)
+
+OPEN_TRADE_STATES = ("pending_entry", "open", "t1_filled", "t2_filled")
+
+
+class Store:
+    def __init__(self, path: str | Path, telemetry_batch: int = 500) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine = create_engine(f"sqlite:///{path}")
+        event.listen(self.engine, "connect", _pragmas)
+        SQLModel.metadata.create_all(self.engine)
+        self.session = Session(self.engine, expire_on_commit=False)
+        self.batch = telemetry_batch
+        self._signals: list[dict] = []
+        self._equity: list[dict] = []
+
+    def close(self) -> None:
+        self.flush()
+        self.session.close()
+        self.engine.dispose()
+
+    # ---- writes committed at once -----------------------------------------------------
+    def save(self, *rows: Any) -> None:
+        for row in rows:
+            self.session.add(row)
+        self.session.commit()
+
+    def add_trade_event(self, trade: Trade, to_state: str, at: int, detail: str = "") -> None:
+        self.session.add(TradeEvent(trade_id=trade.id, at=at, from_state=trade.state,
+                                    to_state=to_state, detail=detail))
+        trade.state = to_state
+        self.save(trade)
+
+    def record_order(self, order: Order, at: int, detail: str = "") -> None:
+        order.updated_at = at
+        self.session.add(order)
+        self.session.add(OrderEvent(client_id=order.client_id, at=at, state=order.state,
+                                    filled=order.filled, detail=detail))
+        self.session.commit()
+
+    def record_decision(self, row: RiskDecision) -> None:
+        self.save(row)
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self.session.merge(Meta(key=key, value=json.dumps(value)))
+        self.session.commit()
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        row = self.session.get(Meta, key)
+        return default if row is None else json.loads(row.value)
+
+    def replace_positions(self, rows: Iterable[PositionRow]) -> None:
+        for old in self.session.exec(select(PositionRow)).all():
+            self.session.delete(old)
+        self.session.flush()
+        for row in rows:
+            self.session.add(row)
+        self.session.commit()
+
+    # ---- buffered telemetry ---------------------------------------------------------------
+    def add_signal(self, ts: int, symbol: str, module: str, direction: int, strength: float,
+                   reasons: dict) -> None:
+        self._signals.append({"ts": ts, "symbol": symbol, "module": module,
+                              "direction": direction, "strength": strength,
+                              "reasons_json": json.dumps(reasons, default=_jsonable)})
+        if len(self._signals) >= self.batch:
+            self.flush()
+
+    def add_equity(self, ts: int, equity: Decimal, wallet: Decimal, open_positions: int) -> None:
+        self._equity.append({"ts": ts, "equity": str(equity), "wallet": str(wallet),
+                             "open_positions": open_positions})
+        if len(self._equity) >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        with self.engine.begin() as conn:
+            if self._signals:
+                conn.execute(insert(SignalRow), self._signals)
+            if self._equity:
+                conn.execute(insert(EquityRow).prefix_with("OR REPLACE"), self._equity)
+        self._signals, self._equity = [], []
+
+    # ---- reads ----------------------------------------------------------------------------
+    def open_trades(self) -> list[Trade]:
+        return list(self.session.exec(select(Trade).where(Trade.state.in_(OPEN_TRADE_STATES))))
+
+    def trades(self) -> list[Trade]:
+        return list(self.session.exec(select(Trade).order_by(Trade.id)))
+
+    def orders(self, trade_id: int | None = None, working: bool = False) -> list[Order]:
+        q = select(Order)
+        if trade_id is not None:
+            q = q.where(Order.trade_id == trade_id)
+        if working:
+            q = q.where(Order.state.in_(("pending_create", "open")))
+        return list(self.session.exec(q.order_by(Order.updated_at, Order.client_id)))
+
+    def fills(self, trade_id: int | None = None) -> list[FillRow]:
+        q = select(FillRow) if trade_id is None else select(FillRow).where(
+            FillRow.trade_id == trade_id)
+        return list(self.session.exec(q.order_by(FillRow.id)))
+
+    def funding(self, trade_id: int | None = None) -> list[FundingRow]:
+        q = select(FundingRow) if trade_id is None else select(FundingRow).where(
+            FundingRow.trade_id == trade_id)
+        return list(self.session.exec(q.order_by(FundingRow.id)))
+
+    def equity_curve(self) -> list[EquityRow]:
+        self.flush()
+        return list(self.session.exec(select(EquityRow).order_by(EquityRow.ts)))
+
+    def positions(self) -> list[PositionRow]:
+        return list(self.session.exec(select(PositionRow)))
+
+    def decisions(self) -> list[RiskDecision]:
+        return list(self.session.exec(select(RiskDecision).order_by(RiskDecision.id)))
+
+    def signals(self, module: str | None = None) -> list[SignalRow]:
+        self.flush()
+        q = select(SignalRow) if module is None else select(SignalRow).where(
+            SignalRow.module == module)
+        return list(self.session.exec(q.order_by(SignalRow.id)))
+
+
+def _pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)

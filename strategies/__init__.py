@@ -1,0 +1,1 @@
+"""Signal modules: pure functions of market history that return Signals and TradePlans."""

@@ -1,0 +1,63 @@
+"""Market regime: trending, volatile, vacuum or ranging (SPEC §2)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from strategies.types import Direction, MarketView, Signal
+
+TRENDING, VOLATILE, VACUUM, RANGING = "trending", "volatile", "vacuum", "ranging"
+
+
+class RegimeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    adx_trending: float = Field(default=30.0, gt=0)
+    vol_lookback_bars: int = Field(default=90 * 24, ge=20)
+    vol_quantile: float = Field(default=0.8, gt=0, lt=1)
+    oi_lookback_bars: int = Field(default=30 * 24, ge=2)
+    oi_near_low: float = Field(default=0.02, ge=0)  # within 2 % of the 30-day low
+    vacuum_funding: float = Field(default=0.0001, ge=0)
+
+
+def regime(view: MarketView, p: RegimeParams) -> Signal:
+    """Direction carries the trend's side when trending; strength is ADX / 100."""
+    name = "regime"
+    c = view.candles
+    if len(c) == 0 or math.isnan(c.adx[-1]):
+        return Signal.abstain(name, "not enough bars for ADX", bars=len(c))
+    adx, atr = float(c.adx[-1]), float(c.atr[-1])
+    reasons: dict = {"adx": round(adx, 3), "atr": atr}
+    if _vacuum(view, p, reasons):
+        return Signal(name, Direction.FLAT, 0.0, {**reasons, "regime": VACUUM})
+    if adx > p.adx_trending:
+        lookback = min(len(c), 24)
+        drift = c.close[-1] - c.close[-lookback]
+        d = Direction.LONG if drift > 0 else Direction.SHORT
+        return Signal(name, d, min(adx / 100, 1.0), {**reasons, "regime": TRENDING})
+    atrs = c.atr[-p.vol_lookback_bars:]
+    atrs = atrs[~np.isnan(atrs)]
+    cut = float(np.quantile(atrs, p.vol_quantile))
+    reasons["atr_q80"] = cut
+    if len(atrs) >= 20 and atr >= cut:
+        return Signal(name, Direction.FLAT, 0.0, {**reasons, "regime": VOLATILE})
+    return Signal(name, Direction.FLAT, 0.0, {**reasons, "regime": RANGING})
+
+
+def _vacuum(view: MarketView, p: RegimeParams, reasons: dict) -> bool:
+    oi = view.open_interest.get(view.venue)
+    funding = view.funding.get(view.venue)
+    if oi is None or len(oi) < 2 or funding is None or len(funding) == 0:
+        return False
+    window = oi.value[-p.oi_lookback_bars:]
+    low = float(window.min())
+    near_low = low > 0 and float(oi.value[-1]) <= low * (1 + p.oi_near_low)
+    quiet = abs(float(funding.value[-1])) < p.vacuum_funding
+    reasons["oi_vs_low"] = float(oi.value[-1]) / low if low > 0 else None
+    return near_low and quiet
+
+
+def regime_name(sig: Signal) -> str:
+    return str(sig.reasons.get("regime", RANGING))

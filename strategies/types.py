@@ -1,0 +1,122 @@
+"""The values signal modules read and return: market views, Signals, TradePlans."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+import numpy as np
+
+
+class Direction(IntEnum):
+    SHORT = -1
+    FLAT = 0
+    LONG = 1
+
+    @property
+    def side(self) -> str:
+        return {1: "long", -1: "short", 0: "flat"}[int(self)]
+
+
+@dataclass(frozen=True, slots=True)
+class Candles:
+    """Closed bars, oldest first; ts is the bar's open time in ms UTC."""
+
+    ts: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    atr: np.ndarray
+    adx: np.ndarray
+    taker_buy: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """A time series of one value (funding rate, open interest), oldest first."""
+
+    ts: np.ndarray
+    value: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+@dataclass(frozen=True, slots=True)
+class MarketView:
+    """Everything known about one symbol at `now`: nothing after it."""
+
+    symbol: str
+    venue: str
+    now: int
+    candles: Candles
+    funding: Mapping[str, Series]  # exchange -> funding rate per 8 h
+    open_interest: Mapping[str, Series]  # exchange -> open interest
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    module: str
+    direction: Direction
+    strength: float
+    reasons: Mapping[str, Any]
+    invalidation: float | None = None
+
+    @property
+    def abstained(self) -> bool:
+        return "abstain" in self.reasons
+
+    @staticmethod
+    def flat(module: str, **reasons: Any) -> Signal:
+        return Signal(module, Direction.FLAT, 0.0, reasons)
+
+    @staticmethod
+    def abstain(module: str, why: str, **reasons: Any) -> Signal:
+        return Signal(module, Direction.FLAT, 0.0, {"abstain": why, **reasons})
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    price: float
+    fraction: float
+
+
+@dataclass(frozen=True, slots=True)
+class TradePlan:
+    """What to trade, before sizing: the exits are data, executed by the order manager."""
+
+    strategy: str
+    symbol: str
+    direction: Direction
+    entry: float
+    stop: float
+    targets: tuple[Target, ...]
+    regime: str
+    atr: float
+    created_at: int
+    is_fade: bool = True
+    reasons: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def stop_distance(self) -> float:
+        return abs(self.entry - self.stop)
+
+    def check(self) -> None:
+        """Raise ValueError unless stop and targets sit on the right sides, in order."""
+        d = int(self.direction)
+        if d == 0:
+            raise ValueError("plan direction is flat")
+        if (self.entry - self.stop) * d <= 0:
+            raise ValueError(f"stop {self.stop} is not on the losing side of entry {self.entry}")
+        prices = [self.entry] + [t.price for t in self.targets]
+        if any((b - a) * d <= 0 for a, b in zip(prices, prices[1:])):
+            raise ValueError(f"targets {prices[1:]} are not beyond entry in order")
+        if abs(sum(t.fraction for t in self.targets) - 1.0) > 1e-9:
+            raise ValueError("target fractions do not sum to 1")
