@@ -96,7 +96,7 @@ class Config(Strict):
     @model_validator(mode="after")
     def _live_needs_real_gateway(self) -> Config:
         if self.mode == "live" and self.exchange.gateway != "ccxt":
-            raise ValueError("mode 'live' needs exchange.gateway = 'ccxt'")
+            raise ValueError("mode: 'live' needs exchange.gateway = 'ccxt'")
         return self
 
     def api_credentials(self) -> tuple[str, str] | None:
@@ -108,8 +108,10 @@ class Config(Strict):
 
 def _describe(err: ValidationError) -> str:
     first = err.errors()[0]
-    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    key = ".".join(str(p) for p in first["loc"])
     kind = first["type"]
+    if not key:  # a cross-field rule: its message leads with the key it is about
+        return first["msg"].removeprefix("Value error, ")
     if kind == "extra_forbidden":
         return f"{key}: unknown key"
     if kind == "missing":

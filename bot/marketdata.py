@@ -170,13 +170,13 @@ def load(root: str | Path, symbols: tuple[str, ...] | None = None,
                 path = sym_dir / name
                 if path.exists():
                     data.tables[(ex_dir.name, symbol, name)] = read_table(path)
-    if not any(name == "candles_1h.csv" for _, _, name in data.tables):
-        raise DataError(f"{root}: no candles_1h.csv under <exchange>/<SYMBOL>/")
     if wanted:
         have = {sym for _, sym, _ in data.tables}
         missing = [s for s in wanted if s not in have]
         if missing:
             raise DataError(f"{root}: no data for symbol(s) {', '.join(missing)}")
+    if not any(name == "candles_1h.csv" for _, _, name in data.tables):
+        raise DataError(f"{root}: no candles_1h.csv under <exchange>/<SYMBOL>/")
     return data
 
 

@@ -161,6 +161,8 @@ class OrderManager:
         value = (trade.exit_price or ZERO) * trade.exited + price * amount
         trade.exited += amount
         trade.exit_price = value / trade.exited
+        if trade.exited >= trade.filled and not trade.close_reason:
+            trade.close_reason = leg  # the leg that made the trade flat
         log.info("trade=%s event=exit leg=%s amount=%s price=%s left=%s", trade.id, leg, amount,
                  price, trade.filled - trade.exited)
 

@@ -23,10 +23,10 @@ from bot.metrics import Metrics
 from bot.orders import OrderManager
 from bot.sim_exchange import SimExchange
 from risk.manager import Approved, Portfolio, assess
-from strategies.fade import SignalParams, funding_fade
-from strategies.types import Signal
 from state.models import PositionRow, RiskDecision
 from state.store import Store
+from strategies.fade import SignalParams, funding_fade
+from strategies.types import Signal
 
 log = logging.getLogger("derivbot.runner")
 DAY_MS = 86_400_000

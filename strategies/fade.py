@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,10 +31,10 @@ class FadeParams(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class SignalParams:
-    extreme: FundingExtremeParams = FundingExtremeParams()
-    zscore: FundingZScoreParams = FundingZScoreParams()
-    regime: RegimeParams = RegimeParams()
-    sfp: SwingFailureParams = SwingFailureParams()
+    extreme: FundingExtremeParams = field(default_factory=FundingExtremeParams)
+    zscore: FundingZScoreParams = field(default_factory=FundingZScoreParams)
+    regime: RegimeParams = field(default_factory=RegimeParams)
+    sfp: SwingFailureParams = field(default_factory=SwingFailureParams)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,21 @@ import numpy as np
 class WilderIndicators:
     """Feeds one bar at a time; returns (atr, adx), NaN until enough bars are seen."""
 
-    __slots__ = ("n", "count", "prev_high", "prev_low", "prev_close", "atr", "pdm", "ndm",
-                 "adx", "dx_sum", "tr_sum", "pdm_sum", "ndm_sum")
+    __slots__ = (
+        "adx",
+        "atr",
+        "count",
+        "dx_sum",
+        "n",
+        "ndm",
+        "ndm_sum",
+        "pdm",
+        "pdm_sum",
+        "prev_close",
+        "prev_high",
+        "prev_low",
+        "tr_sum",
+    )
 
     def __init__(self, n: int = 14) -> None:
         self.n = n

@@ -41,7 +41,7 @@ def regime(view: MarketView, p: RegimeParams) -> Signal:
     atrs = atrs[~np.isnan(atrs)]
     cut = float(np.quantile(atrs, p.vol_quantile))
     reasons["atr_q80"] = cut
-    if len(atrs) >= 20 and atr >= cut:
+    if len(atrs) >= 20 and atr > cut:
         return Signal(name, Direction.FLAT, 0.0, {**reasons, "regime": VOLATILE})
     return Signal(name, Direction.FLAT, 0.0, {**reasons, "regime": RANGING})
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -116,7 +117,7 @@ class TradePlan:
         if (self.entry - self.stop) * d <= 0:
             raise ValueError(f"stop {self.stop} is not on the losing side of entry {self.entry}")
         prices = [self.entry] + [t.price for t in self.targets]
-        if any((b - a) * d <= 0 for a, b in zip(prices, prices[1:])):
+        if any((b - a) * d <= 0 for a, b in pairwise(prices)):
             raise ValueError(f"targets {prices[1:]} are not beyond entry in order")
         if abs(sum(t.fraction for t in self.targets) - 1.0) > 1e-9:
             raise ValueError("target fractions do not sum to 1")

@@ -1,0 +1,103 @@
+"""The canonical layout: validation names file and line; events come in the order known."""
+
+import filecmp
+from pathlib import Path
+
+import pytest
+
+from bot import marketdata
+from bot.marketdata import CANDLE, FUNDING, OI, SPOT, DataError
+from bot.synth import SynthSpec, generate
+
+HEADER = "timestamp,open,high,low,close,volume\n"
+H = 3_600_000
+
+
+def layout(tmp_path: Path, files: dict[str, str], ex="binanceusdm", sym="BTCUSDT") -> Path:
+    folder = tmp_path / "data" / ex / sym
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return tmp_path / "data"
+
+
+def good_candles(n=3, t0=0):
+    return HEADER + "".join(f"{t0 + i * H},100,101,99,100.5,10\n" for i in range(n))
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("candles_1h.csv", HEADER + f"0,1,2,0.5,1.5,3\n{H},1,2,0.5,nan,3\n",
+     "line 3: close is missing or not a number"),
+    ("candles_1h.csv", HEADER + "0,1,2,0.5,1.5,3\n0,1,2,0.5,1.5,3\n",
+     "line 3: duplicate timestamp 0"),
+    ("candles_1h.csv", HEADER + f"{H},1,2,0.5,1.5,3\n0,1,2,0.5,1.5,3\n",
+     "line 3: out-of-order timestamp 0"),
+    ("candles_1h.csv", "timestamp,open,high,low,close\n0,1,2,0.5,1.5\n",
+     "missing column(s) volume"),
+    ("candles_1h.csv", HEADER + "0,1,1.2,0.5,1.5,3\n", "line 2: high/low do not contain"),
+    ("funding.csv", "timestamp,rate,extra\n0,0.0001,1\n", "unknown column(s) extra"),
+    ("funding.csv", "timestamp,rate\n0,abc\n", "line 2: rate is missing or not a number ('abc')"),
+])
+def test_bad_files_are_named_with_their_line(tmp_path, name, text, message):
+    files = {"candles_1h.csv": good_candles()} | {name: text}
+    root = layout(tmp_path, files)
+    with pytest.raises(DataError) as err:
+        marketdata.load(root)
+    assert name in str(err.value) and message in str(err.value)
+
+
+def test_missing_folder_symbol_and_candles(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        marketdata.load(tmp_path / "nowhere")
+    root = layout(tmp_path, {"funding.csv": "timestamp,rate\n0,0.0001\n"})
+    with pytest.raises(DataError, match="no candles_1h.csv"):
+        marketdata.load(root)
+    root = layout(tmp_path, {"candles_1h.csv": good_candles()})
+    with pytest.raises(DataError, match="no data for symbol"):
+        marketdata.load(root, symbols=("ETH/USDT:USDT",))
+
+
+def test_events_are_time_ordered_candles_seen_at_close(tmp_path):
+    root = layout(tmp_path, {
+        "candles_1h.csv": good_candles(3),
+        "spot_candles_1h.csv": good_candles(3),
+        "funding.csv": f"timestamp,rate\n{H},0.0001\n{9 * H},0.0002\n",
+        "open_interest.csv": f"timestamp,open_interest\n0,5\n{H},6\n",
+    })
+    events = list(marketdata.load(root).events())
+    keys = [(e.seen, e.kind) for e in events]
+    assert keys == sorted(keys)
+    first_candle = next(e for e in events if e.kind == CANDLE)
+    assert first_candle.ts == 0 and first_candle.seen == H
+    assert [e.kind for e in events if e.seen == H] == [CANDLE, SPOT, FUNDING, OI]
+    assert next(e for e in events if e.kind == SPOT).symbol == "BTC/USDT"
+    assert next(e for e in events if e.kind == FUNDING).interval_hours == 8.0
+    later = list(marketdata.load(root).events(start=H))
+    assert all(e.seen > H for e in later)
+
+
+def test_synthetic_market_is_seeded_and_in_the_layout(tmp_path):
+    spec = SynthSpec(days=20, seed=3)
+    a, b = generate(spec, tmp_path / "a"), generate(spec, tmp_path / "b")
+    for ex in ("binanceusdm", "bybit", "okx"):
+        for sym in ("BTCUSDT", "ETHUSDT"):
+            for name in ("candles_1h.csv", "funding.csv", "open_interest.csv",
+                         "spot_candles_1h.csv"):
+                assert filecmp.cmp(a / ex / sym / name, b / ex / sym / name, shallow=False)
+    data = marketdata.load(a)
+    assert data.exchanges == ["binanceusdm", "bybit", "okx"]
+    assert data.symbols == ["BTC/USDT:USDT", "ETH/USDT:USDT"]
+    other = generate(SynthSpec(days=20, seed=4), tmp_path / "c")
+    assert not filecmp.cmp(a / "okx/BTCUSDT/funding.csv", other / "okx/BTCUSDT/funding.csv",
+                           shallow=False)
+
+
+def test_synthetic_market_has_crowding_and_unwinds(tmp_path):
+    import pandas as pd
+    root = generate(SynthSpec(days=240, seed=7, symbols=("BTC/USDT:USDT",)), tmp_path)
+    f = pd.read_csv(root / "binanceusdm/BTCUSDT/funding.csv")
+    assert (f.rate >= 0.0005).sum() > 5 and (f.rate <= -0.0005).sum() > 5
+    c = pd.read_csv(root / "binanceusdm/BTCUSDT/candles_1h.csv")
+    assert ((c.taker_buy_volume > 0) & (c.taker_buy_volume <= c.volume)).all()
+    oi = pd.read_csv(root / "binanceusdm/BTCUSDT/open_interest.csv").open_interest
+    assert (oi.pct_change(24) < -0.08).any(), "some unwinds flush open interest"

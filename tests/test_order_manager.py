@@ -1,0 +1,137 @@
+"""Trade management on the simulated exchange, checked as a trader would."""
+
+from decimal import Decimal as D
+
+import pytest
+
+from bot.markets import default_market
+from bot.orders import split_amounts
+from bot.trade import IllegalTransition, TradeState, check_trade_move, client_id, parse_client_id
+from tests.helpers import BTC, Desk, plan, sim
+
+
+def test_t1_breakeven_t2_stop_at_t1_path_with_exact_pnl():
+    desk = Desk(sim())
+    trade = desk.open(plan(1, 50_000, 49_000, (51_000, 52_000, 53_000)), "1")
+    assert trade.state == "open" and trade.entry_price == D(50_000)
+    assert [(o.leg, o.type, str(o.amount), str(o.price or o.stop_price), o.state)
+            for o in desk.store.orders(trade.id)] == [
+        ("entry", "market", "1.000", "None", "filled"),
+        ("stop", "stop_market", "1.000", "49000.0", "open"),
+        ("t1", "limit", "0.400", "51000.0", "open"),
+        ("t2", "limit", "0.300", "52000.0", "open"),
+        ("t3", "limit", "0.300", "53000.0", "open"),
+    ]
+    desk.candle(BTC, 50_000, 51_100, 49_900, 51_050)  # T1
+    assert trade.state == "t1_filled"
+    assert trade.stop_price == D("50000.0")  # breakeven
+    stops = [(o.client_id, o.state, str(o.amount)) for o in desk.store.orders(trade.id)
+             if o.leg == "stop"]
+    assert stops == [("dbot-000001-stop-0", "canceled", "1.000"),
+                     ("dbot-000001-stop-1", "open", "0.600")]
+    desk.candle(BTC, 51_050, 52_100, 50_500, 52_000)  # T2
+    assert trade.state == "t2_filled" and trade.stop_price == D("51000.0")
+    desk.candle(BTC, 52_000, 52_200, 50_800, 50_900)  # back to T1: stop
+    assert trade.state == "closed" and trade.close_reason == "stop"
+    assert trade.realised == D(1300)  # 0.4×1000 + 0.3×2000 + 0.3×1000
+    assert trade.fees == D("39.85")  # 25 + 4.08 + 3.12 + 7.65
+    assert desk.ex.wallet == D(100_000) + D("1260.15")
+    assert desk.ex.open_orders() == [] and desk.ex.positions == {}
+    assert [s for s, in [(e.to_state,) for e in _events(desk, trade.id)]] == [
+        "open", "t1_filled", "t2_filled", "closed"]
+    assert desk.legs(trade.id)[-1][1] in ("canceled", "expired")  # t3 never filled
+
+
+def _events(desk, trade_id):
+    from sqlmodel import select
+
+    from state.models import TradeEvent
+    return desk.store.session.exec(select(TradeEvent).where(TradeEvent.trade_id == trade_id)
+                                   .order_by(TradeEvent.id)).all()
+
+
+def test_short_runs_all_targets_and_cancels_the_stop():
+    desk = Desk(sim(taker=0, maker=0))
+    trade = desk.open(plan(-1, 50_000, 51_000, (49_000, 48_000, 47_000)), "0.5")
+    desk.candle(BTC, 50_000, 50_100, 46_900, 47_100)  # red candle through all targets
+    assert trade.state == "closed" and trade.close_reason == "t3"
+    assert trade.realised == D("0.2") * 1000 + D("0.15") * 2000 + D("0.15") * 3000
+    assert all(o.state != "open" for o in desk.store.orders(trade.id))
+    assert desk.ex.open_orders() == []
+
+
+def test_stop_and_target_in_one_candle_is_a_full_stop_loss():
+    desk = Desk(sim(taker=0, maker=0))
+    trade = desk.open(plan(1, 50_000, 49_000, (51_000, 52_000, 53_000)), "1")
+    desk.candle(BTC, 50_000, 51_500, 48_900, 50_500)
+    assert trade.state == "closed" and trade.close_reason == "stop"
+    assert trade.realised == D(-1000)
+
+
+def test_breakeven_stop_already_crossed_exits_at_market():
+    desk = Desk(sim(taker=0, maker=0))
+    trade = desk.open(plan(1, 50_000, 49_000, (51_000, 52_000, 53_000)), "1")
+    desk.candle(BTC, 50_000, 51_200, 49_950, 49_960)  # T1, then closes below entry
+    assert trade.state == "closed" and trade.close_reason == "stop already crossed"
+    exits = [o for o in desk.store.orders(trade.id) if o.leg == "exit"]
+    assert len(exits) == 1 and exits[0].state == "filled" and exits[0].reduce_only
+    assert trade.realised == D("0.4") * 1000 + D("0.6") * (49_960 - 50_000)
+
+
+def test_rejected_entry_marks_the_trade_failed_with_the_reason():
+    desk = Desk(sim(balance=1_000))
+    trade = desk.open(plan(1, 50_000, 49_000, (51_000, 52_000, 53_000)), "1")
+    assert trade.state == "failed"
+    entry = desk.store.orders(trade.id)[0]
+    assert entry.state == "rejected" and "-2019 Margin is insufficient" in entry.reason
+    assert desk.om.active == {}
+
+
+def test_manual_close_is_reduce_only_and_flat():
+    desk = Desk(sim())
+    trade = desk.open(plan(1, 50_000, 49_000, (51_000, 52_000, 53_000)), "1")
+    from tests.helpers import run
+    run(desk.om.close_trade(trade.id, "manual"))
+    assert trade.state == "closed" and trade.close_reason == "manual"
+    assert desk.ex.positions == {} and desk.ex.open_orders() == []
+
+
+def test_liquidation_closes_the_trade():
+    ex = sim(taker=0)
+    ex.set_leverage(BTC, 10)
+    desk = Desk(ex)
+    trade = desk.open(plan(1, 50_000, 44_000, (51_000, 52_000, 53_000)), "1")
+    desk.candle(BTC, 50_000, 50_100, 43_000, 43_500)  # liq 45 200 before the stop 44 000
+    assert trade.state == "closed" and trade.close_reason == "liquidated"
+    assert trade.realised - trade.fees == D(-5000)  # the isolated margin
+
+
+def test_funding_is_booked_against_the_open_trade():
+    desk = Desk(sim(taker=0))
+    trade = desk.open(plan(1, 50_000, 49_000, (51_000, 52_000, 53_000)), "1")
+    desk.ex.on_funding(BTC, desk.t, 0.0001)
+    from tests.helpers import run
+    run(desk.om.sync())
+    assert trade.funding == D(-5)
+    assert [f.trade_id for f in desk.store.funding()] == [trade.id]
+
+
+def test_client_ids_are_deterministic_and_parse_back():
+    cid = client_id(42, "stop", 3)
+    assert cid == "dbot-000042-stop-3" and len(cid) <= 36
+    assert parse_client_id(cid) == (42, "stop", 3)
+    assert parse_client_id("someone-else") is None
+
+
+def test_illegal_trade_transition_is_an_error():
+    with pytest.raises(IllegalTransition, match="closed -> open"):
+        check_trade_move(1, "closed", TradeState.OPEN)
+    with pytest.raises(IllegalTransition):
+        check_trade_move(1, "pending_entry", TradeState.T2_FILLED)
+
+
+def test_target_split_sums_to_the_filled_amount():
+    m = default_market(BTC, 50_000)
+    assert split_amounts(D("1.000"), [0.4, 0.3, 0.3], m) == [D("0.400"), D("0.300"), D("0.300")]
+    assert split_amounts(D("0.371"), [0.4, 0.3, 0.3], m) == [D("0.148"), D("0.111"), D("0.112")]
+    assert split_amounts(D("0.002"), [0.4, 0.3, 0.3], m) == [D(0), D(0), D("0.002")]

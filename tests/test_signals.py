@@ -1,0 +1,159 @@
+"""Signal modules on hand-built series: each rule's boundary pinned."""
+
+import numpy as np
+import pytest
+
+from strategies.fade import FadeParams, SignalParams, funding_fade
+from strategies.funding import (
+    FundingExtremeParams,
+    FundingZScoreParams,
+    funding_extreme,
+    funding_zscore,
+    to_8h,
+)
+from strategies.indicators import WilderIndicators, atr_adx
+from strategies.regime import RegimeParams, regime
+from strategies.structure import SwingFailureParams, swing_failure
+from strategies.types import Direction, Series
+from tests.helpers import HOUR, candles, view
+
+P = FundingExtremeParams()
+
+
+def test_funding_extreme_threshold_boundary():
+    below = view({"binanceusdm": [0.000499] * 3, "bybit": [0.000499] * 3})
+    at = view({"binanceusdm": [0.0005] * 3, "bybit": [0.0005] * 3})
+    assert funding_extreme(below, P).direction == Direction.FLAT
+    sig = funding_extreme(at, P)
+    assert sig.direction == Direction.SHORT
+    assert sig.reasons == {"funding_avg": 0.0005, "exchanges": 2, "periods": 3}
+    neg = funding_extreme(view({"binanceusdm": [-0.0006] * 3, "okx": [-0.0007] * 3}), P)
+    assert neg.direction == Direction.LONG
+
+
+def test_funding_extreme_persistence_and_exchange_count():
+    two_periods = view({"binanceusdm": [0.0001, 0.0006, 0.0006],
+                        "bybit": [0.0001, 0.0006, 0.0006]})
+    assert funding_extreme(two_periods, P).direction == Direction.FLAT
+    one_exchange = view({"binanceusdm": [0.0006] * 3, "bybit": [0.0001] * 3})
+    assert funding_extreme(one_exchange, P).direction == Direction.FLAT
+    lone = funding_extreme(view({"binanceusdm": [0.0009] * 5}), P)
+    assert lone.abstained and "needs funding from 2 exchanges" in lone.reasons["abstain"]
+    relaxed = funding_extreme(view({"binanceusdm": [0.0009] * 5}),
+                              FundingExtremeParams(min_exchanges=1))
+    assert relaxed.direction == Direction.SHORT
+
+
+def test_funding_extreme_strength_grows_with_distance_duration_breadth():
+    base = funding_extreme(view({"a": [0.0005] * 3, "b": [0.0005] * 3, "c": [0.0] * 3}), P)
+    further = funding_extreme(view({"a": [0.001] * 3, "b": [0.001] * 3, "c": [0.0] * 3}), P)
+    longer = funding_extreme(view({"a": [0.0005] * 6, "b": [0.0005] * 6, "c": [0.0] * 6}), P)
+    wider = funding_extreme(view({"a": [0.0005] * 3, "b": [0.0005] * 3, "c": [0.0005] * 3}), P)
+    assert 0 < base.strength < min(further.strength, longer.strength, wider.strength) <= 1
+
+
+def test_stale_funding_is_not_counted():
+    v = view({"binanceusdm": [0.0009] * 3, "bybit": [0.0009] * 3})
+    stale = {ex: Series(s.ts - 24 * HOUR, s.value) for ex, s in v.funding.items()}
+    from dataclasses import replace
+    sig = funding_extreme(replace(v, funding=stale), P)
+    assert sig.abstained and "have 0 fresh" in sig.reasons["abstain"]
+
+
+def test_funding_normalised_to_8h():
+    assert to_8h(0.0001, 1) == pytest.approx(0.0008)
+    assert to_8h(0.0002, 4) == pytest.approx(0.0004)
+    assert to_8h(0.0005, 8) == 0.0005
+
+
+def test_funding_zscore_extremes_and_annualised():
+    p = FundingZScoreParams()
+    calm = [0.0001 + 0.00001 * ((i % 5) - 2) for i in range(104)]
+    assert funding_zscore(view({"binanceusdm": calm}), p).direction == Direction.FLAT
+    hot = calm[:-21] + [0.0006] * 21
+    sig = funding_zscore(view({"binanceusdm": hot}), p)
+    assert sig.direction == Direction.SHORT and sig.reasons["z"] > 2
+    assert sig.reasons["annualised"] == pytest.approx(0.0006 * 3 * 365)
+    cold = calm[:-21] + [-0.0004] * 21
+    assert funding_zscore(view({"binanceusdm": cold}), p).direction == Direction.LONG
+    short = funding_zscore(view({"binanceusdm": calm[:50]}), p)
+    assert short.abstained and "needs 104 funding periods" in short.reasons["abstain"]
+
+
+def test_wilder_atr_matches_hand_computation():
+    high, low, close = [10, 11, 12, 11], [9, 10, 10, 9], [9.5, 10.5, 11, 10]
+    atr, _ = atr_adx(np.array(high, float), np.array(low, float), np.array(close, float), n=2)
+    # TRs: 1.5, 2, 2 (bar 2: max(2, |12-10.5|, |10-10.5|)); ATR2 = (1.5+2)/2, then Wilder
+    assert np.isnan(atr[:2]).all()
+    assert atr[2] == pytest.approx(1.75)
+    assert atr[3] == pytest.approx(1.75 + (2 - 1.75) / 2)
+    ind = WilderIndicators(2)
+    assert [ind.update(h, lo, c)[0] for h, lo, c in zip(high, low, close)][-1] == atr[3]
+
+
+def test_regime_trending_volatile_ranging_and_vacuum():
+    p = RegimeParams()
+    trend = candles(100 * np.exp(np.linspace(0, 0.5, 200)), spread=0.001)
+    sig = regime(view(c=trend), p)
+    assert sig.reasons["regime"] == "trending" and sig.direction == Direction.LONG
+    rng = np.random.default_rng(1)
+    chop = 100 + 0.5 * np.sin(np.arange(400) * 2 * np.pi / 6) + rng.normal(0, 0.05, 400)
+    quiet = candles(chop, spread=0.002)
+    assert regime(view(c=quiet), p).reasons["regime"] == "ranging"
+    spread = np.full(400, 0.002)
+    spread[-1] = 0.05
+    hi = np.maximum(chop, np.roll(chop, 1)) * (1 + spread)
+    hi[0] = chop[0] * 1.002
+    lo = np.minimum(chop, np.roll(chop, 1)) * (1 - 0.002)
+    lo[0] = chop[0] * 0.998
+    wild = candles(chop, high=list(hi), low=list(lo))
+    assert regime(view(c=wild), p).reasons["regime"] == "volatile"
+    oi = Series(quiet.ts, np.linspace(200, 100, len(quiet)))
+    vac = regime(view({"binanceusdm": [0.00005] * 5}, c=quiet, oi={"binanceusdm": oi}), p)
+    assert vac.reasons["regime"] == "vacuum"
+    few = regime(view(c=candles([100, 101, 102])), p)
+    assert few.abstained
+
+
+def test_swing_failure_needs_a_close_back_inside():
+    p = SwingFailureParams(lookback=5)
+    base = [100, 101, 102, 101, 100, 101]
+    highs = [100.5, 101.5, 103, 101.5, 100.5]
+    lows = [99.5, 100.5, 101.5, 100.5, 99.5]
+    sfp = candles(base, high=highs + [104], low=lows + [100.5])
+    sig = swing_failure(sfp, p)
+    assert sig.direction == Direction.SHORT and sig.invalidation == 104
+    assert sig.reasons["swing_high"] == 103
+    breakout = candles(base[:-1] + [103.5], high=highs + [104], low=lows + [101])
+    assert swing_failure(breakout, p).direction == Direction.FLAT
+    spring = candles(base[:-1] + [100], high=highs + [101], low=lows + [99])
+    sig = swing_failure(spring, p)
+    assert sig.direction == Direction.LONG and sig.invalidation == 99
+    assert swing_failure(candles([1, 2]), p).abstained
+
+
+def _fade_view(funding_rate: float):
+    rng = np.random.default_rng(5)
+    close = list(100 + np.cumsum(rng.normal(0, 0.2, 200)) * 0.05)
+    c0 = candles(close)
+    highs, lows = list(c0.high), list(c0.low)
+    swing = max(highs[-25:-1])
+    highs[-1] = swing * 1.004
+    close[-1] = swing * 0.998
+    lows[-1] = min(lows[-1], close[-1], close[-2]) * 0.999
+    c = candles(close, high=highs, low=lows)
+    return view({"binanceusdm": [funding_rate] * 4, "bybit": [funding_rate] * 4}, c=c)
+
+
+def test_funding_fade_needs_both_the_extreme_and_the_trigger():
+    sp = SignalParams()
+    reading = funding_fade(_fade_view(0.0008), sp, FadeParams())
+    plan = reading.plan
+    assert plan is not None and plan.direction == Direction.SHORT
+    plan.check()
+    assert plan.stop > plan.entry > plan.targets[0].price > plan.targets[2].price
+    assert plan.targets[0].price == pytest.approx(plan.entry - plan.stop_distance)
+    assert [t.fraction for t in plan.targets] == [0.4, 0.3, 0.3]
+    assert plan.atr <= plan.stop_distance <= 2 * plan.atr + 1e-9
+    assert set(plan.reasons) >= {"funding_extreme", "swing_failure", "regime"}
+    assert funding_fade(_fade_view(0.0001), sp, FadeParams()).plan is None  # trigger alone
