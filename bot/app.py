@@ -56,7 +56,7 @@ def build_markets(data: MarketData, symbols: tuple[str, ...]) -> dict[str, Marke
 def build_sim(cfg: Config, markets: dict[str, Market]) -> SimExchange:
     s = cfg.sim
     return SimExchange(markets, s.start_equity, s.maker_fee, s.taker_fee, s.slippage_bps,
-                       cfg.risk.maintenance_margin_rate, cfg.risk.leverage)
+                       cfg.risk.mmr_tiers, cfg.risk.leverage)
 
 
 def load_data(cfg: Config, folder: Path) -> MarketData:

@@ -72,6 +72,29 @@ def cmd_size(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_montecarlo(args: argparse.Namespace) -> int:
+    from bot.riskcli import montecarlo, r_from_db, read_r_multiples
+
+    if args.r_multiples:
+        r = read_r_multiples(Path(args.r_multiples))
+    else:
+        r = r_from_db(Path(args.db or _config(args.config).state.db))
+    if args.fraction is not None and not 0 < args.fraction < 1:
+        raise UsageError(f"--fraction must be within (0, 1), got {args.fraction}")
+    if args.paths < 1:
+        raise UsageError(f"--paths must be at least 1, got {args.paths}")
+    montecarlo(r, args.fraction, args.paths, args.seed, Path(args.png), args.json)
+    return 0
+
+
+def cmd_halt(args: argparse.Namespace) -> int:
+    from bot.riskcli import halt_command
+
+    db = Path(args.db or _config(args.config).state.db)
+    print(halt_command(db, args.lift, args.by))
+    return 0
+
+
 def cmd_data_synth(args: argparse.Namespace) -> int:
     from bot.synth import SynthSpec, generate
 
@@ -117,6 +140,28 @@ def parser() -> argparse.ArgumentParser:
     sz.add_argument("--json", action="store_true")
     sz.set_defaults(func=cmd_size)
 
+    risk = sub.add_parser("risk", help="risk tools")
+    rsub = risk.add_subparsers(dest="risk_command", required=True)
+    mc = rsub.add_parser("montecarlo", help="resample trade R-multiples into equity paths")
+    src = mc.add_mutually_exclusive_group()
+    src.add_argument("--from-db", action="store_true", help="the bot's closed trades (default)")
+    src.add_argument("--r-multiples", help="a file of R-multiples, one per line")
+    mc.add_argument("--config", default="config.toml")
+    mc.add_argument("--db", help="database file (default: state.db from config)")
+    mc.add_argument("--fraction", type=float, help="also show this risk fraction")
+    mc.add_argument("--paths", type=int, default=10_000)
+    mc.add_argument("--seed", type=int, default=7)
+    mc.add_argument("--png", default="out/montecarlo.png")
+    mc.add_argument("--json", action="store_true")
+    mc.set_defaults(func=cmd_montecarlo)
+
+    halt = sub.add_parser("halt", help="show the entry halt, or lift it (--lift)")
+    halt.add_argument("--config", default="config.toml")
+    halt.add_argument("--db", help="database file (default: state.db from config)")
+    halt.add_argument("--lift", action="store_true")
+    halt.add_argument("--by", default="operator", help="who lifts it, for the record")
+    halt.set_defaults(func=cmd_halt)
+
     data = sub.add_parser("data", help="market data tools")
     dsub = data.add_subparsers(dest="data_command", required=True)
     syn = dsub.add_parser("synth", help="write a seeded synthetic market")
@@ -131,6 +176,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from bot.calculator import CalculatorError
     from bot.marketdata import DataError
+    from bot.riskcli import RiskToolError
 
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.command == "run" else logging.WARNING,
@@ -140,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ConfigError as err:
         print(f"derivbot: config error: {err}", file=sys.stderr)
-    except (DataError, UsageError, CalculatorError) as err:
+    except (DataError, UsageError, CalculatorError, RiskToolError) as err:
         print(f"derivbot: {err}", file=sys.stderr)
     return EXIT_USAGE
 

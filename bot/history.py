@@ -105,6 +105,9 @@ class History:
         oi = {ex: Series(r.column(0), r.column(1)) for ex, r in h.oi.items()}
         return MarketView(symbol, self.venue, now, candles, funding, oi)
 
+    def closes(self, symbol: str, n: int) -> np.ndarray:
+        return self._of(symbol).candles.column(4)[-n:]
+
     def last_close(self, symbol: str) -> float:
         c = self._of(symbol).candles
         return float(c.column(4)[-1]) if len(c) else math.nan

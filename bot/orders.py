@@ -44,6 +44,7 @@ class OrderManager:
         self.orders: dict[str, Order] = {
             o.client_id: o for t in self.active.values() for o in store.orders(t.id)}
         self._reactions: deque[tuple[int, str]] = deque()
+        self.closed = 0  # trades closed since start: lets readers of the record cache it
 
     # ---- commands -------------------------------------------------------------------------
     async def open_trade(self, ap: Approved) -> Trade:
@@ -234,6 +235,7 @@ class OrderManager:
         trade.closed_at = self.clock.now()
         self._move(trade, TradeState.CLOSED, trade.close_reason)
         self.active.pop(trade.id, None)
+        self.closed += 1
         for cid in [c for c, o in self.orders.items() if o.trade_id == trade.id]:
             del self.orders[cid]
         log.info("trade=%s event=closed reason=%s pnl=%s fees=%s funding=%s", trade.id,

@@ -6,7 +6,6 @@ signal modules → structure trigger → TradePlan → risk → order manager �
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -21,9 +20,10 @@ from bot.marketdata import CANDLE, FUNDING, SPOT, Event
 from bot.markets import Market
 from bot.metrics import Metrics
 from bot.orders import OrderManager
+from bot.riskdesk import RiskDesk
 from bot.sim_exchange import SimExchange
-from risk.manager import Approved, Portfolio, assess
-from state.models import PositionRow, RiskDecision
+from risk.manager import Approved, Portfolio
+from state.models import PositionRow
 from state.store import Store
 from strategies.fade import SignalParams, funding_fade
 from strategies.types import Signal
@@ -80,6 +80,7 @@ class Runner:
         self.sinks = sinks
         self.history = History(cfg.exchange.venue)
         self.om = OrderManager(gateway, store, markets, self.clock)
+        self.risk = RiskDesk(cfg.risk, store, self.metrics)
         s = cfg.signals
         self.signal_params = SignalParams(s.funding_extreme, s.funding_zscore, s.regime,
                                           s.swing_failure)
@@ -144,20 +145,13 @@ class Runner:
         equity = float(bal.equity)
         portfolio = Portfolio(equity, float(bal.available), tuple(self.om.open_risk()),
                               self._day_start(now, equity), self._peak)
-        decision = assess(reading.plan, portfolio, self.markets[symbol].rules(), self.cfg.risk)
-        row = RiskDecision(ts=now, symbol=symbol, strategy=reading.plan.strategy,
-                           approved=decision.approved)
+        decision, row = self.risk.decide(reading.plan, portfolio, self.markets[symbol].rules(),
+                                         self.history, now, self.om.closed)
+        trade_id = None
         if isinstance(decision, Approved):
-            row.size, row.risk_cash, row.fraction = decision.size, decision.risk_cash, \
-                decision.fraction
-            row.cuts_json = json.dumps(list(decision.cuts))
-            trade = await self.om.open_trade(decision)
-            row.trade_id = trade.id
-            self.metrics.decisions.labels("approved", "").inc()
-        else:
-            row.rule, row.reason = decision.rule, decision.reason
-            self.metrics.decisions.labels("refused", decision.rule).inc()
-        self.store.record_decision(row)
+            self.metrics.risk_fraction.set(decision.fraction)
+            trade_id = (await self.om.open_trade(decision)).id
+        self.risk.record(row, trade_id)
 
     def _record_signal(self, now: int, symbol: str, sig: Signal) -> None:
         self.metrics.signal.labels(symbol, sig.module).set(int(sig.direction) * sig.strength)

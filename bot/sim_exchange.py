@@ -30,6 +30,7 @@ from bot.types import (
     OrderType,
     Position,
 )
+from risk.manager import mmr_for
 
 ZERO = Decimal(0)
 
@@ -49,13 +50,15 @@ def _dec(x: float) -> Decimal:
 class SimExchange:
     def __init__(self, markets: dict[str, Market], start_balance: Decimal | float,
                  maker_fee: float = 0.0002, taker_fee: float = 0.0005,
-                 slippage_bps: float = 0.0, mmr: float = 0.004, default_leverage: float = 5.0):
+                 slippage_bps: float = 0.0,
+                 mmr_tiers: tuple[tuple[float, float], ...] = ((float("inf"), 0.004),),
+                 default_leverage: float = 5.0):
         self.markets = markets
         self.wallet = Decimal(str(start_balance))
         self.spot: dict[str, Decimal] = {}
         self.maker_fee, self.taker_fee = Decimal(str(maker_fee)), Decimal(str(taker_fee))
         self.slippage = Decimal(str(slippage_bps)) / Decimal(10_000)
-        self.mmr = Decimal(str(mmr))
+        self.mmr_tiers = mmr_tiers
         self.default_leverage = default_leverage
         self.leverage: dict[str, float] = {}
         self.positions: dict[str, _Pos] = {}
@@ -248,9 +251,10 @@ class SimExchange:
         if p.contracts == 0:
             return None
         inv = Decimal(1) / Decimal(repr(p.leverage))
+        mmr = Decimal(repr(mmr_for(float(abs(p.contracts) * p.entry), self.mmr_tiers)))
         if p.contracts > 0:
-            return p.entry * (1 - inv + self.mmr)
-        return p.entry * (1 + inv - self.mmr)
+            return p.entry * (1 - inv + mmr)
+        return p.entry * (1 + inv - mmr)
 
     def _walk(self, symbol: str, o: float, h: float, lo: float, c: float) -> None:
         pos = self.positions.get(symbol)

@@ -23,6 +23,7 @@ def collect(store: Store) -> dict:
     curve = store.equity_curve()
     zero = Decimal(0)
     return {
+        "halt": store.get_meta("halt"),
         "equity": str(curve[-1].equity) if curve else None,
         "as_of": curve[-1].ts if curve else None,
         "open_trades": [{
@@ -56,6 +57,9 @@ def print_status(db: str, as_json: bool = False) -> None:
     con.print(f"[bold]equity[/] {s['equity']} as of {_t(s['as_of'])}   closed trades "
               f"{s['closed_trades']}   net PnL {s['net_pnl']} (price {s['price_pnl']}, "
               f"fees -{s['fees']}, funding {s['funding']})")
+    halt = s["halt"]
+    con.print("[bold red]new entries HALTED[/]: " + halt["reason"] + f" (lifts: {halt['release']})"
+              if halt else "new entries allowed")
     pos = Table(title="open positions")
     for col in ("id", "symbol", "side", "state", "size", "entry", "stop", "targets", "funding",
                 "opened"):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from risk.limits import RiskLimits
 from risk.sizing import liquidation_price, margin, round_down
+from strategies.liquidation import Cluster
 from strategies.types import TradePlan
 
 
@@ -17,7 +19,7 @@ class MarketRules:
     min_amount: Decimal
     min_notional: float
     max_leverage: float = 125.0
-    maintenance_margin_rate: float | None = None
+    mmr_tiers: tuple[tuple[float, float], ...] | None = None  # the exchange's, when known
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,16 @@ class Portfolio:
     open: tuple[OpenRisk, ...] = ()
     day_start_equity: float | None = None
     peak_equity: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the runner knows beyond the portfolio: the fraction, the bucket, the map."""
+
+    fraction: float | None = None  # e.g. half-Kelly; None: limits.fraction
+    bucket: frozenset[str] = frozenset()  # symbols sharing this plan's risk budget
+    clusters: Sequence[Cluster] = ()
+    halt: str | None = None  # an active halt's reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +72,7 @@ Decision = Approved | Refused
 
 
 def halt_reason(p: Portfolio, limits: RiskLimits) -> str | None:
-    """Why new entries are halted (daily loss or drawdown), or None."""
+    """Why new entries must halt (daily loss or drawdown), or None."""
     if p.day_start_equity and p.equity < p.day_start_equity * (1 - limits.daily_loss_limit):
         loss = 1 - p.equity / p.day_start_equity
         return f"daily loss {loss:.2%} exceeds limit {limits.daily_loss_limit:.2%}"
@@ -71,10 +83,11 @@ def halt_reason(p: Portfolio, limits: RiskLimits) -> str | None:
 
 
 def assess(plan: TradePlan, p: Portfolio, market: MarketRules, limits: RiskLimits,
-           leverage: float | None = None) -> Decision:
+           ctx: Context = Context(), leverage: float | None = None) -> Decision:
     lev = leverage if leverage is not None else limits.leverage
-    if (why := halt_reason(p, limits)) is not None:
-        return Refused(plan, "halt", why)
+    why = ctx.halt or halt_reason(p, limits)
+    if why is not None:
+        return Refused(plan, "halt", f"new entries halted: {why}")
     if plan.regime == "vacuum":
         return Refused(plan, "regime", "vacuum regime: no derivative-driven entries")
     if any(o.symbol == plan.symbol for o in p.open):
@@ -82,15 +95,19 @@ def assess(plan: TradePlan, p: Portfolio, market: MarketRules, limits: RiskLimit
     if len(p.open) >= limits.max_positions:
         return Refused(plan, "max_positions", f"{len(p.open)} positions open, "
                                               f"limit {limits.max_positions}")
-    if lev > min(limits.max_leverage, market.max_leverage):
-        return Refused(plan, "max_leverage", f"leverage {lev} exceeds limit "
-                                             f"{min(limits.max_leverage, market.max_leverage)}")
-    fraction, cuts = limits.fraction, []
+    max_lev = min(limits.max_leverage, market.max_leverage)
+    if lev > max_lev:
+        return Refused(plan, "max_leverage", f"leverage {lev} exceeds limit {max_lev}")
+    fraction, cuts = (ctx.fraction or limits.fraction), []
     if plan.regime == "trending" and plan.is_fade:
         if limits.trend_fade == "skip":
             return Refused(plan, "regime", "trending regime: fades are skipped")
         fraction *= limits.trend_cut
         cuts.append(f"trending regime: fade cut to {limits.trend_cut:.0%}")
+    if plan.regime == "volatile" and plan.stop_distance > plan.atr > 0:
+        d = int(plan.direction)
+        plan = replace(plan, stop=plan.entry - d * plan.atr)
+        cuts.append(f"volatile regime: stop tightened to 1 ATR at {plan.stop:.2f}")
     cash = p.equity * fraction
     room = p.equity * limits.max_open_risk - sum(o.risk_cash for o in p.open)
     if room <= 0:
@@ -99,14 +116,28 @@ def assess(plan: TradePlan, p: Portfolio, market: MarketRules, limits: RiskLimit
     if cash > room:
         cuts.append(f"open-risk limit: risk cut from {cash:.2f} to {room:.2f}")
         cash = room
+    if len(ctx.bucket) > 1:
+        used = sum(o.risk_cash for o in p.open if o.symbol in ctx.bucket)
+        left = p.equity * limits.bucket_risk - used
+        names = "/".join(sorted(s.split("/")[0] for s in ctx.bucket))
+        if left <= 0:
+            return Refused(plan, "bucket", f"{names} bucket has no risk left "
+                                           f"({used:.2f} of {limits.bucket_risk:.2%} in use)")
+        if cash > left:
+            cuts.append(f"{names} bucket: risk cut from {cash:.2f} to {left:.2f}")
+            cash = left
+    return _size(plan, p, market, limits, ctx, lev, cash, cuts)
+
+
+def _size(plan: TradePlan, p: Portfolio, market: MarketRules, limits: RiskLimits, ctx: Context,
+          lev: float, cash: float, cuts: list[str]) -> Decision:
     distance = plan.stop_distance
     size = round_down(cash / distance, market.amount_step)
     cap = round_down(lev * p.equity / plan.entry, market.amount_step)
     if size > cap:
         cuts.append(f"leverage cap: size cut from {size} to {cap}")
         size = cap
-    need = margin(float(size), plan.entry, lev)
-    if need > p.available:
+    if margin(float(size), plan.entry, lev) > p.available:
         fit = round_down(p.available * lev / plan.entry, market.amount_step)
         cuts.append(f"available margin {p.available:.2f}: size cut from {size} to {fit}")
         size = fit
@@ -117,12 +148,28 @@ def assess(plan: TradePlan, p: Portfolio, market: MarketRules, limits: RiskLimit
     if notional < market.min_notional:
         return Refused(plan, "min_notional", f"notional {notional:.2f} is below the market "
                                              f"minimum {market.min_notional}")
-    mmr = market.maintenance_margin_rate or limits.maintenance_margin_rate
+    mmr = mmr_for(notional, market.mmr_tiers or limits.mmr_tiers)
     d = int(plan.direction)
     liq = liquidation_price(plan.entry, lev, mmr, d)
     required = plan.stop * (1 - d * limits.liq_buffer)
     if (liq - required) * d >= 0:
         return Refused(plan, "liquidation", f"liquidation {liq:.2f} is not beyond stop "
                                             f"{plan.stop:.2f} by {limits.liq_buffer:.2%}")
-    return Approved(plan, size, fraction, float(size) * distance,
+    if limits.avoid_dense_clusters:
+        for c in ctx.clusters:
+            width = max(c.price * 0.002, 1e-12)
+            if c.dense and abs(c.price - liq) <= width:
+                return Refused(plan, "liquidation_cluster",
+                               f"liquidation {liq:.2f} sits inside a dense {c.side} liquidation "
+                               f"cluster at {c.price:.2f} ({c.notional:,.0f} notional)")
+    fraction_used = float(size) * distance / p.equity
+    return Approved(plan, size, fraction_used, float(size) * distance,
                     margin(float(size), plan.entry, lev), lev, liq, tuple(cuts))
+
+
+def mmr_for(notional: float, tiers: Sequence[tuple[float, float]]) -> float:
+    """The maintenance margin rate of the tier this notional falls in."""
+    for cap, rate in tiers:
+        if notional <= cap:
+            return rate
+    return tiers[-1][1]

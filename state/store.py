@@ -76,8 +76,15 @@ class Store:
         self.session.merge(Meta(key=key, value=json.dumps(value)))
         self.session.commit()
 
-    def get_meta(self, key: str, default: Any = None) -> Any:
+    def delete_meta(self, key: str) -> None:
         row = self.session.get(Meta, key)
+        if row is not None:
+            self.session.delete(row)
+            self.session.commit()
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        # populate_existing: another process (a person lifting a halt) may have changed it
+        row = self.session.get(Meta, key, populate_existing=True)
         return default if row is None else json.loads(row.value)
 
     def replace_positions(self, rows: Iterable[PositionRow]) -> None:

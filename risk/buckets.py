@@ -1,0 +1,47 @@
+"""Correlated risk buckets: symbols listed together or whose returns move together."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+
+def correlated_groups(returns: Mapping[str, np.ndarray], threshold: float = 0.7
+                      ) -> list[frozenset[str]]:
+    """Symbols joined (transitively) where their return correlation exceeds the threshold.
+
+    Series are aligned on their common tail; a series shorter than 2 points joins nobody.
+    """
+    symbols = sorted(returns)
+    parent = {s: s for s in symbols}
+
+    def find(s: str) -> str:
+        while parent[s] != s:
+            s = parent[s]
+        return s
+
+    for i, a in enumerate(symbols):
+        for b in symbols[i + 1:]:
+            n = min(len(returns[a]), len(returns[b]))
+            if n < 2:
+                continue
+            x, y = returns[a][-n:], returns[b][-n:]
+            if x.std() == 0 or y.std() == 0:
+                continue
+            if float(np.corrcoef(x, y)[0, 1]) > threshold:
+                parent[find(b)] = find(a)
+    groups: dict[str, set[str]] = {}
+    for s in symbols:
+        groups.setdefault(find(s), set()).add(s)
+    return [frozenset(g) for g in groups.values()]
+
+
+def bucket_of(symbol: str, configured: Iterable[Iterable[str]],
+              correlated: Iterable[frozenset[str]] = ()) -> frozenset[str]:
+    """Every symbol sharing a risk budget with `symbol` (itself included)."""
+    members = {symbol}
+    for group in [*map(set, configured), *correlated]:
+        if symbol in group:
+            members |= set(group)
+    return frozenset(members)

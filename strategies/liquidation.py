@@ -1,0 +1,110 @@
+"""Liquidation map: where positions opened at each price would be liquidated (SPEC §2).
+
+Open interest added at a price opens longs and shorts alike; with a leverage mix,
+each slice's longs liquidate at entry × (1 − 0.9/L) and its shorts at
+entry × (1 + 0.9/L). Later OI declines shrink every older slice in proportion, and
+a level that price has since reached is gone (those positions were liquidated).
+Levels are bucketed at 0.1 % of the current price and ranked by notional.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from strategies.types import MarketView, Signal
+
+HOUR_MS = 3_600_000
+
+
+class LiquidationMapParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    mix: tuple[tuple[float, float], ...] = ((5, 0.25), (10, 0.35), (25, 0.25), (50, 0.10),
+                                            (100, 0.05))
+    bucket_pct: float = Field(default=0.001, gt=0)
+    lookback_bars: int = Field(default=30 * 24, ge=2)
+    dense_factor: float = Field(default=3.0, gt=0)  # × mean bucket notional
+    top: int = Field(default=5, ge=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    price: float
+    notional: float
+    side: str  # whose liquidations: "long" (below price) or "short" (above)
+    dense: bool
+
+
+def levels(prices: np.ndarray, added: np.ndarray, mix) -> tuple[np.ndarray, ...]:
+    """(price, notional, is_long) of every liquidation level from notional added at prices."""
+    lev = np.array([m[0] for m in mix], dtype=float)
+    weight = np.array([m[1] for m in mix], dtype=float)
+    long_px = prices[:, None] * (1 - 0.9 / lev[None, :])
+    short_px = prices[:, None] * (1 + 0.9 / lev[None, :])
+    notional = added[:, None] * weight[None, :]
+    px = np.concatenate([long_px.ravel(), short_px.ravel()])
+    nt = np.concatenate([notional.ravel(), notional.ravel()])
+    is_long = np.concatenate([np.ones(long_px.size, bool), np.zeros(short_px.size, bool)])
+    return px, nt, is_long
+
+
+def clusters(price: np.ndarray, high: np.ndarray, low: np.ndarray, oi: np.ndarray,
+             p: LiquidationMapParams) -> list[Cluster]:
+    """Clusters from aligned per-bar price, range and open interest (contracts)."""
+    if len(oi) < 2:
+        return []
+    d_oi = np.diff(oi)
+    ratio = np.minimum(oi[1:] / np.where(oi[:-1] > 0, oi[:-1], np.nan), 1.0)
+    ratio = np.nan_to_num(ratio, nan=1.0)
+    survive_all = np.cumprod(ratio[::-1])[::-1]  # survival from bar i to the end
+    survive = np.append(survive_all[1:], 1.0)  # from the bar after i
+    added = np.maximum(d_oi, 0) * price[1:] * survive
+    # the extremes reached after each bar: a level inside them has been liquidated
+    later_low = np.append(np.minimum.accumulate(low[::-1])[::-1][2:], np.inf)
+    later_high = np.append(np.maximum.accumulate(high[::-1])[::-1][2:], -np.inf)
+    px, nt, is_long = levels(price[1:], added, p.mix)
+    k = len(p.mix)
+    lo_rep = np.concatenate([np.repeat(later_low, k), np.repeat(later_low, k)])
+    hi_rep = np.concatenate([np.repeat(later_high, k), np.repeat(later_high, k)])
+    alive = (nt > 0) & np.where(is_long, px < lo_rep, px > hi_rep)
+    if not alive.any():
+        return []
+    width = p.bucket_pct * float(price[-1])
+    bucket = np.round(px[alive] / width).astype(np.int64)
+    side = is_long[alive]
+    keys = bucket * 2 + side
+    uniq, inv = np.unique(keys, return_inverse=True)
+    sums = np.bincount(inv, weights=nt[alive])
+    mean = sums.mean()
+    out = [Cluster(float((key // 2) * width), float(s), "long" if key % 2 else "short",
+                   bool(s >= p.dense_factor * mean))
+           for key, s in zip(uniq.tolist(), sums.tolist())]
+    return sorted(out, key=lambda c: -c.notional)
+
+
+def map_view(view: MarketView, p: LiquidationMapParams) -> list[Cluster]:
+    """Clusters for the venue's OI against its candles, over the lookback."""
+    oi = view.open_interest.get(view.venue)
+    c = view.candles
+    if oi is None or len(oi) < 2 or len(c) == 0:
+        return []
+    oi_ts, oi_v = oi.ts[-p.lookback_bars:], oi.value[-p.lookback_bars:]
+    close_time = c.ts + HOUR_MS
+    idx = np.searchsorted(close_time, oi_ts, side="right") - 1
+    ok = idx >= 0
+    if ok.sum() < 2:
+        return []
+    idx, oi_v = idx[ok], oi_v[ok]
+    return clusters(c.close[idx], c.high[idx], c.low[idx], oi_v, p)
+
+
+def liquidation_map(view: MarketView, p: LiquidationMapParams) -> Signal:
+    name = "liquidation_map"
+    if not view.open_interest.get(view.venue) or len(view.open_interest[view.venue]) < 2:
+        return Signal.abstain(name, f"no open interest history for {view.venue}")
+    found = map_view(view, p)
+    top = [{"price": round(c.price, 8), "notional": round(c.notional, 2), "side": c.side,
+            "dense": c.dense} for c in found[:p.top]]
+    return Signal.flat(name, clusters=top, levels=len(found))

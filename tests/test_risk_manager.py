@@ -1,0 +1,187 @@
+"""Issue 4's rulebook: half-Kelly, buckets, halts that survive a restart, tiers, clusters."""
+
+import json
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+from bot.cli import main
+from bot.history import History
+from bot.marketdata import CandleEvent
+from bot.markets import default_market
+from bot.metrics import Metrics
+from bot.riskdesk import RiskDesk
+from risk.basis import basis_capital
+from risk.buckets import bucket_of, correlated_groups
+from risk.kelly import half_kelly, kelly_fraction
+from risk.limits import RiskLimits
+from risk.manager import Approved, Context, OpenRisk, Portfolio, Refused, assess, mmr_for
+from risk.montecarlo import simulate
+from state.store import Store
+from strategies.liquidation import Cluster
+from tests.helpers import BTC, ETH, T0, plan
+
+BTC_RULES = default_market(BTC, 50_000).rules()
+ETH_RULES = default_market(ETH, 3_000).rules()
+
+
+def test_half_kelly_vector_and_clamp():
+    assert half_kelly(0.6, 1.3) == pytest.approx(0.5 * (0.6 - 0.4 / 1.3))
+    record = [1.3] * 18 + [-1.0] * 12  # p = 0.6, b = 1.3, 30 trades
+    est = kelly_fraction(record, default=0.015)
+    assert est.win_rate == pytest.approx(0.6) and est.payoff == pytest.approx(1.3)
+    assert est.half_kelly == pytest.approx(0.14615, abs=1e-5)
+    assert est.fraction == 0.02  # clamped to the band
+
+
+def test_few_trades_stay_near_the_default():
+    est = kelly_fraction([1.3, 1.3, 1.3, -1.0, -1.0], default=0.015)
+    assert est.weight == pytest.approx(5 / 30)
+    assert est.fraction == pytest.approx(0.015 + (0.02 - 0.015) * 5 / 30)
+    assert abs(est.fraction - 0.015) < 0.001
+    assert kelly_fraction([], 0.015).fraction == 0.015
+    assert kelly_fraction([-1.0] * 40, 0.015).fraction == 0.01  # losing record: the floor
+
+
+def test_bucket_second_fade_gets_what_is_left():
+    limits = RiskLimits(fraction=0.015, bucket_risk=0.02, kelly=False)
+    btc = plan(-1, 50_000, 50_500, (49_500, 49_000, 48_500))
+    eth = plan(-1, 3_000, 3_030, (2_970, 2_940, 2_910), symbol=ETH)
+    bucket = bucket_of(ETH, limits.buckets)
+    assert bucket == {BTC, ETH}
+    first = assess(btc, Portfolio(100_000, 100_000), BTC_RULES, limits, Context(bucket=bucket))
+    assert isinstance(first, Approved) and first.risk_cash == pytest.approx(1_500)
+    second = assess(eth, Portfolio(100_000, 90_000, (OpenRisk(BTC, first.risk_cash),)),
+                    ETH_RULES, limits, Context(bucket=bucket))
+    assert isinstance(second, Approved)
+    assert second.fraction == pytest.approx(0.005, rel=1e-3)  # 2 % − 1.5 %
+    assert any("bucket: risk cut from 1500.00 to 500.00" in c for c in second.cuts)
+    third = assess(eth, Portfolio(100_000, 90_000, (OpenRisk(BTC, 2_000),)), ETH_RULES,
+                   limits, Context(bucket=bucket))
+    assert isinstance(third, Refused) and third.rule == "bucket"
+
+
+def test_correlated_returns_join_a_bucket():
+    rng = np.random.default_rng(0)
+    common = rng.normal(0, 0.01, 720)
+    returns = {BTC: common + rng.normal(0, 0.002, 720), ETH: common + rng.normal(0, 0.002, 720),
+               "DOGE/USDT:USDT": rng.normal(0, 0.01, 720)}
+    groups = correlated_groups(returns, 0.7)
+    assert frozenset({BTC, ETH}) in groups and frozenset({"DOGE/USDT:USDT"}) in groups
+    assert bucket_of(BTC, [], groups) == {BTC, ETH}
+
+
+def test_volatile_regime_tightens_the_stop_to_one_atr():
+    p = plan(1, 50_000, 48_800, (51_200, 52_400, 53_600), regime="volatile")  # atr 500
+    out = assess(p, Portfolio(100_000, 100_000), BTC_RULES, RiskLimits(kelly=False))
+    assert isinstance(out, Approved)
+    assert out.plan.stop == 49_500 and out.size == Decimal(3)  # 1500 / 500
+    assert any("1 ATR" in c for c in out.cuts)
+
+
+def test_mmr_tiers_by_notional():
+    tiers = RiskLimits().mmr_tiers
+    assert mmr_for(10_000, tiers) == 0.004
+    assert mmr_for(100_000, tiers) == 0.005
+    assert mmr_for(5_000_000, tiers) == 0.025
+    with pytest.raises(ValueError, match="mmr_tiers"):
+        RiskLimits(mmr_tiers=((100, 0.01), (50, 0.02)))
+
+
+def test_liquidation_inside_a_dense_cluster_is_refused():
+    p = plan(1, 50_000, 49_000, (51_000, 52_000, 53_000))
+    limits = RiskLimits(leverage=20, kelly=False)
+    liq = 50_000 * (1 - 1 / 20 + 0.005)  # 47 750, beyond the stop
+    dense = (Cluster(47_760, 5e7, "long", True),)
+    out = assess(p, Portfolio(100_000, 100_000), BTC_RULES, limits, Context(clusters=dense))
+    assert isinstance(out, Refused) and out.rule == "liquidation_cluster"
+    assert f"{liq:.2f}" in out.reason and "47760.00" in out.reason
+    thin = (Cluster(47_760, 5e5, "long", False),)
+    assert assess(p, Portfolio(100_000, 100_000), BTC_RULES, limits,
+                  Context(clusters=thin)).approved
+
+
+def test_basis_capital_vector():
+    assert basis_capital(100_000, 5, 10_000) == 130_000
+    with pytest.raises(ValueError, match="leverage 0"):
+        basis_capital(100_000, 0, 0)
+
+
+def _history() -> History:
+    h = History("binanceusdm")
+    for i in range(50):
+        for sym, px in ((BTC, 50_000 + i), (ETH, 3_000 + i * 0.1)):
+            h.ingest(CandleEvent(0, "binanceusdm", sym, T0 + i * 3_600_000,
+                                 T0 + (i + 1) * 3_600_000, px, px + 5, px - 5, px, 1.0, np.nan))
+    return h
+
+
+def test_daily_loss_halt_refuses_next_entry_and_survives_restart(tmp_path):
+    db = tmp_path / "bot.db"
+    limits = RiskLimits(daily_loss_limit=0.05, halt_release="manual", kelly=False)
+    p = plan(-1, 50_000, 50_500, (49_500, 49_000, 48_500))
+    now = T0 + 10 * 3_600_000
+    store = Store(db)
+    desk = RiskDesk(limits, store, Metrics())
+    losing = Portfolio(94_000, 94_000, day_start_equity=100_000)
+    decision, row = desk.decide(p, losing, BTC_RULES, _history(), now, 0)
+    assert isinstance(decision, Refused) and decision.rule == "halt"
+    assert "daily loss 6.00% exceeds limit 5.00%" in decision.reason
+    desk.record(row, None)
+    store.close()
+
+    store = Store(db)  # a restart, with equity back above the limit
+    desk = RiskDesk(limits, store, Metrics())
+    fine = Portfolio(99_000, 99_000, day_start_equity=99_000)
+    decision, _ = desk.decide(p, fine, BTC_RULES, _history(), now + 86_400_000 * 3, 0)
+    assert isinstance(decision, Refused) and decision.rule == "halt"
+    assert desk.metrics.halted._value.get() == 1
+    stored = store.decisions()
+    assert stored[0].rule == "halt" and "daily loss" in stored[0].reason
+    store.close()
+
+    assert main(["halt", "--db", str(db)]) == 0
+    assert main(["halt", "--db", str(db), "--lift", "--by", "alice"]) == 0
+    store = Store(db)
+    desk = RiskDesk(limits, store, Metrics())
+    decision, _ = desk.decide(p, fine, BTC_RULES, _history(), now + 86_400_000 * 3, 0)
+    assert decision.approved
+    assert store.get_meta("halt_lifted")["by"] == "alice"
+    store.close()
+
+
+def test_next_day_halt_lifts_by_itself(tmp_path):
+    store = Store(tmp_path / "bot.db")
+    desk = RiskDesk(RiskLimits(max_drawdown=0.1, halt_release="next_day"), store, Metrics())
+    deep = Portfolio(85_000, 85_000, peak_equity=100_000)
+    assert desk.check_halt(deep, T0 + 1000) is not None
+    assert desk.halt(T0 + 1000 + 3_600_000) is not None
+    assert desk.halt(T0 + 86_400_000) is None
+    store.close()
+
+
+def test_monte_carlo_is_seeded_and_orders_risk_by_fraction():
+    r = [1.5, -1, 2, -1, -1, 3, -1, 0.5]
+    a, b = simulate(r, 0.02, paths=2_000, seed=3), simulate(r, 0.02, paths=2_000, seed=3)
+    assert np.array_equal(a.max_drawdown, b.max_drawdown)
+    big = simulate(r, 0.2, paths=2_000, seed=3, trades=100)
+    small = simulate(r, 0.01, paths=2_000, seed=3, trades=100)
+    assert np.median(big.max_drawdown) > np.median(small.max_drawdown)
+    assert big.ruin >= small.ruin
+    with pytest.raises(ValueError, match="no R-multiples"):
+        simulate([], 0.01)
+
+
+def test_montecarlo_cli_from_file(tmp_path, capsys):
+    f = tmp_path / "r.txt"
+    f.write_text("1.3\n-1\n1.3\n-1\n1.3\n")
+    png = tmp_path / "mc.png"
+    assert main(["risk", "montecarlo", "--r-multiples", str(f), "--png", str(png), "--json",
+                 "--paths", "500"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["trades"] == 5 and len([r for r in out["rows"] if r["half_kelly"]]) == 1
+    assert png.stat().st_size > 5_000
+    f.write_text("1.3\nabc\n")
+    assert main(["risk", "montecarlo", "--r-multiples", str(f)]) == 2
+    assert "line 2: 'abc' is not a number" in capsys.readouterr().err
