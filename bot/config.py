@@ -10,10 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from risk.limits import RiskLimits
-from strategies.fade import FadeParams
-from strategies.funding import FundingExtremeParams, FundingZScoreParams
-from strategies.regime import RegimeParams
-from strategies.structure import SwingFailureParams
+from strategies.playbook import SignalSet
 
 
 class ConfigError(Exception):
@@ -61,24 +58,18 @@ class StateConfig(Strict):
     db: str = "var/derivbot.db"
 
 
-class SignalsConfig(Strict):
-    funding_extreme: FundingExtremeParams = FundingExtremeParams()
-    funding_zscore: FundingZScoreParams = FundingZScoreParams()
-    regime: RegimeParams = RegimeParams()
-    swing_failure: SwingFailureParams = SwingFailureParams()
-
-
 class StrategyToggle(Strict):
     enabled: bool = True
-    weight: float = Field(default=1.0, ge=0)
-
-
-class FadeStrategyConfig(StrategyToggle):
-    params: FadeParams = FadeParams()
+    weight: float = Field(default=1.0, gt=0, le=2)  # scales the risk fraction (within the band)
 
 
 class StrategiesConfig(Strict):
-    funding_fade: FadeStrategyConfig = FadeStrategyConfig()
+    funding_fade: StrategyToggle = StrategyToggle()
+    oi_divergence_reversal: StrategyToggle = StrategyToggle()
+    trapped_trader: StrategyToggle = StrategyToggle()
+    liquidation_magnet: StrategyToggle = StrategyToggle()
+    triple_confluence: StrategyToggle = StrategyToggle()
+    composite: StrategyToggle = StrategyToggle()
 
 
 class Config(Strict):
@@ -88,7 +79,7 @@ class Config(Strict):
     paper: PaperConfig = PaperConfig()
     sim: SimConfig = SimConfig()
     risk: RiskLimits = RiskLimits()
-    signals: SignalsConfig = SignalsConfig()
+    signals: SignalSet = SignalSet()
     strategies: StrategiesConfig = StrategiesConfig()
     metrics: MetricsConfig = MetricsConfig()
     state: StateConfig = StateConfig()

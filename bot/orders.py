@@ -280,8 +280,7 @@ class OrderManager:
         except (InvalidOrder, ExchangeError) as err:
             order.state, order.reason = OrderLife.REJECTED.value, str(err)
             self.store.record_order(order, self.clock.now(), str(err))
-            log.warning("trade=%s event=rejected order=%s reason=%s", trade.id, req.client_id,
-                        err)
+            log.info("trade=%s event=rejected order=%s reason=%s", trade.id, req.client_id, err)
             if entering:
                 self._reactions.append((trade.id, order.client_id))
             return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from risk.limits import RiskLimits
 from risk.manager import Approved, Context, Decision, MarketRules, Portfolio, assess, halt_reason
 from state.models import RiskDecision
 from state.store import Store
-from strategies.liquidation import LiquidationMapParams, map_view
+from strategies.liquidation import Cluster
 from strategies.types import TradePlan
 
 log = logging.getLogger("derivbot.risk")
@@ -25,10 +26,8 @@ HALT_KEY = "halt"
 
 
 class RiskDesk:
-    def __init__(self, limits: RiskLimits, store: Store, metrics: Metrics,
-                 liq_params: LiquidationMapParams | None = None) -> None:
+    def __init__(self, limits: RiskLimits, store: Store, metrics: Metrics) -> None:
         self.limits, self.store, self.metrics = limits, store, metrics
-        self.liq_params = liq_params or LiquidationMapParams()
         self._r: tuple[int, list[float]] = (-1, [])
 
     # ---- the record --------------------------------------------------------------------
@@ -64,7 +63,7 @@ class RiskDesk:
             halt = Halt(why, now, self.limits.halt_release)
             self.store.set_meta(HALT_KEY, {"reason": halt.reason, "since": halt.since,
                                            "release": halt.release})
-            log.warning("event=halt reason=%r release=%s", why, halt.release)
+            log.info("event=halt reason=%r release=%s", why, halt.release)
         self.metrics.halted.set(1 if halt else 0)
         return halt
 
@@ -79,7 +78,7 @@ class RiskDesk:
 
     # ---- deciding ----------------------------------------------------------------------
     def context(self, plan: TradePlan, history: History, now: int, p: Portfolio,
-                closed: int) -> Context:
+                closed: int, clusters: Sequence[Cluster] = (), weight: float = 1.0) -> Context:
         halt = self.check_halt(p, now)
         returns = {}
         for sym in history.symbols:
@@ -88,12 +87,13 @@ class RiskDesk:
                 returns[sym] = np.diff(np.log(close))
         groups = correlated_groups(returns, self.limits.correlation)
         bucket = bucket_of(plan.symbol, self.limits.buckets, groups)
-        clusters = map_view(history.view(plan.symbol, now), self.liq_params)
-        return Context(self.fraction(closed), bucket, clusters, halt.reason if halt else None)
+        return Context(self.fraction(closed), bucket, tuple(clusters),
+                       halt.reason if halt else None, weight)
 
     def decide(self, plan: TradePlan, p: Portfolio, market: MarketRules, history: History,
-               now: int, closed: int) -> tuple[Decision, RiskDecision]:
-        ctx = self.context(plan, history, now, p, closed)
+               now: int, closed: int, clusters: Sequence[Cluster] = (),
+               weight: float = 1.0) -> tuple[Decision, RiskDecision]:
+        ctx = self.context(plan, history, now, p, closed, clusters, weight)
         decision = assess(plan, p, market, self.limits, ctx)
         row = RiskDecision(ts=now, symbol=plan.symbol, strategy=plan.strategy,
                            approved=decision.approved)

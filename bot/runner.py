@@ -25,8 +25,9 @@ from bot.sim_exchange import SimExchange
 from risk.manager import Approved, Portfolio
 from state.models import PositionRow
 from state.store import Store
-from strategies.fade import SignalParams, funding_fade
-from strategies.types import Signal
+from strategies.liquidation import cascade_climax
+from strategies.playbook import STRATEGIES, Readings, read_all
+from strategies.types import Signal, TradePlan
 
 log = logging.getLogger("derivbot.runner")
 DAY_MS = 86_400_000
@@ -81,10 +82,8 @@ class Runner:
         self.history = History(cfg.exchange.venue)
         self.om = OrderManager(gateway, store, markets, self.clock)
         self.risk = RiskDesk(cfg.risk, store, self.metrics)
-        s = cfg.signals
-        self.signal_params = SignalParams(s.funding_extreme, s.funding_zscore, s.regime,
-                                          s.swing_failure)
         self.stats = TickStats()
+        self._signal_gauges: dict = {}
         self.trading = True
         self.stop_requested = False
         self._day = store.get_meta("day", [0, None])
@@ -132,29 +131,55 @@ class Runner:
 
     async def decide(self, symbol: str, now: int) -> None:
         view = self.history.view(symbol, now)
-        strat = self.cfg.strategies.funding_fade
-        if not strat.enabled:
-            return
-        reading = funding_fade(view, self.signal_params, strat.params)
-        for sig in reading.signals:
+        readings = read_all(view, self.cfg.signals)
+        for sig in readings.signals.values():
             self._record_signal(now, symbol, sig)
-        if reading.plan is None:
+        await self._climax_exits(readings)
+        picked = self._pick(readings)
+        if picked is None:
             return
+        plan, weight = picked
         self.stats.plans += 1
         bal = await self.gw.fetch_balance()
         equity = float(bal.equity)
         portfolio = Portfolio(equity, float(bal.available), tuple(self.om.open_risk()),
                               self._day_start(now, equity), self._peak)
-        decision, row = self.risk.decide(reading.plan, portfolio, self.markets[symbol].rules(),
-                                         self.history, now, self.om.closed)
+        decision, row = self.risk.decide(plan, portfolio, self.markets[symbol].rules(),
+                                         self.history, now, self.om.closed, readings.clusters,
+                                         weight)
         trade_id = None
         if isinstance(decision, Approved):
             self.metrics.risk_fraction.set(decision.fraction)
             trade_id = (await self.om.open_trade(decision)).id
         self.risk.record(row, trade_id)
 
+    def _pick(self, readings: Readings) -> tuple[TradePlan, float] | None:
+        """The plan of the heaviest enabled strategy that has one (config order breaks ties)."""
+        best = None
+        for name, build in STRATEGIES.items():
+            toggle = getattr(self.cfg.strategies, name)
+            if not toggle.enabled:
+                continue
+            plan = build(readings, self.cfg.signals)
+            if plan is not None and (best is None or toggle.weight > best[1]):
+                best = (plan, toggle.weight)
+        return best
+
+    async def _climax_exits(self, readings: Readings) -> None:
+        """Liquidation-magnet trades leave at the cascade's climax."""
+        for trade in list(self.om.active.values()):
+            if (trade.strategy == "liquidation_magnet" and trade.symbol == readings.view.symbol
+                    and trade.state not in ("pending_entry",)):
+                d = 1 if trade.side == "long" else -1
+                if cascade_climax(readings.view, d, self.cfg.signals.cascade_climax):
+                    await self.om.close_trade(trade.id, "cascade climax")
+
     def _record_signal(self, now: int, symbol: str, sig: Signal) -> None:
-        self.metrics.signal.labels(symbol, sig.module).set(int(sig.direction) * sig.strength)
+        gauge = self._signal_gauges.get((symbol, sig.module))
+        if gauge is None:
+            gauge = self._signal_gauges[(symbol, sig.module)] = self.metrics.signal.labels(
+                symbol, sig.module)
+        gauge.set(int(sig.direction) * sig.strength)
         if sig.direction != 0:
             self.store.add_signal(now, symbol, sig.module, int(sig.direction), sig.strength,
                                   dict(sig.reasons))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from risk.limits import FRACTION_BAND
+
 
 @dataclass(frozen=True, slots=True)
 class KellyEstimate:
@@ -20,8 +22,9 @@ def half_kelly(p: float, b: float) -> float:
     return 0.5 * (p - (1 - p) / b)
 
 
-def kelly_fraction(r_multiples: Sequence[float], default: float, low: float = 0.01,
-                   high: float = 0.02, min_trades: int = 30) -> KellyEstimate:
+def kelly_fraction(r_multiples: Sequence[float], default: float,
+                   low: float = FRACTION_BAND[0], high: float = FRACTION_BAND[1],
+                   min_trades: int = 30) -> KellyEstimate:
     """Half-Kelly clamped to [low, high], blended with the default by trades / min_trades."""
     n = len(r_multiples)
     wins = [r for r in r_multiples if r > 0]

@@ -6,10 +6,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+FRACTION_BAND = (0.01, 0.02)  # risk per trade, of equity (SPEC §4)
+
 
 class RiskLimits(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    fraction: float = Field(default=0.015, ge=0.01, le=0.02)  # risk per trade, of equity
+    fraction: float = Field(default=0.015, ge=FRACTION_BAND[0], le=FRACTION_BAND[1])
     leverage: float = Field(default=5.0, gt=0)
     max_leverage: float = Field(default=20.0, gt=0)
     max_open_risk: float = Field(default=0.06, gt=0, le=0.5)  # all open trades, of equity

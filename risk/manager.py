@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from risk.limits import RiskLimits
+from risk.limits import FRACTION_BAND, RiskLimits
 from risk.sizing import liquidation_price, margin, round_down
 from strategies.liquidation import Cluster
 from strategies.types import TradePlan
@@ -45,6 +45,7 @@ class Context:
     bucket: frozenset[str] = frozenset()  # symbols sharing this plan's risk budget
     clusters: Sequence[Cluster] = ()
     halt: str | None = None  # an active halt's reason
+    weight: float = 1.0  # the strategy's weight: scales the fraction, never above the band
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,11 @@ def assess(plan: TradePlan, p: Portfolio, market: MarketRules, limits: RiskLimit
     if lev > max_lev:
         return Refused(plan, "max_leverage", f"leverage {lev} exceeds limit {max_lev}")
     fraction, cuts = (ctx.fraction or limits.fraction), []
+    if ctx.weight != 1.0:
+        weighted = min(fraction * ctx.weight, FRACTION_BAND[1])
+        if weighted < fraction:
+            cuts.append(f"strategy weight {ctx.weight}: risk fraction {weighted:.2%}")
+        fraction = weighted
     if plan.regime == "trending" and plan.is_fade:
         if limits.trend_fade == "skip":
             return Refused(plan, "regime", "trending regime: fades are skipped")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from strategies.series import aggregate_funding, oi_weighted_funding
 from strategies.types import Direction, MarketView, Signal
 
 HOUR_MS = 3_600_000
@@ -88,3 +89,85 @@ def funding_zscore(view: MarketView, p: FundingZScoreParams) -> Signal:
         return Signal.flat(name, **reasons)
     strength = min((abs(z) - p.threshold) / p.threshold + 0.5, 1.0)
     return Signal(name, Direction.SHORT if z > 0 else Direction.LONG, strength, reasons)
+
+
+class FundingAccelerationParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    moderate: float = Field(default=0.0002, gt=0)  # change per period
+    strong: float = Field(default=0.0003, gt=0)
+    parabolic_ratio: float = Field(default=1.6, gt=1)  # each print ≥ this × the one before
+    parabolic_floor: float = Field(default=0.0002, ge=0)  # |first print| of a parabolic run
+
+
+def funding_acceleration(view: MarketView, p: FundingAccelerationParams) -> Signal:
+    """Funding rising (falling) fast: crowding building on the long (short) side → fade it."""
+    name = "funding_acceleration"
+    series = aggregate_funding(view, 3)
+    if series is None or len(series) < 3:
+        return Signal.abstain(name, f"needs 3 funding periods on {view.venue}")
+    r0, r1, r2 = (float(x) for x in series.value[-3:])
+    step = r2 - r1
+    sign = 1 if step > 0 else -1
+    reasons = {"rates": [r0, r1, r2], "change": step}
+    parabolic = (abs(r0) >= p.parabolic_floor and r0 * sign > 0
+                 and r1 * sign >= p.parabolic_ratio * abs(r0)
+                 and r2 * sign >= p.parabolic_ratio * abs(r1))
+    if parabolic:
+        level, strength = "parabolic", 1.0
+    elif abs(step) >= p.strong - 1e-12:
+        level, strength = "strong", 0.7
+    elif abs(step) >= p.moderate - 1e-12:
+        level, strength = "moderate", 0.4
+    else:
+        return Signal.flat(name, **reasons)
+    return Signal(name, Direction(-sign), strength, {**reasons, "level": level})
+
+
+class FundingDivergenceParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    lookback_bars: int = Field(default=48, ge=2)  # the N-period high/low
+    funding_periods: int = Field(default=3, ge=1)  # funding falling/rising over these prints
+
+
+def funding_divergence(view: MarketView, p: FundingDivergenceParams) -> Signal:
+    """New price high while funding declines → bearish; new low while funding rises → bullish."""
+    name = "funding_divergence"
+    c = view.candles
+    series = aggregate_funding(view, p.funding_periods + 1)
+    if len(c) < p.lookback_bars + 1:
+        return Signal.abstain(name, f"needs {p.lookback_bars + 1} bars, have {len(c)}")
+    if series is None or len(series) < p.funding_periods + 1:
+        return Signal.abstain(name, f"needs {p.funding_periods + 1} funding periods")
+    prior_high = float(c.high[-p.lookback_bars - 1:-1].max())
+    prior_low = float(c.low[-p.lookback_bars - 1:-1].min())
+    f_now, f_then = float(series.value[-1]), float(series.value[-1 - p.funding_periods])
+    reasons = {"funding_now": f_now, "funding_before": f_then, "prior_high": prior_high,
+               "prior_low": prior_low}
+    if c.high[-1] > prior_high and f_now < f_then:
+        return Signal(name, Direction.SHORT, min((f_then - f_now) / 0.0003, 1.0),
+                      reasons, invalidation=float(c.high[-1]))
+    if c.low[-1] < prior_low and f_now > f_then:
+        return Signal(name, Direction.LONG, min((f_now - f_then) / 0.0003, 1.0),
+                      reasons, invalidation=float(c.low[-1]))
+    return Signal.flat(name, **reasons)
+
+
+class FundingSpreadParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    alert_spread: float = Field(default=0.0003, gt=0)
+    max_age_hours: float = Field(default=16.0, gt=0)
+
+
+def funding_spread(view: MarketView, p: FundingSpreadParams) -> Signal:
+    """Cross-exchange funding spread (alert above 0.03 %) and the OI-weighted funding."""
+    name = "funding_spread"
+    fresh = {ex: float(s.value[-1]) for ex, s in view.funding.items()
+             if len(s) and view.now - int(s.ts[-1]) <= p.max_age_hours * HOUR_MS}
+    if len(fresh) < 2:
+        return Signal.abstain(name, f"needs funding from 2 exchanges, have {len(fresh)} fresh")
+    weighted, _ = oi_weighted_funding(view, p.max_age_hours)
+    hi, lo = max(fresh, key=fresh.get), min(fresh, key=fresh.get)
+    spread = fresh[hi] - fresh[lo]
+    reasons = {"spread": spread, "highest": hi, "lowest": lo, "oi_weighted": weighted,
+               "exchanges": len(fresh), "alert": spread > p.alert_spread}
+    return Signal.flat(name, **reasons)

@@ -90,3 +90,17 @@ def vwap(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarra
     if vol <= 0:
         return math.nan
     return float(((high + low + close) / 3.0 * volume).sum() / vol)
+
+
+def point_of_control(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray,
+                     bins: int = 50) -> float:
+    """The price level where the most volume traded (volume placed at each bar's typical price)."""
+    if len(close) == 0 or float(volume.sum()) <= 0:
+        return math.nan
+    lo, hi = float(low.min()), float(high.max())
+    if hi <= lo:
+        return float(close[-1])
+    typical = (high + low + close) / 3.0
+    counts, edges = np.histogram(typical, bins=bins, range=(lo, hi), weights=volume)
+    i = int(counts.argmax())
+    return float((edges[i] + edges[i + 1]) / 2)

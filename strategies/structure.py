@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from pydantic import BaseModel, ConfigDict, Field
 
 from strategies.types import Candles, Direction, Signal
@@ -31,3 +33,90 @@ def swing_failure(c: Candles, p: SwingFailureParams) -> Signal:
         return Signal(name, Direction.LONG, strength,
                       {"swing_low": swing_low, "sweep_low": lo, "close": close}, invalidation=lo)
     return Signal.flat(name, swing_high=swing_high, swing_low=swing_low)
+
+
+class SpringParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    lookback: int = Field(default=24, ge=3)  # bars that define the range
+    reclaim_bars: int = Field(default=3, ge=1)  # the sweep may be this many bars back
+
+
+def spring(c: Candles, p: SpringParams) -> Signal:
+    """A sweep below the range low reclaimed within a few bars (long); the upthrust mirrors it."""
+    name = "spring"
+    k = p.reclaim_bars
+    if len(c) < p.lookback + k:
+        return Signal.abstain(name, f"needs {p.lookback + k} bars, have {len(c)}")
+    rng_hi = float(c.high[-p.lookback - k:-k].max())
+    rng_lo = float(c.low[-p.lookback - k:-k].min())
+    close, up_bar = float(c.close[-1]), c.close[-1] > c.open[-1]
+    sweep_lo, sweep_hi = float(c.low[-k:].min()), float(c.high[-k:].max())
+    if sweep_lo < rng_lo and close > rng_lo and up_bar:
+        return Signal(name, Direction.LONG, 0.6, {"range_low": rng_lo, "sweep_low": sweep_lo},
+                      invalidation=sweep_lo)
+    if sweep_hi > rng_hi and close < rng_hi and not up_bar:
+        return Signal(name, Direction.SHORT, 0.6, {"range_high": rng_hi, "sweep_high": sweep_hi},
+                      invalidation=sweep_hi)
+    return Signal.flat(name, range_low=rng_lo, range_high=rng_hi)
+
+
+class BreakParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    pivot: int = Field(default=2, ge=1)  # bars each side of a swing point
+    lookback: int = Field(default=48, ge=5)
+
+
+def swing_points(high: np.ndarray, low: np.ndarray, n: int) -> tuple[list[int], list[int]]:
+    """Indices of fractal swing highs and lows: strictly above (below) n bars on each side."""
+    if len(high) < 2 * n + 1:
+        return [], []
+    wh = sliding_window_view(high, 2 * n + 1)
+    wl = sliding_window_view(low, 2 * n + 1)
+    mid_h, mid_l = wh[:, n], wl[:, n]
+    sides = np.r_[0:n, n + 1:2 * n + 1]
+    is_high = (wh[:, sides] < mid_h[:, None]).all(axis=1)
+    is_low = (wl[:, sides] > mid_l[:, None]).all(axis=1)
+    return (np.flatnonzero(is_high) + n).tolist(), (np.flatnonzero(is_low) + n).tolist()
+
+
+def break_of_structure(c: Candles, p: BreakParams) -> Signal:
+    """The latest close breaks the last confirmed swing high (long) or swing low (short).
+
+    Read on the bars given (1 h here; a lower timeframe feed makes it faster)."""
+    name = "break_of_structure"
+    if len(c) < p.lookback:
+        return Signal.abstain(name, f"needs {p.lookback} bars, have {len(c)}")
+    hi, lo = c.high[-p.lookback:-1], c.low[-p.lookback:-1]
+    highs, lows = swing_points(hi, lo, p.pivot)
+    close, prev = float(c.close[-1]), float(c.close[-2])
+    if highs:
+        level = float(hi[highs[-1]])
+        if close > level >= prev:
+            return Signal(name, Direction.LONG, 0.6, {"swing_high": level},
+                          invalidation=float(lo[lows[-1]]) if lows else float(c.low[-1]))
+    if lows:
+        level = float(lo[lows[-1]])
+        if close < level <= prev:
+            return Signal(name, Direction.SHORT, 0.6, {"swing_low": level},
+                          invalidation=float(hi[highs[-1]]) if highs else float(c.high[-1]))
+    return Signal.flat(name, swing_highs=len(highs), swing_lows=len(lows))
+
+
+class VolumeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    multiple: float = Field(default=3.0, gt=0)
+    mean_bars: int = Field(default=20, ge=2)
+
+
+def volume_confirmation(c: Candles, p: VolumeParams) -> Signal:
+    """The trigger candle's volume ≥ 3× its 20-bar mean; direction is the candle's."""
+    name = "volume_confirmation"
+    if len(c) < p.mean_bars + 1:
+        return Signal.abstain(name, f"needs {p.mean_bars + 1} bars, have {len(c)}")
+    mean = float(c.volume[-p.mean_bars - 1:-1].mean())
+    ratio = float(c.volume[-1]) / mean if mean > 0 else 0.0
+    reasons = {"volume_ratio": round(ratio, 4)}
+    if ratio < p.multiple:
+        return Signal.flat(name, **reasons)
+    d = Direction.LONG if c.close[-1] >= c.open[-1] else Direction.SHORT
+    return Signal(name, d, min(ratio / (2 * p.multiple), 1.0), reasons)

@@ -60,6 +60,24 @@ class MarketView:
     candles: Candles
     funding: Mapping[str, Series]  # exchange -> funding rate per 8 h
     open_interest: Mapping[str, Series]  # exchange -> open interest
+    spot_close: Series | None = None  # the venue's spot closes, for the basis
+    options: OptionsChain | None = None  # an options chain, when a feed gives one
+
+
+@dataclass(frozen=True, slots=True)
+class OptionQuote:
+    strike: float
+    kind: str  # "call" | "put"
+    open_interest: float
+    volume: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class OptionsChain:
+    """One expiry's chain (e.g. from Deribit)."""
+
+    expiry: int  # ms
+    quotes: tuple[OptionQuote, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,12 @@ def test_report_has_the_promised_keys_and_trades(replay_out):
                 "avg_hold_hours", "total_return", "fees", "funding_pnl", "per_strategy"):
         assert key in report
     assert report["trades"] > 0
-    assert report["per_strategy"]["funding_fade"]["trades"] == report["trades"]
+    per = report["per_strategy"]
+    assert sum(v["trades"] for v in per.values()) == report["trades"]
+    assert per["funding_fade"]["trades"] > 0
+    for stats in per.values():
+        assert {"trades", "win_rate", "profit_factor", "avg_r", "sharpe", "max_drawdown",
+                "avg_hold_hours"} <= set(stats)
     assert 0 <= report["win_rate"] <= 1 and 0 <= report["max_drawdown"] < 1
     assert (replay_out / "equity.png").stat().st_size > 10_000
     rows = (replay_out / "trades.csv").read_text().strip().splitlines()

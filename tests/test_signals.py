@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from strategies.fade import FadeParams, SignalParams, funding_fade
 from strategies.funding import (
     FundingExtremeParams,
     FundingZScoreParams,
@@ -12,6 +11,7 @@ from strategies.funding import (
     to_8h,
 )
 from strategies.indicators import WilderIndicators, atr_adx
+from strategies.playbook import SignalSet, funding_fade, read_all
 from strategies.regime import RegimeParams, regime
 from strategies.structure import SwingFailureParams, swing_failure
 from strategies.types import Direction, Series
@@ -146,9 +146,8 @@ def _fade_view(funding_rate: float):
 
 
 def test_funding_fade_needs_both_the_extreme_and_the_trigger():
-    sp = SignalParams()
-    reading = funding_fade(_fade_view(0.0008), sp, FadeParams())
-    plan = reading.plan
+    sp = SignalSet()
+    plan = funding_fade(read_all(_fade_view(0.0008), sp), sp)
     assert plan is not None and plan.direction == Direction.SHORT
     plan.check()
     assert plan.stop > plan.entry > plan.targets[0].price > plan.targets[2].price
@@ -156,4 +155,5 @@ def test_funding_fade_needs_both_the_extreme_and_the_trigger():
     assert [t.fraction for t in plan.targets] == [0.4, 0.3, 0.3]
     assert plan.atr <= plan.stop_distance <= 2 * plan.atr + 1e-9
     assert set(plan.reasons) >= {"funding_extreme", "swing_failure", "regime"}
-    assert funding_fade(_fade_view(0.0001), sp, FadeParams()).plan is None  # trigger alone
+    assert plan.reasons["targets"]["t1"] == "1R"
+    assert funding_fade(read_all(_fade_view(0.0001), sp), sp) is None  # the trigger alone

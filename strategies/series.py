@@ -1,0 +1,91 @@
+"""Small helpers over time series: values at a time, changes over hours, aggregate funding."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from strategies.types import MarketView, Series
+
+HOUR_MS = 3_600_000
+
+
+def value_at(s: Series, t: int) -> float:
+    """The last value known at time t (NaN before the first point)."""
+    i = int(np.searchsorted(s.ts, t, side="right")) - 1
+    return float(s.value[i]) if i >= 0 else math.nan
+
+
+def change(s: Series, now: int, hours: float) -> float:
+    """Relative change of the series over the last `hours` (NaN without a start point)."""
+    if len(s) == 0:
+        return math.nan
+    start = value_at(s, now - int(hours * HOUR_MS))
+    end = float(s.value[-1])
+    if not math.isfinite(start) or start == 0:
+        return math.nan
+    return end / start - 1
+
+
+def price_change(view: MarketView, hours: int) -> float:
+    c = view.candles.close
+    if len(c) <= hours:
+        return math.nan
+    return float(c[-1] / c[-1 - hours] - 1)
+
+
+def venue_oi(view: MarketView) -> Series | None:
+    s = view.open_interest.get(view.venue)
+    if s is None or len(s) == 0:
+        s = next((x for x in view.open_interest.values() if len(x)), None)
+    return s
+
+
+def oi_weighted_funding(view: MarketView, max_age_hours: float = 16.0) -> tuple[float, int]:
+    """Σ rate_i × OI_i / Σ OI_i over exchanges with fresh funding; equal weights without OI.
+
+    Returns (rate, exchanges used); (NaN, 0) when nobody is fresh.
+    """
+    rates, weights = [], []
+    for ex, f in view.funding.items():
+        if len(f) == 0 or view.now - int(f.ts[-1]) > max_age_hours * HOUR_MS:
+            continue
+        rates.append(float(f.value[-1]))
+        oi = view.open_interest.get(ex)
+        weights.append(float(oi.value[-1]) if oi is not None and len(oi) else math.nan)
+    if not rates:
+        return math.nan, 0
+    w = np.array(weights)
+    if np.isnan(w).any() or w.sum() <= 0:
+        w = np.ones(len(rates))
+    return float(np.dot(rates, w) / w.sum()), len(rates)
+
+
+def aggregate_funding(view: MarketView, last: int, max_age_hours: float = 16.0
+                      ) -> Series | None:
+    """The venue's last `last` funding prints, each replaced by the OI-weighted rate of all
+    exchanges at that time (an exchange without a fresh print then is left out)."""
+    base = view.funding.get(view.venue)
+    if base is None or len(base) == 0:
+        return None
+    ts = base.ts[-last:]
+    if len(view.funding) == 1:
+        return Series(ts, base.value[-last:])
+    num = np.zeros(len(ts))
+    den = np.zeros(len(ts))
+    for ex, f in view.funding.items():
+        if len(f) == 0:
+            continue
+        i = np.searchsorted(f.ts, ts, side="right") - 1
+        ok = (i >= 0) & (ts - f.ts[np.maximum(i, 0)] <= max_age_hours * HOUR_MS)
+        w = np.ones(len(ts))
+        oi = view.open_interest.get(ex)
+        if oi is not None and len(oi):
+            j = np.searchsorted(oi.ts, ts, side="right") - 1
+            w = np.where(j >= 0, oi.value[np.maximum(j, 0)], 1.0)
+            w = np.where(np.isfinite(w) & (w > 0), w, 1.0)
+        num += np.where(ok, f.value[np.maximum(i, 0)] * w, 0.0)
+        den += np.where(ok, w, 0.0)
+    out = np.where(den > 0, num / np.where(den > 0, den, 1.0), base.value[-last:])
+    return Series(ts, out)
