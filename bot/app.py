@@ -96,7 +96,9 @@ async def replay(cfg: Config, data_dir: Path, out: Path, progress: bool = True) 
     await runner.close_all("end of replay")
     await runner.snapshot(runner.clock.now())
     await runner.save_positions()
-    report = build_report(store, cfg.sim.start_equity)
+    await runner.shutdown()
+    enabled = tuple(name for name, toggle in cfg.strategies if toggle.enabled)
+    report = build_report(store, cfg.sim.start_equity, enabled)
     report["events"] = runner.stats.events
     report["data"] = str(data_dir)
     (out / "report.json").write_text(json.dumps(report, indent=2))
@@ -152,6 +154,7 @@ async def run_paper(cfg: Config, data_dir: Path, max_ticks: int | None = None,
     finally:
         _save(runner, sim, sim_file, runner.clock.now())
         await runner.save_positions()
+        await runner.shutdown()
         store.close()
     return runner
 

@@ -72,6 +72,31 @@ def cmd_size(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_signals(args: argparse.Namespace) -> int:
+    from bot import app
+    from bot.dashboard import parse_time, readings_at, render
+
+    cfg = _config(args.config)
+    folder = app.resolve_data(cfg, args.data)
+    at = parse_time(args.at) if args.at else None
+    now, found = readings_at(folder, cfg.exchange.venue, cfg.data.symbols, at, cfg.signals)
+    render(now, found)
+    return 0
+
+
+def cmd_data_import(args: argparse.Namespace) -> int:
+    from bot.dashboard import parse_time
+    from bot.importer import import_symbol
+
+    folder = import_symbol(Path(args.out), args.exchange, args.symbol, Path(args.candles),
+                           Path(args.funding) if args.funding else None,
+                           Path(args.oi) if args.oi else None, args.oi_column,
+                           parse_time(args.since) if args.since else None,
+                           parse_time(args.until) if args.until else None)
+    print(f"imported {args.symbol} on {args.exchange} into {folder}")
+    return 0
+
+
 def cmd_montecarlo(args: argparse.Namespace) -> int:
     from bot.riskcli import montecarlo, r_from_db, read_r_multiples
 
@@ -140,6 +165,12 @@ def parser() -> argparse.ArgumentParser:
     sz.add_argument("--json", action="store_true")
     sz.set_defaults(func=cmd_size)
 
+    sig = sub.add_parser("signals", help="every signal module's reading per symbol")
+    sig.add_argument("--config", default="config.toml")
+    sig.add_argument("--data", help="market data folder (default: config or synthetic)")
+    sig.add_argument("--at", help="ISO time or ms (default: the end of the data)")
+    sig.set_defaults(func=cmd_signals)
+
     risk = sub.add_parser("risk", help="risk tools")
     rsub = risk.add_subparsers(dest="risk_command", required=True)
     mc = rsub.add_parser("montecarlo", help="resample trade R-multiples into equity paths")
@@ -170,6 +201,17 @@ def parser() -> argparse.ArgumentParser:
     syn.add_argument("--seed", type=int, default=7)
     syn.add_argument("--symbols", nargs="*", help="ccxt symbols, e.g. BTC/USDT:USDT")
     syn.set_defaults(func=cmd_data_synth)
+    imp = dsub.add_parser("import", help="import outside history into the layout")
+    imp.add_argument("--out", required=True)
+    imp.add_argument("--exchange", required=True, help="ccxt id, e.g. binanceusdm")
+    imp.add_argument("--symbol", required=True, help="ccxt symbol, e.g. BTC/USDT:USDT")
+    imp.add_argument("--candles", required=True, help="1h candles: feather or CSV")
+    imp.add_argument("--funding", help="funding: feather (freqtrade) or CSV")
+    imp.add_argument("--oi", help="daily open interest CSV, one column per venue (USD)")
+    imp.add_argument("--oi-column", help="the venue column, e.g. 'BTC/USDT - Binance'")
+    imp.add_argument("--since", help="ISO date: keep rows from here")
+    imp.add_argument("--until", help="ISO date: keep rows before here")
+    imp.set_defaults(func=cmd_data_import)
     return p
 
 

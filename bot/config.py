@@ -7,7 +7,14 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from risk.limits import RiskLimits
 from strategies.playbook import SignalSet
@@ -54,6 +61,19 @@ class MetricsConfig(Strict):
     port: int = Field(default=9108, ge=0, le=65535)
 
 
+class AlertsConfig(Strict):
+    webhook_url: str = ""  # POST JSON here when set (e.g. a chat bridge)
+    retries: int = Field(default=4, ge=1, le=20)
+    timeout_s: float = Field(default=5.0, gt=0)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v
+
+
 class StateConfig(Strict):
     db: str = "var/derivbot.db"
 
@@ -67,9 +87,9 @@ class StrategiesConfig(Strict):
     funding_fade: StrategyToggle = StrategyToggle()
     oi_divergence_reversal: StrategyToggle = StrategyToggle()
     trapped_trader: StrategyToggle = StrategyToggle()
-    liquidation_magnet: StrategyToggle = StrategyToggle()
+    liquidation_magnet: StrategyToggle = StrategyToggle(enabled=False, weight=0.5)
     triple_confluence: StrategyToggle = StrategyToggle()
-    composite: StrategyToggle = StrategyToggle()
+    composite: StrategyToggle = StrategyToggle(weight=0.75)
 
 
 class Config(Strict):
@@ -82,6 +102,7 @@ class Config(Strict):
     signals: SignalSet = SignalSet()
     strategies: StrategiesConfig = StrategiesConfig()
     metrics: MetricsConfig = MetricsConfig()
+    alerts: AlertsConfig = AlertsConfig()
     state: StateConfig = StateConfig()
 
     @model_validator(mode="after")

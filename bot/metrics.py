@@ -22,6 +22,9 @@ class Metrics:
         self.halted = Gauge("derivbot_halted", "1 while new entries are halted", registry=r)
         self.risk_fraction = Gauge("derivbot_risk_fraction", "Risk fraction of the last approval",
                                    registry=r)
+        self.alerts = Counter("derivbot_alerts", "Alerts raised", ["symbol", "kind"], registry=r)
+        self.alert_deliveries = Counter("derivbot_alert_deliveries",
+                                        "Webhook deliveries by outcome", ["outcome"], registry=r)
         self.tick_latency = Histogram(
             "derivbot_tick_seconds", "Time to process one market tick", registry=r,
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0))

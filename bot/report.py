@@ -65,7 +65,8 @@ def trade_stats(trades: list[Trade], start_equity: float) -> dict:
     }
 
 
-def build_report(store: Store, start_equity: float) -> dict:
+def build_report(store: Store, start_equity: float, strategies: tuple[str, ...] = ()) -> dict:
+    """Overall statistics, and per strategy for every strategy that ran (traded or not)."""
     closed = [t for t in store.trades() if t.state == "closed"]
     rows = store.equity_curve()
     ts = np.array([r.ts for r in rows], dtype=np.int64)
@@ -73,8 +74,13 @@ def build_report(store: Store, start_equity: float) -> dict:
     final = float(eq[-1]) if len(eq) else start_equity
     overall = trade_stats(closed, start_equity)
     overall.update(curve_stats(ts, eq))
-    per = {name: trade_stats([t for t in closed if t.strategy == name], start_equity)
-           for name in sorted({t.strategy for t in closed})}
+    decisions = store.decisions()
+    per = {}
+    for name in sorted(set(strategies) | {t.strategy for t in closed}):
+        per[name] = trade_stats([t for t in closed if t.strategy == name], start_equity)
+        mine = [d for d in decisions if d.strategy == name]
+        per[name]["plans"] = len(mine)
+        per[name]["refused"] = sum(1 for d in mine if not d.approved)
     return {
         **overall,
         "start_equity": start_equity,
@@ -84,7 +90,7 @@ def build_report(store: Store, start_equity: float) -> dict:
         "fees": str(sum((t.fees for t in closed), Decimal(0))),
         "funding_pnl": str(sum((t.funding for t in closed), Decimal(0))),
         "failed_entries": sum(1 for t in store.trades() if t.state == "failed"),
-        "refusals": sum(1 for d in store.decisions() if not d.approved),
+        "refusals": sum(1 for d in decisions if not d.approved),
         "per_strategy": per,
     }
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
+from bot.alerts import AlertBook, Webhook
 from bot.clock import ReplayClock
 from bot.config import Config
 from bot.gateway import Gateway
@@ -25,6 +26,7 @@ from bot.sim_exchange import SimExchange
 from risk.manager import Approved, Portfolio
 from state.models import PositionRow
 from state.store import Store
+from strategies.alerts import conditions
 from strategies.liquidation import cascade_climax
 from strategies.playbook import STRATEGIES, Readings, read_all
 from strategies.types import Signal, TradePlan
@@ -82,6 +84,10 @@ class Runner:
         self.history = History(cfg.exchange.venue)
         self.om = OrderManager(gateway, store, markets, self.clock)
         self.risk = RiskDesk(cfg.risk, store, self.metrics)
+        hook = cfg.alerts.webhook_url
+        self.webhook = (Webhook(hook, self.metrics, cfg.alerts.retries, cfg.alerts.timeout_s)
+                        if hook else None)
+        self.alerts = AlertBook(store, self.metrics, self.webhook)
         self.stats = TickStats()
         self._signal_gauges: dict = {}
         self.trading = True
@@ -90,6 +96,8 @@ class Runner:
         self._peak = store.get_meta("peak_equity")
 
     async def start(self) -> None:
+        if self.webhook is not None:
+            self.webhook.start()
         for symbol, market in self.markets.items():
             if not market.spot:
                 await self.gw.set_leverage(symbol, self.cfg.risk.leverage)
@@ -134,6 +142,8 @@ class Runner:
         readings = read_all(view, self.cfg.signals)
         for sig in readings.signals.values():
             self._record_signal(now, symbol, sig)
+        self.alerts.update(now, symbol, conditions(view, readings.signals, readings.clusters,
+                                                   self.cfg.signals.alerts))
         await self._climax_exits(readings)
         picked = self._pick(readings)
         if picked is None:
@@ -216,6 +226,12 @@ class Runner:
                 for p in await self.gw.fetch_positions()]
         self.store.replace_positions(rows)
         self.store.set_meta("peak_equity", self._peak)
+
+    async def shutdown(self) -> None:
+        """Write what is buffered and give the webhook a moment to deliver."""
+        self.store.flush()
+        if self.webhook is not None:
+            await self.webhook.close()
 
     async def close_all(self, reason: str) -> None:
         for trade_id in list(self.om.active):

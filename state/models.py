@@ -165,3 +165,12 @@ class RiskDecision(SQLModel, table=True):
 class Meta(SQLModel, table=True):
     key: str = Field(primary_key=True)
     value: str
+
+
+class Alert(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    ts: int = Field(index=True)
+    symbol: str
+    kind: str
+    message: str
+    details_json: str = "{}"

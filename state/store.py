@@ -16,6 +16,7 @@ from sqlalchemy import event, insert
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from state.models import (
+    Alert,
     EquityRow,
     FillRow,
     FundingRow,
@@ -44,6 +45,7 @@ class Store:
         self.batch = telemetry_batch
         self._signals: list[dict] = []
         self._equity: list[dict] = []
+        self._alerts: list[dict] = []
 
     def close(self) -> None:
         self.flush()
@@ -110,13 +112,21 @@ class Store:
         if len(self._equity) >= self.batch:
             self.flush()
 
+    def add_alert(self, ts: int, symbol: str, kind: str, message: str, details: dict) -> None:
+        self._alerts.append({"ts": ts, "symbol": symbol, "kind": kind, "message": message,
+                             "details_json": json.dumps(details, default=_jsonable)})
+        if len(self._alerts) >= self.batch:
+            self.flush()
+
     def flush(self) -> None:
         with self.engine.begin() as conn:
+            if self._alerts:
+                conn.execute(insert(Alert), self._alerts)
             if self._signals:
                 conn.execute(insert(SignalRow), self._signals)
             if self._equity:
                 conn.execute(insert(EquityRow).prefix_with("OR REPLACE"), self._equity)
-        self._signals, self._equity = [], []
+        self._signals, self._equity, self._alerts = [], [], []
 
     # ---- reads ----------------------------------------------------------------------------
     def open_trades(self) -> list[Trade]:
@@ -149,6 +159,10 @@ class Store:
 
     def positions(self) -> list[PositionRow]:
         return list(self.session.exec(select(PositionRow)))
+
+    def alerts(self) -> list[Alert]:
+        self.flush()
+        return list(self.session.exec(select(Alert).order_by(Alert.id)))
 
     def decisions(self) -> list[RiskDecision]:
         return list(self.session.exec(select(RiskDecision).order_by(RiskDecision.id)))

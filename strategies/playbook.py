@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
+from strategies.alerts import AlertParams
 from strategies.confluence import CompositeParams, ConfluenceParams, composite, confluence
 from strategies.flow import CVDParams, cvd_divergence
 from strategies.funding import (
@@ -83,6 +84,7 @@ class SignalSet(BaseModel):
     break_of_structure: BreakParams = BreakParams()
     volume_confirmation: VolumeParams = VolumeParams()
     plan: PlanParams = PlanParams()
+    alerts: AlertParams = AlertParams()
 
 
 @dataclass(frozen=True, slots=True)

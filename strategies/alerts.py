@@ -1,0 +1,72 @@
+"""SPEC §7 alert conditions: which hold now. The runner reports each when it starts to hold."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from strategies.liquidation import Cluster
+from strategies.series import change, price_change, venue_oi
+from strategies.types import MarketView, Signal
+
+HOUR_MS = 3_600_000
+
+
+class AlertParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    funding: float = Field(default=0.0005, gt=0)
+    oi_surge: float = Field(default=0.10, gt=0)
+    divergence_hours: int = Field(default=48, ge=2)
+    cluster_distance: float = Field(default=0.02, gt=0)
+    funding_spread: float = Field(default=0.0003, gt=0)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    key: str  # what makes it the same alert from one bar to the next
+    kind: str
+    message: str
+    details: dict
+
+
+def conditions(view: MarketView, readings: Mapping[str, Signal], found: Sequence[Cluster],
+               p: AlertParams) -> list[Condition]:
+    out: list[Condition] = []
+    sym = view.symbol
+    for ex, f in view.funding.items():
+        if len(f) and view.now - int(f.ts[-1]) <= 16 * HOUR_MS and abs(f.value[-1]) >= p.funding:
+            side = "+" if f.value[-1] > 0 else "-"
+            out.append(Condition(f"funding:{ex}:{side}", "funding_extreme",
+                                 f"{sym} funding {f.value[-1]:+.4%} on {ex} beyond "
+                                 f"±{p.funding:.2%}", {"exchange": ex, "rate": float(f.value[-1])}))
+    oi = venue_oi(view)
+    if oi is not None:
+        d24 = change(oi, view.now, 24)
+        if math.isfinite(d24) and d24 >= p.oi_surge:
+            out.append(Condition("oi_surge", "oi_surge", f"{sym} open interest {d24:+.1%} in 24 h",
+                                 {"oi_change_24h": d24}))
+        hours = [h for h in range(12, p.divergence_hours + 1, 12)]
+        pairs = [(price_change(view, h), change(oi, view.now, h)) for h in hours]
+        if pairs and all(math.isfinite(a) and math.isfinite(b) and a * b < 0 for a, b in pairs):
+            dp, doi = pairs[-1]
+            out.append(Condition("oi_divergence", "oi_price_divergence",
+                                 f"{sym} OI {doi:+.1%} against price {dp:+.1%} for "
+                                 f"{p.divergence_hours} h", {"price": dp, "oi": doi}))
+    price = float(view.candles.close[-1]) if len(view.candles) else math.nan
+    for c in found:
+        if c.dense and math.isfinite(price) and abs(c.price / price - 1) <= p.cluster_distance:
+            out.append(Condition(f"cluster:{c.side}", "near_cluster",
+                                 f"{sym} within {abs(c.price / price - 1):.2%} of a dense {c.side} "
+                                 f"liquidation cluster at {c.price:.2f}",
+                                 {"cluster": c.price, "notional": c.notional, "side": c.side}))
+            break
+    spread = readings.get("funding_spread")
+    if spread is not None and spread.reasons.get("spread", 0.0) > p.funding_spread:
+        out.append(Condition("funding_spread", "funding_spread",
+                             f"{sym} funding spread {spread.reasons['spread']:.4%} "
+                             f"({spread.reasons['highest']} vs {spread.reasons['lowest']})",
+                             {"spread": spread.reasons["spread"]}))
+    return out
