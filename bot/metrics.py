@@ -25,6 +25,11 @@ class Metrics:
         self.alerts = Counter("derivbot_alerts", "Alerts raised", ["symbol", "kind"], registry=r)
         self.alert_deliveries = Counter("derivbot_alert_deliveries",
                                         "Webhook deliveries by outcome", ["outcome"], registry=r)
+        self.retries = Counter("derivbot_exchange_retries", "Retried exchange calls",
+                               ["endpoint"], registry=r)
+        self.request_latency = Histogram(
+            "derivbot_exchange_request_seconds", "Exchange request latency", ["endpoint"],
+            registry=r, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0))
         self.tick_latency = Histogram(
             "derivbot_tick_seconds", "Time to process one market tick", registry=r,
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0))

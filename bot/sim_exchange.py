@@ -14,6 +14,7 @@ from ccxt.base.errors import (
     DuplicateOrderId,
     InsufficientFunds,
     InvalidOrder,
+    OrderImmediatelyFillable,
     OrderNotFound,
 )
 
@@ -199,7 +200,7 @@ class SimExchange:
         if req.type is OrderType.STOP_MARKET:
             fires_now = last <= req.stop_price if req.side == "sell" else last >= req.stop_price
             if fires_now:
-                raise InvalidOrder(f"-2021 Order would immediately trigger: stop {req.stop_price},"
+                raise OrderImmediatelyFillable(f"-2021 Order would immediately trigger: stop {req.stop_price},"
                                    f" last {last}")
         if m.spot:
             return self._check_spot_funds(req, m, ref)

@@ -1,0 +1,58 @@
+"""What differs between exchanges, declared as data: ccxt class, testnet switch, order-rate
+limits, conditional-order parameters, exact number fields, and error codes → ccxt classes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ccxt.base.errors import (
+    BadRequest,
+    BadSymbol,
+    DuplicateOrderId,
+    InsufficientFunds,
+    InvalidNonce,
+    InvalidOrder,
+    OrderImmediatelyFillable,
+    OrderNotFound,
+    PermissionDenied,
+    RateLimitExceeded,
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    ccxt_id: str
+    testnet: str  # "sandbox" (set_sandbox_mode) or "demo" (enable_demo_trading)
+    order_limits: tuple[tuple[int, float], ...]  # (orders, per seconds), per account
+    options: dict = field(default_factory=dict)
+    trigger_param: str = "triggerPrice"
+    # raw `info` fields that hold exact decimal strings (ccxt's unified numbers are floats)
+    filled_field: str | None = None
+    average_field: str | None = None
+    fee_field: str | None = None
+    # a triggered conditional order points at the order that filled it
+    actual_order_field: str | None = None
+    errors: dict[int, type] = field(default_factory=dict)
+    safety: float = 0.95  # stay this fraction under the published order limits
+
+
+BINANCE_ERRORS = {
+    -1003: RateLimitExceeded, -1021: InvalidNonce, -1102: BadRequest, -1111: InvalidOrder,
+    -1116: InvalidOrder, -1121: BadSymbol, -2010: InsufficientFunds, -2011: OrderNotFound,
+    -2013: OrderNotFound, -2015: PermissionDenied, -2019: InsufficientFunds,
+    -2021: OrderImmediatelyFillable, -2022: InvalidOrder, -4003: InvalidOrder,
+    -4014: InvalidOrder, -4028: InvalidOrder, -4116: DuplicateOrderId, -4164: InvalidOrder,
+}
+
+PROFILES = {
+    # Binance USD-M: 300 orders / 10 s and 1 200 / min per account (weights are ccxt's)
+    "binanceusdm": Profile(
+        "binanceusdm", "demo", ((300, 10.0), (1200, 60.0)),
+        options={"fetchCurrencies": False, "defaultType": "swap"},
+        filled_field="executedQty", average_field="avgPrice", fee_field="commission",
+        actual_order_field="actualOrderId", errors=BINANCE_ERRORS),
+    # Bybit v5: 10 orders / s per symbol for linear; demo trading is the test switch
+    "bybit": Profile("bybit", "demo", ((10, 1.0),), options={"defaultType": "swap"}),
+    # OKX: 60 orders / 2 s per instrument; the demo environment uses the sandbox flag
+    "okx": Profile("okx", "sandbox", ((60, 2.0),), options={"defaultType": "swap"}),
+}

@@ -1,0 +1,133 @@
+"""The Binance USD-M JSON shapes the local exchange answers with, built from SimExchange state."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from bot.markets import Market
+from bot.types import OrderState, OrderStatus, OrderType, Position
+
+STATUS = {
+    OrderStatus.OPEN: "NEW",
+    OrderStatus.CLOSED: "FILLED",
+    OrderStatus.CANCELED: "CANCELED",
+    OrderStatus.EXPIRED: "EXPIRED",
+    OrderStatus.REJECTED: "REJECTED",
+}
+ALGO_STATUS = {
+    OrderStatus.OPEN: "NEW",
+    OrderStatus.CLOSED: "FINISHED",
+    OrderStatus.CANCELED: "CANCELED",
+    OrderStatus.EXPIRED: "EXPIRED",
+    OrderStatus.REJECTED: "REJECTED",
+}
+ACTUAL_ID_OFFSET = 10_000_000  # a triggered algo order's market order gets algoId + this
+
+
+def market_id(m: Market) -> str:
+    return f"{m.base}{m.quote}"
+
+
+def _digits(step: Decimal) -> int:
+    return max(-step.normalize().as_tuple().exponent, 0)
+
+
+def symbol_info(m: Market, mmr_pct: str = "2.5000") -> dict:
+    return {
+        "symbol": market_id(m), "pair": market_id(m), "contractType": "PERPETUAL",
+        "deliveryDate": 4133404800000, "onboardDate": 1569398400000, "status": "TRADING",
+        "maintMarginPercent": mmr_pct, "requiredMarginPercent": "5.0000",
+        "baseAsset": m.base, "quoteAsset": m.quote, "marginAsset": m.quote,
+        "pricePrecision": _digits(m.price_tick), "quantityPrecision": _digits(m.amount_step),
+        "baseAssetPrecision": 8, "quotePrecision": 8, "underlyingType": "COIN",
+        "underlyingSubType": [], "settlePlan": 0, "triggerProtect": "0.0500",
+        "liquidationFee": "0.012500", "marketTakeBound": "0.05",
+        "filters": [
+            {"filterType": "PRICE_FILTER", "minPrice": str(m.price_tick),
+             "maxPrice": "10000000", "tickSize": str(m.price_tick)},
+            {"filterType": "LOT_SIZE", "stepSize": str(m.amount_step), "maxQty": "100000",
+             "minQty": str(m.min_amount)},
+            {"filterType": "MARKET_LOT_SIZE", "stepSize": str(m.amount_step),
+             "maxQty": "100000", "minQty": str(m.min_amount)},
+            {"filterType": "MAX_NUM_ORDERS", "limit": 200},
+            {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
+            {"filterType": "MIN_NOTIONAL", "notional": str(m.min_notional)},
+            {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500",
+             "multiplierDown": "0.9500", "multiplierDecimal": "4"},
+        ],
+        "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT",
+                       "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"],
+        "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
+    }
+
+
+def spot_symbol_info(m: Market) -> dict:
+    return {
+        "symbol": market_id(m), "status": "TRADING", "baseAsset": m.base,
+        "baseAssetPrecision": 8, "quoteAsset": m.quote, "quotePrecision": 8,
+        "quoteAssetPrecision": 8, "orderTypes": ["LIMIT", "MARKET"],
+        "isSpotTradingAllowed": True, "isMarginTradingAllowed": False, "permissions": ["SPOT"],
+        "filters": [
+            {"filterType": "PRICE_FILTER", "minPrice": str(m.price_tick),
+             "maxPrice": "10000000", "tickSize": str(m.price_tick)},
+            {"filterType": "LOT_SIZE", "minQty": str(m.min_amount), "maxQty": "100000",
+             "stepSize": str(m.amount_step)},
+            {"filterType": "NOTIONAL", "minNotional": str(m.min_notional),
+             "maxNotional": "9000000"},
+        ],
+    }
+
+
+def order_json(o: OrderState, m: Market) -> dict:
+    avg = o.average if o.average is not None else Decimal(0)
+    kind = {OrderType.MARKET: "MARKET", OrderType.LIMIT: "LIMIT",
+            OrderType.STOP_MARKET: "MARKET"}[o.type]
+    return {
+        "orderId": int(o.exchange_id), "symbol": market_id(m), "status": STATUS[o.status],
+        "clientOrderId": o.client_id, "price": str(o.price or 0), "avgPrice": str(avg),
+        "origQty": str(o.amount), "executedQty": str(o.filled), "cumQty": str(o.filled),
+        "cumQuote": str(o.filled * avg), "timeInForce": "GTC", "type": kind,
+        "reduceOnly": o.reduce_only, "closePosition": False, "side": o.side.upper(),
+        "positionSide": "BOTH", "stopPrice": "0", "workingType": "CONTRACT_PRICE",
+        "priceProtect": False, "origType": kind, "priceMatch": "NONE",
+        "selfTradePreventionMode": "NONE", "goodTillDate": 0, "time": o.timestamp,
+        "updateTime": o.timestamp,
+    }
+
+
+def actual_order_json(o: OrderState, m: Market) -> dict:
+    """The market order a triggered stop became: it carries the fill."""
+    body = order_json(o, m)
+    body.update(orderId=int(o.exchange_id) + ACTUAL_ID_OFFSET, type="MARKET",
+                origType="STOP_MARKET", stopPrice=str(o.stop_price))
+    return body
+
+
+def algo_json(o: OrderState, m: Market) -> dict:
+    done = o.status is OrderStatus.CLOSED
+    return {
+        "algoId": int(o.exchange_id), "clientAlgoId": o.client_id, "algoType": "CONDITIONAL",
+        "orderType": "STOP_MARKET", "symbol": market_id(m), "side": o.side.upper(),
+        "positionSide": "BOTH", "timeInForce": "GTC", "quantity": str(o.amount),
+        "algoStatus": ALGO_STATUS[o.status], "triggerPrice": str(o.stop_price),
+        "price": "0.00", "icebergQuantity": None, "selfTradePreventionMode": "NONE",
+        "workingType": "CONTRACT_PRICE", "priceMatch": "NONE", "closePosition": False,
+        "priceProtect": False, "reduceOnly": o.reduce_only, "createTime": o.timestamp,
+        "updateTime": o.timestamp, "triggerTime": o.timestamp if done else 0, "goodTillDate": 0,
+        "actualOrderId": str(int(o.exchange_id) + ACTUAL_ID_OFFSET) if done else "",
+        "actualPrice": str(o.average) if done and o.average is not None else "0",
+    }
+
+
+def position_json(p: Position, m: Market, mark: Decimal) -> dict:
+    return {
+        "symbol": market_id(m), "positionSide": "BOTH", "positionAmt": str(p.contracts),
+        "entryPrice": str(p.entry_price), "breakEvenPrice": str(p.entry_price),
+        "markPrice": str(mark), "unRealizedProfit": str(p.unrealised),
+        "liquidationPrice": str(p.liquidation_price or 0), "isolatedMargin": str(p.margin),
+        "notional": str(p.contracts * mark), "marginAsset": m.quote,
+        "isolatedWallet": str(p.margin), "initialMargin": str(p.margin),
+        "maintMargin": "0", "positionInitialMargin": str(p.margin),
+        "openOrderInitialMargin": "0", "adl": 0, "bidNotional": "0", "askNotional": "0",
+        "leverage": str(int(p.leverage)), "marginType": "isolated", "updateTime": 0,
+    }

@@ -1,0 +1,52 @@
+"""The two gateways the contract suite runs against: in-process, and real ccxt over HTTP."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from bot.ccxt_gateway import CcxtGateway
+from bot.gateway import SimGateway
+from bot.localex import LocalExchange, api_urls, start
+from bot.localex.guard import Faults, Limits
+from bot.sim_exchange import SimExchange
+from tests.helpers import BTC, sim
+
+
+class Venue:
+    def __init__(self, gw, ex: SimExchange, local: LocalExchange | None = None) -> None:
+        self.gw, self.ex, self.local = gw, ex, local
+
+    def candle(self, symbol: str, t: int, o: float, h: float, lo: float, c: float) -> None:
+        if self.local is not None:
+            self.local.candle(symbol, t, o, h, lo, c)
+        else:
+            self.ex.on_candle(symbol, t, o, h, lo, c)
+
+    def funding(self, symbol: str, t: int, rate: float) -> None:
+        if self.local is not None:
+            self.local.funding(symbol, t, rate)
+        else:
+            self.ex.on_funding(symbol, t, rate)
+
+
+@asynccontextmanager
+async def venue(kind: str, ex: SimExchange | None = None, limits: Limits | None = None,
+                faults: Faults | None = None, **gw_kw):
+    ex = ex or sim()
+    if kind == "sim":
+        yield Venue(SimGateway(ex), ex)
+        return
+    local = LocalExchange(ex, limits=limits or Limits(weight_per_minute=10**9,
+                                                      orders_per_10s=10**9,
+                                                      orders_per_minute=10**9),
+                          faults=faults)
+    runner, base = await start(local)
+    gw = CcxtGateway("binanceusdm", "local-key", "local-secret", urls=api_urls(base),
+                     symbols=(BTC,), rate_limit_ms=gw_kw.pop("rate_limit_ms", 0),
+                     base_wait=gw_kw.pop("base_wait", 0.01), **gw_kw)
+    try:
+        await gw.load_markets()
+        yield Venue(gw, ex, local)
+    finally:
+        await gw.close()
+        await runner.cleanup()
