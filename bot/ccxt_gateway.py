@@ -19,7 +19,14 @@ from typing import Any
 
 import ccxt.async_support as ccxt
 from asyncio_throttle import Throttler
-from ccxt.base.errors import DuplicateOrderId, ExchangeError, NetworkError, OrderNotFound
+from ccxt.base.errors import (
+    DDoSProtection,
+    DuplicateOrderId,
+    ExchangeError,
+    NetworkError,
+    OrderNotFound,
+    RateLimitExceeded,
+)
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from tenacity import wait_exponential_jitter as backoff
 
@@ -61,10 +68,12 @@ class CcxtGateway:
         self.name = exchange_id
         self.profile: Profile = PROFILES[exchange_id]
         cls = getattr(ccxt, self.profile.ccxt_id)
-        self.ex = cls({"apiKey": api_key, "secret": secret, "enableRateLimit": True,
-                       "options": dict(self.profile.options)})
-        if rate_limit_ms is not None:
-            self.ex.rateLimit = rate_limit_ms
+        config: dict[str, Any] = {"apiKey": api_key, "secret": secret, "enableRateLimit": True,
+                                  "options": dict(self.profile.options)}
+        if rate_limit_ms is not None:  # ms per unit of ccxt's request cost; 0: its limiter off
+            config["rateLimit"] = rate_limit_ms
+            config["enableRateLimit"] = rate_limit_ms > 0
+        self.ex = cls(config)
         if urls:  # a local exchange on loopback
             self.ex.urls["api"] = urls
         elif testnet:
@@ -180,9 +189,11 @@ class CcxtGateway:
                 state = await self.fetch_order(req.symbol, req.client_id)  # a lost answer
                 break
             except NetworkError as err:
-                log.warning("event=submit_unknown order=%s attempt=%d error=%r", req.client_id,
-                            attempt, err)
-                found = await self._lookup(req.symbol, req.client_id)
+                # a 429/418 is a refusal; a timeout, drop or 5xx may have been executed
+                refused = isinstance(err, (DDoSProtection, RateLimitExceeded))
+                log.warning("event=submit_%s order=%s attempt=%d error=%r",
+                            "refused" if refused else "unknown", req.client_id, attempt, err)
+                found = None if refused else await self._lookup(req.symbol, req.client_id)
                 if found is not None:
                     state = found
                     break

@@ -6,6 +6,7 @@ signal modules → structure trigger → TradePlan → risk → order manager �
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -63,6 +64,26 @@ class SimMarketSink:
                 self.sim.on_candle(e.symbol, e.seen, e.open, e.high, e.low, e.close)
             elif e.kind == FUNDING:
                 self.sim.on_funding(e.symbol, e.ts, e.rate)
+
+
+class RemoteSimSink:
+    """Advances a local exchange's market to each tick's time (POST /sim/advance)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.url = f"{base_url}/sim/advance"
+        self._session = None
+
+    async def __call__(self, batch: list[Event]) -> None:
+        import aiohttp
+
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        async with self._session.post(self.url, json={"until": batch[-1].seen}) as resp:
+            resp.raise_for_status()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
 
 @dataclass
@@ -123,7 +144,9 @@ class Runner:
     async def tick(self, t: int, batch: list[Event]) -> None:
         started = time.perf_counter()
         for sink in self.sinks:
-            sink(batch)
+            done = sink(batch)
+            if inspect.isawaitable(done):
+                await done
         decide = {e.symbol for e in batch if self.history.ingest(e)}
         await self.om.sync()
         if decide and self.trading:

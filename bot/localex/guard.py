@@ -124,12 +124,13 @@ class Faults:
     p_429: float = 0.0
     p_drop: float = 0.0
     seed: int = 7
-    script: list[tuple[str, str]] = field(default_factory=list)  # (path suffix, kind)
+    script: list[tuple[str, str]] = field(default_factory=list)  # ("POST /path" suffix, kind)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
 
-    def next_for(self, path: str) -> str | None:
+    def next_for(self, request_key: str) -> str | None:
+        """The fault for a request "METHOD /path": the first scripted match, else by chance."""
         for i, (suffix, kind) in enumerate(self.script):
-            if path.endswith(suffix):
+            if request_key.endswith(suffix):
                 del self.script[i]
                 return kind
         r = self.rng.random()

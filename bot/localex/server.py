@@ -136,11 +136,12 @@ class LocalExchange:
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
         path = request.path
-        self.requests[path] = self.requests.get(path, 0) + 1
+        key = f"{request.method} {path}"
+        self.requests[key] = self.requests.get(key, 0) + 1
         if path.startswith("/sim/"):
             return await handler(request)
         await self.faults.delay()
-        fault = self.faults.next_for(path)
+        fault = self.faults.next_for(key)
         if fault == "5xx":
             return web.Response(status=503, text="Service Unavailable")
         if fault == "429":

@@ -1,0 +1,88 @@
+"""Faults through real ccxt: 429s and 5xx are backed off and retried, rejects are not,
+an accepted-but-lost submit is never doubled, and a burst stays under Binance's limits."""
+
+import asyncio
+import time
+from decimal import Decimal as D
+
+import pytest
+from ccxt.base.errors import InvalidNonce, InvalidOrder, NetworkError
+
+from bot.localex.guard import Faults, Limits
+from bot.types import OrderRequest, OrderStatus, OrderType
+from tests.helpers import BTC, run, sim
+from tests.venues import venue
+
+
+def entry(cid: str, amount: str = "0.01", price: str | None = None) -> OrderRequest:
+    kind = OrderType.LIMIT if price else OrderType.MARKET
+    return OrderRequest(cid, BTC, "buy", kind, D(amount), D(price) if price else None)
+
+
+def test_injected_429_and_5xx_are_backed_off_and_retried():
+    async def go():
+        faults = Faults(script=[("POST /fapi/v1/order", "429"),
+                                ("POST /fapi/v1/order", "5xx")])
+        async with venue("ccxt", faults=faults) as v:
+            t0 = time.perf_counter()
+            st = await v.gw.create_order(entry("dbot-000001-entry-0"))
+            assert st.status is OrderStatus.CLOSED
+            assert v.gw.retries == 2 and time.perf_counter() - t0 >= 0.01
+            assert v.local.requests["POST /fapi/v1/order"] == 3  # two refused, one placed
+            assert v.local.requests["GET /fapi/v1/order"] == 1  # a 5xx may have executed
+            assert [o.client_id for o in v.ex.orders.values()] == ["dbot-000001-entry-0"]
+    run(go())
+
+
+def test_invalid_order_is_not_retried():
+    async def go():
+        async with venue("ccxt") as v:
+            with pytest.raises(InvalidOrder):
+                await v.gw.create_order(entry("dbot-000001-entry-0", "0.001"))
+            assert v.gw.retries == 0 and v.local.requests["POST /fapi/v1/order"] == 1
+    run(go())
+
+
+@pytest.mark.parametrize("fault", ["drop_after", "drop_before"])
+def test_a_lost_answer_never_doubles_the_order(fault):
+    async def go():
+        async with venue("ccxt", faults=Faults(script=[("POST /fapi/v1/order", fault)])) as v:
+            st = await v.gw.create_order(entry("dbot-000001-entry-0", price="49000"))
+            assert st.client_id == "dbot-000001-entry-0" and st.status is OrderStatus.OPEN
+            ours = [o for o in v.ex.orders.values() if o.client_id == "dbot-000001-entry-0"]
+            assert len(ours) == 1
+            placed = v.local.requests["POST /fapi/v1/order"]
+            return placed, len(v.ex.orders)
+
+    placed, orders = run(go())
+    assert orders == 1
+    # drop_after: the engine took it, the lookup found it, nothing resent (1 POST);
+    # drop_before: the lookup found nothing, so it was sent again (2 POSTs)
+    assert placed == (1 if fault == "drop_after" else 2)
+
+
+def test_timestamp_outside_recv_window_is_refused():
+    async def go():
+        async with venue("ccxt") as v:
+            v.gw.ex.options["recvWindow"] = 1000
+            v.gw.ex.milliseconds = lambda: int(time.time() * 1000) - 60_000
+            with pytest.raises(NetworkError) as err:
+                await v.gw.fetch_balance()
+            assert isinstance(err.value, InvalidNonce) and "-1021" in str(err.value)
+    run(go())
+
+
+def test_burst_of_500_orders_meets_no_429_at_binance_limits():
+    async def go():
+        async with venue("ccxt", ex=sim(balance=10**9), limits=Limits()) as v:
+            reqs = [entry(f"dbot-{i:06d}-entry-0", "0.01", price="40000") for i in range(500)]
+            t0 = time.perf_counter()
+            states = await asyncio.gather(*(v.gw.create_order(r) for r in reqs))
+            took = time.perf_counter() - t0
+            assert all(s.status is OrderStatus.OPEN for s in states)
+            assert v.local.rates.counts == {"429": 0, "418": 0}
+            assert len(v.ex.open) == 500 and v.gw.retries == 0
+            return took
+
+    took = run(go())
+    assert took >= 10  # 300 per 10 s: the throttle, not the exchange, held the burst back
