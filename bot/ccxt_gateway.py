@@ -53,6 +53,28 @@ STATUS = {"open": OrderStatus.OPEN, "closed": OrderStatus.CLOSED,
 ZERO = Decimal(0)
 
 
+class CompletionThrottler(Throttler):
+    """asyncio-throttle's window, stamped when a request completes and counting those in
+    flight: the exchange receives a request between its start and its end, so no window of
+    the exchange's can hold more than the limit, however long requests queue on the way."""
+
+    def __init__(self, rate_limit: int, period: float, retry_interval: float = 0.01) -> None:
+        super().__init__(rate_limit, period, retry_interval)
+        self.in_flight = 0
+
+    async def acquire(self) -> None:
+        while True:
+            self.flush()
+            if len(self._task_logs) + self.in_flight < self.rate_limit:
+                break
+            await asyncio.sleep(self.retry_interval)
+        self.in_flight += 1
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        self.in_flight -= 1
+        self._task_logs.append(time.monotonic())
+
+
 def _dec(x: Any) -> Decimal | None:
     return None if x is None or x == "" else Decimal(str(x))
 
@@ -83,7 +105,7 @@ class CcxtGateway:
                 self.ex.set_sandbox_mode(True)
         self.symbols = symbols
         self.attempts, self.base_wait = attempts, base_wait
-        self.throttlers = [Throttler(rate_limit=max(int(n * self.profile.safety), 1), period=p)
+        self.throttlers = [CompletionThrottler(max(int(n * self.profile.safety), 1), p)
                            for n, p in self.profile.order_limits]
         self.metrics = metrics
         self.markets: dict[str, Market] = {}
