@@ -13,7 +13,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -56,23 +56,37 @@ ZERO = Decimal(0)
 class CompletionThrottler(Throttler):
     """asyncio-throttle's window, stamped when a request completes and counting those in
     flight: the exchange receives a request between its start and its end, so no window of
-    the exchange's can hold more than the limit, however long requests queue on the way."""
+    the exchange's can hold more than the limit, however long requests queue on the way.
+    `use(n)` takes n units (a request's weight)."""
 
     def __init__(self, rate_limit: int, period: float, retry_interval: float = 0.01) -> None:
         super().__init__(rate_limit, period, retry_interval)
         self.in_flight = 0
 
-    async def acquire(self) -> None:
+    async def acquire(self, n: int = 1) -> None:
+        n = min(n, self.rate_limit)
         while True:
             self.flush()
-            if len(self._task_logs) + self.in_flight < self.rate_limit:
+            if len(self._task_logs) + self.in_flight + n <= self.rate_limit:
                 break
             await asyncio.sleep(self.retry_interval)
-        self.in_flight += 1
+        self.in_flight += n
+
+    def release(self, n: int = 1) -> None:
+        n = min(n, self.rate_limit)
+        self.in_flight -= n
+        self._task_logs.extend([time.monotonic()] * n)
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
-        self.in_flight -= 1
-        self._task_logs.append(time.monotonic())
+        self.release()
+
+    @asynccontextmanager
+    async def use(self, n: int):
+        await self.acquire(n)
+        try:
+            yield
+        finally:
+            self.release(n)
 
 
 def _dec(x: Any) -> Decimal | None:
@@ -83,7 +97,7 @@ class CcxtGateway:
     def __init__(self, exchange_id: str, api_key: str = "", secret: str = "",
                  testnet: bool = True, urls: dict[str, str] | None = None,
                  symbols: tuple[str, ...] = (), attempts: int = 5, base_wait: float = 0.2,
-                 rate_limit_ms: float | None = None, metrics=None) -> None:
+                 rate_limit_ms: float | None = None, metrics=None, throttle: bool = True) -> None:
         if exchange_id not in PROFILES:
             raise ValueError(f"exchange {exchange_id!r} is not supported; "
                              f"choose from {', '.join(PROFILES)}")
@@ -107,6 +121,9 @@ class CcxtGateway:
         self.attempts, self.base_wait = attempts, base_wait
         self.throttlers = [CompletionThrottler(max(int(n * self.profile.safety), 1), p)
                            for n, p in self.profile.order_limits]
+        self.throttle = throttle  # off only against a local exchange without limits
+        weight, period = self.profile.weight_limit
+        self.weight = CompletionThrottler(max(int(weight * self.profile.safety), 1), period)
         self.metrics = metrics
         self.markets: dict[str, Market] = {}
         self.watch: dict[str, OrderState] = {}  # working orders this gateway follows
@@ -117,6 +134,7 @@ class CcxtGateway:
         self._trades_since: dict[str, int] = {}
         self._order_trade_rank: dict[str, int] = {}
         self._funding_since = 0
+        self._funding_due = False
 
     # ---- plumbing ---------------------------------------------------------------------
     def _map(self, err: Exception) -> Exception:
@@ -141,9 +159,12 @@ class CcxtGateway:
                 started = time.perf_counter()
                 try:
                     async with AsyncExitStack() as stack:
-                        if order:
+                        if order and self.throttle:
                             for t in self.throttlers:
                                 await stack.enter_async_context(t)
+                        if self.throttle:
+                            await stack.enter_async_context(
+                                self.weight.use(self.profile.weights.get(endpoint, 1)))
                         return await fn(*args, **kw)
                 except Exception as err:  # noqa: BLE001 - mapped to ccxt's tree, re-raised
                     raise self._map(err) from None
@@ -312,9 +333,16 @@ class CcxtGateway:
                 else:
                     self.watch.pop(cid, None)
         events: list[GatewayEvent] = [st for _, st in sorted(changed, key=lambda x: x[0])]
-        events += await self._new_fills()
-        events += await self._funding()
+        if changed:  # fills (and a liquidation, which expires the reduce-only orders)
+            events += await self._new_fills()
+        if self._funding_due:
+            self._funding_due = False
+            events += await self._funding()
         return events
+
+    def expect_funding(self) -> None:
+        """A funding time has passed: the next poll asks for the payments (a costly call)."""
+        self._funding_due = True
 
     def _fill_rank(self, st: OrderState) -> int:
         return self._order_trade_rank.get(st.exchange_id, 10**12)

@@ -33,7 +33,9 @@ class Profile:
     # a triggered conditional order points at the order that filled it
     actual_order_field: str | None = None
     errors: dict[int, type] = field(default_factory=dict)
-    safety: float = 0.95  # stay this fraction under the published order limits
+    safety: float = 0.95  # stay this fraction under the published limits
+    weight_limit: tuple[int, float] = (10**9, 60.0)  # request weight per period
+    weights: dict[str, int] = field(default_factory=dict)  # by our endpoint name; default 1
 
 
 BINANCE_ERRORS = {
@@ -50,7 +52,11 @@ PROFILES = {
         "binanceusdm", "demo", ((300, 10.0), (1200, 60.0)),
         options={"fetchCurrencies": False, "defaultType": "swap"},
         filled_field="executedQty", average_field="avgPrice", fee_field="commission",
-        actual_order_field="actualOrderId", errors=BINANCE_ERRORS),
+        actual_order_field="actualOrderId", errors=BINANCE_ERRORS,
+        weight_limit=(2400, 60.0),
+        weights={"balance": 5, "positions": 5, "my_trades": 5, "funding_history": 30,
+                 "klines": 5, "markets": 1, "open_orders": 1, "fetch_order": 1,
+                 "create_order": 1, "cancel_order": 1, "open_interest": 1}),
     # Bybit v5: 10 orders / s per symbol for linear; demo trading is the test switch
     "bybit": Profile("bybit", "demo", ((10, 1.0),), options={"defaultType": "swap"}),
     # OKX: 60 orders / 2 s per instrument; the demo environment uses the sandbox flag

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 from bot.config import Config, ConfigError, load_config
@@ -28,8 +29,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = _config(args.config)
     if cfg.mode == "live" and not args.live:
         raise UsageError("mode = 'live' in config also needs --live on the command line")
-    if cfg.exchange.gateway != "sim":
-        raise UsageError("exchange.gateway = 'ccxt' is not available in this build; use 'sim'")
+    if args.live and cfg.mode != "live":
+        raise UsageError("--live needs mode = 'live' in config")
+    if cfg.exchange.gateway == "ccxt":
+        from bot.app_exchange import run_ccxt
+
+        folder = app.resolve_data(cfg, args.data) if cfg.exchange.local_url else None
+        try:
+            runner = asyncio.run(run_ccxt(cfg, cfg.mode == "live", folder, args.max_ticks))
+        except PermissionError as err:
+            raise UsageError(str(err)) from None
+        print(f"derivbot: stopped after {runner.stats.ticks} ticks; state in {cfg.state.db}")
+        return 0
     folder = app.resolve_data(cfg, args.data)
     print(f"derivbot: paper trading on the simulated {cfg.exchange.venue} with data {folder}; "
           f"metrics on http://{cfg.metrics.host}:{cfg.metrics.port}/metrics; Ctrl-C stops")
@@ -94,6 +105,47 @@ def cmd_data_import(args: argparse.Namespace) -> int:
                            parse_time(args.since) if args.since else None,
                            parse_time(args.until) if args.until else None)
     print(f"imported {args.symbol} on {args.exchange} into {folder}")
+    return 0
+
+
+def cmd_exchange_serve(args: argparse.Namespace) -> int:
+    from bot import app
+    from bot.app_exchange import serve_exchange
+
+    cfg = _config(args.config)
+    folder = app.resolve_data(cfg, args.data)
+    try:
+        asyncio.run(serve_exchange(cfg, folder, args.port, unlimited=args.no_limits))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_data_fetch(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from bot.ccxt_gateway import CcxtGateway
+    from bot.dashboard import parse_time
+    from bot.feed import fetch_history
+    from bot.localex import api_urls
+
+    since = parse_time(args.since)
+    until = parse_time(args.until) if args.until else int(time.time() * 1000)
+
+    async def go() -> Path:
+        urls = api_urls(args.url) if args.url else None
+        gw = CcxtGateway(args.exchange, *(("local-key", "local-secret") if args.url else ()),
+                         testnet=False, urls=urls, symbols=(args.symbol,))
+        try:
+            await gw.load_markets()
+            with Progress() as bar:
+                task = bar.add_task(f"{args.symbol} candles", total=until - since)
+                return await fetch_history(gw, args.symbol, since, until, Path(args.out),
+                                           lambda t: bar.update(task, completed=t - since))
+        finally:
+            await gw.close()
+
+    print(f"fetched into {asyncio.run(go())}")
     return 0
 
 
@@ -165,6 +217,16 @@ def parser() -> argparse.ArgumentParser:
     sz.add_argument("--json", action="store_true")
     sz.set_defaults(func=cmd_size)
 
+    exch = sub.add_parser("exchange", help="the local exchange")
+    esub = exch.add_subparsers(dest="exchange_command", required=True)
+    serve = esub.add_parser("serve", help="serve Binance USD-M's REST dialect on loopback")
+    serve.add_argument("--config", default="config.toml")
+    serve.add_argument("--data", help="market data folder (default: config or synthetic)")
+    serve.add_argument("--port", type=int, default=9700)
+    serve.add_argument("--no-limits", action="store_true",
+                       help="no rate limits (fast local sessions); default: Binance's")
+    serve.set_defaults(func=cmd_exchange_serve)
+
     sig = sub.add_parser("signals", help="every signal module's reading per symbol")
     sig.add_argument("--config", default="config.toml")
     sig.add_argument("--data", help="market data folder (default: config or synthetic)")
@@ -201,6 +263,14 @@ def parser() -> argparse.ArgumentParser:
     syn.add_argument("--seed", type=int, default=7)
     syn.add_argument("--symbols", nargs="*", help="ccxt symbols, e.g. BTC/USDT:USDT")
     syn.set_defaults(func=cmd_data_synth)
+    fetch = dsub.add_parser("fetch", help="download history through ccxt (resumable)")
+    fetch.add_argument("--exchange", required=True, choices=("binanceusdm", "bybit", "okx"))
+    fetch.add_argument("--symbol", required=True)
+    fetch.add_argument("--since", required=True, help="ISO date")
+    fetch.add_argument("--until", help="ISO date (default: now)")
+    fetch.add_argument("--out", required=True)
+    fetch.add_argument("--url", help="a local exchange's base url instead of the real one")
+    fetch.set_defaults(func=cmd_data_fetch)
     imp = dsub.add_parser("import", help="import outside history into the layout")
     imp.add_argument("--out", required=True)
     imp.add_argument("--exchange", required=True, help="ccxt id, e.g. binanceusdm")

@@ -34,6 +34,10 @@ class ExchangeConfig(Strict):
     testnet: bool = True
     api_key_env: str = "DERIVBOT_API_KEY"
     api_secret_env: str = "DERIVBOT_API_SECRET"
+    local_url: str = ""  # a `derivbot exchange serve` on loopback, driven by the bot's data
+    poll_s: float = Field(default=30.0, gt=0)  # market data polling against a real exchange
+    rate_limit_ms: float | None = Field(default=None, ge=0)  # ccxt's limiter; None: its own
+    throttle: bool = True  # our per-account caps (orders, weight); off only for a limitless local
 
 
 class DataConfig(Strict):

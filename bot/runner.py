@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -141,6 +141,18 @@ class Runner:
         self.store.flush()
         return self.stats
 
+    async def run_stream(self, stream: AsyncIterator[list[Event]],
+                         max_ticks: int | None = None) -> TickStats:
+        """A live feed: each delivery is cut into instants and ticked in order."""
+        async for events in stream:
+            for t, batch in batches(events):
+                if self.stop_requested or (max_ticks is not None
+                                           and self.stats.ticks >= max_ticks):
+                    return self.stats
+                await self.tick(t, batch)
+            self.store.flush()
+        return self.stats
+
     async def tick(self, t: int, batch: list[Event]) -> None:
         started = time.perf_counter()
         for sink in self.sinks:
@@ -148,6 +160,9 @@ class Runner:
             if inspect.isawaitable(done):
                 await done
         decide = {e.symbol for e in batch if self.history.ingest(e)}
+        if hasattr(self.gw, "expect_funding") and any(
+                e.kind == FUNDING and e.exchange == self.cfg.exchange.venue for e in batch):
+            self.gw.expect_funding()
         await self.om.sync()
         if decide and self.trading:
             for symbol in sorted(decide):

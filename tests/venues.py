@@ -25,6 +25,7 @@ class Venue:
     def funding(self, symbol: str, t: int, rate: float) -> None:
         if self.local is not None:
             self.local.funding(symbol, t, rate)
+            self.gw.expect_funding()
         else:
             self.ex.on_funding(symbol, t, rate)
 

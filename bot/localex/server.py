@@ -21,7 +21,7 @@ from bot.types import Fill, FundingPayment, OrderRequest, OrderStatus, OrderType
 
 PUBLIC = {"/fapi/v1/ping", "/fapi/v1/time", "/fapi/v1/exchangeInfo", "/fapi/v1/klines",
           "/fapi/v1/premiumIndex", "/fapi/v1/fundingRate", "/fapi/v1/openInterest",
-          "/fapi/v1/leverageBracket"}
+          "/fapi/v1/leverageBracket", "/futures/data/openInterestHist"}
 PARAMS = web.RequestKey("params", dict)
 CODE = re.compile(r"^(-\d{4})\s+(.*)$", re.DOTALL)
 
@@ -112,6 +112,8 @@ class LocalExchange:
         r.add_get("/fapi/v1/premiumIndex", self.premium_index)
         r.add_get("/fapi/v1/fundingRate", self.funding_rate)
         r.add_get("/fapi/v1/leverageBracket", self.leverage_bracket)
+        r.add_get("/fapi/v1/openInterest", self.open_interest)
+        r.add_get("/futures/data/openInterestHist", self.open_interest_hist)
         r.add_post("/fapi/v1/order", self.new_order)
         r.add_get("/fapi/v1/order", self.get_order)
         r.add_delete("/fapi/v1/order", self.cancel_order)
@@ -249,6 +251,38 @@ class LocalExchange:
                     rows.append({"symbol": dialect.market_id(m), "fundingTime": int(r.timestamp),
                                  "fundingRate": str(r.rate), "markPrice": ""})
         return web.json_response(rows)
+
+    def _oi_rows(self, m: Market):
+        if self.data is None:
+            return None
+        df = self.data.tables.get((self.venue, m.symbol, "open_interest.csv"))
+        return None if df is None else df[df["timestamp"] <= self.sim.now]
+
+    async def open_interest(self, request: web.Request) -> web.Response:
+        m = self._market(request[PARAMS])
+        rows = self._oi_rows(m)
+        if rows is None or rows.empty:
+            raise BaseError(f"-1121 No open interest for {dialect.market_id(m)}")
+        last = rows.iloc[-1]
+        return web.json_response({"openInterest": str(last["open_interest"]),
+                                  "symbol": dialect.market_id(m), "time": int(last["timestamp"])})
+
+    async def open_interest_hist(self, request: web.Request) -> web.Response:
+        p = request[PARAMS]
+        m = self._market(p)
+        rows = self._oi_rows(m)
+        out = []
+        if rows is not None:
+            ts = rows["timestamp"].to_numpy()
+            keep = (ts >= int(p.get("startTime", 0))) & (ts <= int(p.get("endTime", 2**62)))
+            sel = rows[keep]
+            sel = sel.head(int(p.get("limit", 30))) if "startTime" in p else sel.tail(
+                int(p.get("limit", 30)))
+            for r in sel.itertuples(index=False):
+                value = getattr(r, "open_interest_value", r.open_interest)
+                out.append({"symbol": dialect.market_id(m), "sumOpenInterest": str(r.open_interest),
+                            "sumOpenInterestValue": str(value), "timestamp": int(r.timestamp)})
+        return web.json_response(out)
 
     async def leverage_bracket(self, _request: web.Request) -> web.Response:
         tiers = self.sim.mmr_tiers
