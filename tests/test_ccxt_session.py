@@ -43,7 +43,7 @@ async def session(data_dir, tmp, via_ccxt: bool):
                                                           orders_per_minute=10**9))
         server, base = await start(local)
         gw = CcxtGateway("binanceusdm", "local-key", "local-secret", urls=api_urls(base),
-                         symbols=SYMBOLS, rate_limit_ms=0)
+                         symbols=SYMBOLS, rate_limit_ms=0, throttle=False)
         perps = {s: m for s, m in (await gw.load_markets()).items()}
         sink = RemoteSimSink(base)
         runner = Runner(cfg, gw, store, perps, ReplayClock(), sinks=(sink,))
