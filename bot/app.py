@@ -177,3 +177,24 @@ def _on_signals(runner: Runner) -> None:
 def _request_stop(runner: Runner) -> None:
     log.info("stop requested: finishing the tick and saving state")
     runner.stop_requested = True
+
+
+async def flatten_paper(cfg: Config, data_dir: Path):
+    """The kill switch against a paper session on the simulator (its saved state)."""
+    from bot.clock import ReplayClock
+    from bot.flatten import flatten
+    from bot.orders import OrderManager
+
+    data = load_data(cfg, data_dir)
+    sim = build_sim(cfg, build_markets(data, cfg.data.symbols))
+    sim_file = Path(f"{cfg.state.db}.sim.json")
+    if not sim_state.load(sim, sim_file):
+        raise FileNotFoundError(f"{sim_file}: no saved simulator state to flatten")
+    store = Store(cfg.state.db)
+    try:
+        om = OrderManager(SimGateway(sim), store, sim.markets, ReplayClock(sim.now))
+        report = await flatten(om)
+        sim_state.save(sim, sim_file)
+        return report
+    finally:
+        store.close()

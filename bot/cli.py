@@ -64,6 +64,28 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_flatten(args: argparse.Namespace) -> int:
+    from bot import app
+
+    cfg = _config(args.config)
+    if not Path(cfg.state.db).exists():
+        raise UsageError(f"{cfg.state.db}: no database yet (has the bot run?)")
+    try:
+        if cfg.exchange.gateway == "ccxt":
+            from bot.app_exchange import flatten_ccxt
+
+            report = asyncio.run(flatten_ccxt(cfg, cfg.mode == "live"))
+        else:
+            report = asyncio.run(app.flatten_paper(cfg, app.resolve_data(cfg, args.data)))
+    except (FileNotFoundError, PermissionError) as err:
+        raise UsageError(str(err)) from None
+    print(f"flattened: closed trades {report.trades_closed or 'none'}; cancelled orders "
+          f"{report.orders_cancelled or 'none'}; closed positions "
+          f"{report.positions_closed or 'none'}; left alone (not ours) "
+          f"{report.left_alone or 'none'}")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from bot.status import print_status
 
@@ -198,6 +220,11 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", default="out/replay")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
     rep.set_defaults(func=cmd_replay)
+
+    fl = sub.add_parser("flatten", help="kill switch: cancel bot orders, close bot positions")
+    fl.add_argument("--config", default="config.toml")
+    fl.add_argument("--data", help="market data folder of the paper session")
+    fl.set_defaults(func=cmd_flatten)
 
     st = sub.add_parser("status", help="open positions, working orders and PnL")
     st.add_argument("--config", default="config.toml")

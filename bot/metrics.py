@@ -32,6 +32,9 @@ class Metrics:
             registry=r, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0))
         self.data_age = Gauge("derivbot_market_data_age_seconds",
                               "Age of the newest closed candle", ["symbol"], registry=r)
+        self.reconcile_seconds = Gauge("derivbot_reconcile_seconds",
+                                       "Time from start to reconciled with the exchange",
+                                       registry=r)
         self.tick_latency = Histogram(
             "derivbot_tick_seconds", "Time to process one market tick", registry=r,
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0))

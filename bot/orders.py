@@ -71,8 +71,8 @@ class OrderManager:
         trade.close_reason = reason
         left = trade.filled - trade.exited
         if left > 0:
-            seq = sum(1 for o in self.orders.values() if o.trade_id == trade_id and o.leg == "exit")
-            await self._submit(trade, "exit", seq, OrderType.MARKET, left, reduce_only=True)
+            await self._submit(trade, "exit", self.next_seq(trade_id, "exit"), OrderType.MARKET,
+                               left, reduce_only=True)
         elif trade.state == TradeState.PENDING_ENTRY:
             await self._cancel_working(trade)
         await self.sync()
@@ -209,13 +209,19 @@ class OrderManager:
 
     async def _move_stop(self, trade: Trade, price: Decimal) -> None:
         """New stop first, then cancel the old one: never a moment without a stop."""
-        old = [o for o in self.orders.values()
-               if o.trade_id == trade.id and o.leg == "stop" and o.state == OrderLife.OPEN]
-        seq = 1 + max((parse_client_id(o.client_id)[2] for o in self.orders.values()
-                       if o.trade_id == trade.id and o.leg == "stop"), default=-1)
-        await self._place_stop(trade, price, seq)
+        old = self.working(trade.id, "stop")
+        await self._place_stop(trade, price, self.next_seq(trade.id, "stop"))
         for o in old:
             await self._cancel(o)
+
+    def next_seq(self, trade_id: int, leg: str) -> int:
+        """The next unused sequence number of a trade's leg (client ids are never reused)."""
+        return 1 + max((parse_client_id(o.client_id)[2] for o in self.orders.values()
+                        if o.trade_id == trade_id and o.leg == leg), default=-1)
+
+    def working(self, trade_id: int, leg: str | None = None) -> list[Order]:
+        return [o for o in self.orders.values() if o.trade_id == trade_id
+                and o.state == OrderLife.OPEN and (leg is None or o.leg == leg)]
 
     async def _place_stop(self, trade: Trade, price: Decimal, seq: int) -> None:
         left = trade.filled - trade.exited
@@ -242,8 +248,7 @@ class OrderManager:
                  trade.close_reason, trade.realised, trade.fees, trade.funding)
 
     async def _cancel_working(self, trade: Trade) -> None:
-        for o in [o for o in self.orders.values()
-                  if o.trade_id == trade.id and o.state == OrderLife.OPEN]:
+        for o in self.working(trade.id):
             await self._cancel(o)
 
     async def _cancel(self, order: Order) -> None:

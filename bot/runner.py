@@ -22,6 +22,7 @@ from bot.marketdata import CANDLE, FUNDING, SPOT, Event
 from bot.markets import Market
 from bot.metrics import Metrics
 from bot.orders import OrderManager
+from bot.reconcile import reconcile
 from bot.riskdesk import RiskDesk
 from bot.sim_exchange import SimExchange
 from risk.manager import Approved, Portfolio
@@ -122,7 +123,9 @@ class Runner:
         for symbol, market in self.markets.items():
             if not market.spot:
                 await self.gw.set_leverage(symbol, self.cfg.risk.leverage)
-        await self.om.sync()
+        report = await reconcile(self.om)
+        self.metrics.reconcile_seconds.set(report.seconds)
+        self.reconciled = report
 
     def warm(self, events: Iterable[Event]) -> None:
         """Read history without trading (indicators and windows fill up)."""

@@ -87,3 +87,10 @@ def test_paper_run_trades_serves_metrics_and_resumes(workdir):
     assert second["closed_trades"] >= first["closed_trades"]
     ids = [o["client_id"] for o in second["working_orders"]]
     assert len(ids) == len(set(ids))
+
+    flat = subprocess.run([str(BIN), "flatten"], cwd=cwd, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert flat.returncode == 0, flat.stderr
+    assert flat.stdout.startswith("flattened:")
+    after = status(cwd)
+    assert after["open_trades"] == [] and after["working_orders"] == []
