@@ -1,0 +1,74 @@
+"""The order path through our CcxtGateway vs a bare ccxt call to the local exchange (ratio),
+and restart to ready with 100 open trades and 300 working orders."""
+
+import asyncio
+import time
+from decimal import Decimal as D
+
+import ccxt.async_support as ccxt
+
+from bot.clock import ReplayClock
+from bot.localex import api_urls
+from bot.orders import OrderManager
+from bot.reconcile import reconcile
+from bot.types import OrderRequest, OrderType
+from state.models import Order, Trade
+from state.store import Store
+from tests.helpers import BTC, sim
+from tests.venues import venue
+
+
+def test_order_path_overhead_vs_bare_ccxt(figures):
+    async def go():
+        async with venue("ccxt", ex=sim(balance=10**9)) as v:
+            bare = ccxt.binanceusdm({"apiKey": "local-key", "secret": "local-secret",
+                                     "enableRateLimit": False,
+                                     "options": {"fetchCurrencies": False}})
+            bare.urls["api"] = api_urls(v.gw.ex.urls["api"]["fapiPublic"].rsplit("/fapi", 1)[0])
+            await bare.load_markets()
+            n = 250  # under Binance's 300 orders / 10 s: overhead, not the rate limit
+            t0 = time.perf_counter()
+            for i in range(n):
+                await bare.create_order(BTC, "limit", "buy", 0.01, 40000,
+                                        {"clientOrderId": f"bare-{i}"})
+            t_bare = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            for i in range(n):
+                await v.gw.create_order(OrderRequest(f"dbot-{i:06d}-entry-0", BTC, "buy",
+                                                     OrderType.LIMIT, D("0.01"), D("40000")))
+            t_ours = time.perf_counter() - t0
+            await bare.close()
+            return n, t_bare, t_ours
+
+    n, t_bare, t_ours = asyncio.run(go())
+    figures.append(f"order path: bare ccxt {t_bare / n * 1e3:.2f} ms, our gateway "
+                   f"{t_ours / n * 1e3:.2f} ms per order; ratio {t_ours / t_bare:.2f}")
+
+
+def test_restart_to_ready_with_100_trades_and_300_orders(tmp_path, figures):
+    async def go():
+        async with venue("ccxt", ex=sim(balance=10**9)) as v:
+            store = Store(tmp_path / "r.db")
+            for i in range(100):
+                t = Trade(strategy="funding_fade", symbol=BTC, side="long", state="t1_filled",
+                          plan_entry=50_000, plan_stop=49_000, targets_json="[[51000, 1.0]]",
+                          size=D("0.01"), filled=D("0.01"), entry_price=D(50_000))
+                store.save(t)
+                for k, leg in enumerate(("stop", "t2", "t3")):
+                    cid = f"dbot-{t.id:06d}-{leg}-0"
+                    kind = OrderType.LIMIT
+                    await v.gw.create_order(OrderRequest(cid, BTC, "buy", kind, D("0.01"),
+                                                         D(str(40_000 - k))))
+                    store.record_order(Order(client_id=cid, trade_id=t.id, leg=leg,
+                                             symbol=BTC, side="buy", type="limit",
+                                             amount=D("0.01"), state="open"), 0)
+            t0 = time.perf_counter()
+            om = OrderManager(v.gw, store, await v.gw.load_markets(), ReplayClock())
+            report = await reconcile(om)
+            took = time.perf_counter() - t0
+            store.close()
+            return took, report
+
+    took, report = asyncio.run(go())
+    figures.append(f"restart to ready (reconcile 100 trades, 300 working orders, local "
+                   f"exchange over HTTP): {took:.2f} s, {report.looked_up} orders looked up")

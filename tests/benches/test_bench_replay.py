@@ -1,0 +1,148 @@
+"""Replay throughput (events/s, and as a ratio of a bare event loop), linear growth with
+symbols, decision latency, peak memory as history grows, SQLite order-path writes."""
+
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+
+from bot import marketdata
+from bot.app import build_markets, build_sim
+from bot.clock import ReplayClock
+from bot.config import parse_config
+from bot.gateway import SimGateway
+from bot.runner import Runner, SimMarketSink, batches
+from bot.synth import SynthSpec, generate
+from state.models import Order
+from state.store import Store
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def _replay(folder: Path, symbols: tuple[str, ...], db: Path, cfg_extra: dict | None = None):
+    cfg = parse_config({"data": {"dir": str(folder), "symbols": list(symbols)}}
+                       | (cfg_extra or {}))
+    data = marketdata.load(folder, symbols=symbols)
+    events = list(data.events())
+    markets = {s: m for s, m in build_markets(data, symbols).items() if not m.spot}
+    engine = build_sim(cfg, build_markets(data, symbols))
+    store = Store(db)
+    runner = Runner(cfg, SimGateway(engine), store, markets, ReplayClock(),
+                    sinks=(SimMarketSink(engine, cfg.exchange.venue),))
+    latencies: list[float] = []
+    orig = runner.tick
+
+    async def timed(t, batch):
+        t0 = time.perf_counter()
+        await orig(t, batch)
+        latencies.append(time.perf_counter() - t0)
+
+    runner.tick = timed
+
+    async def go():
+        await runner.start()
+        t0 = time.perf_counter()
+        await runner.run(events)
+        return time.perf_counter() - t0
+
+    took = asyncio.run(go())
+    store.close()
+    return len(events), took, np.array(latencies), runner.stats
+
+
+def _bare(folder: Path, symbols) -> tuple[int, float]:
+    events = list(marketdata.load(folder, symbols=symbols).events())
+    t0 = time.perf_counter()
+    n = sum(len(b) for _, b in batches(events))
+    return n, time.perf_counter() - t0
+
+
+def test_replay_throughput_synthetic_two_symbols(tmp_path, figures):
+    folder = generate(SynthSpec(days=365, seed=7), tmp_path / "syn")
+    syms = ("BTC/USDT:USDT", "ETH/USDT:USDT")
+    n, took, lat, stats = _replay(folder, syms, tmp_path / "a.db")
+    bn, btook = _bare(folder, syms)
+    rate, ceiling = n / took, bn / btook
+    figures.append(f"replay synthetic 2 symbols x 365 d: {n} events in {took:.1f} s = "
+                   f"{rate:,.0f} events/s; bare loop {ceiling:,.0f} events/s; "
+                   f"bot/bare = {rate / ceiling:.4f}")
+    p50, p99 = np.percentile(lat, [50, 99]) * 1000
+    figures.append(f"tick latency over {len(lat)} ticks: p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
+                   f"max {lat.max() * 1000:.2f} ms ({stats.plans} plans)")
+    assert stats.ticks > 0
+
+
+def test_replay_grows_linearly_with_symbols(tmp_path, figures):
+    rates = {}
+    for k in (2, 4, 8):
+        syms = tuple(f"S{i}/USDT:USDT" for i in range(k))
+        folder = generate(SynthSpec(symbols=syms, days=60, seed=3, exchanges=("binanceusdm",)),
+                          tmp_path / f"s{k}")
+        n, took, _, _ = _replay(folder, syms, tmp_path / f"s{k}.db")
+        rates[k] = (n, took)
+    base = rates[2][1] / rates[2][0]
+    parts = [f"{k} symbols: {n} events {t:.1f} s (time/event vs 2 symbols "
+             f"{(t / n) / base:.2f})" for k, (n, t) in rates.items()]
+    figures.append("scaling, 60 d on one exchange: " + "; ".join(parts))
+
+
+def test_real_history_replay(tmp_path, figures):
+    import pytest
+
+    from bot.importer import import_symbol
+    btc = SHARED / "binance_usdm_BTCUSDT_perp_ohlcv_1h_2019-2026.feather"
+    if not btc.exists():
+        pytest.skip(f"real history not found in {SHARED}")
+    out = tmp_path / "real"
+    for sym, base in (("BTC/USDT:USDT", "BTCUSDT"), ("ETH/USDT:USDT", "ETHUSDT")):
+        import_symbol(out, "binanceusdm", sym,
+                      SHARED / f"binance_usdm_{base}_perp_ohlcv_1h_2019-2026.feather",
+                      SHARED / f"binance_usdm_{base}_funding_8h_2019-2026.feather")
+    syms = ("BTC/USDT:USDT", "ETH/USDT:USDT")
+    n, took, _, _ = _replay(out, syms, tmp_path / "real.db",
+                            {"signals": {"funding_extreme": {"min_exchanges": 1}}})
+    bn, btook = _bare(out, syms)
+    figures.append(f"replay real BTC+ETH 2019-2026: {n} events in {took:.1f} s = "
+                   f"{n / took:,.0f} events/s; bot/bare = {(n / took) / (bn / btook):.4f}")
+
+
+def test_peak_memory_stays_bounded_as_history_grows(tmp_path, figures):
+    rss = {}
+    for mult in (1, 4):
+        folder = generate(SynthSpec(days=90 * mult, seed=5), tmp_path / f"m{mult}")
+        code = ("import resource,sys;from pathlib import Path;"
+                "from tests.benches.test_bench_replay import _replay;"
+                f"_replay(Path('{folder}'), ('BTC/USDT:USDT','ETH/USDT:USDT'), "
+                f"Path('{tmp_path}/m{mult}.db'));"
+                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parents[2], check=True,
+                             env=os.environ.copy())
+        rss[mult] = int(out.stdout.strip().splitlines()[-1]) / 1024
+    figures.append(f"peak RSS of a replay: 1x (90 d) {rss[1]:.0f} MB, 4x (360 d) "
+                   f"{rss[4]:.0f} MB, ratio {rss[4] / rss[1]:.2f} (history is read whole; "
+                   f"the bot's own windows are bounded by lookback)")
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > 0
+
+
+def test_sqlite_order_path_writes(tmp_path, figures):
+    store = Store(tmp_path / "w.db")
+    n = 2000
+    t0 = time.perf_counter()
+    for i in range(n):
+        o = Order(client_id=f"dbot-{i:06d}-entry-0", trade_id=i, leg="entry",
+                  symbol="BTC/USDT:USDT", side="buy", type="market", amount=Decimal("0.01"),
+                  state="pending_create")
+        store.record_order(o, i)
+    took = time.perf_counter() - t0
+    store.close()
+    figures.append(f"SQLite order-state writes (WAL, synchronous=FULL, one commit each): "
+                   f"{n / took:,.0f}/s ({took / n * 1e3:.2f} ms each)")
+    assert json.dumps(figures)
