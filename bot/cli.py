@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -61,6 +62,57 @@ def cmd_replay(args: argparse.Namespace) -> int:
     print(" ".join(f"{k}={report[k]}" for k in keys))
     print(f"wrote {out / 'report.json'}, {out / 'trades.csv'}, {out / 'equity.png'}, "
           f"{out / 'derivbot.db'}")
+    return 0
+
+
+def _proposal_store(args: argparse.Namespace):
+    from state.store import Store
+
+    cfg = _config(args.config)
+    db = args.db or cfg.state.db
+    if not Path(db).exists():
+        raise UsageError(f"{db}: no database yet (has the bot run?)")
+    store = Store(db)
+    wall = int(time.time() * 1000)
+    now = wall if cfg.mode == "live" else store.get_meta("market_now", wall)
+    return store, now
+
+
+def cmd_approvals(args: argparse.Namespace) -> int:
+    from state import proposals
+
+    store, now = _proposal_store(args)
+    try:
+        rows = proposals.listing(store, None if args.all else "pending")
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+        return 0
+    if not rows:
+        print("no proposals pending" if not args.all else "no proposals")
+    for r in rows:
+        left = (r.expires_at - now) / 60_000
+        print(f"#{r.id} {r.status} {r.strategy} {r.symbol} {r.side} size {r.size} entry "
+              f"{r.entry:.2f} stop {r.stop:.2f} targets "
+              f"{[round(t[0], 2) for t in json.loads(r.targets_json)]} risk {r.risk_cash:.2f} "
+              f"margin {r.margin:.2f} liq {r.liquidation:.2f} "
+              + (f"expires in {left:.0f} min" if r.status == "pending" else r.reason))
+    return 0
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    from state import proposals
+
+    store, now = _proposal_store(args)
+    try:
+        pid = proposals.parse_id(args.id)
+        print(proposals.decide(store, pid, args.command == "approve", args.by, now,
+                               getattr(args, "reason", "") or ""))
+    except proposals.ProposalError as err:
+        raise UsageError(str(err)) from None
+    finally:
+        store.close()
     return 0
 
 
@@ -220,6 +272,22 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", default="out/replay")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
     rep.set_defaults(func=cmd_replay)
+
+    ap = sub.add_parser("approvals", help="proposals waiting for a person")
+    ap.add_argument("--config", default="config.toml")
+    ap.add_argument("--db")
+    ap.add_argument("--all", action="store_true", help="every proposal, not just pending")
+    ap.add_argument("--json", action="store_true")
+    ap.set_defaults(func=cmd_approvals)
+    for name, what in (("approve", "approve a proposal"), ("reject", "reject a proposal")):
+        d = sub.add_parser(name, help=what)
+        d.add_argument("id")
+        d.add_argument("--config", default="config.toml")
+        d.add_argument("--db")
+        d.add_argument("--by", default=os.environ.get("USER", "operator"))
+        if name == "reject":
+            d.add_argument("--reason", default="")
+        d.set_defaults(func=cmd_decide)
 
     fl = sub.add_parser("flatten", help="kill switch: cancel bot orders, close bot positions")
     fl.add_argument("--config", default="config.toml")

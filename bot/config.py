@@ -78,6 +78,12 @@ class AlertsConfig(Strict):
         return v
 
 
+class ApprovalConfig(Strict):
+    paper: bool = False  # live always asks a person; paper only when this is true
+    tolerance: float = Field(default=0.005, gt=0, lt=0.5)  # price move that voids approval
+    expiry_bars: int = Field(default=1, ge=1)  # a proposal lives until its signal's candle ends
+
+
 class StateConfig(Strict):
     db: str = "var/derivbot.db"
 
@@ -107,6 +113,7 @@ class Config(Strict):
     strategies: StrategiesConfig = StrategiesConfig()
     metrics: MetricsConfig = MetricsConfig()
     alerts: AlertsConfig = AlertsConfig()
+    approval: ApprovalConfig = ApprovalConfig()
     state: StateConfig = StateConfig()
 
     @model_validator(mode="after")

@@ -144,8 +144,7 @@ class CcxtFeed:
         return events
 
     async def stream(self) -> AsyncIterator[list[Event]]:
+        """Every poll, even an empty one: the loop also has approvals to look at."""
         while True:
-            events = await self.poll()
-            if events:
-                yield events
+            yield await self.poll()
             await asyncio.sleep(self.poll_s)

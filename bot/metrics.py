@@ -35,6 +35,10 @@ class Metrics:
         self.reconcile_seconds = Gauge("derivbot_reconcile_seconds",
                                        "Time from start to reconciled with the exchange",
                                        registry=r)
+        self.proposals_pending = Gauge("derivbot_proposals_pending",
+                                       "Proposals waiting for a person", registry=r)
+        self.proposal_age = Gauge("derivbot_proposal_oldest_age_seconds",
+                                  "Age of the oldest pending proposal", registry=r)
         self.tick_latency = Histogram(
             "derivbot_tick_seconds", "Time to process one market tick", registry=r,
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0))

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from bot.alerts import AlertBook, Webhook
+from bot.approval import ApprovalGate
 from bot.clock import ReplayClock
 from bot.config import Config
 from bot.gateway import Gateway
@@ -26,6 +28,7 @@ from bot.reconcile import reconcile
 from bot.riskdesk import RiskDesk
 from bot.sim_exchange import SimExchange
 from risk.manager import Approved, Portfolio
+from state import proposals
 from state.models import PositionRow
 from state.store import Store
 from strategies.alerts import conditions
@@ -110,6 +113,9 @@ class Runner:
         self.webhook = (Webhook(hook, self.metrics, cfg.alerts.retries, cfg.alerts.timeout_s)
                         if hook else None)
         self.alerts = AlertBook(store, self.metrics, self.webhook)
+        a = cfg.approval
+        self.gate = ApprovalGate(cfg.mode == "live" or a.paper, store, self.metrics,
+                                 a.tolerance, a.expiry_bars)
         self.stats = TickStats()
         self._signal_gauges: dict = {}
         self.trading = True
@@ -148,6 +154,9 @@ class Runner:
                          max_ticks: int | None = None) -> TickStats:
         """A live feed: each delivery is cut into instants and ticked in order."""
         async for events in stream:
+            if not events and self.gate.required and self.trading:
+                await self.om.sync()
+                await self.execute_approved(self.clock.now())
             for t, batch in batches(events):
                 if self.stop_requested or (max_ticks is not None
                                            and self.stats.ticks >= max_ticks):
@@ -167,6 +176,10 @@ class Runner:
                 e.kind == FUNDING and e.exchange == self.cfg.exchange.venue for e in batch):
             self.gw.expect_funding()
         await self.om.sync()
+        if self.gate.required:
+            self.store.set_meta("market_now", t)
+            if self.trading:
+                await self.execute_approved(t)
         if decide and self.trading:
             for symbol in sorted(decide):
                 if symbol in self.markets:
@@ -191,18 +204,48 @@ class Runner:
             return
         plan, weight = picked
         self.stats.plans += 1
-        bal = await self.gw.fetch_balance()
-        equity = float(bal.equity)
-        portfolio = Portfolio(equity, float(bal.available), tuple(self.om.open_risk()),
-                              self._day_start(now, equity), self._peak)
+        portfolio = await self._portfolio(now)
         decision, row = self.risk.decide(plan, portfolio, self.markets[symbol].rules(),
                                          self.history, now, self.om.closed, readings.clusters,
                                          weight)
         trade_id = None
         if isinstance(decision, Approved):
             self.metrics.risk_fraction.set(decision.fraction)
-            trade_id = (await self.om.open_trade(decision)).id
+            if self.gate.required:
+                self.gate.propose(decision, now, weight)
+            else:
+                trade_id = (await self.om.open_trade(decision)).id
         self.risk.record(row, trade_id)
+
+    async def _portfolio(self, now: int) -> Portfolio:
+        bal = await self.gw.fetch_balance()
+        equity = float(bal.equity)
+        return Portfolio(equity, float(bal.available), tuple(self.om.open_risk()),
+                         self._day_start(now, equity), self._peak)
+
+    async def execute_approved(self, now: int) -> None:
+        """Approved proposals: checked again, then executed once (or refused with why)."""
+        for p in self.gate.ready(now):
+            if not proposals.claim(self.store, p.id):
+                continue  # someone else took it
+            plan = self.gate.plan_of(p)
+            price = self.history.last_close(p.symbol)
+            if not math.isfinite(price):
+                price = plan.entry
+            fresh, row = self.risk.decide(replace(plan, entry=price),
+                                          await self._portfolio(now),
+                                          self.markets[p.symbol].rules(), self.history, now,
+                                          self.om.closed, (), p.weight)
+            out = self.gate.recheck(p, price, fresh)
+            if isinstance(out, str):
+                self.risk.record(row, None)
+                proposals.finish(self.store, p.id, "refused", out)
+                log.warning("event=proposal_refused id=%s reason=%r", p.id, out)
+                continue
+            trade = await self.om.open_trade(out)
+            self.risk.record(row, trade.id)
+            proposals.finish(self.store, p.id, "executed", trade_id=trade.id)
+            log.info("event=proposal_executed id=%s trade=%s", p.id, trade.id)
 
     def _pick(self, readings: Readings) -> tuple[TradePlan, float] | None:
         """The plan of the heaviest enabled strategy that has one (config order breaks ties)."""

@@ -174,3 +174,32 @@ class Alert(SQLModel, table=True):
     kind: str
     message: str
     details_json: str = "{}"
+
+
+class Proposal(SQLModel, table=True):
+    """A new position waiting for a person: executed at most once, never after expiry."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: int = Field(index=True)
+    expires_at: int
+    status: str = Field(index=True)  # pending | approved | rejected | expired | executed | refused
+    strategy: str
+    symbol: str
+    side: str
+    size: Decimal = money()
+    entry: float
+    stop: float
+    targets_json: str
+    risk_cash: float
+    margin: float
+    liquidation: float
+    fraction: float = 0.0
+    weight: float = 1.0
+    atr: float = 0.0
+    regime: str = ""
+    reasons_json: str = "{}"
+    cuts_json: str = "[]"
+    decided_by: str = ""
+    decided_at: int | None = None
+    reason: str = ""  # why rejected or refused at execution
+    trade_id: int | None = None

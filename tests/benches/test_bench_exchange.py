@@ -35,7 +35,7 @@ def test_order_path_overhead_vs_bare_ccxt(figures):
             t0 = time.perf_counter()
             for i in range(n):
                 await v.gw.create_order(OrderRequest(f"dbot-{i:06d}-entry-0", BTC, "buy",
-                                                     OrderType.LIMIT, D("0.01"), D("40000")))
+                                                     OrderType.LIMIT, D("0.01"), D(40000)))
             t_ours = time.perf_counter() - t0
             await bare.close()
             return n, t_bare, t_ours
