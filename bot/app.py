@@ -125,6 +125,7 @@ async def run_paper(cfg: Config, data_dir: Path, max_ticks: int | None = None,
         log.info("metrics on http://%s:%s/metrics", cfg.metrics.host, cfg.metrics.port)
     runner = Runner(cfg, SimGateway(sim), store, markets, clock, metrics,
                     sinks=(SimMarketSink(sim, cfg.exchange.venue),))
+    page = await start_operator(cfg, store, clock.now) if serve_metrics else None
     events = list(data.events())
     if resumed:
         done = [e for e in events if e.seen <= last_seen]
@@ -155,7 +156,21 @@ async def run_paper(cfg: Config, data_dir: Path, max_ticks: int | None = None,
         _save(runner, sim, sim_file, runner.clock.now())
         await runner.save_positions()
         await runner.shutdown()
+        if page is not None:
+            await page.cleanup()
         store.close()
+    return runner
+
+
+async def start_operator(cfg: Config, store: Store, now):
+    """The operator page on its port (refuses beyond loopback without a token)."""
+    from bot.operator import OperatorPage, serve, token_for
+
+    if not cfg.operator.enabled:
+        return None
+    token = token_for(cfg.operator.host)
+    runner = await serve(OperatorPage(store, token, now), cfg.operator.host, cfg.operator.port)
+    log.info("operator page on http://%s:%s/", cfg.operator.host, cfg.operator.port)
     return runner
 
 

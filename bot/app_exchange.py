@@ -8,7 +8,7 @@ import logging
 import os
 from pathlib import Path
 
-from bot.app import _on_signals, build_markets, build_sim, load_data
+from bot.app import _on_signals, build_markets, build_sim, load_data, start_operator
 from bot.ccxt_gateway import CcxtGateway
 from bot.clock import PacedClock, WallClock
 from bot.config import Config
@@ -70,6 +70,7 @@ async def run_ccxt(cfg: Config, live: bool, data_dir: Path | None = None,
     if cfg.metrics.enabled:
         metrics.serve(cfg.metrics.host, cfg.metrics.port)
     gw.metrics = metrics
+    page = None
     try:
         markets = {s: m for s, m in (await gw.load_markets()).items() if not m.spot}
         bal = await gw.fetch_balance()
@@ -82,6 +83,7 @@ async def run_ccxt(cfg: Config, live: bool, data_dir: Path | None = None,
             sink = RemoteSimSink(cfg.exchange.local_url)
             runner = Runner(cfg, gw, store, markets, PacedClock(cfg.paper.time_scale), metrics,
                             sinks=(sink,))
+            page = await start_operator(cfg, store, runner.clock.now)
             await runner.start()
             _on_signals(runner)
             data = load_data(cfg, data_dir)
@@ -100,6 +102,7 @@ async def run_ccxt(cfg: Config, live: bool, data_dir: Path | None = None,
                 await sink.close()
         else:
             runner = Runner(cfg, gw, store, markets, WallClock(), metrics)
+            page = await start_operator(cfg, store, runner.clock.now)
             await runner.start()
             _on_signals(runner)
             feed = CcxtFeed(gw, tuple(markets), cfg.exchange.poll_s, metrics=metrics)
@@ -109,6 +112,8 @@ async def run_ccxt(cfg: Config, live: bool, data_dir: Path | None = None,
         await runner.shutdown()
         return runner
     finally:
+        if page is not None:
+            await page.cleanup()
         await gw.close()
         store.close()
 

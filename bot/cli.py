@@ -383,6 +383,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from bot.calculator import CalculatorError
     from bot.marketdata import DataError
+    from bot.operator import OperatorConfigError
     from bot.riskcli import RiskToolError
 
     args = parser().parse_args(argv)
@@ -393,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ConfigError as err:
         print(f"derivbot: config error: {err}", file=sys.stderr)
-    except (DataError, UsageError, CalculatorError, RiskToolError) as err:
+    except (DataError, UsageError, CalculatorError, RiskToolError, OperatorConfigError) as err:
         print(f"derivbot: {err}", file=sys.stderr)
     return EXIT_USAGE
 

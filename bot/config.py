@@ -84,6 +84,12 @@ class ApprovalConfig(Strict):
     expiry_bars: int = Field(default=1, ge=1)  # a proposal lives until its signal's candle ends
 
 
+class OperatorConfig(Strict):
+    enabled: bool = True
+    host: str = "127.0.0.1"  # beyond loopback needs DERIVBOT_OPERATOR_TOKEN, else no start
+    port: int = Field(default=9109, ge=0, le=65535)
+
+
 class StateConfig(Strict):
     db: str = "var/derivbot.db"
 
@@ -114,6 +120,7 @@ class Config(Strict):
     metrics: MetricsConfig = MetricsConfig()
     alerts: AlertsConfig = AlertsConfig()
     approval: ApprovalConfig = ApprovalConfig()
+    operator: OperatorConfig = OperatorConfig()
     state: StateConfig = StateConfig()
 
     @model_validator(mode="after")

@@ -111,7 +111,7 @@ def test_cli_paper_session_through_the_local_exchange(synth_dir, tmp_path):
     cfg.write_text(f'[data]\ndir = "{synth_dir}"\n[exchange]\ngateway = "ccxt"\n'
                    f'local_url = "http://127.0.0.1:{port}"\nrate_limit_ms = 0\nthrottle = false\n'
                    '[paper]\ntime_scale = 1e9\n'
-                   f'[metrics]\nport = {mport}\n')
+                   f'[metrics]\nport = {mport}\n[operator]\nport = 0\n')
     server = subprocess.Popen([str(BIN), "exchange", "serve", "--config", str(cfg), "--port",
                                str(port), "--no-limits"], cwd=tmp_path, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, env=os.environ.copy())

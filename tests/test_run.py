@@ -52,7 +52,7 @@ def workdir(tmp_path, synth_dir):
     port = free_port()
     (tmp_path / "config.toml").write_text(
         f'[data]\ndir = "{synth_dir}"\n[paper]\ntime_scale = 360000\nwarmup_bars = 720\n'
-        f'[metrics]\nport = {port}\n')
+        f'[metrics]\nport = {port}\n[operator]\nport = 0\n')
     return tmp_path, port
 
 

@@ -1,0 +1,79 @@
+"""The operator page over real HTTP: token, CSRF, approve and reject, clear refusals."""
+
+import re
+
+import aiohttp
+import pytest
+
+from bot.operator import OperatorConfigError, OperatorPage, serve, token_for
+from state import proposals
+from state.store import Store
+from tests.helpers import run
+from tests.test_approval import H, proposal
+
+
+async def _page(store: Store, token: str | None, now: int = 10 * H):
+    runner = await serve(OperatorPage(store, token, lambda: now), "127.0.0.1", 0)
+    port = runner.addresses[0][1]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+def test_token_is_required_and_buttons_need_the_csrf_token(tmp_path):
+    store = Store(tmp_path / "p.db")
+    a, b, stale = proposal(store), proposal(store), proposal(store, now=5 * H)
+
+    async def go():
+        runner, base = await _page(store, "s3cret")
+        try:
+            async with aiohttp.ClientSession() as anon:
+                async with anon.get(f"{base}/") as r:
+                    assert r.status == 401
+                async with anon.post(f"{base}/proposals/{a.id}/approve") as r:
+                    assert r.status == 401
+            jar = aiohttp.CookieJar(unsafe=True)
+            async with aiohttp.ClientSession(cookie_jar=jar) as s:
+                async with s.get(f"{base}/?token=s3cret") as r:
+                    page = await r.text()
+                    assert r.status == 200 and "derivbot operator" in page
+                    assert f"id='approve-{a.id}'" in page and "47100.00" in page
+                csrf = re.search(r"name='csrf' value='([^']+)'", page).group(1)
+                async with s.post(f"{base}/proposals/{a.id}/approve", data={}) as r:
+                    assert r.status == 403  # no CSRF token
+                async with s.post(f"{base}/proposals/{a.id}/approve",
+                                  data={"csrf": csrf}) as r:
+                    assert r.status == 200 and f"proposal {a.id} approved" in await r.text()
+                async with s.post(f"{base}/proposals/{a.id}/approve",
+                                  data={"csrf": csrf}) as r:
+                    assert r.status == 409 and "already approved" in await r.text()
+                async with s.post(f"{base}/proposals/{b.id}/reject", data={"csrf": csrf}) as r:
+                    assert r.status == 200
+                async with s.post(f"{base}/proposals/{stale.id}/approve",
+                                  data={"csrf": csrf}) as r:
+                    assert r.status == 409 and "expired" in await r.text()
+                async with s.post(f"{base}/proposals/777/approve", data={"csrf": csrf}) as r:
+                    assert r.status == 409 and "no proposal 777" in await r.text()
+                async with s.post(f"{base}/proposals/x/approve", data={"csrf": csrf}) as r:
+                    assert r.status == 409 and "positive whole number" in await r.text()
+                async with s.get(f"{base}/static/page.css") as r:
+                    assert r.status == 200 and r.content_type == "text/css"
+            async with aiohttp.ClientSession() as api, api.get(f"{base}/api/state",
+                               headers={"Authorization": "Bearer s3cret"}) as r:
+                assert r.status == 200 and "open_trades" in await r.json()
+        finally:
+            await runner.cleanup()
+
+    run(go())
+    assert proposals.get(store, a.id).status == "approved"
+    assert proposals.get(store, a.id).decided_by == "operator-page"
+    assert proposals.get(store, b.id).status == "rejected"
+    assert proposals.get(store, stale.id).status == "expired"
+    store.close()
+
+
+def test_page_beyond_loopback_refuses_to_start_without_a_token(monkeypatch):
+    monkeypatch.delenv("DERIVBOT_OPERATOR_TOKEN", raising=False)
+    assert token_for("127.0.0.1") is None
+    with pytest.raises(OperatorConfigError, match="needs a token"):
+        token_for("0.0.0.0")
+    monkeypatch.setenv("DERIVBOT_OPERATOR_TOKEN", "t")
+    assert token_for("0.0.0.0") == "t"
