@@ -1,0 +1,109 @@
+"""The operator page in a real headless Chromium (Debian's), driven by Playwright: approve
+by clicking and see the order on the SimExchange; reject; no token, no page; a stale
+proposal cannot be approved."""
+
+import asyncio
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from bot import marketdata
+from bot.app import build_markets, build_sim
+from bot.clock import ReplayClock
+from bot.config import parse_config
+from bot.gateway import SimGateway
+from bot.operator import OperatorPage, serve
+from bot.runner import Runner, SimMarketSink, batches
+from state import proposals
+from state.store import Store
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason="Debian's chromium is not installed (.ci/run installs it)")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+class BotThread:
+    """A paper bot with approval on, and its operator page, in a loop of their own."""
+
+    def __init__(self, synth_dir, tmp_path) -> None:
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        cfg = parse_config({"data": {"dir": str(synth_dir)}, "approval": {"paper": True}})
+        data = marketdata.load(synth_dir, symbols=cfg.data.symbols)
+        self.engine = build_sim(cfg, build_markets(data, cfg.data.symbols))
+        self.store = Store(tmp_path / "bot.db")
+        perps = {s: m for s, m in self.engine.markets.items() if not m.spot}
+        self.runner = Runner(cfg, SimGateway(self.engine), self.store, perps, ReplayClock(),
+                             sinks=(SimMarketSink(self.engine, cfg.exchange.venue),))
+        self.feed = iter(batches(data.events()))
+        page = OperatorPage(self.store, "tok3n", self.runner.clock.now)
+        self.server = self.call(serve(page, "127.0.0.1", 0))
+        self.base = f"http://127.0.0.1:{self.server.addresses[0][1]}"
+        self.call(self.runner.start())
+
+    def call(self, coro, timeout: float = 120):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def until_pending(self, count: int = 1) -> list:
+        async def go():
+            for t, batch in self.feed:
+                await self.runner.tick(t, batch)
+                pending = proposals.listing(self.store, "pending")
+                if len(pending) >= count:
+                    return pending
+            raise AssertionError("no proposal came")
+        return self.call(go())
+
+    def tick(self, n: int = 1) -> None:
+        async def go():
+            for _ in range(n):
+                t, batch = next(self.feed)
+                await self.runner.tick(t, batch)
+        self.call(go())
+
+    def close(self) -> None:
+        self.call(self.server.cleanup())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+def test_operator_clicks_in_chromium(synth_dir, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    bot = BotThread(synth_dir, tmp_path)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            anon = browser.new_page()
+            assert anon.goto(f"{bot.base}/").status == 401  # no token, no page
+            page = browser.new_page()
+            (p,) = bot.until_pending()
+            page.goto(f"{bot.base}/?token=tok3n")
+            assert page.locator(f"#proposal-{p.id}").is_visible()
+            page.click(f"#approve-{p.id}")
+            assert f"proposal {p.id} approved" in page.inner_text("#flash")
+            bot.call(bot.runner.execute_approved(bot.runner.clock.now()))
+            done = proposals.get(bot.store, p.id)
+            assert done.status == "executed"
+            entry = f"dbot-{done.trade_id:06d}-entry-0"
+            assert bot.engine.fetch_order(entry).filled == p.size  # the order is on the exchange
+
+            (q,) = [x for x in bot.until_pending() if x.id != p.id]
+            page.goto(f"{bot.base}/")
+            page.click(f"#reject-{q.id}")
+            assert proposals.get(bot.store, q.id).status == "rejected"
+
+            (r,) = [x for x in bot.until_pending() if x.id not in (p.id, q.id)]
+            page.goto(f"{bot.base}/")
+            bot.tick(2)  # the proposal's candle ends while the page is open
+            page.click(f"#approve-{r.id}")
+            assert "expired" in page.content()
+            assert proposals.get(bot.store, r.id).status == "expired"
+            assert not [o for o in bot.engine.orders.values()
+                        if o.client_id.startswith(f"dbot-{r.id:06d}")]
+            browser.close()
+    finally:
+        bot.close()
