@@ -62,15 +62,18 @@ class CompletionThrottler(Throttler):
     def __init__(self, rate_limit: int, period: float, retry_interval: float = 0.01) -> None:
         super().__init__(rate_limit, period, retry_interval)
         self.in_flight = 0
+        self.waited = 0.0  # seconds spent waiting for room
 
     async def acquire(self, n: int = 1) -> None:
         n = min(n, self.rate_limit)
+        started = time.monotonic()
         while True:
             self.flush()
             if len(self._task_logs) + self.in_flight + n <= self.rate_limit:
                 break
             await asyncio.sleep(self.retry_interval)
         self.in_flight += n
+        self.waited += time.monotonic() - started
 
     def release(self, n: int = 1) -> None:
         n = min(n, self.rate_limit)
@@ -172,7 +175,15 @@ class CcxtGateway:
                     if self.metrics is not None:
                         self.metrics.request_latency.labels(endpoint).observe(
                             time.perf_counter() - started)
+                        self._export_waits()
         raise AssertionError("unreachable")
+
+    def _export_waits(self) -> None:
+        for name, t in [("weight", self.weight)] + [(f"orders_{int(th.period)}s", th)
+                                                     for th in self.throttlers]:
+            if t.waited:
+                self.metrics.rate_limit_wait.labels(name).inc(t.waited)
+                t.waited = 0.0
 
     # ---- the Gateway interface ---------------------------------------------------------
     async def load_markets(self) -> dict[str, Market]:

@@ -39,6 +39,13 @@ class Metrics:
                                        "Proposals waiting for a person", registry=r)
         self.proposal_age = Gauge("derivbot_proposal_oldest_age_seconds",
                                   "Age of the oldest pending proposal", registry=r)
+        self.pnl = Gauge("derivbot_pnl", "Closed-trade PnL by part (price, fees, funding)",
+                         ["part"], registry=r)
+        self.bucket_risk = Gauge("derivbot_open_risk_bucket",
+                                 "Cash at risk per correlated bucket", ["bucket"], registry=r)
+        self.rate_limit_wait = Counter("derivbot_rate_limit_wait_seconds",
+                                       "Time spent waiting on our own rate limits", ["limit"],
+                                       registry=r)
         self.tick_latency = Histogram(
             "derivbot_tick_seconds", "Time to process one market tick", registry=r,
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0))

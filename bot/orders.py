@@ -45,6 +45,10 @@ class OrderManager:
             o.client_id: o for t in self.active.values() for o in store.orders(t.id)}
         self._reactions: deque[tuple[int, str]] = deque()
         self.closed = 0  # trades closed since start: lets readers of the record cache it
+        done = [t for t in store.trades() if t.state == TradeState.CLOSED]
+        self.pnl = {"price": sum((t.realised for t in done), ZERO),
+                    "fees": sum((t.fees for t in done), ZERO),
+                    "funding": sum((t.funding for t in done), ZERO)}
 
     # ---- commands -------------------------------------------------------------------------
     async def open_trade(self, ap: Approved) -> Trade:
@@ -242,6 +246,9 @@ class OrderManager:
         self._move(trade, TradeState.CLOSED, trade.close_reason)
         self.active.pop(trade.id, None)
         self.closed += 1
+        self.pnl["price"] += trade.realised
+        self.pnl["fees"] += trade.fees
+        self.pnl["funding"] += trade.funding
         for cid in [c for c, o in self.orders.items() if o.trade_id == trade.id]:
             del self.orders[cid]
         log.info("trade=%s event=closed reason=%s pnl=%s fees=%s funding=%s", trade.id,

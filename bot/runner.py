@@ -296,7 +296,13 @@ class Runner:
         m.equity.set(equity)
         m.wallet.set(float(bal.wallet))
         m.open_positions.set(open_n)
-        m.open_risk.set(sum(r.risk_cash for r in self.om.open_risk()))
+        risks = self.om.open_risk()
+        m.open_risk.set(sum(r.risk_cash for r in risks))
+        for part, value in self.om.pnl.items():
+            m.pnl.labels(part).set(float(value))
+        for group in self.cfg.risk.buckets:
+            name = "/".join(s.split("/")[0] for s in group)
+            m.bucket_risk.labels(name).set(sum(r.risk_cash for r in risks if r.symbol in group))
         counts: dict[str, int] = {}
         for o in self.om.orders.values():
             counts[o.state] = counts.get(o.state, 0) + 1

@@ -69,6 +69,10 @@ def test_paper_run_trades_serves_metrics_and_resumes(workdir):
         text = scrape(port)
         assert re.search(r'derivbot_risk_decisions_total\{result="(approved|cut)",rule=""\} [1-9]',
                          text)
+        for name in ('derivbot_pnl{part="fees"}', 'derivbot_open_risk_bucket{bucket="BTC/ETH"}',
+                     'derivbot_signal{module="funding_zscore"', "derivbot_reconcile_seconds",
+                     'derivbot_orders{state="open"}'):
+            assert name in text, name
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
