@@ -255,49 +255,52 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with(p: argparse.ArgumentParser, *, data: bool = False, db: bool = False,
+          as_json: bool = False) -> argparse.ArgumentParser:
+    """The options many commands share: --config, and --data / --db / --json where asked."""
+    p.add_argument("--config", default="config.toml")
+    if data:
+        p.add_argument("--data", help="market data folder (default: config or synthetic)")
+    if db:
+        p.add_argument("--db", help="database file (default: state.db from config)")
+    if as_json:
+        p.add_argument("--json", action="store_true")
+    return p
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="derivbot", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run the configured mode (default: paper on the simulator)")
-    run.add_argument("--config", default="config.toml")
-    run.add_argument("--data", help="market data folder (default: config or synthetic)")
+    run = _with(sub.add_parser("run", help="run the configured mode (default: paper on the "
+                                           "simulator)"), data=True)
     run.add_argument("--max-ticks", type=int, help="stop after this many ticks")
     run.add_argument("--live", action="store_true", help="confirm live trading")
     run.set_defaults(func=cmd_run)
 
-    rep = sub.add_parser("replay", help="run the whole bot over history")
-    rep.add_argument("--config", default="config.toml")
-    rep.add_argument("--data", help="market data folder (default: config or synthetic)")
+    rep = _with(sub.add_parser("replay", help="run the whole bot over history"), data=True)
     rep.add_argument("--out", default="out/replay")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
     rep.set_defaults(func=cmd_replay)
 
-    ap = sub.add_parser("approvals", help="proposals waiting for a person")
-    ap.add_argument("--config", default="config.toml")
-    ap.add_argument("--db")
+    ap = _with(sub.add_parser("approvals", help="proposals waiting for a person"), db=True,
+               as_json=True)
     ap.add_argument("--all", action="store_true", help="every proposal, not just pending")
-    ap.add_argument("--json", action="store_true")
     ap.set_defaults(func=cmd_approvals)
     for name, what in (("approve", "approve a proposal"), ("reject", "reject a proposal")):
-        d = sub.add_parser(name, help=what)
+        d = _with(sub.add_parser(name, help=what), db=True)
         d.add_argument("id")
-        d.add_argument("--config", default="config.toml")
-        d.add_argument("--db")
         d.add_argument("--by", default=os.environ.get("USER", "operator"))
         if name == "reject":
             d.add_argument("--reason", default="")
         d.set_defaults(func=cmd_decide)
 
-    fl = sub.add_parser("flatten", help="kill switch: cancel bot orders, close bot positions")
-    fl.add_argument("--config", default="config.toml")
-    fl.add_argument("--data", help="market data folder of the paper session")
+    fl = _with(sub.add_parser("flatten", help="kill switch: cancel bot orders, close bot "
+                                              "positions"), data=True)
     fl.set_defaults(func=cmd_flatten)
 
-    st = sub.add_parser("status", help="open positions, working orders and PnL")
-    st.add_argument("--config", default="config.toml")
-    st.add_argument("--db", help="database file (default: state.db from config)")
-    st.add_argument("--json", action="store_true")
+    st = _with(sub.add_parser("status", help="open positions, working orders and PnL"),
+               db=True, as_json=True)
     st.set_defaults(func=cmd_status)
 
     sz = sub.add_parser("size", help="position size and liquidation calculator")
@@ -314,17 +317,15 @@ def parser() -> argparse.ArgumentParser:
 
     exch = sub.add_parser("exchange", help="the local exchange")
     esub = exch.add_subparsers(dest="exchange_command", required=True)
-    serve = esub.add_parser("serve", help="serve Binance USD-M's REST dialect on loopback")
-    serve.add_argument("--config", default="config.toml")
-    serve.add_argument("--data", help="market data folder (default: config or synthetic)")
+    serve = _with(esub.add_parser("serve", help="serve Binance USD-M's REST dialect on "
+                                                "loopback"), data=True)
     serve.add_argument("--port", type=int, default=9700)
     serve.add_argument("--no-limits", action="store_true",
                        help="no rate limits (fast local sessions); default: Binance's")
     serve.set_defaults(func=cmd_exchange_serve)
 
-    sig = sub.add_parser("signals", help="every signal module's reading per symbol")
-    sig.add_argument("--config", default="config.toml")
-    sig.add_argument("--data", help="market data folder (default: config or synthetic)")
+    sig = _with(sub.add_parser("signals", help="every signal module's reading per symbol"),
+                data=True)
     sig.add_argument("--at", help="ISO time or ms (default: the end of the data)")
     sig.set_defaults(func=cmd_signals)
 
@@ -334,8 +335,7 @@ def parser() -> argparse.ArgumentParser:
     src = mc.add_mutually_exclusive_group()
     src.add_argument("--from-db", action="store_true", help="the bot's closed trades (default)")
     src.add_argument("--r-multiples", help="a file of R-multiples, one per line")
-    mc.add_argument("--config", default="config.toml")
-    mc.add_argument("--db", help="database file (default: state.db from config)")
+    _with(mc, db=True)
     mc.add_argument("--fraction", type=float, help="also show this risk fraction")
     mc.add_argument("--paths", type=int, default=10_000)
     mc.add_argument("--seed", type=int, default=7)
@@ -343,9 +343,8 @@ def parser() -> argparse.ArgumentParser:
     mc.add_argument("--json", action="store_true")
     mc.set_defaults(func=cmd_montecarlo)
 
-    halt = sub.add_parser("halt", help="show the entry halt, or lift it (--lift)")
-    halt.add_argument("--config", default="config.toml")
-    halt.add_argument("--db", help="database file (default: state.db from config)")
+    halt = _with(sub.add_parser("halt", help="show the entry halt, or lift it (--lift)"),
+                 db=True)
     halt.add_argument("--lift", action="store_true")
     halt.add_argument("--by", default="operator", help="who lifts it, for the record")
     halt.set_defaults(func=cmd_halt)

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from contextlib import asynccontextmanager
 
 import numpy as np
 from aiohttp import web
@@ -46,6 +47,21 @@ def test_alert_book_reports_a_condition_once_until_it_clears():
     assert metrics.alerts.labels("BTC", "funding_extreme")._value.get() == 2
 
 
+@asynccontextmanager
+async def hook_server(handler):
+    """A webhook receiver on loopback; yields its url."""
+    app = web.Application()
+    app.router.add_post("/hook", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/hook"
+    finally:
+        await runner.cleanup()
+
+
 def test_webhook_retries_5xx_and_never_blocks_the_loop():
     async def scenario():
         received, calls = [], []
@@ -57,24 +73,17 @@ def test_webhook_retries_5xx_and_never_blocks_the_loop():
             received.append(await request.json())
             return web.Response(status=204)
 
-        app = web.Application()
-        app.router.add_post("/hook", hook)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
-        metrics = Metrics()
-        wh = Webhook(f"http://127.0.0.1:{port}/hook", metrics, retries=4, backoff=0.01)
-        wh.start()
-        book = AlertBook(Store(":memory:"), metrics, wh)
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        book.update(1, "BTC", conditions(view({"a": [0.0007]}), {}, [], AlertParams()))
-        assert loop.time() - t0 < 0.01  # queued, not sent inline
-        assert received == []
-        await wh.close(timeout=5)
-        await runner.cleanup()
+        async with hook_server(hook) as url:
+            metrics = Metrics()
+            wh = Webhook(url, metrics, retries=4, backoff=0.01)
+            wh.start()
+            book = AlertBook(Store(":memory:"), metrics, wh)
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            book.update(1, "BTC", conditions(view({"a": [0.0007]}), {}, [], AlertParams()))
+            assert loop.time() - t0 < 0.01  # queued, not sent inline
+            assert received == []
+            await wh.close(timeout=5)
         return received, calls, metrics
 
     received, calls, metrics = asyncio.run(scenario())
@@ -92,19 +101,12 @@ def test_webhook_gives_up_on_4xx_without_retrying():
             calls.append(1)
             return web.Response(status=400)
 
-        app = web.Application()
-        app.router.add_post("/hook", hook)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
-        metrics = Metrics()
-        wh = Webhook(f"http://127.0.0.1:{port}/hook", metrics, retries=4, backoff=0.01)
-        wh.start()
-        wh.send({"kind": "x"})
-        await wh.close(timeout=5)
-        await runner.cleanup()
+        async with hook_server(hook) as url:
+            metrics = Metrics()
+            wh = Webhook(url, metrics, retries=4, backoff=0.01)
+            wh.start()
+            wh.send({"kind": "x"})
+            await wh.close(timeout=5)
         return calls, metrics
 
     calls, metrics = asyncio.run(scenario())
