@@ -44,6 +44,8 @@ class OrderManager:
         self.orders: dict[str, Order] = {
             o.client_id: o for t in self.active.values() for o in store.orders(t.id)}
         self._reactions: deque[tuple[int, str]] = deque()
+        self.unknown: dict[str, OrderRequest] = {}  # submits whose outcome we do not know
+        self.entry_deadline: dict[int, int] = {}  # trade id -> when a resting entry is pulled
         self.closed = 0  # trades closed since start: lets readers of the record cache it
         done = [t for t in store.trades() if t.state == TradeState.CLOSED]
         self.pnl = {"price": sum((t.realised for t in done), ZERO),
@@ -51,7 +53,10 @@ class OrderManager:
                     "funding": sum((t.funding for t in done), ZERO)}
 
     # ---- commands -------------------------------------------------------------------------
-    async def open_trade(self, ap: Approved) -> Trade:
+    async def open_trade(self, ap: Approved, limit_price: float | None = None,
+                         timeout_ms: int | None = None) -> Trade:
+        """Enter at market, or rest a limit entry until `timeout_ms`; whatever filled by then
+        gets its stop and targets, sized to the filled amount."""
         plan = ap.plan
         trade = Trade(strategy=plan.strategy, symbol=plan.symbol, side=plan.direction.side,
                       state=TradeState.PENDING_ENTRY.value, plan_entry=plan.entry,
@@ -63,7 +68,11 @@ class OrderManager:
         self.active[trade.id] = trade
         log.info("trade=%s event=open symbol=%s side=%s size=%s", trade.id, trade.symbol,
                  trade.side, ap.size)
-        await self._submit(trade, "entry", 0, OrderType.MARKET, ap.size)
+        if limit_price is None:
+            await self._submit(trade, "entry", 0, OrderType.MARKET, ap.size)
+        else:
+            self.entry_deadline[trade.id] = self.clock.now() + (timeout_ms or 3_600_000)
+            await self._submit(trade, "entry", 0, OrderType.LIMIT, ap.size, price=limit_price)
         await self.sync()
         return trade
 
@@ -83,6 +92,10 @@ class OrderManager:
 
     async def sync(self) -> None:
         """Apply everything the exchange reported, then run the queued reactions."""
+        if self.unknown:
+            await self.resolve_unknown()
+        if self.entry_deadline:
+            await self.expire_entries()
         while True:
             events = await self.gw.poll_events()
             for ev in events:
@@ -233,7 +246,7 @@ class OrderManager:
         px = market.price_to_precision(price)
         order = await self._submit(trade, "stop", seq, OrderType.STOP_MARKET, left,
                                    stop_price=px, reduce_only=True)
-        if order is None:  # price is already through the stop: get out now
+        if order is None:  # refused (price already through the stop): get out now
             await self.close_trade(trade.id, "stop already crossed")
             return
         trade.stop_price = px
@@ -285,19 +298,60 @@ class OrderManager:
                       state=OrderLife.PENDING_CREATE.value)
         self.store.record_order(order, self.clock.now())
         self.orders[order.client_id] = order
+        return await self._send(trade, order, req)
+
+    async def _send(self, trade: Trade, order: Order, req: OrderRequest) -> Order | None:
         try:
             st = await self.gw.create_order(req)
-        except NetworkError:
-            raise
+        except NetworkError as err:
+            # the exchange may or may not have it: look it up by client id before resending
+            self.unknown[req.client_id] = req
+            order.reason = f"submit outcome unknown: {err}"
+            self.store.record_order(order, self.clock.now(), order.reason)
+            log.warning("trade=%s event=submit_unknown order=%s error=%r", trade.id,
+                        req.client_id, err)
+            return order  # still pending_create: not a rejection
         except (InvalidOrder, ExchangeError) as err:
             order.state, order.reason = OrderLife.REJECTED.value, str(err)
             self.store.record_order(order, self.clock.now(), str(err))
             log.info("trade=%s event=rejected order=%s reason=%s", trade.id, req.client_id, err)
-            if entering:
+            if order.leg == "entry":
                 self._reactions.append((trade.id, order.client_id))
             return None
+        self.unknown.pop(req.client_id, None)
         self._on_order_state(st)
         return order
+
+    async def resolve_unknown(self) -> None:
+        """Each unknown submit: found on the exchange → adopted; not found → sent again
+        under the same client id (so it can never exist twice); no answer → next time."""
+        for cid, req in list(self.unknown.items()):
+            order = self.orders.get(cid)
+            if order is None:
+                self.unknown.pop(cid)
+                continue
+            try:
+                st = await self.gw.fetch_order(req.symbol, cid)
+            except OrderNotFound:
+                await self._send(self.active[order.trade_id], order, req)
+                continue
+            except NetworkError:
+                continue
+            self.unknown.pop(cid)
+            self._on_order_state(st)
+
+    async def expire_entries(self) -> None:
+        """A resting entry past its deadline is pulled; what filled of it is protected."""
+        now = self.clock.now()
+        for trade_id, deadline in list(self.entry_deadline.items()):
+            trade = self.active.get(trade_id)
+            if trade is None or trade.state != TradeState.PENDING_ENTRY:
+                self.entry_deadline.pop(trade_id)
+                continue
+            if now >= deadline:
+                self.entry_deadline.pop(trade_id)
+                for o in self.working(trade_id, "entry"):
+                    await self._cancel(o)
 
 
 def split_amounts(total: Decimal, fractions: list[float], market: Market) -> list[Decimal]:

@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+from ccxt.base.errors import NetworkError
+
 from bot.alerts import AlertBook, Webhook
 from bot.approval import ApprovalGate
 from bot.clock import ReplayClock
@@ -175,7 +177,11 @@ class Runner:
         if hasattr(self.gw, "expect_funding") and any(
                 e.kind == FUNDING and e.exchange == self.cfg.exchange.venue for e in batch):
             self.gw.expect_funding()
-        await self.om.sync()
+        try:
+            await self.om.sync()
+        except NetworkError as err:  # the exchange is out of reach: no decision on old state
+            log.warning("event=sync_failed error=%r: skipping decisions this tick", err)
+            decide = set()
         if self.gate.required:
             self.store.set_meta("market_now", t)
             if self.trading:

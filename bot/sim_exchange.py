@@ -164,6 +164,26 @@ class SimExchange:
             self.spot[asset] -= amount
             self.wallet += amount
 
+    def fill_partially(self, client_id: str, amount: Decimal, price: Decimal) -> OrderState:
+        """Part of a resting order trades (thin liquidity): the order stays open."""
+        state = self.open[client_id]
+        if self.markets[state.symbol].spot:
+            raise InvalidOrder(f"partial fills are for perp orders, not {state.symbol}")
+        if not 0 < amount < state.amount - state.filled:
+            raise InvalidOrder(f"partial fill {amount} must be below what is left of "
+                               f"{client_id} ({state.amount - state.filled})")
+        fee = amount * price * self.maker_fee
+        self.wallet += self._apply(state.symbol, state.side, amount, price) - fee
+        filled = state.filled + amount
+        avg = ((state.average or ZERO) * state.filled + price * amount) / filled
+        self.events.append(Fill(client_id, state.exchange_id, state.symbol, state.side, amount,
+                                price, fee, self.now))
+        state = state.evolve(filled=filled, average=avg, fee=state.fee + fee,
+                             timestamp=self.now)
+        self.open[client_id] = self.orders[client_id] = state
+        self.events.append(state)
+        return state
+
     def drain(self) -> list[GatewayEvent]:
         out, self.events = self.events, []
         return out

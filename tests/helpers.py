@@ -52,10 +52,13 @@ class Desk:
         self.ex.on_candle(symbol, self.t, o, h, lo, c)
         run(self.om.sync())
 
+    @staticmethod
+    def approved(plan: TradePlan, size: str) -> Approved:
+        return Approved(plan, Decimal(size), 0.015, float(Decimal(size)) * plan.stop_distance,
+                        0.0, 5.0, 0.0)
+
     def open(self, plan: TradePlan, size: str):
-        ap = Approved(plan, Decimal(size), 0.015, float(Decimal(size)) * plan.stop_distance,
-                      0.0, 5.0, 0.0)
-        return run(self.om.open_trade(ap))
+        return run(self.om.open_trade(self.approved(plan, size)))
 
     def legs(self, trade_id: int) -> list[tuple[str, str]]:
         return [(o.client_id.split("-", 2)[2], o.state) for o in self.store.orders(trade_id)]
