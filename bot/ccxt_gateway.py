@@ -13,12 +13,11 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from decimal import Decimal
 from typing import Any
 
 import ccxt.async_support as ccxt
-from asyncio_throttle import Throttler
 from ccxt.base.errors import (
     DDoSProtection,
     DuplicateOrderId,
@@ -32,6 +31,7 @@ from tenacity import wait_exponential_jitter as backoff
 
 from bot.ccxt_profiles import PROFILES, Profile
 from bot.markets import Market
+from bot.throttle import CompletionThrottler
 from bot.trade import parse_client_id
 from bot.types import (
     Balance,
@@ -51,45 +51,6 @@ STATUS = {"open": OrderStatus.OPEN, "closed": OrderStatus.CLOSED,
           "canceled": OrderStatus.CANCELED, "expired": OrderStatus.EXPIRED,
           "rejected": OrderStatus.REJECTED}
 ZERO = Decimal(0)
-
-
-class CompletionThrottler(Throttler):
-    """asyncio-throttle's window, stamped when a request completes and counting those in
-    flight: the exchange receives a request between its start and its end, so no window of
-    the exchange's can hold more than the limit, however long requests queue on the way.
-    `use(n)` takes n units (a request's weight)."""
-
-    def __init__(self, rate_limit: int, period: float, retry_interval: float = 0.01) -> None:
-        super().__init__(rate_limit, period, retry_interval)
-        self.in_flight = 0
-        self.waited = 0.0  # seconds spent waiting for room
-
-    async def acquire(self, n: int = 1) -> None:
-        n = min(n, self.rate_limit)
-        started = time.monotonic()
-        while True:
-            self.flush()
-            if len(self._task_logs) + self.in_flight + n <= self.rate_limit:
-                break
-            await asyncio.sleep(self.retry_interval)
-        self.in_flight += n
-        self.waited += time.monotonic() - started
-
-    def release(self, n: int = 1) -> None:
-        n = min(n, self.rate_limit)
-        self.in_flight -= n
-        self._task_logs.extend([time.monotonic()] * n)
-
-    async def __aexit__(self, exc_type, exc, tb) -> None:
-        self.release()
-
-    @asynccontextmanager
-    async def use(self, n: int):
-        await self.acquire(n)
-        try:
-            yield
-        finally:
-            self.release(n)
 
 
 def _dec(x: Any) -> Decimal | None:
