@@ -135,8 +135,7 @@ class OrderManager:
         if st.reason:
             order.reason = st.reason
         if changed:
-            self.store.record_order(order, self.clock.now(), st.reason)
-            self.store.save(trade)
+            self.store.record_order(order, self.clock.now(), st.reason, trade)
             self._reactions.append((trade.id, order.client_id))
 
     def _on_fill(self, fill: Fill) -> None:
@@ -148,14 +147,16 @@ class OrderManager:
                 trade_id = trade.id
                 trade.close_reason = "liquidated"
                 self._book(trade, "liquidation", fill.amount, fill.price, fill.fee)
-                self.store.save(trade)
                 self._reactions.append((trade.id, ""))
-        self.store.save(FillRow(trade_id=trade_id, client_id=fill.client_id,
-                                exchange_id=fill.exchange_id, symbol=fill.symbol, side=fill.side,
-                                amount=fill.amount, price=fill.price, fee=fill.fee,
-                                ts=fill.timestamp, liquidation=fill.liquidation))
+        row = FillRow(trade_id=trade_id, client_id=fill.client_id, exchange_id=fill.exchange_id,
+                      symbol=fill.symbol, side=fill.side, amount=fill.amount, price=fill.price,
+                      fee=fill.fee, ts=fill.timestamp, liquidation=fill.liquidation)
+        touched = [self.active[trade_id]] if fill.liquidation and trade_id in self.active else []
+        self.store.save(row, *touched)  # the fill and the trade it closed: one commit
 
     def _on_funding(self, pay: FundingPayment) -> None:
+        if self.store.has_funding(pay.symbol, pay.timestamp):
+            return  # reported again (e.g. a gateway re-reading history after a restart)
         trade = self._trade_on(pay.symbol)
         if trade is not None:
             trade.funding += pay.amount

@@ -53,6 +53,12 @@ async def reconcile(om: OrderManager) -> Report:
         before = (o.state, o.filled)
         om._on_order_state(st)
         r.adopted += (o.state, o.filled) != before
+    for trade in list(om.active.values()):  # created, but the crash came before its entry
+        if trade.state == TradeState.PENDING_ENTRY and not any(
+                o.trade_id == trade.id for o in om.orders.values()):
+            om._move(trade, TradeState.FAILED, "no entry order was placed before the restart")
+            om.active.pop(trade.id)
+            r.never_placed.append(f"trade {trade.id}")
     for st in await om.gw.fetch_open_orders():
         if st.client_id in om.orders:
             continue
@@ -61,6 +67,9 @@ async def reconcile(om: OrderManager) -> Report:
             r.orphans_cancelled.append(st.client_id)
         else:
             r.foreign_orders.append(st.client_id)
+    for o in om.orders.values():  # reactions a crash may have cut short are run again;
+        if o.state not in (OrderLife.PENDING_CREATE, OrderLife.OPEN):  # each is guarded
+            om._reactions.append((o.trade_id, o.client_id))  # by the trade's state
     await om.sync()  # reactions to what happened while down: protect, move stops, finish
     for trade in list(om.active.values()):
         if trade.state in PROTECTED and not om.working(trade.id, "stop"):

@@ -64,9 +64,13 @@ class Store:
         trade.state = to_state
         self.save(trade)
 
-    def record_order(self, order: Order, at: int, detail: str = "") -> None:
+    def record_order(self, order: Order, at: int, detail: str = "", *also: Any) -> None:
+        """The order's new state, its event, and any rows it changed (its trade) in one
+        commit: a crash leaves all of them or none."""
         order.updated_at = at
         self.session.add(order)
+        for row in also:
+            self.session.add(row)
         self.session.add(OrderEvent(client_id=order.client_id, at=at, state=order.state,
                                     filled=order.filled, detail=detail))
         self.session.commit()
@@ -152,6 +156,10 @@ class Store:
         q = select(FundingRow) if trade_id is None else select(FundingRow).where(
             FundingRow.trade_id == trade_id)
         return list(self.session.exec(q.order_by(FundingRow.id)))
+
+    def has_funding(self, symbol: str, ts: int) -> bool:
+        q = select(FundingRow).where(FundingRow.symbol == symbol, FundingRow.ts == ts)
+        return self.session.exec(q).first() is not None
 
     def equity_curve(self) -> list[EquityRow]:
         self.flush()

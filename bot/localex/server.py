@@ -307,16 +307,21 @@ class LocalExchange(PublicRoutes):
             rows = [t for t in rows if str(t["orderId"]) == p["orderId"]]
         if "fromId" in p:
             rows = [t for t in rows if t["id"] >= int(p["fromId"])]
+        limit = int(p.get("limit", 500))
         if "startTime" in p:
             rows = [t for t in rows if t["time"] >= int(p["startTime"])]
-        return web.json_response(rows[: int(p.get("limit", 500))])
+        elif "fromId" not in p:  # as Binance: without a start, the most recent
+            return web.json_response(rows[-limit:])
+        return web.json_response(rows[:limit])
 
     async def income_history(self, request: web.Request) -> web.Response:
         p = request[PARAMS]
         rows = [i for i in self.income if "symbol" not in p or i["symbol"] == p["symbol"]]
-        if "startTime" in p:
-            rows = [i for i in rows if i["time"] >= int(p["startTime"])]
-        return web.json_response(rows[: int(p.get("limit", 100))])
+        limit = int(p.get("limit", 100))
+        if "startTime" not in p:  # as Binance: without a start, the most recent
+            return web.json_response(rows[-limit:])
+        rows = [i for i in rows if i["time"] >= int(p["startTime"])]
+        return web.json_response(rows[:limit])
 
     # ---- control (not Binance's) -----------------------------------------------------------
     async def sim_advance(self, request: web.Request) -> web.Response:
@@ -339,7 +344,10 @@ class LocalExchange(PublicRoutes):
             "now": self.sim.now, "wallet": str(bal.wallet), "equity": str(bal.equity),
             "orders": [{"client_id": o.client_id, "status": o.status.value,
                         "filled": str(o.filled)} for o in self.sim.orders.values()],
-            "open": [o.client_id for o in self.sim.open.values()
-                     if o.status is OrderStatus.OPEN],
+            "open": [{"client_id": o.client_id, "symbol": o.symbol, "type": o.type.value,
+                      "reduce_only": o.reduce_only, "amount": str(o.amount - o.filled)}
+                     for o in self.sim.open.values() if o.status is OrderStatus.OPEN],
             "positions": {p.symbol: str(p.contracts) for p in self.sim.fetch_positions()},
+            "fees": str(sum((Decimal(t["commission"]) for t in self.trades), Decimal(0))),
+            "funding": str(sum((Decimal(i["income"]) for i in self.income), Decimal(0))),
             "rate_limited": self.rates.counts, "requests": self.requests})))
