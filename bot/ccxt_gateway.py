@@ -347,6 +347,7 @@ class CcxtGateway:
             average = _dec(ainfo.get(self.profile.average_field)) or _dec(
                 filled_raw.get("average"))
             fill_id = str(actual)
+            status = STATUS.get(filled_raw.get("status"), status)  # filled whole or in part
         if filled is None:
             filled = _dec(raw.get("filled")) or ZERO
         if average is None or average == 0:

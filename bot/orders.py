@@ -157,7 +157,9 @@ class OrderManager:
     def _on_funding(self, pay: FundingPayment) -> None:
         if self.store.has_funding(pay.symbol, pay.timestamp):
             return  # reported again (e.g. a gateway re-reading history after a restart)
-        trade = self._trade_on(pay.symbol)
+        # the trade that held the position then: it may have closed before we heard
+        trade = self._trade_on(pay.symbol) or self.store.trade_open_at(pay.symbol,
+                                                                         pay.timestamp)
         if trade is not None:
             trade.funding += pay.amount
         self.store.save(FundingRow(trade_id=trade.id if trade else None, symbol=pay.symbol,

@@ -161,6 +161,12 @@ class Store:
         q = select(FundingRow).where(FundingRow.symbol == symbol, FundingRow.ts == ts)
         return self.session.exec(q).first() is not None
 
+    def trade_open_at(self, symbol: str, ts: int) -> Trade | None:
+        """The latest trade on `symbol` that had opened by `ts`."""
+        q = (select(Trade).where(Trade.symbol == symbol, Trade.opened_at.is_not(None),
+                                 Trade.opened_at <= ts).order_by(Trade.opened_at.desc()))
+        return self.session.exec(q).first()
+
     def equity_curve(self) -> list[EquityRow]:
         self.flush()
         return list(self.session.exec(select(EquityRow).order_by(EquityRow.ts)))

@@ -104,12 +104,15 @@ def actual_order_json(o: OrderState, m: Market) -> dict:
 
 
 def algo_json(o: OrderState, m: Market) -> dict:
-    done = o.status is OrderStatus.CLOSED
+    """A triggered stop is FINISHED and points at the market order it became, whether that
+    order filled whole or (the position being smaller) in part."""
+    done = o.filled > 0
     return {
         "algoId": int(o.exchange_id), "clientAlgoId": o.client_id, "algoType": "CONDITIONAL",
         "orderType": "STOP_MARKET", "symbol": market_id(m), "side": o.side.upper(),
         "positionSide": "BOTH", "timeInForce": "GTC", "quantity": str(o.amount),
-        "algoStatus": ALGO_STATUS[o.status], "triggerPrice": str(o.stop_price),
+        "algoStatus": "FINISHED" if done else ALGO_STATUS[o.status],
+        "triggerPrice": str(o.stop_price),
         "price": "0.00", "icebergQuantity": None, "selfTradePreventionMode": "NONE",
         "workingType": "CONTRACT_PRICE", "priceMatch": "NONE", "closePosition": False,
         "priceProtect": False, "reduceOnly": o.reduce_only, "createTime": o.timestamp,

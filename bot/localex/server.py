@@ -348,6 +348,7 @@ class LocalExchange(PublicRoutes):
                       "reduce_only": o.reduce_only, "amount": str(o.amount - o.filled)}
                      for o in self.sim.open.values() if o.status is OrderStatus.OPEN],
             "positions": {p.symbol: str(p.contracts) for p in self.sim.fetch_positions()},
+            "trades": self.trades,
             "fees": str(sum((Decimal(t["commission"]) for t in self.trades), Decimal(0))),
             "funding": str(sum((Decimal(i["income"]) for i in self.income), Decimal(0))),
             "rate_limited": self.rates.counts, "requests": self.requests})))
