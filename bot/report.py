@@ -21,6 +21,12 @@ def net(t: Trade) -> Decimal:
     return t.realised - t.fees + t.funding
 
 
+def r_multiples(trades: list[Trade]) -> list[float]:
+    """Closed trades' net PnL in units of the risk they were sized for."""
+    return [float(net(t)) / t.risk_cash for t in trades
+            if t.state == "closed" and t.risk_cash > 0]
+
+
 def _iso(ms: int | None) -> str:
     return "" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
@@ -44,7 +50,7 @@ def trade_stats(trades: list[Trade], start_equity: float) -> dict:
     nets = np.array([float(net(t)) for t in trades])
     wins, losses = nets[nets > 0], nets[nets <= 0]
     gross_loss = float(-losses.sum())
-    r = [float(net(t)) / t.risk_cash for t in trades if t.risk_cash > 0]
+    r = r_multiples(trades)
     holds = [(t.closed_at - t.opened_at) / HOUR_MS for t in trades
              if t.closed_at is not None and t.opened_at is not None]
     # a per-strategy equity path: its trades' net PnL booked at their close

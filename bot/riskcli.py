@@ -10,6 +10,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from bot.report import r_multiples
 from risk.kelly import kelly_fraction
 from risk.montecarlo import simulate
 from state.store import Store
@@ -47,8 +48,7 @@ def r_from_db(db: Path) -> list[float]:
         raise RiskToolError(f"{db}: no database")
     store = Store(db)
     try:
-        r = [float(t.realised - t.fees + t.funding) / t.risk_cash for t in store.trades()
-             if t.state == "closed" and t.risk_cash > 0]
+        r = r_multiples(store.trades())
     finally:
         store.close()
     if not r:

@@ -11,6 +11,7 @@ import numpy as np
 
 from bot.history import History
 from bot.metrics import Metrics
+from bot.report import r_multiples
 from risk.buckets import bucket_of, correlated_groups
 from risk.halt import Halt
 from risk.kelly import kelly_fraction
@@ -34,9 +35,7 @@ class RiskDesk:
     def r_multiples(self, closed: int) -> list[float]:
         """Closed trades' net PnL in R; re-read only when `closed` (their count) changed."""
         if self._r[0] != closed:
-            self._r = (closed, [float(t.realised - t.fees + t.funding) / t.risk_cash
-                                for t in self.store.trades()
-                                if t.state == "closed" and t.risk_cash > 0])
+            self._r = (closed, r_multiples(self.store.trades()))
         return self._r[1]
 
     def fraction(self, closed: int) -> float:

@@ -12,7 +12,6 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from decimal import Decimal
 
 from ccxt.base.errors import NetworkError
 
@@ -334,7 +333,4 @@ class Runner:
             await self.om.close_trade(trade_id, reason)
         await self.om.sync()
 
-
-def total_pnl(store: Store) -> Decimal:
-    return sum((t.realised - t.fees + t.funding for t in store.trades()), Decimal(0))
 

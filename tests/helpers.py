@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from decimal import Decimal
 
 import numpy as np
@@ -21,6 +22,13 @@ BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"
 HOUR = 3_600_000
 T0 = 1_735_689_600_000
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def run(coro):

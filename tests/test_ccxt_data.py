@@ -4,7 +4,6 @@ the polled live feed, and the CLI's local-exchange paper session end to end."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from bot.feed import CcxtFeed, fetch_history
 from bot.localex import LocalExchange, api_urls, start
 from bot.localex.guard import Limits
 from bot.metrics import Metrics
-from tests.helpers import run
+from tests.helpers import free_port, run
 
 BTC = "BTC/USDT:USDT"
 BIN = Path(sys.executable).parent / "derivbot"
@@ -98,11 +97,6 @@ def test_live_feed_polls_closed_candles_funding_oi_and_tracks_staleness(synth_di
     assert [e.kind for e in more].count(0) == 3  # just the new closed bars
     assert metrics.data_age.labels(BTC)._value.get() >= 0
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_cli_paper_session_through_the_local_exchange(synth_dir, tmp_path):

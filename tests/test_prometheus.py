@@ -3,7 +3,6 @@ query through its HTTP API."""
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -12,16 +11,12 @@ import urllib.request
 import pytest
 
 from bot.metrics import Metrics
+from tests.helpers import free_port
 
 PROMETHEUS = shutil.which("prometheus")
 pytestmark = pytest.mark.skipif(PROMETHEUS is None,
                                 reason="prometheus not installed (.ci/run installs it)")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_prometheus_scrapes_the_bot_and_answers_a_query(tmp_path):
