@@ -97,8 +97,8 @@ class CcxtGateway:
         self._seen_trades: set[str] = set()
         self._trades_since: dict[str, int] = {}
         self._order_trade_rank: dict[str, int] = {}
-        self._funding_since = 0
-        self._funding_due = False
+        self._funding_since: dict[str, int] = {}
+        self._funding_due = True  # a start asks once: payments made while the bot was down
 
     # ---- plumbing ---------------------------------------------------------------------
     def _map(self, err: Exception) -> Exception:
@@ -242,7 +242,11 @@ class CcxtGateway:
         if self._conditional(client_id):
             params["trigger"] = True
         raw = await self._call("fetch_order", self.ex.fetch_order, None, symbol, params)
-        return await self._state(raw, symbol, client_id)
+        state = await self._state(raw, symbol, client_id)
+        if state.status is OrderStatus.OPEN and parse_client_id(client_id) is not None:
+            self.watch[client_id] = state  # an order of ours found working (e.g. at restart)
+            self.traded.add(symbol)
+        return state
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[OrderState]:
         out = []
@@ -268,6 +272,7 @@ class CcxtGateway:
                 amt = contracts if p.get("side") != "short" else -contracts
             if amt == 0:
                 continue
+            self.traded.add(p["symbol"])  # a position pays funding: follow it
             out.append(Position(p["symbol"], amt, _dec(info.get("entryPrice") or p["entryPrice"]),
                                 _dec(info.get("isolatedMargin") or p.get("initialMargin")) or ZERO,
                                 float(p.get("leverage") or 1),
@@ -402,12 +407,12 @@ class CcxtGateway:
         out = []
         for sym in sorted(self.traded):
             rows = await self._call("funding_history", self.ex.fetch_funding_history, sym,
-                                    self._funding_since or None)
+                                    self._funding_since.get(sym), 1000)
             for r in rows:
                 amount = _dec((r.get("info") or {}).get("income")) or _dec(r.get("amount"))
-                out.append(FundingPayment(sym, int(r["timestamp"]), 0.0, ZERO, amount))
-        if out:
-            self._funding_since = max(p.timestamp for p in out) + 1
+                ts = int(r["timestamp"])
+                out.append(FundingPayment(sym, ts, 0.0, ZERO, amount))
+                self._funding_since[sym] = max(self._funding_since.get(sym, 0), ts + 1)
         return out
 
     async def transfer(self, asset: str, amount: Decimal, to_spot: bool) -> None:

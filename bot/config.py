@@ -108,6 +108,27 @@ class StrategiesConfig(Strict):
     composite: StrategyToggle = StrategyToggle(weight=0.75)
 
 
+class BasisConfig(Strict):
+    """The delta-neutral basis executor (SPEC §5): spot long + perp short, collect funding."""
+
+    enabled: bool = False
+    entry_rate: float = Field(default=0.0003, gt=0, lt=0.01)  # average funding per 8 h to open
+    exit_rate: float = Field(default=0.0001, ge=0, lt=0.01)  # last funding below this: close
+    average_days: float = Field(default=7.0, gt=0, le=60)
+    capital_fraction: float = Field(default=0.25, gt=0, le=1)  # of equity: spot+margin+buffer
+    buffer_fraction: float = Field(default=0.1, ge=0, le=1)  # of notional, held back
+    margin_buffer: float = Field(default=0.2, ge=0, le=5)  # margin ≥ maintenance × (1 + this)
+    drift: float = Field(default=0.02, gt=0, lt=1)  # re-hedge when the legs differ by more
+    leg_retries: int = Field(default=3, ge=1, le=10)  # attempts per leg before unwinding
+
+    @model_validator(mode="after")
+    def _exit_below_entry(self) -> BasisConfig:
+        if self.exit_rate >= self.entry_rate:
+            raise ValueError(f"basis.exit_rate {self.exit_rate} must be below "
+                             f"basis.entry_rate {self.entry_rate}")
+        return self
+
+
 class Config(Strict):
     mode: Literal["paper", "live", "replay"] = "paper"
     exchange: ExchangeConfig = ExchangeConfig()
@@ -117,6 +138,7 @@ class Config(Strict):
     risk: RiskLimits = RiskLimits()
     signals: SignalSet = SignalSet()
     strategies: StrategiesConfig = StrategiesConfig()
+    basis: BasisConfig = BasisConfig()
     metrics: MetricsConfig = MetricsConfig()
     alerts: AlertsConfig = AlertsConfig()
     approval: ApprovalConfig = ApprovalConfig()

@@ -24,21 +24,23 @@ class FaultyGateway:
     """Wraps a gateway; `script(method, kind)` queues a fault for that method's next call.
 
     kind is "<fault>" (raised before the call reaches the exchange) or "<fault>_after"
-    (the exchange acts, then the answer is lost as that fault).
+    (the exchange acts, then the answer is lost as that fault). With `match`, only calls
+    whose client id contains it draw from that queue (e.g. "-spot-": the spot leg only).
     """
 
     def __init__(self, inner) -> None:
         self.inner = inner
         self.name = f"faulty-{inner.name}"
-        self.faults: dict[str, deque[str]] = {}
+        self.faults: dict[tuple[str, str], deque[str]] = {}
         self.calls: list[tuple[str, str]] = []  # (method, client id or "") in order
 
-    def script(self, method: str, *kinds: str) -> None:
-        self.faults.setdefault(method, deque()).extend(kinds)
+    def script(self, method: str, *kinds: str, match: str = "") -> None:
+        self.faults.setdefault((method, match), deque()).extend(kinds)
 
     async def _do(self, method: str, *args, tag: str = ""):
         self.calls.append((method, tag))
-        queue = self.faults.get(method)
+        queue = next((q for (m, match), q in self.faults.items()
+                      if m == method and q and match in tag), None)
         kind = queue.popleft() if queue else None
         if kind is None:
             return await getattr(self.inner, method)(*args)
@@ -74,6 +76,9 @@ class FaultyGateway:
 
     async def set_leverage(self, symbol, leverage):
         return await self._do("set_leverage", symbol, leverage)
+
+    async def transfer(self, asset, amount, to_spot):
+        return await self._do("transfer", asset, amount, to_spot)
 
     async def close(self):
         return await self.inner.close()

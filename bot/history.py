@@ -105,6 +105,11 @@ class History:
         oi = {ex: Series(r.column(0), r.column(1)) for ex, r in h.oi.items()}
         return MarketView(symbol, self.venue, now, candles, funding, oi)
 
+    def funding_series(self, symbol: str) -> Series | None:
+        """The venue's funding prints for `symbol` (8 h-equivalent), oldest first."""
+        ring = self._of(symbol).funding.get(self.venue)
+        return None if ring is None else Series(ring.column(0), ring.column(1))
+
     def closes(self, symbol: str, n: int) -> np.ndarray:
         return self._of(symbol).candles.column(4)[-n:]
 

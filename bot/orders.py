@@ -46,6 +46,7 @@ class OrderManager:
         self._reactions: deque[tuple[int, str]] = deque()
         self.unknown: dict[str, OrderRequest] = {}  # submits whose outcome we do not know
         self.entry_deadline: dict[int, int] = {}  # trade id -> when a resting entry is pulled
+        self.basis = None  # the basis executor, when enabled: its orders and funding go there
         self.closed = 0  # trades closed since start: lets readers of the record cache it
         done = [t for t in store.trades() if t.state == TradeState.CLOSED]
         self.pnl = {"price": sum((t.realised for t in done), ZERO),
@@ -119,7 +120,9 @@ class OrderManager:
     def _on_order_state(self, st: OrderState) -> None:
         order = self.orders.get(st.client_id)
         if order is None:
-            return  # not an order of an active trade: reconciliation's business
+            if self.basis is not None and self.basis.owns(st.client_id):
+                self.basis.on_state(st)
+            return  # else not an order of an active trade: reconciliation's business
         trade = self.active[order.trade_id]
         new = FROM_STATUS[st.status]
         delta = st.filled - order.filled
@@ -157,6 +160,13 @@ class OrderManager:
     def _on_funding(self, pay: FundingPayment) -> None:
         if self.store.has_funding(pay.symbol, pay.timestamp):
             return  # reported again (e.g. a gateway re-reading history after a restart)
+        pair = self.basis.holder(pay.symbol, pay.timestamp) if self.basis is not None else None
+        if pair is not None:  # the basis short held the perp (no directional trade may)
+            pair.funding += pay.amount
+            self.store.save(FundingRow(basis_id=pair.id, symbol=pay.symbol, ts=pay.timestamp,
+                                       rate=pay.rate, notional=pay.notional, amount=pay.amount),
+                            pair)
+            return
         # the trade that held the position then: it may have closed before we heard
         trade = self._trade_on(pay.symbol) or self.store.trade_open_at(pay.symbol,
                                                                          pay.timestamp)

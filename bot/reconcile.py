@@ -32,11 +32,12 @@ class Report:
     stops_replaced: list[int] = field(default_factory=list)
     unowned_positions: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    started: float = 0.0
 
 
 async def reconcile(om: OrderManager) -> Report:
     started = time.perf_counter()
-    r = Report()
+    r = Report(started=started)
     now = om.clock.now()
     for o in [o for o in om.orders.values()
               if o.state in (OrderLife.PENDING_CREATE, OrderLife.OPEN)]:
@@ -60,7 +61,7 @@ async def reconcile(om: OrderManager) -> Report:
             om.active.pop(trade.id)
             r.never_placed.append(f"trade {trade.id}")
     for st in await om.gw.fetch_open_orders():
-        if st.client_id in om.orders:
+        if st.client_id in om.orders or (om.basis is not None and om.basis.owns(st.client_id)):
             continue
         if st.client_id.startswith(f"{CLIENT_PREFIX}-"):
             await om.gw.cancel_order(st.symbol, st.client_id)

@@ -12,17 +12,19 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
+from decimal import Decimal
 
 from ccxt.base.errors import NetworkError
 
 from bot.alerts import AlertBook, Webhook
 from bot.approval import ApprovalGate
+from bot.basis import BasisDesk
 from bot.clock import ReplayClock
 from bot.config import Config
 from bot.gateway import Gateway
 from bot.history import History
 from bot.marketdata import CANDLE, FUNDING, SPOT, Event
-from bot.markets import Market
+from bot.markets import QUOTES, Market
 from bot.metrics import Metrics
 from bot.orders import OrderManager
 from bot.reconcile import reconcile
@@ -110,6 +112,11 @@ class Runner:
         self.history = History(cfg.exchange.venue)
         self.om = OrderManager(gateway, store, markets, self.clock)
         self.risk = RiskDesk(cfg.risk, store, self.metrics)
+        self.basis = None
+        if cfg.basis.enabled:
+            self.basis = BasisDesk(gateway, store, markets, self.clock, self.history, cfg.basis,
+                                   cfg.risk.leverage, cfg.risk.mmr_tiers, cfg.sim.taker_fee)
+            self.om.basis = self.basis
         hook = cfg.alerts.webhook_url
         self.webhook = (Webhook(hook, self.metrics, cfg.alerts.retries, cfg.alerts.timeout_s)
                         if hook else None)
@@ -131,6 +138,10 @@ class Runner:
             if not market.spot:
                 await self.gw.set_leverage(symbol, self.cfg.risk.leverage)
         report = await reconcile(self.om)
+        if self.basis is not None:  # pairs a crash cut short: finish opening or closing them
+            for b in list(self.basis.active.values()):
+                await self.basis.drive(b)
+        report.seconds = time.perf_counter() - report.started
         self.metrics.reconcile_seconds.set(report.seconds)
         self.reconciled = report
 
@@ -185,6 +196,8 @@ class Runner:
             self.store.set_meta("market_now", t)
             if self.trading:
                 await self.execute_approved(t)
+        if decide and self.trading and self.basis is not None:
+            await self._basis_tick(t)
         if decide and self.trading:
             for symbol in sorted(decide):
                 if symbol in self.markets:
@@ -196,7 +209,31 @@ class Runner:
         self.metrics.tick_latency.observe(time.perf_counter() - started)
         self.metrics.market_time.set(t / 1000)
 
+    async def _basis_tick(self, t: int) -> None:
+        try:
+            positions = {p.symbol: p for p in await self.gw.fetch_positions()}
+            equity = float(self.total_equity(await self.gw.fetch_balance()))
+            busy = {tr.symbol for tr in self.om.active.values()}
+            await self.basis.tick(t, equity, busy, positions)
+        except NetworkError as err:
+            log.warning("event=basis_skipped error=%r", err)
+
+    def total_equity(self, bal) -> Decimal:
+        """Futures equity plus what the spot account holds, at last prices."""
+        total = bal.equity
+        for asset, amount in bal.spot.items():
+            if amount == 0:
+                continue
+            if asset in QUOTES:
+                total += amount
+            else:
+                px = self.history.last_close(f"{asset}/USDT:USDT")
+                total += amount * Decimal(repr(px if math.isfinite(px) else 0.0))
+        return total
+
     async def decide(self, symbol: str, now: int) -> None:
+        if self.basis is not None and self.basis.on(symbol) is not None:
+            return  # the basis short holds this perp: a directional trade would net against it
         view = self.history.view(symbol, now)
         readings = read_all(view, self.cfg.signals)
         for sig in readings.signals.values():
@@ -224,7 +261,7 @@ class Runner:
 
     async def _portfolio(self, now: int) -> Portfolio:
         bal = await self.gw.fetch_balance()
-        equity = float(bal.equity)
+        equity = float(self.total_equity(bal))
         return Portfolio(equity, float(bal.available), tuple(self.om.open_risk()),
                          self._day_start(now, equity), self._peak)
 
@@ -292,9 +329,10 @@ class Runner:
 
     async def snapshot(self, t: int) -> None:
         bal = await self.gw.fetch_balance()
-        open_n = len(self.om.active)
-        self.store.add_equity(t, bal.equity, bal.wallet, open_n)
-        equity = float(bal.equity)
+        open_n = len(self.om.active) + (len(self.basis.active) if self.basis else 0)
+        total = self.total_equity(bal)
+        self.store.add_equity(t, total, bal.wallet, open_n)
+        equity = float(total)
         if self._peak is None or equity > self._peak:
             self._peak = equity
         m = self.metrics

@@ -9,6 +9,7 @@ from bot.types import OrderStatus
 
 CLIENT_PREFIX = "dbot"
 _CLIENT_RE = re.compile(rf"^{CLIENT_PREFIX}-(\d+)-(entry|stop|t1|t2|t3|exit)-(\d+)$")
+_BASIS_RE = re.compile(rf"^{CLIENT_PREFIX}-b(\d+)-(spot|perp|spotx|perpx)-(\d+)$")
 
 
 class TradeState(StrEnum):
@@ -75,3 +76,21 @@ def client_id(trade_id: int, leg: str, seq: int) -> str:
 def parse_client_id(cid: str) -> tuple[int, str, int] | None:
     m = _CLIENT_RE.match(cid)
     return (int(m.group(1)), m.group(2), int(m.group(3))) if m else None
+
+
+def basis_client_id(basis_id: int, leg: str, seq: int) -> str:
+    return f"{CLIENT_PREFIX}-b{basis_id:06d}-{leg}-{seq}"
+
+
+def parse_basis_id(cid: str) -> tuple[int, str, int] | None:
+    m = _BASIS_RE.match(cid)
+    return (int(m.group(1)), m.group(2), int(m.group(3))) if m else None
+
+
+def parse_any_client_id(cid: str) -> tuple[str, int, str, int] | None:
+    """("trade" | "basis", id, leg, seq) for any client id the bot makes."""
+    if (t := parse_client_id(cid)) is not None:
+        return ("trade", *t)
+    if (b := parse_basis_id(cid)) is not None:
+        return ("basis", *b)
+    return None

@@ -60,10 +60,43 @@ class TradeEvent(SQLModel, table=True):
     detail: str = ""
 
 
+class BasisTrade(SQLModel, table=True):
+    """A delta-neutral pair: spot held long, the perp sold short against it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    perp: str = Field(index=True)
+    spot: str
+    state: str = Field(index=True)  # opening | open | closing | closed | failed
+    amount: Decimal = money()  # base amount each leg aims at
+    spot_filled: Decimal = money()  # base held: bought − sold
+    spot_cost: Decimal = money()  # quote paid for what is held
+    perp_filled: Decimal = money()  # contracts short: sold − bought back
+    perp_entry: Decimal | None = money(None)
+    spot_realised: Decimal = money()
+    perp_realised: Decimal = money()
+    spot_fees: Decimal = money()
+    perp_fees: Decimal = money()
+    funding: Decimal = money()
+    entry_rate: float = 0.0  # the average funding per 8 h that opened it
+    close_reason: str = ""
+    created_at: int = 0
+    opened_at: int | None = None
+    closed_at: int | None = None
+
+    @property
+    def fees(self) -> Decimal:
+        return self.spot_fees + self.perp_fees
+
+    @property
+    def pnl(self) -> Decimal:
+        return self.spot_realised + self.perp_realised - self.fees + self.funding
+
+
 class Order(SQLModel, table=True):
     client_id: str = Field(primary_key=True)
-    trade_id: int = Field(index=True)
-    leg: str  # entry | stop | t1 | t2 | t3 | exit
+    trade_id: int | None = Field(default=None, index=True)  # a directional trade's order
+    basis_id: int | None = Field(default=None, index=True)  # or a basis pair's
+    leg: str  # entry | stop | t1 | t2 | t3 | exit; basis: spot | perp | spotx | perpx
     symbol: str
     side: str
     type: str
@@ -110,6 +143,7 @@ class FundingRow(SQLModel, table=True):
     __tablename__ = "funding_payment"
     id: int | None = Field(default=None, primary_key=True)
     trade_id: int | None = Field(default=None, index=True)
+    basis_id: int | None = Field(default=None, index=True)
     symbol: str
     ts: int
     rate: float

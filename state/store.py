@@ -17,6 +17,7 @@ from sqlmodel import Session, SQLModel, create_engine, select
 
 from state.models import (
     Alert,
+    BasisTrade,
     EquityRow,
     FillRow,
     FundingRow,
@@ -31,6 +32,7 @@ from state.models import (
 )
 
 OPEN_TRADE_STATES = ("pending_entry", "open", "t1_filled", "t2_filled")
+OPEN_BASIS_STATES = ("opening", "open", "closing")
 
 
 class Store:
@@ -41,6 +43,7 @@ class Store:
         self.engine = create_engine(f"sqlite:///{path}")
         event.listen(self.engine, "connect", _pragmas)
         SQLModel.metadata.create_all(self.engine)
+        _add_new_columns(self.engine)
         self.session = Session(self.engine, expire_on_commit=False)
         self.batch = telemetry_batch
         self._signals: list[dict] = []
@@ -147,6 +150,25 @@ class Store:
             q = q.where(Order.state.in_(("pending_create", "open")))
         return list(self.session.exec(q.order_by(Order.updated_at, Order.client_id)))
 
+    def open_basis(self) -> list[BasisTrade]:
+        q = select(BasisTrade).where(BasisTrade.state.in_(OPEN_BASIS_STATES))
+        return list(self.session.exec(q.order_by(BasisTrade.id)))
+
+    def basis_trades(self) -> list[BasisTrade]:
+        return list(self.session.exec(select(BasisTrade).order_by(BasisTrade.id)))
+
+    def basis_orders(self, basis_id: int) -> list[Order]:
+        q = select(Order).where(Order.basis_id == basis_id)
+        return list(self.session.exec(q.order_by(Order.updated_at, Order.client_id)))
+
+    def basis_held_at(self, perp: str, ts: int) -> BasisTrade | None:
+        """The basis pair on `perp` that was under way at `ts`."""
+        q = (select(BasisTrade).where(BasisTrade.perp == perp, BasisTrade.created_at <= ts,
+                                      (BasisTrade.closed_at.is_(None))
+                                      | (BasisTrade.closed_at >= ts))
+             .order_by(BasisTrade.created_at.desc()))
+        return self.session.exec(q).first()
+
     def fills(self, trade_id: int | None = None) -> list[FillRow]:
         q = select(FillRow) if trade_id is None else select(FillRow).where(
             FillRow.trade_id == trade_id)
@@ -186,6 +208,19 @@ class Store:
         q = select(SignalRow) if module is None else select(SignalRow).where(
             SignalRow.module == module)
         return list(self.session.exec(q.order_by(SignalRow.id)))
+
+
+def _add_new_columns(engine) -> None:
+    """A database made by an older version gains the columns added since (all nullable or
+    defaulted), so nothing stored is lost on upgrade."""
+    with engine.begin() as conn:
+        for table in SQLModel.metadata.sorted_tables:
+            have = {row[1] for row in conn.exec_driver_sql(f'PRAGMA table_info("{table.name}")')}
+            for col in table.columns:
+                if col.name not in have:
+                    kind = col.type.compile(engine.dialect)
+                    conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{col.name}" '
+                                         f"{kind}")
 
 
 def _pragmas(dbapi_conn, _record) -> None:

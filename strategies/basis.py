@@ -1,0 +1,43 @@
+"""When a delta-neutral basis pair pays (SPEC §5): pure rules over the funding series."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from strategies.types import Series
+
+EIGHT_HOURS_MS = 8 * 3_600_000
+
+
+def average_funding(funding: Series | None, now: int, days: float) -> float | None:
+    """Mean 8 h-equivalent funding over the last `days`; None until the window is covered."""
+    if funding is None or len(funding) == 0:
+        return None
+    start = now - days * 86_400_000
+    if funding.ts[0] > start + EIGHT_HOURS_MS:
+        return None  # history does not reach back far enough yet
+    window = funding.value[funding.ts > start]
+    return float(np.mean(window)) if len(window) else None
+
+
+def should_open(funding: Series | None, now: int, days: float, entry_rate: float
+                ) -> tuple[bool, float | None]:
+    avg = average_funding(funding, now, days)
+    return avg is not None and avg > entry_rate, avg
+
+
+def exit_reason(funding: Series | None, exit_rate: float) -> str | None:
+    """Close when the last print is below the exit rate (negative included)."""
+    if funding is None or len(funding) == 0:
+        return None
+    last = float(funding.value[-1])
+    if last < 0:
+        return f"funding turned negative ({last:.4%})"
+    if last < exit_rate:
+        return f"funding {last:.4%} below {exit_rate:.4%}"
+    return None
+
+
+def margin_short(margin: float, unrealised: float, maintenance: float, buffer: float) -> bool:
+    """The short's margin balance is within `buffer` of its maintenance requirement."""
+    return margin + unrealised < maintenance * (1 + buffer)

@@ -1,0 +1,152 @@
+"""The basis executor (SPEC §5): both legs or none, funding collected per period, exits."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bot.app import build_markets, build_sim, load_data
+from bot.clock import ReplayClock
+from bot.config import ConfigError, parse_config
+from bot.faulty import FaultyGateway
+from bot.gateway import SimGateway
+from bot.runner import Runner, SimMarketSink
+from bot.types import OrderRequest, OrderType
+from risk.basis import basis_capital, basis_notional
+from state.store import Store
+from tests.helpers import HOUR, T0, run
+
+PERP, SPOT = "BTC/USDT:USDT", "BTC/USDT"
+DAY = 24 * HOUR
+
+
+def write_market(root: Path, days: int = 30, rich_until: int = 20, rate: float = 0.0005,
+                 seed: int = 3) -> Path:
+    """BTC perp and spot over `days`; funding pays `rate` per 8 h until day `rich_until`,
+    then almost nothing."""
+    rng = np.random.default_rng(seed)
+    n = days * 24
+    ts = T0 + HOUR * np.arange(n)
+    close = 50_000 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
+    openp = np.concatenate([[50_000.0], close[:-1]])
+    high, low = np.maximum(openp, close) * 1.001, np.minimum(openp, close) * 0.999
+    folder = root / "binanceusdm" / "BTCUSDT"
+    folder.mkdir(parents=True)
+    for name, k in (("candles_1h.csv", 1.0), ("spot_candles_1h.csv", 0.9997)):
+        pd.DataFrame({"timestamp": ts, "open": openp * k, "high": high * k, "low": low * k,
+                      "close": close * k, "volume": 100.0}).round(1).to_csv(
+            folder / name, index=False)
+    f_ts = T0 + 8 * HOUR * np.arange(1, days * 3)
+    rates = np.where(f_ts < T0 + rich_until * DAY, rate, 0.00002)
+    pd.DataFrame({"timestamp": f_ts, "rate": rates}).to_csv(folder / "funding.csv", index=False)
+    return root
+
+
+def config(**basis):
+    off = {name: {"enabled": False} for name in (
+        "funding_fade", "oi_divergence_reversal", "trapped_trader", "liquidation_magnet",
+        "triple_confluence", "composite")}
+    return parse_config({"data": {"symbols": [PERP]}, "strategies": off,
+                         "basis": {"enabled": True, **basis}, "metrics": {"enabled": False}})
+
+
+def replay(folder: Path, cfg, wrap=None):
+    data = load_data(cfg, folder)
+    markets = build_markets(data, cfg.data.symbols)
+    ex = build_sim(cfg, markets)
+    gw = SimGateway(ex) if wrap is None else wrap(SimGateway(ex))
+    store = Store(":memory:")
+    runner = Runner(cfg, gw, store, markets, ReplayClock(),
+                    sinks=(SimMarketSink(ex, cfg.exchange.venue),))
+
+    async def go():
+        await runner.start()
+        await runner.run(data.events())
+    run(go())
+    return runner, ex, store, data
+
+
+def test_positive_funding_is_collected_as_notional_times_rate_each_period(tmp_path):
+    _, ex, store, data = replay(write_market(tmp_path), config())
+    [pair] = store.basis_trades()
+    assert pair.state == "closed" and "below" in pair.close_reason
+    # opened once 7 days of funding averaged above 0.03 %; closed at the first poor print
+    assert T0 + 7 * DAY <= pair.opened_at <= T0 + 8 * DAY
+    assert pair.closed_at == T0 + 20 * DAY
+    candles = data.tables[("binanceusdm", PERP, "candles_1h.csv")]
+    close_at = dict(zip((candles.timestamp + HOUR).tolist(), candles.close.tolist()))
+    funding = data.tables[("binanceusdm", PERP, "funding.csv")]
+    periods = funding[(funding.timestamp > pair.opened_at) & (funding.timestamp <= pair.closed_at)]
+    expected = sum(pair.amount * D(repr(close_at[t])) * D(repr(r))
+                   for t, r in zip(periods.timestamp.tolist(), periods.rate.tolist()))
+    assert len(periods) == 39  # day 7 to day 20, three a day
+    assert pair.funding == expected  # Σ notional × rate, to the last digit
+    rows = store.funding()
+    assert len(rows) == 39 and all(r.basis_id == pair.id for r in rows)
+    # delta neutral: what price did to one leg it undid on the other (within fees)
+    assert abs(pair.spot_realised + pair.perp_realised) < pair.fees
+    assert pair.pnl == pair.funding - pair.fees + pair.spot_realised + pair.perp_realised
+    assert pair.pnl > 0
+    # the exchange agrees: futures wallet moved by the perp leg and funding only, spot
+    # was swept back, nothing is held
+    assert ex.positions == {} and ex.spot.get("BTC", D(0)) == 0
+    assert ex.spot["USDT"] < D("0.01")  # below a cent stays behind
+    assert ex.wallet + ex.spot["USDT"] == D(100_000) + pair.pnl
+
+
+def test_legs_are_equal_and_sized_from_capital(tmp_path):
+    _, ex, store, _ = replay(write_market(tmp_path, days=12, rich_until=12), config())
+    [pair] = store.basis_trades()
+    assert pair.state == "open" and pair.spot_filled == pair.perp_filled == pair.amount
+    price = float(pair.spot_cost / pair.spot_filled)
+    # a quarter of 100 000 carries 25 000 / (1 + 1/5 + 0.1) of notional
+    assert float(pair.amount) * price == pytest.approx(basis_notional(25_000, 5, 0.1), rel=0.01)
+    assert basis_capital(100_000, 5, 10_000) == 130_000
+    assert ex.spot["BTC"] == pair.amount and ex.positions[PERP].contracts == -pair.amount
+    legs = [(o.leg, o.side, o.state) for o in store.basis_orders(pair.id)]
+    assert sorted(legs) == [("perp", "sell", "filled"), ("spot", "buy", "filled")]
+
+
+def test_a_failed_spot_leg_is_retried_then_the_perp_is_unwound(tmp_path):
+    holder = {}
+
+    def wrap(inner):
+        gw = holder["gw"] = FaultyGateway(inner)
+        gw.script("create_order", "reject", "reject", "reject", match="-spot-")
+        return gw
+    _, ex, store, _ = replay(write_market(tmp_path, days=12, rich_until=12), config(),
+                                  wrap)
+    first, *later = store.basis_trades()
+    assert first.state == "failed" and "spot leg failed after 3 tries" in first.close_reason
+    sent = [tag.split("-", 2)[2] for m, tag in holder["gw"].calls
+            if m == "create_order" and tag.startswith(f"dbot-b{first.id:06d}")]
+    assert sorted(sent[:2]) == ["perp-0", "spot-0"]  # both legs at once
+    assert sent[2:] == ["spot-1", "spot-2", "perpx-0"]  # two more tries, then unwind
+    assert first.perp_filled == 0 and first.spot_filled == 0
+    # never one leg: the next pair (funding still pays) opened whole
+    assert later and later[0].state == "open"
+    assert ex.positions[PERP].contracts == -later[0].amount == -D(ex.spot["BTC"])
+
+
+def test_legs_drifting_apart_are_rehedged(tmp_path):
+    runner, ex, store, _ = replay(write_market(tmp_path, days=12, rich_until=12), config())
+    [pair] = store.basis_trades()
+    # a person sells a tenth of the spot by hand: the short follows within one tick
+    tenth = (pair.amount / 10).quantize(D("0.001"))
+    ex.create_order(OrderRequest("manual-1", SPOT, "sell", OrderType.MARKET, tenth))
+    pair.spot_filled -= tenth
+    run(runner.basis.drive(pair))
+    assert pair.perp_filled == pair.spot_filled
+    assert ex.positions[PERP].contracts == -pair.spot_filled
+    assert [o.leg for o in store.basis_orders(pair.id)][-1] == "perpx"
+
+
+def test_basis_config_is_checked():
+    with pytest.raises(ConfigError, match="basis.exit_rate 0.0005 must be below"):
+        parse_config({"basis": {"exit_rate": 0.0005, "entry_rate": 0.0003}})
+    with pytest.raises(ConfigError, match="basis.capital_fraction"):
+        parse_config({"basis": {"capital_fraction": 2}})
