@@ -51,14 +51,21 @@ def _gateway(cfg: Config, live: bool) -> CcxtGateway:
     if cfg.exchange.local_url:
         key, secret = local_credentials()
         return CcxtGateway(cfg.exchange.venue, key, secret, urls=api_urls(cfg.exchange.local_url),
-                           symbols=cfg.data.symbols, rate_limit_ms=cfg.exchange.rate_limit_ms,
-                           throttle=cfg.exchange.throttle)
+                           symbols=_symbols(cfg), rate_limit_ms=cfg.exchange.rate_limit_ms,
+                           throttle=cfg.exchange.throttle, spot=cfg.basis.enabled)
     creds = cfg.api_credentials()
     if creds is None:
         raise PermissionError(f"no API keys: set {cfg.exchange.api_key_env} and "
                               f"{cfg.exchange.api_secret_env}")
-    return CcxtGateway(cfg.exchange.venue, *creds, testnet=not live, symbols=cfg.data.symbols,
-                       rate_limit_ms=cfg.exchange.rate_limit_ms)
+    return CcxtGateway(cfg.exchange.venue, *creds, testnet=not live, symbols=_symbols(cfg),
+                       rate_limit_ms=cfg.exchange.rate_limit_ms, spot=cfg.basis.enabled)
+
+
+def _symbols(cfg: Config) -> tuple[str, ...]:
+    """The perps traded, and their spot markets when the basis executor runs."""
+    if not cfg.basis.enabled:
+        return cfg.data.symbols
+    return cfg.data.symbols + tuple(s.split(":")[0] for s in cfg.data.symbols)
 
 
 async def run_ccxt(cfg: Config, live: bool, data_dir: Path | None = None,
@@ -72,7 +79,8 @@ async def run_ccxt(cfg: Config, live: bool, data_dir: Path | None = None,
     gw.metrics = metrics
     page = None
     try:
-        markets = {s: m for s, m in (await gw.load_markets()).items() if not m.spot}
+        markets = {s: m for s, m in (await gw.load_markets()).items()
+                   if not m.spot or cfg.basis.enabled}
         bal = await gw.fetch_balance()
         print(f"derivbot: {'LIVE' if live else 'testnet/demo' if not cfg.exchange.local_url else 'local'} "
               f"{cfg.exchange.venue}; equity {bal.equity} available {bal.available}; risk "

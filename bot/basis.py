@@ -17,6 +17,7 @@ from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from ccxt.base.errors import ExchangeError, InvalidOrder, NetworkError, OrderNotFound
 
 from bot.config import BasisConfig
+from bot.failpoints import failpoint
 from bot.markets import Market, split_symbol
 from bot.trade import FROM_STATUS, OrderLife, basis_client_id, order_move_allowed, parse_basis_id
 from bot.types import OrderRequest, OrderState, OrderType
@@ -72,12 +73,14 @@ class BasisDesk:
         return client_id in self.orders
 
     async def tick(self, now: int, equity: float, busy: set[str],
-                   positions: dict | None = None) -> None:
+                   positions: dict | None = None, spot_held: dict | None = None) -> None:
         """Drive open pairs; open a new one where funding pays and the perp is free."""
         for perp, spot in self.pairs():
             b = self.on(perp)
             view = self.history.funding_series(perp)
             if b is not None:
+                if b.state == "open" and spot_held is not None:
+                    self._spot_taken(b, spot_held.get(self.markets[spot].base, ZERO))
                 if b.state == "open":
                     why = exit_reason(view, self.cfg.exit_rate)
                     pos = (positions or {}).get(perp)
@@ -177,6 +180,17 @@ class BasisDesk:
             return True
         return False
 
+    def _spot_taken(self, b: BasisTrade, held: Decimal) -> None:
+        """Spot sold or moved outside the bot: the record follows the account (and the
+        re-hedge then shrinks the short to match)."""
+        if held >= b.spot_filled:
+            return
+        log.warning("basis=%s event=spot_short_of_record held=%s record=%s", b.id, held,
+                    b.spot_filled)
+        b.spot_cost = b.spot_cost * held / b.spot_filled if b.spot_filled else ZERO
+        b.spot_filled = held
+        self.store.save(b)
+
     async def _rehedge(self, b: BasisTrade) -> bool:
         """The short follows what spot is held when they drift apart by more than `drift`."""
         gap = b.spot_filled - b.perp_filled
@@ -217,10 +231,23 @@ class BasisDesk:
             order.state, order.reason = OrderLife.REJECTED.value, str(err)
             self.store.record_order(order, self.clock.now(), str(err))
             log.warning("basis=%s event=rejected order=%s reason=%s", b.id, req.client_id, err)
+            failpoint("basis.leg")
             if order.leg == "perpx" and "-2022" in str(err):
                 await self._perp_gone(b)
             return
+        failpoint("basis.leg")  # one leg placed, its answer not yet booked
         self.on_state(st)
+
+    def on_liquidation(self, b: BasisTrade, fill) -> None:
+        """The exchange closed the short (isolated margin gone): book it as a buy-back whose
+        fee is the clearing fee; the spot leg is then sold by the next drive."""
+        b.perp_realised += ((b.perp_entry or fill.price) - fill.price) * fill.amount
+        b.perp_fees += fill.fee
+        b.perp_filled = max(b.perp_filled - fill.amount, ZERO)
+        if b.state in ("opening", "open"):
+            b.close_reason = "perp leg liquidated"
+            b.state = "closing"
+        log.error("basis=%s event=liquidated amount=%s price=%s", b.id, fill.amount, fill.price)
 
     async def _perp_gone(self, b: BasisTrade) -> None:
         """A buy-back refused for want of a position: if the exchange holds no short, the

@@ -61,7 +61,8 @@ class CcxtGateway:
     def __init__(self, exchange_id: str, api_key: str = "", secret: str = "",
                  testnet: bool = True, urls: dict[str, str] | None = None,
                  symbols: tuple[str, ...] = (), attempts: int = 5, base_wait: float = 0.2,
-                 rate_limit_ms: float | None = None, metrics=None, throttle: bool = True) -> None:
+                 rate_limit_ms: float | None = None, metrics=None, throttle: bool = True,
+                 spot: bool = False) -> None:
         if exchange_id not in PROFILES:
             raise ValueError(f"exchange {exchange_id!r} is not supported; "
                              f"choose from {', '.join(PROFILES)}")
@@ -70,6 +71,9 @@ class CcxtGateway:
         cls = getattr(ccxt, self.profile.ccxt_id)
         config: dict[str, Any] = {"apiKey": api_key, "secret": secret, "enableRateLimit": True,
                                   "options": dict(self.profile.options)}
+        if spot:  # the basis executor's spot leg: spot markets load beside the perps
+            config["options"].update(self.profile.spot_options)
+        self.spot = spot
         if rate_limit_ms is not None:  # ms per unit of ccxt's request cost; 0: its limiter off
             config["rateLimit"] = rate_limit_ms
             config["enableRateLimit"] = rate_limit_ms > 0
@@ -274,7 +278,9 @@ class CcxtGateway:
                 continue
             self.traded.add(p["symbol"])  # a position pays funding: follow it
             out.append(Position(p["symbol"], amt, _dec(info.get("entryPrice") or p["entryPrice"]),
-                                _dec(info.get("isolatedMargin") or p.get("initialMargin")) or ZERO,
+                                # posted margin (Binance's isolatedMargin adds the unrealised)
+                                _dec(info.get("isolatedWallet") or p.get("initialMargin"))
+                                or ZERO,
                                 float(p.get("leverage") or 1),
                                 _dec(info.get("liquidationPrice") or p.get("liquidationPrice")),
                                 _dec(info.get("unRealizedProfit") or p.get("unrealizedPnl"))
@@ -288,7 +294,15 @@ class CcxtGateway:
         wallet = _dec(info.get("totalWalletBalance")) or _dec(raw[quote]["total"]) or ZERO
         equity = _dec(info.get("totalMarginBalance")) or wallet
         available = _dec(info.get("availableBalance")) or _dec(raw[quote]["free"]) or ZERO
-        return Balance(wallet, equity, available)
+        held: dict[str, Decimal] = {}
+        if self.spot:
+            raw_spot = await self._call("spot_balance", self.ex.fetch_balance,
+                                        {"type": "spot", "subType": "spot"})  # not linear
+            for row in (raw_spot.get("info") or {}).get("balances", []):
+                amount = (_dec(row.get("free")) or ZERO) + (_dec(row.get("locked")) or ZERO)
+                if amount:
+                    held[row["asset"]] = amount
+        return Balance(wallet, equity, available, held)
 
     async def poll_events(self) -> list[GatewayEvent]:
         """Order changes (in the order they filled), new fills, and funding payments."""
@@ -328,6 +342,11 @@ class CcxtGateway:
         await self.ex.close()
 
     # ---- helpers ---------------------------------------------------------------------
+    def _traded_perps(self) -> list[str]:
+        """Perps we placed orders on or hold (they have fills and funding to read)."""
+        return sorted(s for s in self.traded if s not in self.markets
+                      or not self.markets[s].spot)
+
     def _perp_symbols(self) -> list[str]:
         return [s for s, m in self.markets.items() if not m.spot] or list(self.symbols)
 
@@ -355,6 +374,9 @@ class CcxtGateway:
             status = STATUS.get(filled_raw.get("status"), status)  # filled whole or in part
         if filled is None:
             filled = _dec(raw.get("filled")) or ZERO
+        quote_filled = _dec(info.get("cummulativeQuoteQty"))  # spot: exact, no avgPrice
+        if (average is None or average == 0) and quote_filled and filled:
+            average = quote_filled / filled
         if average is None or average == 0:
             average = _dec(raw.get("average")) if filled else None
         fee = await self._fees(symbol, fill_id) if fees and filled else ZERO
@@ -382,7 +404,7 @@ class CcxtGateway:
     async def _new_fills(self) -> list[Fill]:
         """Fills not from our own orders' states: audit records and liquidations."""
         out = []
-        for sym in sorted(self.traded):
+        for sym in self._traded_perps():
             trades = await self._call("my_trades", self.ex.fetch_my_trades, sym,
                                       self._trades_since.get(sym))
             for t in trades:
@@ -400,12 +422,12 @@ class CcxtGateway:
                                 t.get("side") or "", _dec(info.get("qty")) or _dec(t["amount"]),
                                 _dec(info.get("price")) or _dec(t["price"]),
                                 fee if fee is not None else ZERO, int(t.get("timestamp") or 0),
-                                liquidation))
+                                liquidation, tid))
         return out
 
     async def _funding(self) -> list[FundingPayment]:
         out = []
-        for sym in sorted(self.traded):
+        for sym in self._traded_perps():
             rows = await self._call("funding_history", self.ex.fetch_funding_history, sym,
                                     self._funding_since.get(sym), 1000)
             for r in rows:
@@ -417,5 +439,5 @@ class CcxtGateway:
 
     async def transfer(self, asset: str, amount: Decimal, to_spot: bool) -> None:
         await self._call("transfer", self.ex.transfer, asset, float(amount),
-                         "future" if to_spot else "spot", "spot" if to_spot else "future")
+                         "linear" if to_spot else "spot", "spot" if to_spot else "linear")
 

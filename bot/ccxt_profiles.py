@@ -36,6 +36,7 @@ class Profile:
     safety: float = 0.95  # stay this fraction under the published limits
     weight_limit: tuple[int, float] = (10**9, 60.0)  # request weight per period
     weights: dict[str, int] = field(default_factory=dict)  # by our endpoint name; default 1
+    spot_options: dict = field(default_factory=dict)  # ccxt options that add spot markets
 
 
 BINANCE_ERRORS = {
@@ -56,7 +57,9 @@ PROFILES = {
         weight_limit=(2400, 60.0),
         weights={"balance": 5, "positions": 5, "my_trades": 5, "funding_history": 30,
                  "klines": 5, "markets": 1, "open_orders": 1, "fetch_order": 1,
-                 "create_order": 1, "cancel_order": 1, "open_interest": 1}),
+                 "create_order": 1, "cancel_order": 1, "open_interest": 1, "spot_balance": 20},
+        spot_options={"fetchMarkets": {"types": ["spot", "linear"]}, "fetchMargins": False,
+                      "defaultType": "future"}),  # "swap" would read BTC/USDT as the perp
     # Bybit v5: 10 orders / s per symbol for linear; demo trading is the test switch
     "bybit": Profile("bybit", "demo", ((10, 1.0),), options={"defaultType": "swap"}),
     # OKX: 60 orders / 2 s per instrument; the demo environment uses the sandbox flag

@@ -117,7 +117,7 @@ class BasisConfig(Strict):
     average_days: float = Field(default=7.0, gt=0, le=60)
     capital_fraction: float = Field(default=0.25, gt=0, le=1)  # of equity: spot+margin+buffer
     buffer_fraction: float = Field(default=0.1, ge=0, le=1)  # of notional, held back
-    margin_buffer: float = Field(default=0.2, ge=0, le=5)  # margin ≥ maintenance × (1 + this)
+    margin_buffer: float = Field(default=0.2, ge=0, lt=1)  # of the cushion above maintenance
     drift: float = Field(default=0.02, gt=0, lt=1)  # re-hedge when the legs differ by more
     leg_retries: int = Field(default=3, ge=1, le=10)  # attempts per leg before unwinding
 

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from ccxt.base.errors import ExchangeError, InvalidOrder, NetworkError, OrderNotFound
 
+from bot.failpoints import failpoint
 from bot.gateway import Gateway
 from bot.markets import Market
 from bot.trade import (
@@ -142,20 +143,28 @@ class OrderManager:
             self._reactions.append((trade.id, order.client_id))
 
     def _on_fill(self, fill: Fill) -> None:
+        if fill.fill_id and self.store.has_fill(fill.symbol, fill.fill_id):
+            return  # read again (a gateway re-reading recent fills after a restart)
         parsed = parse_client_id(fill.client_id)
         trade_id = parsed[0] if parsed else None
+        touched: list = []
         if fill.liquidation:
-            trade = self._trade_on(fill.symbol)
-            if trade is not None:
+            pair = self.basis.holder(fill.symbol, fill.timestamp) if self.basis else None
+            trade = None if pair is not None else self._trade_on(fill.symbol, fill.timestamp)
+            if pair is not None:
+                self.basis.on_liquidation(pair, fill)
+                touched.append(pair)
+            elif trade is not None:
                 trade_id = trade.id
                 trade.close_reason = "liquidated"
                 self._book(trade, "liquidation", fill.amount, fill.price, fill.fee)
                 self._reactions.append((trade.id, ""))
+                touched.append(trade)
         row = FillRow(trade_id=trade_id, client_id=fill.client_id, exchange_id=fill.exchange_id,
                       symbol=fill.symbol, side=fill.side, amount=fill.amount, price=fill.price,
-                      fee=fill.fee, ts=fill.timestamp, liquidation=fill.liquidation)
-        touched = [self.active[trade_id]] if fill.liquidation and trade_id in self.active else []
-        self.store.save(row, *touched)  # the fill and the trade it closed: one commit
+                      fee=fill.fee, ts=fill.timestamp, liquidation=fill.liquidation,
+                      fill_id=fill.fill_id)
+        self.store.save(row, *touched)  # the fill and what it closed: one commit
 
     def _on_funding(self, pay: FundingPayment) -> None:
         if self.store.has_funding(pay.symbol, pay.timestamp):
@@ -176,9 +185,11 @@ class OrderManager:
                                    ts=pay.timestamp, rate=pay.rate, notional=pay.notional,
                                    amount=pay.amount), *([trade] if trade else []))
 
-    def _trade_on(self, symbol: str) -> Trade | None:
+    def _trade_on(self, symbol: str, at: int | None = None) -> Trade | None:
+        """The active trade holding `symbol` (at time `at`, when given)."""
         return next((t for t in self.active.values() if t.symbol == symbol
-                     and t.state != TradeState.PENDING_ENTRY), None)
+                     and t.state != TradeState.PENDING_ENTRY
+                     and (at is None or (t.opened_at or 0) <= at)), None)
 
     def _book(self, trade: Trade, leg: str, amount: Decimal, price: Decimal, fee: Decimal) -> None:
         trade.fees += fee
@@ -219,6 +230,7 @@ class OrderManager:
         if order is not None and order.state == OrderLife.FILLED:
             targets = json.loads(trade.targets_json)
             if leg == "t1" and trade.state == TradeState.OPEN:
+                failpoint("t1.filled")
                 self._move(trade, TradeState.T1_FILLED, "stop to breakeven")
                 await self._move_stop(trade, trade.entry_price)
             elif leg == "t2" and trade.state == TradeState.T1_FILLED:
@@ -241,6 +253,7 @@ class OrderManager:
         """New stop first, then cancel the old one: never a moment without a stop."""
         old = self.working(trade.id, "stop")
         await self._place_stop(trade, price, self.next_seq(trade.id, "stop"))
+        failpoint("stop.moved")  # two stops working for a moment
         for o in old:
             await self._cancel(o)
 
@@ -332,6 +345,7 @@ class OrderManager:
                 self._reactions.append((trade.id, order.client_id))
             return None
         self.unknown.pop(req.client_id, None)
+        failpoint(f"{order.leg}.sent")  # on the exchange, not yet booked here
         self._on_order_state(st)
         return order
 

@@ -212,9 +212,9 @@ class Runner:
     async def _basis_tick(self, t: int) -> None:
         try:
             positions = {p.symbol: p for p in await self.gw.fetch_positions()}
-            equity = float(self.total_equity(await self.gw.fetch_balance()))
+            bal = await self.gw.fetch_balance()
             busy = {tr.symbol for tr in self.om.active.values()}
-            await self.basis.tick(t, equity, busy, positions)
+            await self.basis.tick(t, float(self.total_equity(bal)), busy, positions, bal.spot)
         except NetworkError as err:
             log.warning("event=basis_skipped error=%r", err)
 

@@ -57,6 +57,7 @@ class SimExchange:
         self.markets = markets
         self.wallet = Decimal(str(start_balance))
         self.spot: dict[str, Decimal] = {}
+        self.transferred = ZERO  # net quote moved from the futures wallet to spot
         self.maker_fee, self.taker_fee = Decimal(str(maker_fee)), Decimal(str(taker_fee))
         self.slippage = Decimal(str(slippage_bps)) / Decimal(10_000)
         self.mmr_tiers = mmr_tiers
@@ -157,12 +158,14 @@ class SimExchange:
                 raise InsufficientFunds(f"-5013 futures balance {self.balance().available} "
                                         f"is below transfer {amount}")
             self.wallet -= amount
+            self.transferred += amount
             self.spot[asset] = self.spot.get(asset, ZERO) + amount
         else:
             if amount > self.spot.get(asset, ZERO):
                 raise InsufficientFunds(f"-5013 spot {asset} is below transfer {amount}")
             self.spot[asset] -= amount
             self.wallet += amount
+            self.transferred -= amount
 
     def fill_partially(self, client_id: str, amount: Decimal, price: Decimal) -> OrderState:
         """Part of a resting order trades (thin liquidity): the order stays open."""
@@ -391,7 +394,8 @@ class SimExchange:
         self.wallet -= pos.margin
         side = "sell" if sign > 0 else "buy"
         self.events.append(Fill("", f"liq-{self.now}", symbol, side, abs(pos.contracts), px,
-                                clearing_fee, self.now, liquidation=True))
+                                clearing_fee, self.now, liquidation=True,
+                                fill_id=f"liq-{symbol}-{self.now}"))
         self._expire_stale_reduce_only(symbol)
 
     def _expire_stale_reduce_only(self, symbol: str) -> None:

@@ -33,6 +33,7 @@ def dump(sim: SimExchange) -> dict:
     return {
         "wallet": str(sim.wallet),
         "spot": {k: str(v) for k, v in sim.spot.items()},
+        "transferred": str(sim.transferred),
         "leverage": sim.leverage,
         "positions": {s: [str(p.contracts), str(p.entry), str(p.margin), p.leverage]
                       for s, p in sim.positions.items()},
@@ -47,6 +48,7 @@ def dump(sim: SimExchange) -> dict:
 def restore(sim: SimExchange, d: dict) -> None:
     sim.wallet = Decimal(d["wallet"])
     sim.spot = {k: Decimal(v) for k, v in d["spot"].items()}
+    sim.transferred = Decimal(d.get("transferred", "0"))
     sim.leverage = dict(d["leverage"])
     sim.positions = {s: _Pos(Decimal(c), Decimal(e), Decimal(m), lev)
                      for s, (c, e, m, lev) in d["positions"].items()}

@@ -76,6 +76,7 @@ class Fill:
     fee: Decimal
     timestamp: int
     liquidation: bool = False
+    fill_id: str = ""  # the exchange's own id of this fill (its trade id), when it has one
 
 
 @dataclass(frozen=True, slots=True)

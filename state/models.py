@@ -137,6 +137,7 @@ class FillRow(SQLModel, table=True):
     fee: Decimal = money()
     ts: int
     liquidation: bool = False
+    fill_id: str = Field(default="", index=True)  # the exchange's id: a re-read is skipped
 
 
 class FundingRow(SQLModel, table=True):

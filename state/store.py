@@ -179,6 +179,10 @@ class Store:
             FundingRow.trade_id == trade_id)
         return list(self.session.exec(q.order_by(FundingRow.id)))
 
+    def has_fill(self, symbol: str, fill_id: str) -> bool:
+        q = select(FillRow.id).where(FillRow.symbol == symbol, FillRow.fill_id == fill_id)
+        return self.session.exec(q).first() is not None
+
     def has_funding(self, symbol: str, ts: int) -> bool:
         q = select(FundingRow).where(FundingRow.symbol == symbol, FundingRow.ts == ts)
         return self.session.exec(q).first() is not None

@@ -1,5 +1,6 @@
-"""SIGKILL the bot at 50 random instants while it trades a local exchange over a replay;
-restart it each time; at the end the database and the exchange must agree."""
+"""SIGKILL the bot 50+ times while it trades a local exchange over a replay — at random
+instants, and at named failpoints (entry sent, T1 filled, stop moved to breakeven, one
+basis leg placed); restart it each time; at the end the database and the exchange agree."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +20,9 @@ from tests.helpers import free_port
 
 BIN = Path(sys.executable).parent / "derivbot"
 KILLS = 50
+# every third life dies at one of these (point:n = the n-th time it is passed)
+TARGETS = ("basis.leg:1", "entry.sent:1", "t1.filled:1", "stop.moved:1", "basis.leg:2",
+           "stop.sent:2", "t1.sent:1", "exit.sent:1")
 
 
 def _config(tmp_path: Path, data: Path, port: int) -> Path:
@@ -27,9 +30,11 @@ def _config(tmp_path: Path, data: Path, port: int) -> Path:
     cfg.write_text(f'[data]\ndir = "{data}"\n'
                    f'[exchange]\ngateway = "ccxt"\nlocal_url = "http://127.0.0.1:{port}"\n'
                    'rate_limit_ms = 0\nthrottle = false\n'
-                   '[paper]\ntime_scale = 1e9\n'
+                   '[paper]\ntime_scale = 1e9\nwarmup_bars = 170\n'
                    '[metrics]\nenabled = false\n[operator]\nenabled = false\n'
-                   '[basis]\nenabled = true\n')
+                   # a low bar, so that pairs open and close many times in the run
+                   '[basis]\nenabled = true\naverage_days = 1\nentry_rate = 0.00005\n'
+                   'exit_rate = 0.00003\n')
     return cfg
 
 
@@ -40,28 +45,41 @@ def test_sigkill_at_50_points_then_every_invariant_holds(synth_dir, tmp_path):
     server = subprocess.Popen([str(BIN), "exchange", "serve", "--config", str(cfg), "--port",
                                str(port), "--no-limits"], cwd=tmp_path, stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, text=True, env=env)
-    rng, kills = random.Random(7), 0
+    rng, kills, lives, targeted = random.Random(7), 0, 0, []
     try:
         assert "local exchange" in server.stdout.readline()
         while kills < KILLS:
-            bot = subprocess.Popen([str(BIN), "run", "--config", str(cfg)], cwd=tmp_path,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-            time.sleep(rng.uniform(1.0, 2.5))
-            if bot.poll() is not None:
-                break  # the replay ran out: fewer kills than asked (asserted below)
-            bot.send_signal(signal.SIGKILL)
-            bot.wait()
-            kills += 1
+            target = TARGETS[(lives // 3) % len(TARGETS)] if lives % 3 == 2 else ""
+            lives += 1
+            err = tmp_path / f"life-{lives}.err"
+            with err.open("w") as sink:
+                bot = subprocess.Popen([str(BIN), "run", "--config", str(cfg)], cwd=tmp_path,
+                                       stdout=subprocess.DEVNULL, stderr=sink,
+                                       env=env | {"DERIVBOT_FAILPOINTS": target})
+            try:
+                code = bot.wait(timeout=8.0 if target else rng.uniform(1.0, 2.5))
+            except subprocess.TimeoutExpired:
+                bot.send_signal(signal.SIGKILL)
+                bot.wait()
+                kills += 1
+                continue
+            assert code == -signal.SIGKILL, (f"the bot exited with {code} ({target}): "
+                                             f"{err.read_text()[-3000:]}")
+            kills += 1  # it died at its failpoint
+            targeted.append(target)
         final = subprocess.run([str(BIN), "run", "--config", str(cfg), "--max-ticks", "3"],
                                cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env,
                                check=False)
         assert final.returncode == 0, final.stderr[-3000:]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/sim/state") as r:
             ex = json.load(r)
+        (tmp_path / "exchange.json").write_text(json.dumps(ex))  # for a post-mortem
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
     assert kills >= KILLS
+    assert {t.split(":")[0] for t in targeted} >= {"basis.leg", "entry.sent", "stop.moved"}, \
+        targeted
     store = Store(tmp_path / "var" / "derivbot.db")
     trades = {t.id: t for t in store.trades()}
     baskets = {b.id: b for b in store.basis_trades()}
@@ -77,7 +95,7 @@ def test_sigkill_at_50_points_then_every_invariant_holds(synth_dir, tmp_path):
         if Decimal(contracts) != 0 and symbol not in basis_perps:
             assert [o for o in ex["open"] if o["symbol"] == symbol
                     and o["type"] == "stop_market" and o["reduce_only"]], symbol
-    assert sum(1 for b in baskets.values()) > 0, "the basis executor never traded"
+    assert len(baskets) >= 2, f"the basis executor traded {len(baskets)} times by {ex['now']}"
     for b in baskets.values():  # never one leg alone
         assert b.state in ("open", "closed", "failed"), (b.id, b.state)
         if b.state != "open":

@@ -131,3 +131,30 @@ def test_funding_payments_arrive_signed(kind):
             pays = [e for e in await v.gw.poll_events() if isinstance(e, FundingPayment)]
             assert [p.amount for p in pays] == [D(5)]
     run(go())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_spot_leg_transfer_buy_and_balances(kind):
+    """The basis executor's spot side: quote moved from futures, spot bought at market with
+    its fee, balances read back exactly; the perp short beside it is a separate position."""
+    async def go():
+        async with venue(kind, spot=True) as v:
+            markets = await v.gw.load_markets()
+            assert markets["BTC/USDT"].spot and not markets[BTC].spot
+            v.candle("BTC/USDT", T0, 50_000, 50_000, 50_000, 50_000)
+            with pytest.raises(InsufficientFunds, match="-2010"):
+                await v.gw.create_order(OrderRequest("dbot-b000001-spot-0", "BTC/USDT", "buy",
+                                                     MKT, D("0.2")))
+            await v.gw.transfer("USDT", D(10100), True)
+            st = await v.gw.create_order(OrderRequest("dbot-b000001-spot-1", "BTC/USDT", "buy",
+                                                      MKT, D("0.2")))
+            assert (st.status, st.filled, st.average, st.fee) == (
+                OrderStatus.CLOSED, D("0.2"), D(50_000), D("5.0"))
+            await v.gw.create_order(req("dbot-b000001-perp-0", "sell", MKT, "0.2"))
+            bal = await v.gw.fetch_balance()
+            assert bal.spot["BTC"] == D("0.2") and bal.spot["USDT"] == D(95)
+            assert bal.wallet == D(100_000) - D(10_100) - D(5)  # transfer out, perp taker fee
+            [pos] = await v.gw.fetch_positions()
+            assert pos.symbol == BTC and pos.contracts == D("-0.2")
+            assert (await v.gw.fetch_order("BTC/USDT", "dbot-b000001-spot-1")).filled == D("0.2")
+    run(go())

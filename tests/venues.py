@@ -42,8 +42,9 @@ async def venue(kind: str, ex: SimExchange | None = None, limits: Limits | None 
                                                       orders_per_minute=10**9),
                           faults=faults)
     runner, base = await start(local)
+    spot = gw_kw.pop("spot", False)
     gw = CcxtGateway("binanceusdm", "local-key", "local-secret", urls=api_urls(base),
-                     symbols=(BTC,), rate_limit_ms=gw_kw.pop("rate_limit_ms", 0),
+                     symbols=(BTC, "BTC/USDT") if spot else (BTC,), spot=spot, rate_limit_ms=gw_kw.pop("rate_limit_ms", 0),
                      base_wait=gw_kw.pop("base_wait", 0.01), **gw_kw)
     try:
         await gw.load_markets()

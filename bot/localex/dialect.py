@@ -127,7 +127,8 @@ def position_json(p: Position, m: Market, mark: Decimal) -> dict:
         "symbol": market_id(m), "positionSide": "BOTH", "positionAmt": str(p.contracts),
         "entryPrice": str(p.entry_price), "breakEvenPrice": str(p.entry_price),
         "markPrice": str(mark), "unRealizedProfit": str(p.unrealised),
-        "liquidationPrice": str(p.liquidation_price or 0), "isolatedMargin": str(p.margin),
+        "liquidationPrice": str(p.liquidation_price or 0),
+        "isolatedMargin": str(p.margin + p.unrealised),  # as Binance: wallet + unrealised
         "notional": str(p.contracts * mark), "marginAsset": m.quote,
         "isolatedWallet": str(p.margin), "initialMargin": str(p.margin),
         "maintMargin": "0", "positionInitialMargin": str(p.margin),

@@ -15,6 +15,7 @@ from ccxt.base.errors import BaseError
 from bot.localex import dialect
 from bot.localex.guard import Faults, Limits, RateGuard, binance_error, verify
 from bot.localex.public import PARAMS, PublicRoutes
+from bot.localex.spot import SPOT_PUBLIC, SpotRoutes
 from bot.marketdata import CANDLE, FUNDING, SPOT, MarketData
 from bot.markets import Market
 from bot.sim_exchange import SimExchange
@@ -22,11 +23,11 @@ from bot.types import Fill, FundingPayment, OrderRequest, OrderStatus, OrderType
 
 PUBLIC = {"/fapi/v1/ping", "/fapi/v1/time", "/fapi/v1/exchangeInfo", "/fapi/v1/klines",
           "/fapi/v1/premiumIndex", "/fapi/v1/fundingRate", "/fapi/v1/openInterest",
-          "/fapi/v1/leverageBracket", "/futures/data/openInterestHist"}
+          "/fapi/v1/leverageBracket", "/futures/data/openInterestHist"} | SPOT_PUBLIC
 CODE = re.compile(r"^(-\d{4})\s+(.*)$", re.DOTALL)
 
 
-class LocalExchange(PublicRoutes):
+class LocalExchange(PublicRoutes, SpotRoutes):
     def __init__(self, sim: SimExchange, data: MarketData | None = None,
                  venue: str = "binanceusdm", api_key: str = "local-key",
                  secret: str = "local-secret", limits: Limits | None = None,
@@ -37,7 +38,11 @@ class LocalExchange(PublicRoutes):
         self.faults = faults or Faults()
         self.by_id: dict[str, Market] = {dialect.market_id(m): m for m in sim.markets.values()
                                           if not m.spot}
+        self.spot_by_id = {dialect.market_id(m): m for m in sim.markets.values() if m.spot}
+        self.start_wallet = sim.wallet
         self.trades: list[dict] = []
+        self.spot_trades: list[dict] = []
+        self.transfers: list[dict] = []
         self.income: list[dict] = []
         self.requests: dict[str, int] = {}
         self._events = iter(data.events()) if data is not None else iter(())
@@ -80,7 +85,17 @@ class LocalExchange(PublicRoutes):
     def _collect(self) -> None:
         """Turn the engine's fills and funding into userTrades and income records."""
         for ev in self.sim.drain():
-            if isinstance(ev, Fill):
+            if isinstance(ev, Fill) and self.sim.markets[ev.symbol].spot:
+                m = self.sim.markets[ev.symbol]
+                order = self.sim.orders[ev.client_id]
+                self.spot_trades.append({
+                    "symbol": dialect.market_id(m), "id": len(self.spot_trades) + 1,
+                    "orderId": int(order.exchange_id), "orderListId": -1,
+                    "price": str(ev.price), "qty": str(ev.amount),
+                    "quoteQty": str(ev.amount * ev.price), "commission": str(ev.fee),
+                    "commissionAsset": m.quote, "time": ev.timestamp,
+                    "isBuyer": ev.side == "buy", "isMaker": False, "isBestMatch": True})
+            elif isinstance(ev, Fill):
                 m = self.sim.markets[ev.symbol]
                 order = self.sim.orders.get(ev.client_id)
                 is_algo = order is not None and order.type is OrderType.STOP_MARKET
@@ -130,6 +145,7 @@ class LocalExchange(PublicRoutes):
         r.add_post("/fapi/v1/marginType", self.margin_type)
         r.add_get("/fapi/v1/userTrades", self.user_trades)
         r.add_get("/fapi/v1/income", self.income_history)
+        self.add_spot_routes(r)
         r.add_post("/sim/advance", self.sim_advance)
         r.add_post("/sim/faults", self.sim_faults)
         r.add_get("/sim/state", self.sim_state)
@@ -348,7 +364,11 @@ class LocalExchange(PublicRoutes):
                       "reduce_only": o.reduce_only, "amount": str(o.amount - o.filled)}
                      for o in self.sim.open.values() if o.status is OrderStatus.OPEN],
             "positions": {p.symbol: str(p.contracts) for p in self.sim.fetch_positions()},
+            "spot": {a: str(v) for a, v in self.sim.spot.items()},
+            # the futures wallet's own result: what transfers moved is not profit
+            "futures_pnl": str(bal.wallet - self.start_wallet + self.sim.transferred),
             "trades": self.trades,
-            "fees": str(sum((Decimal(t["commission"]) for t in self.trades), Decimal(0))),
+            "fees": str(sum((Decimal(t["commission"]) for t in self.trades + self.spot_trades),
+                            Decimal(0))),
             "funding": str(sum((Decimal(i["income"]) for i in self.income), Decimal(0))),
             "rate_limited": self.rates.counts, "requests": self.requests})))
