@@ -108,6 +108,15 @@ class StrategiesConfig(Strict):
     composite: StrategyToggle = StrategyToggle(weight=0.75)
 
 
+class ManagementConfig(Strict):
+    """Optional trade management beyond the plan's stop and 40/30/30 targets."""
+
+    trailing_atr: float = Field(default=0.0, ge=0, le=20)  # 0: off; else trail k × ATR
+    trail_from: Literal["open", "t1", "t2"] = "t1"  # when the trailing stop starts
+    trail_step_atr: float = Field(default=0.25, gt=0, le=5)  # smallest move worth an order
+    time_stop_hours: float = Field(default=0.0, ge=0)  # 0: off; else exit if T1 not hit by then
+
+
 class BasisConfig(Strict):
     """The delta-neutral basis executor (SPEC §5): spot long + perp short, collect funding."""
 
@@ -138,6 +147,7 @@ class Config(Strict):
     risk: RiskLimits = RiskLimits()
     signals: SignalSet = SignalSet()
     strategies: StrategiesConfig = StrategiesConfig()
+    management: ManagementConfig = ManagementConfig()
     basis: BasisConfig = BasisConfig()
     metrics: MetricsConfig = MetricsConfig()
     alerts: AlertsConfig = AlertsConfig()

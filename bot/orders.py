@@ -35,6 +35,7 @@ from state.store import Store
 log = logging.getLogger("derivbot.orders")
 ZERO = Decimal(0)
 TARGET_LEGS = ("t1", "t2", "t3")
+TRAILING = (TradeState.OPEN, TradeState.T1_FILLED, TradeState.T2_FILLED)
 EXIT_LEGS = ("stop", "t1", "t2", "t3", "exit")
 
 
@@ -47,6 +48,7 @@ class OrderManager:
         self._reactions: deque[tuple[int, str]] = deque()
         self.unknown: dict[str, OrderRequest] = {}  # submits whose outcome we do not know
         self.entry_deadline: dict[int, int] = {}  # trade id -> when a resting entry is pulled
+        self.stops_replaced: list[int] = []  # trades whose lost stop was put back
         self.basis = None  # the basis executor, when enabled: its orders and funding go there
         self.closed = 0  # trades closed since start: lets readers of the record cache it
         done = [t for t in store.trades() if t.state == TradeState.CLOSED]
@@ -113,6 +115,27 @@ class OrderManager:
                 continue
             while self._reactions:
                 await self._react(*self._reactions.popleft())
+
+    async def manage(self, symbol: str, now: int, close: float, atr: float, cfg) -> None:
+        """Time stop and trailing stop (both optional, from [management]) for `symbol`."""
+        trailing_states = {"open": TRAILING, "t1": TRAILING[1:], "t2": TRAILING[2:]}
+        for trade in [t for t in self.active.values() if t.symbol == symbol]:
+            if trade.state not in TRAILING or trade.opened_at is None:
+                continue
+            if (cfg.time_stop_hours and trade.state == TradeState.OPEN
+                    and now - trade.opened_at >= cfg.time_stop_hours * 3_600_000):
+                log.info("trade=%s event=time_stop hours=%s", trade.id, cfg.time_stop_hours)
+                await self.close_trade(trade.id, "time stop")
+                continue
+            if not cfg.trailing_atr or trade.state not in trailing_states[cfg.trail_from] \
+                    or not atr > 0 or trade.stop_price is None:
+                continue
+            d = 1 if trade.side == "long" else -1
+            level = Decimal(repr(close - d * cfg.trailing_atr * atr))
+            gain = (level - trade.stop_price) * d
+            if gain >= Decimal(repr(cfg.trail_step_atr * atr)) and self.working(trade.id, "stop"):
+                log.info("trade=%s event=trail stop=%s->%s", trade.id, trade.stop_price, level)
+                await self._move_stop(trade, level)
 
     def open_risk(self) -> list[OpenRisk]:
         return [OpenRisk(t.symbol, t.risk_cash) for t in self.active.values()]
@@ -227,6 +250,15 @@ class OrderManager:
         if trade.filled > 0 and trade.exited >= trade.filled:
             await self._finish(trade, trade.close_reason or leg)
             return
+        if (leg == "stop" and done and order.state != OrderLife.FILLED
+                and trade.state in TRAILING and not self.working(trade.id, "stop")):
+            # the stop went (expired, cancelled by hand): put it back, or learn why not
+            level = trade.stop_price or Decimal(repr(trade.plan_stop))
+            log.warning("trade=%s event=stop_lost state=%s: placing it again", trade.id,
+                        order.state)
+            self.stops_replaced.append(trade.id)
+            await self._place_stop(trade, level, self.next_seq(trade.id, "stop"))
+            return
         if order is not None and order.state == OrderLife.FILLED:
             targets = json.loads(trade.targets_json)
             if leg == "t1" and trade.state == TradeState.OPEN:
@@ -236,6 +268,19 @@ class OrderManager:
             elif leg == "t2" and trade.state == TradeState.T1_FILLED:
                 self._move(trade, TradeState.T2_FILLED, "stop to T1")
                 await self._move_stop(trade, Decimal(repr(targets[0][0])))
+
+    async def _position_gone(self, trade: Trade, why: str) -> None:
+        """A reduce-only order refused for want of a position: if the exchange holds none on
+        the trade's side, the position was closed outside the bot (by hand, or liquidated
+        unseen). The trade ends here with that reason — it is not retried tick after tick."""
+        d = 1 if trade.side == "long" else -1
+        if any(p.symbol == trade.symbol and p.contracts * d > 0
+               for p in await self.gw.fetch_positions()) or trade.id not in self.active:
+            return
+        log.error("trade=%s event=position_gone left=%s reason=%s", trade.id,
+                  trade.filled - trade.exited, why)
+        trade.close_reason = "position gone on the exchange"
+        await self._finish(trade, trade.close_reason)
 
     async def _protect(self, trade: Trade) -> None:
         self._move(trade, TradeState.OPEN, f"entry filled {trade.filled} @ {trade.entry_price}")
@@ -250,7 +295,11 @@ class OrderManager:
                                    reduce_only=True)
 
     async def _move_stop(self, trade: Trade, price: Decimal) -> None:
-        """New stop first, then cancel the old one: never a moment without a stop."""
+        """New stop first, then cancel the old one: never a moment without a stop. A stop
+        only ever tightens (a trailing stop ahead of breakeven stays where it is)."""
+        d = 1 if trade.side == "long" else -1
+        if trade.stop_price is not None and (price - trade.stop_price) * d <= 0:
+            return
         old = self.working(trade.id, "stop")
         await self._place_stop(trade, price, self.next_seq(trade.id, "stop"))
         failpoint("stop.moved")  # two stops working for a moment
@@ -272,7 +321,7 @@ class OrderManager:
         px = market.price_to_precision(price)
         order = await self._submit(trade, "stop", seq, OrderType.STOP_MARKET, left,
                                    stop_price=px, reduce_only=True)
-        if order is None:  # refused (price already through the stop): get out now
+        if order is None:  # refused (price through the stop, or no position): get out now
             await self.close_trade(trade.id, "stop already crossed")
             return
         trade.stop_price = px
@@ -343,6 +392,8 @@ class OrderManager:
             log.info("trade=%s event=rejected order=%s reason=%s", trade.id, req.client_id, err)
             if order.leg == "entry":
                 self._reactions.append((trade.id, order.client_id))
+            elif req.reduce_only and "-2022" in str(err):
+                await self._position_gone(trade, str(err))
             return None
         self.unknown.pop(req.client_id, None)
         failpoint(f"{order.leg}.sent")  # on the exchange, not yet booked here

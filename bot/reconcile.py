@@ -78,6 +78,8 @@ async def reconcile(om: OrderManager) -> Report:
             await om._place_stop(trade, level, om.next_seq(trade.id, "stop"))
             r.stops_replaced.append(trade.id)
     await om.sync()
+    r.stops_replaced = sorted(set(r.stops_replaced + om.stops_replaced))
+    om.stops_replaced.clear()
     traded = {t.symbol for t in om.active.values()}
     r.unowned_positions = [p.symbol for p in await om.gw.fetch_positions()
                            if p.symbol not in traded]

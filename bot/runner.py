@@ -235,6 +235,10 @@ class Runner:
         if self.basis is not None and self.basis.on(symbol) is not None:
             return  # the basis short holds this perp: a directional trade would net against it
         view = self.history.view(symbol, now)
+        m = self.cfg.management
+        if (m.trailing_atr or m.time_stop_hours) and len(view.candles.close):
+            await self.om.manage(symbol, now, float(view.candles.close[-1]),
+                                 float(view.candles.atr[-1]), m)
         readings = read_all(view, self.cfg.signals)
         for sig in readings.signals.values():
             self._record_signal(now, symbol, sig)
