@@ -60,6 +60,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     keys = ("trades", "win_rate", "profit_factor", "sharpe", "max_drawdown", "total_return",
             "fees", "funding_pnl")
     print(" ".join(f"{k}={report[k]}" for k in keys))
+    b = report["basis"]
+    print(f"basis: pairs={b['pairs']} failed={b['failed']} funding={b['funding']} "
+          f"price_pnl={b['price_pnl']} fees={b['fees']} pnl={b['pnl']}")
     print(f"wrote {out / 'report.json'}, {out / 'trades.csv'}, {out / 'equity.png'}, "
           f"{out / 'derivbot.db'}")
     return 0

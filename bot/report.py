@@ -98,6 +98,22 @@ def build_report(store: Store, start_equity: float, strategies: tuple[str, ...] 
         "failed_entries": sum(1 for t in store.trades() if t.state == "failed"),
         "refusals": sum(1 for d in decisions if not d.approved),
         "per_strategy": per,
+        "basis": basis_stats(store),
+    }
+
+
+def basis_stats(store: Store) -> dict:
+    """Delta-neutral pairs: how many, and their PnL split into funding, price and fees."""
+    pairs = store.basis_trades()
+    done = [b for b in pairs if b.state == "closed"]
+    total = Decimal(0)
+    return {
+        "pairs": len(pairs), "closed": len(done),
+        "failed": sum(1 for b in pairs if b.state == "failed"),
+        "funding": str(sum((b.funding for b in pairs), total)),
+        "price_pnl": str(sum((b.spot_realised + b.perp_realised for b in pairs), total)),
+        "fees": str(sum((b.fees for b in pairs), total)),
+        "pnl": str(sum((b.pnl for b in pairs), total)),
     }
 
 

@@ -373,6 +373,9 @@ class Runner:
     async def close_all(self, reason: str) -> None:
         for trade_id in list(self.om.active):
             await self.om.close_trade(trade_id, reason)
+        if self.basis is not None:
+            for pair in list(self.basis.active.values()):
+                await self.basis.close(pair, reason)
         await self.om.sync()
 
 
