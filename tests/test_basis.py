@@ -151,3 +151,14 @@ def test_basis_config_is_checked():
         parse_config({"basis": {"exit_rate": 0.0005, "entry_rate": 0.0003}})
     with pytest.raises(ConfigError, match="basis.capital_fraction"):
         parse_config({"basis": {"capital_fraction": 2}})
+
+
+def test_margin_cushion_rule_closes_about_four_percent_before_liquidation():
+    from strategies.basis import margin_short
+
+    notional, margin, mmr = 100_000.0, 20_000.0, 0.004  # 5x isolated short
+    maint = notional * mmr
+    # a 15 % adverse move leaves 4 540 of a 19 540 cushion (23 %): keep
+    assert not margin_short(margin, -15_000, maint * 1.15, 0.2)
+    # 16 % leaves 3 536 of 19 536 (18 %): close, ~3.5 % before liquidation
+    assert margin_short(margin, -16_000, maint * 1.16, 0.2)
