@@ -14,6 +14,14 @@ from bot.markets import Market
 PARAMS = web.RequestKey("params", dict)
 
 
+def market_of(table: dict[str, Market], params: dict) -> Market:
+    """The market a request's `symbol` names, or Binance's -1121."""
+    try:
+        return table[params["symbol"]]
+    except KeyError:
+        raise BaseError(f"-1121 Invalid symbol {params.get('symbol')}") from None
+
+
 class PublicRoutes:
     """Mixed into LocalExchange: needs self.sim, self.data, self.venue, self.by_id, self.rates."""
 
@@ -37,10 +45,7 @@ class PublicRoutes:
             "symbols": [dialect.symbol_info(m) for m in self.by_id.values()]})
 
     def _market(self, params: dict) -> Market:
-        try:
-            return self.by_id[params["symbol"]]
-        except KeyError:
-            raise BaseError(f"-1121 Invalid symbol {params.get('symbol')}") from None
+        return market_of(self.by_id, params)
 
     async def klines(self, request: web.Request) -> web.Response:
         p = request[PARAMS]

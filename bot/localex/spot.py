@@ -9,7 +9,7 @@ from aiohttp import web
 from ccxt.base.errors import BaseError
 
 from bot.localex import dialect
-from bot.localex.public import PARAMS
+from bot.localex.public import PARAMS, market_of
 from bot.markets import Market
 from bot.types import OrderRequest, OrderState, OrderType
 
@@ -48,10 +48,7 @@ class SpotRoutes:
         r.add_post("/sapi/v1/asset/transfer", self.asset_transfer)
 
     def _spot_market(self, p: dict) -> Market:
-        try:
-            return self.spot_by_id[p["symbol"]]
-        except KeyError:
-            raise BaseError(f"-1121 Invalid symbol {p.get('symbol')}") from None
+        return market_of(self.spot_by_id, p)
 
     async def spot_exchange_info(self, _request: web.Request) -> web.Response:
         return web.json_response({"timezone": "UTC", "serverTime": self.sim.now,
