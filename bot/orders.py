@@ -211,7 +211,7 @@ class OrderManager:
     def _trade_on(self, symbol: str, at: int | None = None) -> Trade | None:
         """The active trade holding `symbol` (at time `at`, when given)."""
         return next((t for t in self.active.values() if t.symbol == symbol
-                     and t.state != TradeState.PENDING_ENTRY
+                     and (t.state != TradeState.PENDING_ENTRY or t.filled > 0)
                      and (at is None or (t.opened_at or 0) <= at)), None)
 
     def _book(self, trade: Trade, leg: str, amount: Decimal, price: Decimal, fee: Decimal) -> None:
@@ -246,6 +246,8 @@ class OrderManager:
                 else:
                     self._move(trade, TradeState.FAILED, f"entry {order.state}: {order.reason}")
                     self.active.pop(trade.id)
+            elif trade.state == TradeState.PENDING_ENTRY and trade.filled > trade.exited:
+                await self._cover(trade)  # part of a resting entry filled: stop it now
             return
         if trade.filled > 0 and trade.exited >= trade.filled:
             await self._finish(trade, trade.close_reason or leg)
@@ -282,10 +284,21 @@ class OrderManager:
         trade.close_reason = "position gone on the exchange"
         await self._finish(trade, trade.close_reason)
 
+    async def _cover(self, trade: Trade) -> None:
+        """A stop for all that is held, at the plan's level: a new one first when what
+        works covers less, then the smaller ones are cancelled."""
+        old = self.working(trade.id, "stop")
+        if sum((o.amount for o in old), ZERO) == trade.filled - trade.exited:
+            return
+        level = trade.stop_price or Decimal(repr(trade.plan_stop))
+        await self._place_stop(trade, level, self.next_seq(trade.id, "stop"))
+        for o in old:
+            await self._cancel(o)
+
     async def _protect(self, trade: Trade) -> None:
         self._move(trade, TradeState.OPEN, f"entry filled {trade.filled} @ {trade.entry_price}")
         trade.opened_at = self.clock.now()
-        await self._place_stop(trade, Decimal(repr(trade.plan_stop)), 0)
+        await self._cover(trade)
         market = self.markets[trade.symbol]
         targets = json.loads(trade.targets_json)
         amounts = split_amounts(trade.filled, [f for _, f in targets], market)

@@ -22,7 +22,8 @@ class TradeState(StrEnum):
 
 
 TRADE_MOVES = {
-    TradeState.PENDING_ENTRY: {TradeState.OPEN, TradeState.FAILED},
+    # a part-filled resting entry is stopped out (or closed by hand) before it completes
+    TradeState.PENDING_ENTRY: {TradeState.OPEN, TradeState.FAILED, TradeState.CLOSED},
     TradeState.OPEN: {TradeState.T1_FILLED, TradeState.CLOSED},
     TradeState.T1_FILLED: {TradeState.T2_FILLED, TradeState.CLOSED},
     TradeState.T2_FILLED: {TradeState.CLOSED},

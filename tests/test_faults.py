@@ -93,11 +93,37 @@ def test_partial_entry_fill_of_37_percent_is_protected_exactly():
     desk.ex.fill_partially(cid, D("0.37"), D(49_950))
     run(desk.om.sync())
     assert trade.state == "pending_entry" and trade.filled == D("0.37")
+    # what filled is stopped at once, while the rest of the entry still rests
+    [stop] = [o for o in desk.ex.open_orders(BTC) if o.type == "stop_market"]
+    assert (stop.amount, stop.stop_price, stop.reduce_only) == (D("0.370"), D("49000.0"), True)
     desk.clock.t += HOUR  # the entry's time is up
     run(desk.om.sync())
     assert desk.ex.fetch_order(cid).status.value == "canceled"
     assert trade.state == "open"
     legs = {o.leg: o.amount for o in desk.store.orders(trade.id) if o.leg != "entry"}
-    assert legs["stop"] == D("0.370")
+    assert legs["stop"] == D("0.370")  # the same stop still covers exactly what is held
+    assert [o.client_id[-6:] for o in desk.store.orders(trade.id) if o.leg == "stop"] == [
+        "stop-0"]
     assert legs["t1"] + legs["t2"] + legs["t3"] == D("0.37")
     assert (legs["t1"], legs["t2"], legs["t3"]) == (D("0.148"), D("0.111"), D("0.111"))
+
+
+def test_each_partial_fill_of_a_resting_entry_grows_its_stop_new_before_old():
+    desk, gw = faulty_desk(maker=0, taker=0)
+    trade = run(desk.om.open_trade(
+        desk.approved(PLAN, "1"), limit_price=49_950, timeout_ms=HOUR))
+    cid = f"dbot-{trade.id:06d}-entry-0"
+    desk.ex.fill_partially(cid, D("0.2"), D(49_950))
+    run(desk.om.sync())
+    desk.ex.fill_partially(cid, D("0.3"), D(49_950))
+    run(desk.om.sync())
+    assert sent(gw) == ["entry-0", "stop-0", "stop-1"]
+    assert [c for m, c in gw.calls if m == "cancel_order"] == [f"dbot-{trade.id:06d}-stop-0"]
+    [stop] = [o for o in desk.ex.open_orders(BTC) if o.type == "stop_market"]
+    assert stop.amount == D("0.500") and trade.state == "pending_entry"
+    # the price falls through both: the rest of the entry fills on the way down, the 0.5
+    # stop fires, and the other 0.5 (its stop already crossed) goes out at market
+    desk.candle(BTC, 49_950, 49_960, 48_900, 48_950)
+    assert trade.state == "closed" and trade.close_reason == "stop already crossed"
+    assert trade.filled == trade.exited == D(1)
+    assert desk.ex.positions.get(BTC) is None and desk.ex.open_orders(BTC) == []
