@@ -13,7 +13,6 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
 from decimal import Decimal
 from typing import Any
 
@@ -114,8 +113,10 @@ class CcxtGateway:
     async def _call(self, endpoint: str, fn: Callable[..., Awaitable], *args, order: bool = False,
                     retry: bool = True, **kw):
         """Call ccxt; map errors; retry only network errors (timeouts, 5xx, 429)."""
+        if not retry:  # the order path: one attempt, no retry machinery in the way
+            return await self._once(endpoint, fn, args, kw, order)
         async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self.attempts if retry else 1),
+                stop=stop_after_attempt(self.attempts),
                 wait=backoff(multiplier=self.base_wait, max=10 * self.base_wait,
                              jitter=self.base_wait),
                 retry=retry_if_exception_type(NetworkError), reraise=True):
@@ -124,24 +125,30 @@ class CcxtGateway:
                     self.retries += 1
                     if self.metrics is not None:
                         self.metrics.retries.labels(endpoint).inc()
-                started = time.perf_counter()
-                try:
-                    async with AsyncExitStack() as stack:
-                        if order and self.throttle:
-                            for t in self.throttlers:
-                                await stack.enter_async_context(t)
-                        if self.throttle:
-                            await stack.enter_async_context(
-                                self.weight.use(self.profile.weights.get(endpoint, 1)))
-                        return await fn(*args, **kw)
-                except Exception as err:  # noqa: BLE001 - mapped to ccxt's tree, re-raised
-                    raise self._map(err) from None
-                finally:
-                    if self.metrics is not None:
-                        self.metrics.request_latency.labels(endpoint).observe(
-                            time.perf_counter() - started)
-                        self._export_waits()
+                return await self._once(endpoint, fn, args, kw, order)
         raise AssertionError("unreachable")
+
+    async def _once(self, endpoint: str, fn: Callable[..., Awaitable], args: tuple, kw: dict,
+                    order: bool):
+        """One request: room under the caps first, errors mapped, latency observed."""
+        taken: list[tuple[CompletionThrottler, int]] = []
+        started = time.perf_counter()
+        try:
+            if self.throttle:
+                for t, n in ([(t, 1) for t in self.throttlers] if order else []) + [
+                        (self.weight, self.profile.weights.get(endpoint, 1))]:
+                    await t.acquire(n)
+                    taken.append((t, n))
+            return await fn(*args, **kw)
+        except Exception as err:  # noqa: BLE001 - mapped to ccxt's tree, re-raised
+            raise self._map(err) from None
+        finally:
+            for t, n in taken:
+                t.release(n)
+            if self.metrics is not None:
+                self.metrics.request_latency.labels(endpoint).observe(
+                    time.perf_counter() - started)
+                self._export_waits()
 
     def _export_waits(self) -> None:
         for name, t in [("weight", self.weight)] + [(f"orders_{int(th.period)}s", th)
