@@ -72,7 +72,7 @@ async def replay(cfg: Config, data_dir: Path, out: Path, progress: bool = True) 
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     markets = build_markets(data, cfg.data.symbols)
     sim = build_sim(cfg, markets)
-    store = Store(db)
+    store = Store(db, durable=False)  # a report: a crashed replay is simply run again
     runner = Runner(cfg, SimGateway(sim), store, markets, ReplayClock(),
                     sinks=(SimMarketSink(sim, cfg.exchange.venue),))
     events = list(data.events())

@@ -36,12 +36,15 @@ OPEN_BASIS_STATES = ("opening", "open", "closing")
 
 
 class Store:
-    def __init__(self, path: str | Path, telemetry_batch: int = 500) -> None:
+    def __init__(self, path: str | Path, telemetry_batch: int = 500, durable: bool = True
+                 ) -> None:
+        """durable=False (a replay's report database, re-made by running it again) skips
+        the fsync of every commit; trading sessions are always durable."""
         self.path = Path(path)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_engine(f"sqlite:///{path}")
-        event.listen(self.engine, "connect", _pragmas)
+        event.listen(self.engine, "connect", _pragmas if durable else _pragmas_fast)
         SQLModel.metadata.create_all(self.engine)
         _add_new_columns(self.engine)
         self.session = Session(self.engine, expire_on_commit=False)
@@ -225,6 +228,13 @@ def _add_new_columns(engine) -> None:
                     kind = col.type.compile(engine.dialect)
                     conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{col.name}" '
                                          f"{kind}")
+
+
+def _pragmas_fast(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=OFF")
+    cur.close()
 
 
 def _pragmas(dbapi_conn, _record) -> None:

@@ -33,7 +33,7 @@ def _replay(folder: Path, symbols: tuple[str, ...], db: Path, cfg_extra: dict | 
     events = list(data.events())
     markets = {s: m for s, m in build_markets(data, symbols).items() if not m.spot}
     engine = build_sim(cfg, build_markets(data, symbols))
-    store = Store(db)
+    store = Store(db, durable=False)  # as `derivbot replay` writes its report database
     runner = Runner(cfg, SimGateway(engine), store, markets, ReplayClock(),
                     sinks=(SimMarketSink(engine, cfg.exchange.venue),))
     latencies: list[float] = []
