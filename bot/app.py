@@ -197,7 +197,7 @@ def _request_stop(runner: Runner) -> None:
 async def flatten_paper(cfg: Config, data_dir: Path):
     """The kill switch against a paper session on the simulator (its saved state)."""
     from bot.clock import ReplayClock
-    from bot.flatten import flatten
+    from bot.flatten import flatten, with_basis
     from bot.orders import OrderManager
 
     data = load_data(cfg, data_dir)
@@ -208,7 +208,7 @@ async def flatten_paper(cfg: Config, data_dir: Path):
     store = Store(cfg.state.db)
     try:
         om = OrderManager(SimGateway(sim), store, sim.markets, ReplayClock(sim.now))
-        report = await flatten(om)
+        report = await flatten(with_basis(om, cfg))
         sim_state.save(sim, sim_file)
         return report
     finally:

@@ -128,14 +128,15 @@ async def run_ccxt(cfg: Config, live: bool, data_dir: Path | None = None,
 
 async def flatten_ccxt(cfg: Config, live: bool):
     """The kill switch on a real or local exchange: no approval, reduce-only."""
-    from bot.flatten import flatten
+    from bot.flatten import flatten, with_basis
     from bot.orders import OrderManager
 
     gw = _gateway(cfg, live)
     store = Store(cfg.state.db)
     try:
-        markets = {s: m for s, m in (await gw.load_markets()).items() if not m.spot}
-        return await flatten(OrderManager(gw, store, markets, WallClock()))
+        markets = {s: m for s, m in (await gw.load_markets()).items()
+                   if not m.spot or cfg.basis.enabled}
+        return await flatten(with_basis(OrderManager(gw, store, markets, WallClock()), cfg))
     finally:
         await gw.close()
         store.close()

@@ -341,7 +341,11 @@ class BasisDesk:
 
     # ---- helpers ----------------------------------------------------------------------
     def _px(self, b: BasisTrade) -> Decimal:
-        return Decimal(repr(self.history.last_close(b.perp)))
+        """The last close; without market data (the kill switch), the spot leg's cost."""
+        px = self.history.last_close(b.perp)
+        if math.isfinite(px):
+            return Decimal(repr(px))
+        return b.spot_cost / b.spot_filled if b.spot_filled else b.perp_entry or ZERO
 
     def _refusals(self, b: BasisTrade, leg: str) -> int:
         return sum(1 for o in self.orders.values() if o.basis_id == b.id and o.leg == leg

@@ -134,7 +134,8 @@ def cmd_flatten(args: argparse.Namespace) -> int:
             report = asyncio.run(app.flatten_paper(cfg, app.resolve_data(cfg, args.data)))
     except (FileNotFoundError, PermissionError) as err:
         raise UsageError(str(err)) from None
-    print(f"flattened: closed trades {report.trades_closed or 'none'}; cancelled orders "
+    print(f"flattened: closed trades {report.trades_closed or 'none'}; closed basis pairs "
+          f"{report.pairs_closed or 'none'}; cancelled orders "
           f"{report.orders_cancelled or 'none'}; closed positions "
           f"{report.positions_closed or 'none'}; left alone (not ours) "
           f"{report.left_alone or 'none'}")

@@ -19,6 +19,7 @@ class FlattenReport:
     orders_cancelled: list[str] = field(default_factory=list)
     positions_closed: list[str] = field(default_factory=list)
     left_alone: list[str] = field(default_factory=list)  # orders the bot does not own
+    pairs_closed: list[int] = field(default_factory=list)  # basis pairs: both legs
 
 
 async def flatten(om: OrderManager) -> FlattenReport:
@@ -26,6 +27,10 @@ async def flatten(om: OrderManager) -> FlattenReport:
     for trade_id in list(om.active):
         await om.close_trade(trade_id, "flatten")
         r.trades_closed.append(trade_id)
+    if om.basis is not None:  # spot sold and the short bought back, as pair orders
+        for pair in list(om.basis.active.values()):
+            await om.basis.close(pair, "flatten")
+            r.pairs_closed.append(pair.id)
     for st in await om.gw.fetch_open_orders():
         if st.client_id.startswith(f"{CLIENT_PREFIX}-"):
             await om.gw.cancel_order(st.symbol, st.client_id)
@@ -44,8 +49,21 @@ async def flatten(om: OrderManager) -> FlattenReport:
         r.positions_closed.append(pos.symbol)
     await om.sync()
     om.store.set_meta("last_flatten", {"at": om.clock.now(), "trades": r.trades_closed,
-                                       "orders": r.orders_cancelled,
+                                       "pairs": r.pairs_closed, "orders": r.orders_cancelled,
                                        "positions": r.positions_closed})
-    log.warning("event=flatten trades=%s orders=%s positions=%s left_alone=%s",
-                r.trades_closed, r.orders_cancelled, r.positions_closed, r.left_alone)
+    log.warning("event=flatten trades=%s pairs=%s orders=%s positions=%s left_alone=%s",
+                r.trades_closed, r.pairs_closed, r.orders_cancelled, r.positions_closed,
+                r.left_alone)
     return r
+
+
+def with_basis(om: OrderManager, cfg) -> OrderManager:
+    """Give the kill switch the basis executor, so open pairs close leg by leg."""
+    from bot.basis import BasisDesk
+    from bot.history import History
+
+    if cfg.basis.enabled:
+        om.basis = BasisDesk(om.gw, om.store, om.markets, om.clock,
+                             History(cfg.exchange.venue), cfg.basis, cfg.risk.leverage,
+                             cfg.risk.mmr_tiers, cfg.sim.taker_fee)
+    return om

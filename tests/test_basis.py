@@ -162,3 +162,17 @@ def test_margin_cushion_rule_closes_about_four_percent_before_liquidation():
     assert not margin_short(margin, -15_000, maint * 1.15, 0.2)
     # 16 % leaves 3 536 of 19 536 (18 %): close, ~3.5 % before liquidation
     assert margin_short(margin, -16_000, maint * 1.16, 0.2)
+
+
+def test_kill_switch_closes_a_basis_pair_leg_by_leg(tmp_path):
+    from bot.flatten import flatten
+
+    runner, ex, store, _ = replay(write_market(tmp_path, days=12, rich_until=12), config())
+    [pair] = store.basis_trades()
+    assert pair.state == "open"
+    report = run(flatten(runner.om))
+    assert report.pairs_closed == [pair.id] and report.positions_closed == []
+    assert pair.state == "closed" and pair.close_reason == "flatten"
+    assert sorted(o.leg for o in store.basis_orders(pair.id)) == ["perp", "perpx", "spot",
+                                                                   "spotx"]
+    assert ex.positions == {} and ex.spot["BTC"] == 0

@@ -34,13 +34,14 @@ def _replay(folder: Path, symbols: tuple[str, ...], db: Path, cfg_extra: dict | 
     markets = {s: m for s, m in build_markets(data, symbols).items() if not m.spot}
     engine = build_sim(cfg, build_markets(data, symbols))
     store = Store(db, durable=False)  # as `derivbot replay` writes its report database
-    runner = Runner(cfg, SimGateway(engine), store, markets, ReplayClock(),
+    gateway = HandoffClock(engine)
+    runner = Runner(cfg, gateway, store, markets, ReplayClock(),
                     sinks=(SimMarketSink(engine, cfg.exchange.venue),))
     latencies: list[float] = []
     orig = runner.tick
 
     async def timed(t, batch):
-        t0 = time.perf_counter()
+        t0 = gateway.tick_started = time.perf_counter()
         await orig(t, batch)
         latencies.append(time.perf_counter() - t0)
 
@@ -54,7 +55,22 @@ def _replay(folder: Path, symbols: tuple[str, ...], db: Path, cfg_extra: dict | 
 
     took = asyncio.run(go())
     store.close()
+    runner.stats.handoffs = gateway.handoffs
     return len(events), took, np.array(latencies), runner.stats
+
+
+class HandoffClock(SimGateway):
+    """Times market update in → entry order handed to the gateway, per tick."""
+
+    def __init__(self, engine) -> None:
+        super().__init__(engine)
+        self.tick_started = 0.0
+        self.handoffs: list[float] = []
+
+    async def create_order(self, req):
+        if req.client_id.endswith("-entry-0"):
+            self.handoffs.append(time.perf_counter() - self.tick_started)
+        return await super().create_order(req)
 
 
 def _bare(folder: Path, symbols) -> tuple[int, float]:
@@ -76,6 +92,10 @@ def test_replay_throughput_synthetic_two_symbols(tmp_path, figures):
     p50, p99 = np.percentile(lat, [50, 99]) * 1000
     figures.append(f"tick latency over {len(lat)} ticks: p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
                    f"max {lat.max() * 1000:.2f} ms ({stats.plans} plans)")
+    hand = np.array(stats.handoffs) * 1000
+    figures.append(f"decision latency, market update in -> entry handed to the gateway, over "
+                   f"{len(hand)} entries: p50 {np.percentile(hand, 50):.2f} ms, p99 "
+                   f"{np.percentile(hand, 99):.2f} ms, max {hand.max():.2f} ms")
     assert stats.ticks > 0
 
 
