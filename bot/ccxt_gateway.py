@@ -395,14 +395,27 @@ class CcxtGateway:
                           int(raw.get("lastUpdateTimestamp") or raw.get("timestamp") or 0))
 
     async def _fees(self, symbol: str, order_id: str) -> Decimal:
+        """The order's fees in the quote currency. A fee charged in the base asset (spot
+        buys on Binance) is valued at its fill's price; one charged in another asset (BNB)
+        is logged and not counted, as it never touches the quote balance."""
         trades = await self._call("my_trades", self.ex.fetch_my_trades, symbol,
                                   params={"orderId": order_id})
+        market = self.markets.get(symbol)
         total = ZERO
         for t in trades:
             info = t.get("info", {})
             raw = info.get(self.profile.fee_field) if self.profile.fee_field else None
-            total += _dec(raw) if raw is not None else _dec((t.get("fee") or {}).get("cost")) \
+            fee = _dec(raw) if raw is not None else _dec((t.get("fee") or {}).get("cost")) \
                 or ZERO
+            asset = info.get("commissionAsset") or (t.get("fee") or {}).get("currency")
+            if market is not None and asset and asset != market.quote:
+                if asset == market.base:
+                    fee *= _dec(info.get("price")) or _dec(t.get("price")) or ZERO
+                else:
+                    log.warning("event=fee_in_other_asset order=%s asset=%s fee=%s", order_id,
+                                asset, fee)
+                    fee = ZERO
+            total += fee
             rank = int(info.get("id", 0) or 0)
             self._order_trade_rank[order_id] = min(self._order_trade_rank.get(order_id, rank),
                                                    rank)

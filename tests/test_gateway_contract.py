@@ -158,3 +158,21 @@ def test_spot_leg_transfer_buy_and_balances(kind):
             assert pos.symbol == BTC and pos.contracts == D("-0.2")
             assert (await v.gw.fetch_order("BTC/USDT", "dbot-b000001-spot-1")).filled == D("0.2")
     run(go())
+
+
+def test_a_spot_fee_charged_in_the_base_asset_is_valued_at_the_fill_price():
+    """Binance takes a spot buy's fee in the coin bought (without BNB): the gateway reports
+    it in quote, at the fill's price; a fee in a third asset is not counted as quote."""
+    async def go():
+        async with venue("ccxt", spot=True) as v:
+            v.candle("BTC/USDT", T0, 50_000, 50_000, 50_000, 50_000)
+            await v.gw.transfer("USDT", D("10100"), True)
+            await v.gw.create_order(OrderRequest("dbot-b000001-spot-0", "BTC/USDT", "buy",
+                                                 MKT, D("0.2")))
+            [row] = v.local.spot_trades
+            row.update(commission="0.0002", commissionAsset="BTC")
+            st = await v.gw.fetch_order("BTC/USDT", "dbot-b000001-spot-0")
+            assert st.fee == D("10.0000")  # 0.0002 BTC at 50 000
+            row.update(commission="0.01", commissionAsset="BNB")
+            assert (await v.gw.fetch_order("BTC/USDT", "dbot-b000001-spot-0")).fee == 0
+    run(go())
