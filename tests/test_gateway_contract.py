@@ -166,7 +166,7 @@ def test_a_spot_fee_charged_in_the_base_asset_is_valued_at_the_fill_price():
     async def go():
         async with venue("ccxt", spot=True) as v:
             v.candle("BTC/USDT", T0, 50_000, 50_000, 50_000, 50_000)
-            await v.gw.transfer("USDT", D("10100"), True)
+            await v.gw.transfer("USDT", D(10100), True)
             await v.gw.create_order(OrderRequest("dbot-b000001-spot-0", "BTC/USDT", "buy",
                                                  MKT, D("0.2")))
             [row] = v.local.spot_trades
