@@ -72,6 +72,14 @@ class BasisDesk:
     def owns(self, client_id: str) -> bool:
         return client_id in self.orders
 
+    def idle(self, now: int) -> bool:
+        """No pair under way and none about to open: the tick needs no account data."""
+        if self.active:
+            return False
+        return not any(should_open(self.history.funding_series(perp), now,
+                                   self.cfg.average_days, self.cfg.entry_rate)[0]
+                       for perp, _ in self.pairs())
+
     async def tick(self, now: int, equity: float, busy: set[str],
                    positions: dict | None = None, spot_held: dict | None = None) -> None:
         """Drive open pairs; open a new one where funding pays and the perp is free."""

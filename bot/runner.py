@@ -210,6 +210,8 @@ class Runner:
         self.metrics.market_time.set(t / 1000)
 
     async def _basis_tick(self, t: int) -> None:
+        if self.basis.idle(t):
+            return  # no account reads (two REST calls on a real exchange) for nothing
         try:
             positions = {p.symbol: p for p in await self.gw.fetch_positions()}
             bal = await self.gw.fetch_balance()
