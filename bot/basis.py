@@ -87,7 +87,7 @@ class BasisDesk:
             b = self.on(perp)
             view = self.history.funding_series(perp)
             if b is not None:
-                if b.state == "open" and spot_held is not None:
+                if b.state in ("open", "closing") and spot_held is not None:
                     self._spot_taken(b, spot_held.get(self.markets[spot].base, ZERO))
                 if b.state == "open":
                     why = exit_reason(view, self.cfg.exit_rate)
@@ -335,7 +335,11 @@ class BasisDesk:
         need = amount * self._px(b) * (1 + self.taker_fee) * SPOT_SLACK
         have = (await self.gw.fetch_balance()).spot.get(quote, ZERO)
         if need > have:
-            await self.gw.transfer(quote, (need - have).quantize(Decimal("0.01"), ROUND_UP), True)
+            try:
+                await self.gw.transfer(quote, (need - have).quantize(Decimal("0.01"), ROUND_UP),
+                                       True)
+            except (InvalidOrder, ExchangeError) as err:  # the spot buy will say why too
+                log.warning("basis=%s event=transfer_refused error=%s", b.id, err)
 
     async def _sweep_spot(self, b: BasisTrade) -> None:
         """With no pair left open, the spot account's quote goes back to futures."""

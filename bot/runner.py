@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from ccxt.base.errors import NetworkError
+from ccxt.base.errors import ExchangeError, NetworkError
 
 from bot.alerts import AlertBook, Webhook
 from bot.approval import ApprovalGate
@@ -219,6 +219,8 @@ class Runner:
             await self.basis.tick(t, float(self.total_equity(bal)), busy, positions, bal.spot)
         except NetworkError as err:
             log.warning("event=basis_skipped error=%r", err)
+        except ExchangeError as err:  # a refusal outside the legs: the next tick tries again
+            log.error("event=basis_error error=%r", err)
 
     def total_equity(self, bal) -> Decimal:
         """Futures equity plus what the spot account holds, at last prices."""

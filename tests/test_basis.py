@@ -176,3 +176,19 @@ def test_kill_switch_closes_a_basis_pair_leg_by_leg(tmp_path):
     assert sorted(o.leg for o in store.basis_orders(pair.id)) == ["perp", "perpx", "spot",
                                                                    "spotx"]
     assert ex.positions == {} and ex.spot["BTC"] == 0
+
+
+def test_a_refused_transfer_costs_one_spot_try_not_the_bot(tmp_path):
+    holder = {}
+
+    def wrap(inner):
+        gw = holder["gw"] = FaultyGateway(inner)
+        gw.script("transfer", "no_funds")
+        return gw
+    _, ex, store, _ = replay(write_market(tmp_path, days=12, rich_until=12), config(),
+                             wrap)
+    [pair] = store.basis_trades()
+    assert pair.state == "open" and pair.spot_filled == pair.perp_filled == pair.amount
+    legs = [(o.client_id[-6:], o.state) for o in store.basis_orders(pair.id)]
+    assert ("spot-0", "rejected") in legs and ("spot-1", "filled") in legs
+    assert ex.spot["BTC"] == pair.amount
