@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from strategies.series import aggregate_funding, oi_weighted_funding
-from strategies.types import Direction, MarketView, Signal
+from strategies.series import aggregate_funding, last_of, oi_weighted_funding
+from strategies.types import Direction, MarketView, Series, Signal
 
 HOUR_MS = 3_600_000
 
@@ -99,10 +99,11 @@ class FundingAccelerationParams(BaseModel):
     parabolic_floor: float = Field(default=0.0002, ge=0)  # |first print| of a parabolic run
 
 
-def funding_acceleration(view: MarketView, p: FundingAccelerationParams) -> Signal:
+def funding_acceleration(view: MarketView, p: FundingAccelerationParams,
+                         aggregated: Series | None = None) -> Signal:
     """Funding rising (falling) fast: crowding building on the long (short) side → fade it."""
     name = "funding_acceleration"
-    series = aggregate_funding(view, 3)
+    series = last_of(aggregated, 3) if aggregated is not None else aggregate_funding(view, 3)
     if series is None or len(series) < 3:
         return Signal.abstain(name, f"needs 3 funding periods on {view.venue}")
     r0, r1, r2 = (float(x) for x in series.value[-3:])
@@ -129,11 +130,13 @@ class FundingDivergenceParams(BaseModel):
     funding_periods: int = Field(default=3, ge=1)  # funding falling/rising over these prints
 
 
-def funding_divergence(view: MarketView, p: FundingDivergenceParams) -> Signal:
+def funding_divergence(view: MarketView, p: FundingDivergenceParams,
+                       aggregated: Series | None = None) -> Signal:
     """New price high while funding declines → bearish; new low while funding rises → bullish."""
     name = "funding_divergence"
     c = view.candles
-    series = aggregate_funding(view, p.funding_periods + 1)
+    n = p.funding_periods + 1
+    series = last_of(aggregated, n) if aggregated is not None else aggregate_funding(view, n)
     if len(c) < p.lookback_bars + 1:
         return Signal.abstain(name, f"needs {p.lookback_bars + 1} bars, have {len(c)}")
     if series is None or len(series) < p.funding_periods + 1:

@@ -76,8 +76,10 @@ def clusters(price: np.ndarray, high: np.ndarray, low: np.ndarray, oi: np.ndarra
     bucket = np.round(px[alive] / width).astype(np.int64)
     side = is_long[alive]
     keys = bucket * 2 + side
-    uniq, inv = np.unique(keys, return_inverse=True)
-    sums = np.bincount(inv, weights=nt[alive])
+    low = int(keys.min())
+    full = np.bincount(keys - low, weights=nt[alive])  # one bin per key: no sort needed
+    uniq = np.flatnonzero(np.bincount(keys - low)) + low
+    sums = full[uniq - low]
     dense = sums >= p.dense_factor * sums.mean()
     order = np.argsort(-sums, kind="stable")
     keep = order[: max(p.top, int(dense.sum()))]  # every dense cluster, at least the top few

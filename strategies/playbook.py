@@ -45,6 +45,7 @@ from strategies.oi import (
 from strategies.options import OptionsParams, options_positioning
 from strategies.plan import PlanParams, build_plan
 from strategies.regime import RegimeParams, regime, regime_name
+from strategies.series import aggregate_funding
 from strategies.structure import (
     BreakParams,
     SpringParams,
@@ -104,11 +105,12 @@ class Readings:
 def read_all(view: MarketView, s: SignalSet) -> Readings:
     found = map_view(view, s.liquidation_map)
     c = view.candles
+    agg = aggregate_funding(view, max(3, s.funding_divergence.funding_periods + 1))
     sigs = [
         funding_extreme(view, s.funding_extreme),
         funding_zscore(view, s.funding_zscore),
-        funding_acceleration(view, s.funding_acceleration),
-        funding_divergence(view, s.funding_divergence),
+        funding_acceleration(view, s.funding_acceleration, agg),
+        funding_divergence(view, s.funding_divergence, agg),
         funding_spread(view, s.funding_spread),
         oi_price_regime(view, s.oi_price_regime),
         oi_divergence(view, s.oi_divergence),

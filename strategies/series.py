@@ -89,3 +89,9 @@ def aggregate_funding(view: MarketView, last: int, max_age_hours: float = 16.0
         den += np.where(ok, w, 0.0)
     out = np.where(den > 0, num / np.where(den > 0, den, 1.0), base.value[-last:])
     return Series(ts, out)
+
+
+def last_of(s: Series, n: int) -> Series:
+    """The last n points (aggregate_funding's rows are independent: a longer aggregate's
+    tail is the shorter aggregate, so one computation serves both readers)."""
+    return Series(s.ts[-n:], s.value[-n:])
