@@ -41,6 +41,20 @@ class ApprovalGate:
                     p.id, p.symbol, p.side, p.size, p.entry, p.stop, p.expires_at)
         return p
 
+    def propose_basis(self, perp: str, amount, price: float, avg: float, leverage: float,
+                      now: int) -> Proposal:
+        """A delta-neutral pair: buy `amount` spot and sell as much of the perp."""
+        p = Proposal(created_at=now, expires_at=now + self.expiry_bars * HOUR_MS,
+                     status="pending", strategy="basis", symbol=perp,
+                     side="spot long + perp short", size=amount, entry=price, stop=0.0,
+                     targets_json="[]", risk_cash=0.0,
+                     margin=float(amount) * price / leverage, liquidation=0.0,
+                     reasons_json=json.dumps({"avg_funding_8h": avg}))
+        self.store.save(p)
+        log.warning("event=proposal id=%s basis=%s amount=%s price=%s avg_funding=%.5f "
+                    "expires=%s", p.id, perp, amount, price, avg, p.expires_at)
+        return p
+
     def ready(self, now: int) -> list[Proposal]:
         """Approved proposals still in time; the rest of the stale ones expire now."""
         proposals.expire(self.store, now)

@@ -23,6 +23,7 @@ from bot.trade import FROM_STATUS, OrderLife, basis_client_id, order_move_allowe
 from bot.types import OrderRequest, OrderState, OrderType
 from risk.basis import basis_notional
 from risk.manager import mmr_for
+from state import proposals
 from state.models import BasisTrade, Order
 from state.store import Store
 from strategies.basis import exit_reason, margin_short, should_open
@@ -44,6 +45,7 @@ class BasisDesk:
         self.history = history  # last prices (spot trades at the perp's price ± basis)
         self.cfg, self.leverage, self.mmr_tiers = cfg, leverage, mmr_tiers
         self.taker_fee = Decimal(repr(taker_fee))
+        self.gate = None  # live (or paper with approval): new pairs wait for a person
         self.active: dict[int, BasisTrade] = {b.id: b for b in store.open_basis()}
         self.orders: dict[str, Order] = {o.client_id: o for b in self.active.values()
                                          for o in store.basis_orders(b.id)}
@@ -103,10 +105,14 @@ class BasisDesk:
                 price = self.history.last_close(perp)
                 # not while the exit rule holds: the average lags a collapse in funding
                 if ok and exit_reason(view, self.cfg.exit_rate) is None and math.isfinite(price):
-                    await self.open(perp, spot, equity, price, avg)
+                    if self.gate is None:
+                        await self.open(perp, spot, equity, price, avg)
+                    else:
+                        self.propose(perp, equity, price, avg, now)
 
-    async def open(self, perp: str, spot: str, equity: float, price: float,
-                   avg: float) -> BasisTrade | None:
+    def size(self, perp: str, spot: str, equity: float, price: float) -> Decimal | None:
+        """Base amount per leg that `capital_fraction` of equity carries; None below the
+        markets' minimums."""
         pm, sm = self.markets[perp], self.markets[spot]
         notional = basis_notional(equity * self.cfg.capital_fraction, self.leverage,
                                   self.cfg.buffer_fraction)
@@ -115,6 +121,26 @@ class BasisDesk:
         if amount < max(pm.min_amount, sm.min_amount) or (
                 amount * Decimal(repr(price)) < max(pm.min_notional, sm.min_notional)):
             return None
+        return amount
+
+    def propose(self, perp: str, equity: float, price: float, avg: float, now: int) -> None:
+        """One proposal per perp at a time: a person approves the pair before it opens."""
+        if any(p.symbol == perp and p.strategy == "basis"
+               for p in proposals.listing(self.store, "pending")
+               + proposals.listing(self.store, "approved")):
+            return
+        spot = next(s for q, s in self.pairs() if q == perp)
+        amount = self.size(perp, spot, equity, price)
+        if amount is not None:
+            self.gate.propose_basis(perp, amount, price, avg, self.leverage, now)
+
+    async def open(self, perp: str, spot: str, equity: float, price: float,
+                   avg: float, cap: Decimal | None = None) -> BasisTrade | None:
+        amount = self.size(perp, spot, equity, price)
+        if amount is None:
+            return None
+        if cap is not None:  # never more than a person approved
+            amount = min(amount, cap)
         b = BasisTrade(perp=perp, spot=spot, state="opening", amount=amount, entry_rate=avg,
                        created_at=self.clock.now())
         self.store.save(b)

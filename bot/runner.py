@@ -7,6 +7,7 @@ signal modules → structure trigger → TradePlan → risk → order manager �
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import math
 import time
@@ -35,6 +36,7 @@ from state import proposals
 from state.models import PositionRow
 from state.store import Store
 from strategies.alerts import conditions
+from strategies.basis import exit_reason
 from strategies.liquidation import cascade_climax
 from strategies.playbook import STRATEGIES, Readings, read_all
 from strategies.types import Signal, TradePlan
@@ -124,6 +126,8 @@ class Runner:
         a = cfg.approval
         self.gate = ApprovalGate(cfg.mode == "live" or a.paper, store, self.metrics,
                                  a.tolerance, a.expiry_bars)
+        if self.basis is not None and self.gate.required:
+            self.basis.gate = self.gate  # a new pair is a new position: a person approves it
         self.stats = TickStats()
         self._signal_gauges: dict = {}
         self.trading = True
@@ -278,6 +282,9 @@ class Runner:
         for p in self.gate.ready(now):
             if not proposals.claim(self.store, p.id):
                 continue  # someone else took it
+            if p.strategy == "basis":
+                await self._execute_basis(p)
+                continue
             plan = self.gate.plan_of(p)
             price = self.history.last_close(p.symbol)
             if not math.isfinite(price):
@@ -296,6 +303,35 @@ class Runner:
             self.risk.record(row, trade.id)
             proposals.finish(self.store, p.id, "executed", trade_id=trade.id)
             log.info("event=proposal_executed id=%s trade=%s", p.id, trade.id)
+
+    async def _execute_basis(self, p) -> None:
+        """An approved basis pair: price still within tolerance and funding still paying."""
+        price = self.history.last_close(p.symbol)
+        why = None
+        if self.basis is None:
+            why = "the basis executor is off"
+        elif not math.isfinite(price) or abs(price / p.entry - 1) > self.gate.tolerance:
+            why = (f"price moved from {p.entry:.2f} to {price:.2f}, beyond the "
+                   f"{self.gate.tolerance:.2%} tolerance")
+        elif self.basis.on(p.symbol) is not None or any(
+                t.symbol == p.symbol for t in self.om.active.values()):
+            why = f"{p.symbol} is already held"
+        elif exit_reason(self.history.funding_series(p.symbol),
+                         self.cfg.basis.exit_rate) is not None:
+            why = "funding no longer pays"
+        if why is None:
+            bal = await self.gw.fetch_balance()
+            spot = next(s for q, s in self.basis.pairs() if q == p.symbol)
+            reasons = json.loads(p.reasons_json)
+            pair = await self.basis.open(p.symbol, spot, float(self.total_equity(bal)), price,
+                                         reasons.get("avg_funding_8h", 0.0), cap=p.size)
+            if pair is not None:
+                proposals.finish(self.store, p.id, "executed", f"basis pair {pair.id}")
+                log.info("event=proposal_executed id=%s basis=%s", p.id, pair.id)
+                return
+            why = "below the market's minimum size now"
+        proposals.finish(self.store, p.id, "refused", why)
+        log.warning("event=proposal_refused id=%s reason=%r", p.id, why)
 
     def _pick(self, readings: Readings) -> tuple[TradePlan, float] | None:
         """The plan of the heaviest enabled strategy that has one (config order breaks ties)."""

@@ -192,3 +192,32 @@ def test_a_refused_transfer_costs_one_spot_try_not_the_bot(tmp_path):
     legs = [(o.client_id[-6:], o.state) for o in store.basis_orders(pair.id)]
     assert ("spot-0", "rejected") in legs and ("spot-1", "filled") in legs
     assert ex.spot["BTC"] == pair.amount
+
+
+def test_with_approval_a_pair_waits_for_a_person_then_opens_at_most_the_approved_size(
+        tmp_path):
+    from state import proposals
+
+    cfg = parse_config({**config().model_dump(mode="json"),
+                        "approval": {"paper": True, "expiry_bars": 3}})
+    folder = write_market(tmp_path, days=12, rich_until=12)
+    data = load_data(cfg, folder)
+    markets = build_markets(data, cfg.data.symbols)
+    ex = build_sim(cfg, markets)
+    store = Store(":memory:")
+    runner = Runner(cfg, SimGateway(ex), store, markets, ReplayClock(),
+                    sinks=(SimMarketSink(ex, cfg.exchange.venue),))
+    events = list(data.events())
+    day7 = [e for e in events if e.seen <= T0 + 7 * DAY + HOUR]
+    run(runner.start())
+    run(runner.run(day7))
+    [p] = proposals.listing(store, "pending")
+    assert (p.strategy, p.symbol, p.side) == ("basis", PERP, "spot long + perp short")
+    assert store.basis_trades() == [] and ex.positions == {}  # nothing without a person
+    proposals.decide(store, p.id, True, "tester", runner.clock.now())
+    run(runner.run(events[len(day7):len(day7) + 10]))
+    [pair] = store.basis_trades()
+    assert pair.state == "open" and pair.amount <= p.size
+    assert proposals.get(store, p.id).status == "executed"
+    assert ex.positions[PERP].contracts == -pair.amount and ex.spot["BTC"] == pair.amount
+    assert proposals.listing(store, "pending") == []  # held now: no second proposal
