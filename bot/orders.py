@@ -68,7 +68,7 @@ class OrderManager:
                       targets_json=json.dumps([[t.price, t.fraction] for t in plan.targets]),
                       reasons_json=json.dumps(plan.reasons, default=str), size=ap.size,
                       risk_cash=ap.risk_cash, created_at=self.clock.now())
-        self.store.save(trade)
+        self.store.stage(trade)  # committed with its entry order, below
         self.active[trade.id] = trade
         log.info("trade=%s event=open symbol=%s side=%s size=%s", trade.id, trade.symbol,
                  trade.side, ap.size)

@@ -64,6 +64,13 @@ class Store:
             self.session.add(row)
         self.session.commit()
 
+    def stage(self, *rows: Any) -> None:
+        """Rows given their ids now and committed with the next write (one fsync, and a
+        crash leaves both or neither)."""
+        for row in rows:
+            self.session.add(row)
+        self.session.flush()
+
     def add_trade_event(self, trade: Trade, to_state: str, at: int, detail: str = "") -> None:
         self.session.add(TradeEvent(trade_id=trade.id, at=at, from_state=trade.state,
                                     to_state=to_state, detail=detail))
