@@ -397,8 +397,9 @@ class BasisDesk:
     def _margin_short(self, pos) -> bool:
         mark = float(pos.entry_price) + float(pos.unrealised) / float(pos.contracts)
         notional = abs(float(pos.contracts)) * mark
+        tiers = self.markets[pos.symbol].mmr_tiers or self.mmr_tiers  # the exchange's first
         return margin_short(float(pos.margin), float(pos.unrealised),
-                            notional * mmr_for(notional, self.mmr_tiers), self.cfg.margin_buffer)
+                            notional * mmr_for(notional, tiers), self.cfg.margin_buffer)
 
     def _move(self, b: BasisTrade, state: str) -> None:
         b.state = state

@@ -13,6 +13,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -173,7 +174,30 @@ class CcxtGateway:
             max_lev = (m.get("limits", {}).get("leverage", {}) or {}).get("max") or 125
             out[sym] = Market(sym, m["base"], m["quote"], bool(m.get("spot")), step, tick,
                               min_amount, min_cost, float(max_lev))
-        self.markets = out
+        self.markets = await self._with_brackets(out)
+        return self.markets
+
+    async def _with_brackets(self, markets: dict[str, Market]) -> dict[str, Market]:
+        """The exchange's maintenance-margin brackets per perp (liquidation prices and the
+        risk checks use them); without them (an exchange or key that cannot read them) the
+        configured tiers stand in, and the log says so."""
+        perps = [s for s, m in markets.items() if not m.spot]
+        if not perps or not self.ex.has.get("fetchLeverageTiers"):
+            return markets
+        try:
+            tiers = await self._call("leverage_tiers", self.ex.fetch_leverage_tiers, perps)
+        except ExchangeError as err:
+            log.warning("event=no_leverage_brackets error=%r: using the configured MMR tiers",
+                        err)
+            return markets
+        out = dict(markets)
+        for sym in perps:
+            rows = sorted(tiers.get(sym) or [], key=lambda r: r.get("maxNotional") or 0)
+            got = tuple((float(r["maxNotional"]), float(r["maintenanceMarginRate"]))
+                        for r in rows if r.get("maxNotional") and
+                        r.get("maintenanceMarginRate") is not None)
+            if got:
+                out[sym] = replace(markets[sym], mmr_tiers=got)
         return out
 
     async def set_leverage(self, symbol: str, leverage: float) -> None:

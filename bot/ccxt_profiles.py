@@ -57,7 +57,8 @@ PROFILES = {
         weight_limit=(2400, 60.0),
         weights={"balance": 5, "positions": 5, "my_trades": 5, "funding_history": 30,
                  "klines": 5, "markets": 1, "open_orders": 1, "fetch_order": 1,
-                 "create_order": 1, "cancel_order": 1, "open_interest": 1, "spot_balance": 20},
+                 "create_order": 1, "cancel_order": 1, "open_interest": 1, "spot_balance": 20,
+                 "leverage_tiers": 1},
         spot_options={"fetchMarkets": {"types": ["spot", "linear"]}, "fetchMargins": False,
                       "defaultType": "future"}),  # "swap" would read BTC/USDT as the perp
     # Bybit v5: 10 orders / s per symbol for linear; demo trading is the test switch

@@ -22,6 +22,7 @@ class Market:
     min_amount: Decimal
     min_notional: Decimal
     max_leverage: float = 125.0
+    mmr_tiers: tuple[tuple[float, float], ...] | None = None  # the exchange's brackets
 
     def amount_to_precision(self, amount: Decimal | float) -> Decimal:
         """Round down: never send more than was sized."""
@@ -32,7 +33,7 @@ class Market:
 
     def rules(self) -> MarketRules:
         return MarketRules(self.amount_step, self.price_tick, self.min_amount,
-                           float(self.min_notional), self.max_leverage)
+                           float(self.min_notional), self.max_leverage, self.mmr_tiers)
 
 
 def _quantize(value: Decimal, step: Decimal, rounding: str) -> Decimal:

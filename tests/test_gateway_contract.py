@@ -176,3 +176,21 @@ def test_a_spot_fee_charged_in_the_base_asset_is_valued_at_the_fill_price():
             row.update(commission="0.01", commissionAsset="BNB")
             assert (await v.gw.fetch_order("BTC/USDT", "dbot-b000001-spot-0")).fee == 0
     run(go())
+
+
+def test_maintenance_brackets_come_from_the_exchange():
+    """The exchange's leverage brackets become the market's MMR tiers, which the risk
+    checks use in place of the configured ones."""
+    from bot.markets import default_market
+    from bot.sim_exchange import SimExchange
+
+    tiers = ((50_000.0, 0.004), (250_000.0, 0.005), (float("inf"), 0.01))
+    ex = SimExchange({BTC: default_market(BTC, 50_000)}, 100_000, mmr_tiers=tiers)
+    ex.on_candle(BTC, T0, 50_000, 50_000, 50_000, 50_000)
+
+    async def go():
+        async with venue("ccxt", ex=ex) as v:
+            m = (await v.gw.load_markets())[BTC]
+            assert m.mmr_tiers == ((50_000.0, 0.004), (250_000.0, 0.005), (1e12, 0.01))
+            assert m.rules().mmr_tiers == m.mmr_tiers
+    run(go())
