@@ -37,19 +37,6 @@ class Cluster:
     dense: bool
 
 
-def levels(prices: np.ndarray, added: np.ndarray, mix) -> tuple[np.ndarray, ...]:
-    """(price, notional, is_long) of every liquidation level from notional added at prices."""
-    lev = np.array([m[0] for m in mix], dtype=float)
-    weight = np.array([m[1] for m in mix], dtype=float)
-    long_px = prices[:, None] * (1 - 0.9 / lev[None, :])
-    short_px = prices[:, None] * (1 + 0.9 / lev[None, :])
-    notional = added[:, None] * weight[None, :]
-    px = np.concatenate([long_px.ravel(), short_px.ravel()])
-    nt = np.concatenate([notional.ravel(), notional.ravel()])
-    is_long = np.concatenate([np.ones(long_px.size, bool), np.zeros(short_px.size, bool)])
-    return px, nt, is_long
-
-
 def clusters(price: np.ndarray, high: np.ndarray, low: np.ndarray, oi: np.ndarray,
              p: LiquidationMapParams) -> list[Cluster]:
     """The dense clusters (and at least the `top` largest), largest first, from aligned
@@ -61,30 +48,38 @@ def clusters(price: np.ndarray, high: np.ndarray, low: np.ndarray, oi: np.ndarra
     ratio = np.nan_to_num(ratio, nan=1.0)
     survive_all = np.cumprod(ratio[::-1])[::-1]  # survival from bar i to the end
     survive = np.append(survive_all[1:], 1.0)  # from the bar after i
-    added = np.maximum(d_oi, 0) * price[1:] * survive
-    # the extremes reached after each bar: a level inside them has been liquidated
-    later_low = np.append(np.minimum.accumulate(low[::-1])[::-1][2:], np.inf)
-    later_high = np.append(np.maximum.accumulate(high[::-1])[::-1][2:], -np.inf)
-    px, nt, is_long = levels(price[1:], added, p.mix)
-    k = len(p.mix)
-    lo_rep = np.concatenate([np.repeat(later_low, k), np.repeat(later_low, k)])
-    hi_rep = np.concatenate([np.repeat(later_high, k), np.repeat(later_high, k)])
-    alive = (nt > 0) & np.where(is_long, px < lo_rep, px > hi_rep)
-    if not alive.any():
+    grew = np.flatnonzero(d_oi > 0)  # only bars that added open interest hold levels
+    if len(grew) == 0:
         return []
+    entry = price[1:][grew]
+    added = d_oi[grew] * entry * survive[grew]
+    # the extremes reached after each bar: a level inside them has been liquidated
+    later_low = np.append(np.minimum.accumulate(low[::-1])[::-1][2:], np.inf)[grew]
+    later_high = np.append(np.maximum.accumulate(high[::-1])[::-1][2:], -np.inf)[grew]
+    lev = np.array([m[0] for m in p.mix], dtype=float)
+    notional = added[:, None] * np.array([m[1] for m in p.mix], dtype=float)[None, :]
+    long_px = entry[:, None] * (1 - 0.9 / lev[None, :])
+    short_px = entry[:, None] * (1 + 0.9 / lev[None, :])
+    long_alive = (notional > 0) & (long_px < later_low[:, None])
+    short_alive = (notional > 0) & (short_px > later_high[:, None])
+    n_long = int(long_alive.sum())
+    if n_long + int(short_alive.sum()) == 0:
+        return []
+    px = np.concatenate([long_px[long_alive], short_px[short_alive]])
+    nt = np.concatenate([notional[long_alive], notional[short_alive]])
     width = p.bucket_pct * float(price[-1])
-    bucket = np.round(px[alive] / width).astype(np.int64)
-    side = is_long[alive]
-    keys = bucket * 2 + side
-    low = int(keys.min())
-    full = np.bincount(keys - low, weights=nt[alive])  # one bin per key: no sort needed
-    uniq = np.flatnonzero(np.bincount(keys - low)) + low
-    sums = full[uniq - low]
+    keys = np.round(px / width).astype(np.int64) * 2
+    keys[:n_long] += 1  # odd: longs' liquidations
+    first = int(keys.min())
+    full = np.bincount(keys - first, weights=nt)  # one bin per key: no sort needed
+    uniq = np.flatnonzero(full) + first  # every level's notional is > 0
+    sums = full[uniq - first]
     dense = sums >= p.dense_factor * sums.mean()
     order = np.argsort(-sums, kind="stable")
     keep = order[: max(p.top, int(dense.sum()))]  # every dense cluster, at least the top few
-    return [Cluster(float((uniq[i] // 2) * width), float(sums[i]),
-                    "long" if uniq[i] % 2 else "short", bool(dense[i])) for i in keep.tolist()]
+    return [Cluster(float((key // 2) * width), total, "long" if key % 2 else "short", is_dense)
+            for key, total, is_dense in zip(uniq[keep].tolist(), sums[keep].tolist(),
+                                            dense[keep].tolist())]
 
 
 def map_view(view: MarketView, p: LiquidationMapParams) -> list[Cluster]:

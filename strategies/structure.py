@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from pydantic import BaseModel, ConfigDict, Field
 
 from strategies.types import Candles, Direction, Signal
@@ -68,14 +67,15 @@ class BreakParams(BaseModel):
 
 def swing_points(high: np.ndarray, low: np.ndarray, n: int) -> tuple[list[int], list[int]]:
     """Indices of fractal swing highs and lows: strictly above (below) n bars on each side."""
-    if len(high) < 2 * n + 1:
+    m = len(high) - 2 * n
+    if m < 1:
         return [], []
-    wh = sliding_window_view(high, 2 * n + 1)
-    wl = sliding_window_view(low, 2 * n + 1)
-    mid_h, mid_l = wh[:, n], wl[:, n]
-    sides = np.r_[0:n, n + 1:2 * n + 1]
-    is_high = (wh[:, sides] < mid_h[:, None]).all(axis=1)
-    is_low = (wl[:, sides] > mid_l[:, None]).all(axis=1)
+    mid_h, mid_l = high[n:n + m], low[n:n + m]
+    is_high = np.ones(m, dtype=bool)
+    is_low = np.ones(m, dtype=bool)
+    for k in range(1, n + 1):  # shifted views, no window copies
+        is_high &= (high[n - k:n - k + m] < mid_h) & (high[n + k:n + k + m] < mid_h)
+        is_low &= (low[n - k:n - k + m] > mid_l) & (low[n + k:n + k + m] > mid_l)
     return (np.flatnonzero(is_high) + n).tolist(), (np.flatnonzero(is_low) + n).tolist()
 
 

@@ -157,3 +157,20 @@ def test_funding_fade_needs_both_the_extreme_and_the_trigger():
     assert set(plan.reasons) >= {"funding_extreme", "swing_failure", "regime"}
     assert plan.reasons["targets"]["t1"] == "1R"
     assert funding_fade(read_all(_fade_view(0.0001), sp), sp) is None  # the trigger alone
+
+
+def test_swing_points_equal_the_plain_window_definition():
+    """The shifted-view implementation against the definition: strictly above (below)
+    every one of the n bars on each side."""
+    from strategies.structure import swing_points
+
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        size, n = int(rng.integers(1, 60)), int(rng.integers(1, 4))
+        high = np.round(rng.normal(100, 1, size), 1)
+        low = high - np.round(abs(rng.normal(0, 1, size)), 1)
+        want_h = [i for i in range(n, size - n)
+                  if all(high[j] < high[i] for j in range(i - n, i + n + 1) if j != i)]
+        want_l = [i for i in range(n, size - n)
+                  if all(low[j] > low[i] for j in range(i - n, i + n + 1) if j != i)]
+        assert swing_points(high, low, n) == (want_h, want_l)
