@@ -75,13 +75,13 @@ async def replay(cfg: Config, data_dir: Path, out: Path, progress: bool = True) 
     store = Store(db, durable=False)  # a report: a crashed replay is simply run again
     runner = Runner(cfg, SimGateway(sim), store, markets, ReplayClock(),
                     sinks=(SimMarketSink(sim, cfg.exchange.venue),))
-    events = list(data.events())
+    total = data.count()  # events stream from the files: memory does not grow with history
     await runner.start()
     if progress:
         with Progress(TextColumn("replay"), BarColumn(), TextColumn("{task.completed}/"
                       "{task.total} events"), TimeRemainingColumn()) as bar:
-            task = bar.add_task("replay", total=len(events))
-            step = max(len(events) // 200, 1)
+            task = bar.add_task("replay", total=total)
+            step = max(total // 200, 1)
             seen = [0]
 
             def on_tick(_t: int, n: int) -> None:
@@ -89,10 +89,10 @@ async def replay(cfg: Config, data_dir: Path, out: Path, progress: bool = True) 
                 if seen[0] % step < n:
                     bar.update(task, completed=seen[0])
 
-            await runner.run(events, on_tick=on_tick)
-            bar.update(task, completed=len(events))
+            await runner.run(data.events(), on_tick=on_tick)
+            bar.update(task, completed=total)
     else:
-        await runner.run(events)
+        await runner.run(data.events())
     await runner.close_all("end of replay")
     await runner.snapshot(runner.clock.now())
     await runner.save_positions()

@@ -10,6 +10,7 @@ Timestamps are ms UTC; a candle's timestamp is its open time and it is seen at i
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,7 +147,11 @@ class MarketData:
 
     def events(self, start: int | None = None) -> Iterator[Event]:
         """Every event in the order it becomes known; only those seen after `start`."""
-        return iter(_merge(self.tables, start))
+        return _merge(self.tables, start)
+
+    def count(self) -> int:
+        """How many events the folder holds (without making them)."""
+        return sum(len(df) for df in self.tables.values())
 
 
 def load(root: str | Path, symbols: tuple[str, ...] | None = None,
@@ -186,40 +191,35 @@ def _funding_interval_hours(ts: np.ndarray) -> float:
     return float(np.median(np.diff(ts))) / HOUR_MS
 
 
-def _merge(tables: dict[tuple[str, str, str], pd.DataFrame], start: int | None) -> list[Event]:
-    """One list of events ordered by (seen, kind, exchange, symbol)."""
-    keys, blocks = [], []
-    for (ex, sym, name), df in sorted(tables.items()):
-        ts = df["timestamp"].to_numpy()
-        if name in ("candles_1h.csv", "spot_candles_1h.csv"):
-            kind = CANDLE if name == "candles_1h.csv" else SPOT
-            target = sym if kind == CANDLE else "{}/{}".format(*split_symbol(sym)[:2])
-            seen = ts + HOUR_MS
-            taker = (df["taker_buy_volume"].to_numpy() if "taker_buy_volume" in df
-                     else np.full(len(df), np.nan))
-            cols = [df[k].to_numpy() for k in ("open", "high", "low", "close", "volume")]
-            rows = [CandleEvent(kind, ex, target, int(t), int(s), *vals)
-                    for t, s, *vals in zip(ts.tolist(), seen.tolist(),
-                                           *(c.tolist() for c in cols), taker.tolist())]
-        elif name == "funding.csv":
-            kind, seen = FUNDING, ts
-            interval = _funding_interval_hours(ts)
-            rows = [FundingEvent(kind, ex, sym, t, t, r, interval)
-                    for t, r in zip(ts.tolist(), df["rate"].tolist())]
-        else:
-            kind, seen = OI, ts
-            val = (df["open_interest_value"].to_numpy() if "open_interest_value" in df
-                   else np.full(len(df), np.nan))
-            rows = [OIEvent(kind, ex, sym, t, t, o, v)
-                    for t, o, v in zip(ts.tolist(), df["open_interest"].tolist(), val.tolist())]
-        keys.append(np.stack([seen, np.full(len(ts), kind)]))
-        blocks.append(rows)
-    if not blocks:
-        return []
-    flat = [e for rows in blocks for e in rows]
-    key = np.concatenate(keys, axis=1)
-    order = np.lexsort((np.arange(key.shape[1]), key[1], key[0]))  # stable within a kind
-    events = [flat[i] for i in order.tolist()]
-    if start is not None:
-        events = [e for e in events if e.seen > start]
-    return events
+def _rows(ex: str, sym: str, name: str, df: pd.DataFrame) -> Iterator[Event]:
+    """One table's events, oldest first, made as they are read."""
+    ts = df["timestamp"].to_numpy()
+    if name in ("candles_1h.csv", "spot_candles_1h.csv"):
+        kind = CANDLE if name == "candles_1h.csv" else SPOT
+        target = sym if kind == CANDLE else "{}/{}".format(*split_symbol(sym)[:2])
+        taker = (df["taker_buy_volume"].to_numpy() if "taker_buy_volume" in df
+                 else np.full(len(df), np.nan))
+        cols = [df[k].to_numpy() for k in ("open", "high", "low", "close", "volume")]
+        for t, *vals in zip(ts.tolist(), *(c.tolist() for c in cols), taker.tolist()):
+            yield CandleEvent(kind, ex, target, t, t + HOUR_MS, *vals)
+    elif name == "funding.csv":
+        interval = _funding_interval_hours(ts)
+        for t, r in zip(ts.tolist(), df["rate"].tolist()):
+            yield FundingEvent(FUNDING, ex, sym, t, t, r, interval)
+    else:
+        val = (df["open_interest_value"].to_numpy() if "open_interest_value" in df
+               else np.full(len(df), np.nan))
+        for t, o, v in zip(ts.tolist(), df["open_interest"].tolist(), val.tolist()):
+            yield OIEvent(OI, ex, sym, t, t, o, v)
+
+
+def _merge(tables: dict[tuple[str, str, str], pd.DataFrame], start: int | None
+           ) -> Iterator[Event]:
+    """All tables' events ordered by (seen, kind); ties keep table order, then row order
+    (heapq.merge is stable). Lazy: memory holds one pending event per table, not the
+    whole history."""
+    streams = [_rows(ex, sym, name, df) for (ex, sym, name), df in sorted(tables.items())]
+    merged = heapq.merge(*streams, key=lambda e: (e.seen, e.kind))
+    if start is None:
+        return merged
+    return (e for e in merged if e.seen > start)
