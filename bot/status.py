@@ -36,6 +36,12 @@ def collect(store: Store) -> dict:
             "client_id": o.client_id, "symbol": o.symbol, "side": o.side, "type": o.type,
             "amount": str(o.amount), "price": str(o.price or o.stop_price), "state": o.state,
         } for o in working],
+        "basis_pairs": [{
+            "id": b.id, "perp": b.perp, "state": b.state, "spot_held": str(b.spot_filled),
+            "perp_short": str(b.perp_filled), "funding": str(b.funding), "fees": str(b.fees),
+            "opened_at": b.opened_at,
+        } for b in store.open_basis()],
+        "basis_pnl": str(sum((b.pnl for b in store.basis_trades()), zero)),
         "closed_trades": len(closed),
         "price_pnl": str(sum((t.realised for t in closed), zero)),
         "fees": str(sum((t.fees for t in closed), zero)),
@@ -76,3 +82,12 @@ def print_status(db: str, as_json: bool = False) -> None:
         orders.add_row(o["client_id"], o["symbol"], o["side"], o["type"], o["amount"],
                        o["price"], o["state"])
     con.print(orders)
+    if s["basis_pairs"]:
+        pairs = Table(title=f"basis pairs (all pairs' PnL {s['basis_pnl']})")
+        for col in ("id", "perp", "state", "spot held", "perp short", "funding", "fees",
+                    "opened"):
+            pairs.add_column(col)
+        for b in s["basis_pairs"]:
+            pairs.add_row(str(b["id"]), b["perp"], b["state"], b["spot_held"], b["perp_short"],
+                          b["funding"], b["fees"], _t(b["opened_at"]))
+        con.print(pairs)

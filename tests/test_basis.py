@@ -221,3 +221,14 @@ def test_with_approval_a_pair_waits_for_a_person_then_opens_at_most_the_approved
     assert proposals.get(store, p.id).status == "executed"
     assert ex.positions[PERP].contracts == -pair.amount and ex.spot["BTC"] == pair.amount
     assert proposals.listing(store, "pending") == []  # held now: no second proposal
+
+
+def test_status_lists_open_pairs_with_their_legs(tmp_path):
+    from bot.status import collect
+
+    _, _, store, _ = replay(write_market(tmp_path, days=12, rich_until=12), config())
+    [pair] = store.basis_trades()
+    [row] = collect(store)["basis_pairs"]
+    assert (row["id"], row["perp"], row["state"]) == (pair.id, PERP, "open")
+    assert row["spot_held"] == row["perp_short"] == str(pair.amount)
+    assert row["funding"] == str(pair.funding) and pair.funding > 0
