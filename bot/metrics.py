@@ -51,6 +51,9 @@ class Metrics:
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0))
         self.market_time = Gauge("derivbot_market_time_seconds",
                                  "Timestamp of the latest market data processed", registry=r)
+        self.basis_pairs = Gauge("derivbot_basis_pairs", "Basis pairs under way", registry=r)
+        self.basis_funding = Gauge("derivbot_basis_funding",
+                                   "Funding collected by the basis pairs under way", registry=r)
 
     def serve(self, host: str, port: int):
         """Start /metrics in a thread; returns (server, thread)."""

@@ -387,6 +387,9 @@ class Runner:
         m.open_risk.set(sum(r.risk_cash for r in risks))
         for part, value in self.om.pnl.items():
             m.pnl.labels(part).set(float(value))
+        if self.basis is not None:
+            m.basis_pairs.set(len(self.basis.active))
+            m.basis_funding.set(sum(float(b.funding) for b in self.basis.active.values()))
         for group in self.cfg.risk.buckets:
             name = "/".join(s.split("/")[0] for s in group)
             m.bucket_risk.labels(name).set(sum(r.risk_cash for r in risks if r.symbol in group))

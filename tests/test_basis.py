@@ -232,3 +232,11 @@ def test_status_lists_open_pairs_with_their_legs(tmp_path):
     assert (row["id"], row["perp"], row["state"]) == (pair.id, PERP, "open")
     assert row["spot_held"] == row["perp_short"] == str(pair.amount)
     assert row["funding"] == str(pair.funding) and pair.funding > 0
+
+
+def test_metrics_show_the_pairs_under_way(tmp_path):
+    runner, _, store, _ = replay(write_market(tmp_path, days=12, rich_until=12), config())
+    [pair] = store.basis_trades()
+    reg = runner.metrics.registry
+    assert reg.get_sample_value("derivbot_basis_pairs") == 1
+    assert reg.get_sample_value("derivbot_basis_funding") == float(pair.funding)
