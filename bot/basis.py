@@ -95,7 +95,8 @@ class BasisDesk:
                     why = exit_reason(view, self.cfg.exit_rate)
                     pos = (positions or {}).get(perp)
                     if why is None and pos is not None and self._margin_short(pos):
-                        why = f"margin within {self.cfg.margin_buffer:.0%} of maintenance"
+                        why = (f"less than {self.cfg.margin_buffer:.0%} of the margin cushion "
+                               "above maintenance left")
                     if why is not None:
                         await self.close(b, why)
                         continue
@@ -108,7 +109,7 @@ class BasisDesk:
                     if self.gate is None:
                         await self.open(perp, spot, equity, price, avg)
                     else:
-                        self.propose(perp, equity, price, avg, now)
+                        self.propose(perp, spot, equity, price, avg, now)
 
     def size(self, perp: str, spot: str, equity: float, price: float) -> Decimal | None:
         """Base amount per leg that `capital_fraction` of equity carries; None below the
@@ -123,13 +124,13 @@ class BasisDesk:
             return None
         return amount
 
-    def propose(self, perp: str, equity: float, price: float, avg: float, now: int) -> None:
+    def propose(self, perp: str, spot: str, equity: float, price: float, avg: float,
+                now: int) -> None:
         """One proposal per perp at a time: a person approves the pair before it opens."""
         if any(p.symbol == perp and p.strategy == "basis"
                for p in proposals.listing(self.store, "pending")
                + proposals.listing(self.store, "approved")):
             return
-        spot = next(s for q, s in self.pairs() if q == perp)
         amount = self.size(perp, spot, equity, price)
         if amount is not None:
             self.gate.propose_basis(perp, amount, price, avg, self.leverage, now)

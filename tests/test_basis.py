@@ -25,13 +25,16 @@ DAY = 24 * HOUR
 
 
 def write_market(root: Path, days: int = 30, rich_until: int = 20, rate: float = 0.0005,
-                 seed: int = 3) -> Path:
+                 seed: int = 3, rally_from: int | None = None) -> Path:
     """BTC perp and spot over `days`; funding pays `rate` per 8 h until day `rich_until`,
-    then almost nothing."""
+    then almost nothing. From day `rally_from` price climbs 0.5 % an hour."""
     rng = np.random.default_rng(seed)
     n = days * 24
     ts = T0 + HOUR * np.arange(n)
-    close = 50_000 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
+    step = rng.normal(0, 0.002, n)
+    if rally_from is not None:
+        step[rally_from * 24:] += 0.005
+    close = 50_000 * np.exp(np.cumsum(step))
     openp = np.concatenate([[50_000.0], close[:-1]])
     high, low = np.maximum(openp, close) * 1.001, np.minimum(openp, close) * 0.999
     folder = root / "binanceusdm" / "BTCUSDT"
@@ -240,3 +243,15 @@ def test_metrics_show_the_pairs_under_way(tmp_path):
     reg = runner.metrics.registry
     assert reg.get_sample_value("derivbot_basis_pairs") == 1
     assert reg.get_sample_value("derivbot_basis_funding") == float(pair.funding)
+
+
+def test_a_rally_against_the_short_closes_the_pair_before_liquidation(tmp_path):
+    _, _, store, _ = replay(write_market(tmp_path, days=14, rich_until=14, rally_from=8),
+                            config())
+    first, *later = store.basis_trades()
+    assert first.state == "closed" and "margin cushion" in first.close_reason
+    assert not [f for f in store.fills() if f.liquidation]  # out before the exchange acted
+    # what the short lost the spot leg gained: price PnL nets to well under 1 % of notional
+    notional = first.amount * first.perp_entry
+    assert abs(first.spot_realised + first.perp_realised) < notional / 100
+    assert later and later[0].created_at >= first.closed_at  # funding still pays: a fresh pair
