@@ -24,7 +24,7 @@ from bot.types import OrderRequest, OrderState, OrderType
 from risk.basis import basis_notional
 from risk.manager import mmr_for
 from state import proposals
-from state.models import BasisTrade, Order
+from state.models import BasisEvent, BasisTrade, Order
 from state.store import Store
 from strategies.basis import exit_reason, margin_short, should_open
 
@@ -142,9 +142,10 @@ class BasisDesk:
             return None
         if cap is not None:  # never more than a person approved
             amount = min(amount, cap)
-        b = BasisTrade(perp=perp, spot=spot, state="opening", amount=amount, entry_rate=avg,
+        b = BasisTrade(perp=perp, spot=spot, state="new", amount=amount, entry_rate=avg,
                        created_at=self.clock.now())
-        self.store.save(b)
+        self.store.stage(b)
+        self._move(b, "opening", f"average funding {avg:.5f} per 8 h")
         self.active[b.id] = b
         log.info("basis=%s event=open perp=%s amount=%s avg_funding=%.5f", b.id, perp, amount,
                  avg)
@@ -182,7 +183,7 @@ class BasisDesk:
             todo = {leg: left for leg, left in need.items() if left > 0}
             if not todo:
                 b.opened_at = self.clock.now()
-                self._move(b, "open")
+                self._move(b, "open", f"spot {b.spot_filled} and perp {b.perp_filled} filled")
                 log.info("basis=%s event=opened spot=%s perp=%s", b.id, b.spot_filled,
                          b.perp_filled)
                 return False
@@ -281,6 +282,9 @@ class BasisDesk:
         b.perp_filled = max(b.perp_filled - fill.amount, ZERO)
         if b.state in ("opening", "open"):
             b.close_reason = "perp leg liquidated"
+            self.store.session.add(BasisEvent(basis_id=b.id, at=fill.timestamp,
+                                              from_state=b.state, to_state="closing",
+                                              detail=b.close_reason))
             b.state = "closing"
         log.error("basis=%s event=liquidated amount=%s price=%s", b.id, fill.amount, fill.price)
 
@@ -402,6 +406,5 @@ class BasisDesk:
         return margin_short(float(pos.margin), float(pos.unrealised),
                             notional * mmr_for(notional, tiers), self.cfg.margin_buffer)
 
-    def _move(self, b: BasisTrade, state: str) -> None:
-        b.state = state
-        self.store.save(b)
+    def _move(self, b: BasisTrade, state: str, detail: str = "") -> None:
+        self.store.add_basis_event(b, state, self.clock.now(), detail or b.close_reason)

@@ -92,6 +92,17 @@ class BasisTrade(SQLModel, table=True):
         return self.spot_realised + self.perp_realised - self.fees + self.funding
 
 
+class BasisEvent(SQLModel, table=True):
+    """Every basis pair state transition."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    basis_id: int = Field(index=True)
+    at: int
+    from_state: str
+    to_state: str
+    detail: str = ""
+
+
 class Order(SQLModel, table=True):
     client_id: str = Field(primary_key=True)
     trade_id: int | None = Field(default=None, index=True)  # a directional trade's order

@@ -17,6 +17,7 @@ from sqlmodel import Session, SQLModel, create_engine, select
 
 from state.models import (
     Alert,
+    BasisEvent,
     BasisTrade,
     EquityRow,
     FillRow,
@@ -70,6 +71,17 @@ class Store:
         for row in rows:
             self.session.add(row)
         self.session.flush()
+
+    def add_basis_event(self, pair: BasisTrade, to_state: str, at: int, detail: str = ""
+                        ) -> None:
+        self.session.add(BasisEvent(basis_id=pair.id, at=at, from_state=pair.state,
+                                    to_state=to_state, detail=detail))
+        pair.state = to_state
+        self.save(pair)
+
+    def basis_events(self, basis_id: int) -> list[BasisEvent]:
+        q = select(BasisEvent).where(BasisEvent.basis_id == basis_id)
+        return list(self.session.exec(q.order_by(BasisEvent.id)))
 
     def add_trade_event(self, trade: Trade, to_state: str, at: int, detail: str = "") -> None:
         self.session.add(TradeEvent(trade_id=trade.id, at=at, from_state=trade.state,

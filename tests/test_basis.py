@@ -90,6 +90,10 @@ def test_positive_funding_is_collected_as_notional_times_rate_each_period(tmp_pa
     assert pair.funding == expected  # Σ notional × rate, to the last digit
     rows = store.funding()
     assert len(rows) == 39 and all(r.basis_id == pair.id for r in rows)
+    moves = [(e.from_state, e.to_state) for e in store.basis_events(pair.id)]
+    assert moves == [("new", "opening"), ("opening", "open"), ("open", "closing"),
+                     ("closing", "closed")]  # every transition stored
+    assert "below" in store.basis_events(pair.id)[2].detail
     # delta neutral: what price did to one leg it undid on the other (within fees)
     assert abs(pair.spot_realised + pair.perp_realised) < pair.fees
     assert pair.pnl == pair.funding - pair.fees + pair.spot_realised + pair.perp_realised
