@@ -85,13 +85,21 @@ def test_disconnect_during_poll_then_recovery():
     assert trade.state == "t1_filled" and trade.stop_price == D("50000.0")
 
 
-def test_partial_entry_fill_of_37_percent_is_protected_exactly():
-    desk, _gw = faulty_desk(maker=0, taker=0)
+def resting_entry(*fills: str):
+    """A 1 BTC limit entry resting at 49 950 (an hour to fill), then these partial fills,
+    each seen by a sync."""
+    desk, gw = faulty_desk(maker=0, taker=0)
     trade = run(desk.om.open_trade(
         desk.approved(PLAN, "1"), limit_price=49_950, timeout_ms=HOUR))
     cid = f"dbot-{trade.id:06d}-entry-0"
-    desk.ex.fill_partially(cid, D("0.37"), D(49_950))
-    run(desk.om.sync())
+    for amount in fills:
+        desk.ex.fill_partially(cid, D(amount), D(49_950))
+        run(desk.om.sync())
+    return desk, gw, trade, cid
+
+
+def test_partial_entry_fill_of_37_percent_is_protected_exactly():
+    desk, _gw, trade, cid = resting_entry("0.37")
     assert trade.state == "pending_entry" and trade.filled == D("0.37")
     # what filled is stopped at once, while the rest of the entry still rests
     [stop] = [o for o in desk.ex.open_orders(BTC) if o.type == "stop_market"]
@@ -109,14 +117,7 @@ def test_partial_entry_fill_of_37_percent_is_protected_exactly():
 
 
 def test_each_partial_fill_of_a_resting_entry_grows_its_stop_new_before_old():
-    desk, gw = faulty_desk(maker=0, taker=0)
-    trade = run(desk.om.open_trade(
-        desk.approved(PLAN, "1"), limit_price=49_950, timeout_ms=HOUR))
-    cid = f"dbot-{trade.id:06d}-entry-0"
-    desk.ex.fill_partially(cid, D("0.2"), D(49_950))
-    run(desk.om.sync())
-    desk.ex.fill_partially(cid, D("0.3"), D(49_950))
-    run(desk.om.sync())
+    desk, gw, trade, _cid = resting_entry("0.2", "0.3")
     assert sent(gw) == ["entry-0", "stop-0", "stop-1"]
     assert [c for m, c in gw.calls if m == "cancel_order"] == [f"dbot-{trade.id:06d}-stop-0"]
     [stop] = [o for o in desk.ex.open_orders(BTC) if o.type == "stop_market"]
