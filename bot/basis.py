@@ -50,6 +50,13 @@ class BasisDesk:
         self.orders: dict[str, Order] = {o.client_id: o for b in self.active.values()
                                          for o in store.basis_orders(b.id)}
 
+    @classmethod
+    def from_config(cls, gateway, store: Store, markets: dict[str, Market], clock, history,
+                    cfg) -> BasisDesk:
+        """The desk a whole config describes (the runner's, and the kill switch's)."""
+        return cls(gateway, store, markets, clock, history, cfg.basis, cfg.risk.leverage,
+                   cfg.risk.mmr_tiers, cfg.sim.taker_fee)
+
     # ---- what the runner asks ---------------------------------------------------------
     def pairs(self) -> list[tuple[str, str]]:
         """(perp, spot) for every perp whose spot market is also listed."""

@@ -63,7 +63,6 @@ def with_basis(om: OrderManager, cfg) -> OrderManager:
     from bot.history import History
 
     if cfg.basis.enabled:
-        om.basis = BasisDesk(om.gw, om.store, om.markets, om.clock,
-                             History(cfg.exchange.venue), cfg.basis, cfg.risk.leverage,
-                             cfg.risk.mmr_tiers, cfg.sim.taker_fee)
+        om.basis = BasisDesk.from_config(om.gw, om.store, om.markets, om.clock,
+                                         History(cfg.exchange.venue), cfg)
     return om

@@ -3,7 +3,8 @@
 The database is the truth for intent, the exchange for fills: orders the database thinks
 are working are looked up and their fills adopted; orders the bot owns (client id prefix)
 that the database does not know are cancelled; anything else is flagged, never touched;
-every open trade gets its protective stop back if it lost it.
+every open trade gets its protective stop back if it lost it; basis pairs a crash cut
+short are driven on to open or closed.
 """
 
 from __future__ import annotations
@@ -32,12 +33,11 @@ class Report:
     stops_replaced: list[int] = field(default_factory=list)
     unowned_positions: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    started: float = 0.0
 
 
 async def reconcile(om: OrderManager) -> Report:
     started = time.perf_counter()
-    r = Report(started=started)
+    r = Report()
     now = om.clock.now()
     for o in [o for o in om.orders.values()
               if o.state in (OrderLife.PENDING_CREATE, OrderLife.OPEN)]:
@@ -80,7 +80,11 @@ async def reconcile(om: OrderManager) -> Report:
     await om.sync()
     r.stops_replaced = sorted(set(r.stops_replaced + om.stops_replaced))
     om.stops_replaced.clear()
-    traded = {t.symbol for t in om.active.values()}
+    if om.basis is not None:  # basis pairs a crash cut short: finish opening or closing them
+        for pair in list(om.basis.active.values()):
+            await om.basis.drive(pair)
+    traded = {t.symbol for t in om.active.values()} | (
+        {b.perp for b in om.basis.active.values()} if om.basis is not None else set())
     r.unowned_positions = [p.symbol for p in await om.gw.fetch_positions()
                            if p.symbol not in traded]
     r.seconds = time.perf_counter() - started

@@ -116,8 +116,8 @@ class Runner:
         self.risk = RiskDesk(cfg.risk, store, self.metrics)
         self.basis = None
         if cfg.basis.enabled:
-            self.basis = BasisDesk(gateway, store, markets, self.clock, self.history, cfg.basis,
-                                   cfg.risk.leverage, cfg.risk.mmr_tiers, cfg.sim.taker_fee)
+            self.basis = BasisDesk.from_config(gateway, store, markets, self.clock, self.history,
+                                               cfg)
             self.om.basis = self.basis
         hook = cfg.alerts.webhook_url
         self.webhook = (Webhook(hook, self.metrics, cfg.alerts.retries, cfg.alerts.timeout_s)
@@ -142,10 +142,6 @@ class Runner:
             if not market.spot:
                 await self.gw.set_leverage(symbol, self.cfg.risk.leverage)
         report = await reconcile(self.om)
-        if self.basis is not None:  # pairs a crash cut short: finish opening or closing them
-            for b in list(self.basis.active.values()):
-                await self.basis.drive(b)
-        report.seconds = time.perf_counter() - report.started
         self.metrics.reconcile_seconds.set(report.seconds)
         self.reconciled = report
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from contextlib import asynccontextmanager
 
 from asyncio_throttle import Throttler
 
@@ -13,7 +12,7 @@ class CompletionThrottler(Throttler):
     """asyncio-throttle's window, stamped when a request completes and counting those in
     flight: the exchange receives a request between its start and its end, so no window of
     the exchange's can hold more than the limit, however long requests queue on the way.
-    `use(n)` takes n units (a request's weight)."""
+    `acquire(n)` / `release(n)` take and give back n units (a request's weight)."""
 
     def __init__(self, rate_limit: int, period: float, retry_interval: float = 0.01) -> None:
         super().__init__(rate_limit, period, retry_interval)
@@ -38,11 +37,3 @@ class CompletionThrottler(Throttler):
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
         self.release()
-
-    @asynccontextmanager
-    async def use(self, n: int):
-        await self.acquire(n)
-        try:
-            yield
-        finally:
-            self.release(n)

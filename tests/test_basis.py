@@ -259,3 +259,4 @@ def test_a_rally_against_the_short_closes_the_pair_before_liquidation(tmp_path):
     notional = first.amount * first.perp_entry
     assert abs(first.spot_realised + first.perp_realised) < notional / 100
     assert later and later[0].created_at >= first.closed_at  # funding still pays: a fresh pair
+
