@@ -216,9 +216,12 @@ class BasisDesk:
                 log.info("basis=%s event=%s pnl=%s funding=%s fees=%s", b.id, b.state, b.pnl,
                          b.funding, b.fees)
                 return False
-            if any(self._refusals(b, leg) >= 2 * self.cfg.leg_retries for leg in todo):
-                log.error("basis=%s event=unwind_stuck legs=%s", b.id, list(todo))
-                return False  # tried hard; the next tick tries again
+            stuck = [leg for leg in todo if self._refusals(b, leg) >= 2 * self.cfg.leg_retries]
+            now = self.clock.now()
+            if stuck and any(o.basis_id == b.id and o.leg in stuck and o.updated_at >= now
+                             and o.state == OrderLife.REJECTED for o in self.orders.values()):
+                log.error("basis=%s event=unwind_stuck legs=%s", b.id, stuck)
+                return False  # tried hard: one more try each tick until a leg goes through
             await asyncio.gather(*(self._submit(b, leg, left) for leg, left in todo.items()))
             return True
         return False

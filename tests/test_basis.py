@@ -260,3 +260,26 @@ def test_a_rally_against_the_short_closes_the_pair_before_liquidation(tmp_path):
     assert abs(first.spot_realised + first.perp_realised) < notional / 100
     assert later and later[0].created_at >= first.closed_at  # funding still pays: a fresh pair
 
+
+def test_an_unwind_refused_again_and_again_is_tried_once_more_each_tick(tmp_path):
+    holder = {}
+
+    def wrap(inner):
+        holder["gw"] = FaultyGateway(inner)
+        return holder["gw"]
+    runner, ex, store, _ = replay(write_market(tmp_path, days=12, rich_until=12), config(),
+                                  wrap)
+    [pair] = store.basis_trades()
+    gw = holder["gw"]
+    gw.script("create_order", *["reject"] * 7, match="-spotx-")
+    run(runner.basis.close(pair, "by hand"))
+    spotx = [t for m, t in gw.calls if m == "create_order" and "-spotx-" in t]
+    assert len(spotx) == 6 and pair.state == "closing"  # 2 × leg_retries in one tick
+    run(runner.basis.drive(pair))
+    assert len([t for m, t in gw.calls if "-spotx-" in t and m == "create_order"]) == 6
+    runner.clock.t += HOUR  # the next tick: one more try (refused), then the one after
+    run(runner.basis.drive(pair))
+    runner.clock.t += HOUR
+    run(runner.basis.drive(pair))
+    assert pair.state == "closed" and ex.spot["BTC"] == 0 and ex.positions == {}
+    assert len([t for m, t in gw.calls if "-spotx-" in t and m == "create_order"]) == 8
