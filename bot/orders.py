@@ -50,8 +50,9 @@ class OrderManager:
         self.entry_deadline: dict[int, int] = {}  # trade id -> when a resting entry is pulled
         self.stops_replaced: list[int] = []  # trades whose lost stop was put back
         self.basis = None  # the basis executor, when enabled: its orders and funding go there
-        self.closed = 0  # trades closed since start: lets readers of the record cache it
         done = [t for t in store.trades() if t.state == TradeState.CLOSED]
+        self.finished: dict[int, Trade] = {t.id: t for t in done}  # the closed record
+        self.changed: list[int] = list(self.finished)  # ids, each time one's net changed
         self.pnl = {"price": sum((t.realised for t in done), ZERO),
                     "fees": sum((t.fees for t in done), ZERO),
                     "funding": sum((t.funding for t in done), ZERO)}
@@ -204,6 +205,9 @@ class OrderManager:
                                                                          pay.timestamp)
         if trade is not None:
             trade.funding += pay.amount
+            if trade.state == TradeState.CLOSED:  # a late report changes the record
+                self.finished[trade.id] = trade
+                self.changed.append(trade.id)
         self.store.save(FundingRow(trade_id=trade.id if trade else None, symbol=pay.symbol,
                                    ts=pay.timestamp, rate=pay.rate, notional=pay.notional,
                                    amount=pay.amount), *([trade] if trade else []))
@@ -346,7 +350,8 @@ class OrderManager:
         trade.closed_at = self.clock.now()
         self._move(trade, TradeState.CLOSED, trade.close_reason)
         self.active.pop(trade.id, None)
-        self.closed += 1
+        self.finished[trade.id] = trade
+        self.changed.append(trade.id)
         self.pnl["price"] += trade.realised
         self.pnl["fees"] += trade.fees
         self.pnl["funding"] += trade.funding

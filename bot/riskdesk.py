@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 
 from bot.history import History
 from bot.metrics import Metrics
-from bot.report import r_multiples
+from bot.report import net
 from risk.buckets import bucket_of, correlated_groups
 from risk.halt import Halt
 from risk.kelly import kelly_fraction
 from risk.limits import RiskLimits
 from risk.manager import Approved, Context, Decision, MarketRules, Portfolio, assess, halt_reason
-from state.models import RiskDecision
+from state.models import RiskDecision, Trade
 from state.store import Store
 from strategies.liquidation import Cluster
 from strategies.types import TradePlan
@@ -26,23 +27,41 @@ log = logging.getLogger("derivbot.risk")
 HALT_KEY = "halt"
 
 
+class Record(Protocol):
+    """The closed trades a Kelly estimate reads, kept by the order manager: `changed`
+    lists a trade's id each time its net PnL was set (closed) or moved (late funding)."""
+
+    finished: Mapping[int, Trade]
+    changed: list[int]
+
+
 class RiskDesk:
     def __init__(self, limits: RiskLimits, store: Store, metrics: Metrics) -> None:
         self.limits, self.store, self.metrics = limits, store, metrics
-        self._r: tuple[int, list[float]] = (-1, [])
+        self._record: tuple[int, int] = (0, 0)  # which record, how many changes applied
+        self._r: dict[int, float] = {}  # trade id -> net PnL in R
+        self._fraction = limits.fraction
+        self._groups: tuple[int, list[frozenset[str]]] = (-1, [])
 
     # ---- the record --------------------------------------------------------------------
-    def r_multiples(self, closed: int) -> list[float]:
-        """Closed trades' net PnL in R; re-read only when `closed` (their count) changed."""
-        if self._r[0] != closed:
-            self._r = (closed, r_multiples(self.store.trades()))
-        return self._r[1]
-
-    def fraction(self, closed: int) -> float:
+    def fraction(self, record: Record) -> float:
+        """Half-Kelly from the closed trades' R multiples (in id order); only the trades
+        changed since the last call are recomputed."""
         if not self.limits.kelly:
             return self.limits.fraction
-        return kelly_fraction(self.r_multiples(closed), self.limits.fraction,
-                              min_trades=self.limits.kelly_min_trades).fraction
+        seen_id, seen = self._record
+        if seen_id != id(record) or seen > len(record.changed):
+            self._r, seen = {}, 0
+        if seen != len(record.changed):
+            for trade_id in record.changed[seen:]:
+                t = record.finished[trade_id]
+                if t.risk_cash > 0:
+                    self._r[trade_id] = float(net(t)) / t.risk_cash
+            rs = [self._r[i] for i in sorted(self._r)]
+            self._fraction = kelly_fraction(rs, self.limits.fraction,
+                                            min_trades=self.limits.kelly_min_trades).fraction
+            self._record = (id(record), len(record.changed))
+        return self._fraction
 
     # ---- the halt ----------------------------------------------------------------------
     def halt(self, now: int) -> Halt | None:
@@ -77,25 +96,35 @@ class RiskDesk:
 
     # ---- deciding ----------------------------------------------------------------------
     def context(self, plan: TradePlan, history: History, now: int, p: Portfolio,
-                closed: int, clusters: Sequence[Cluster] = (), weight: float = 1.0) -> Context:
+                record: Record, clusters: Sequence[Cluster] = (), weight: float = 1.0) -> Context:
         halt = self.check_halt(p, now)
-        returns = {}
-        for sym in history.symbols:
-            close = history.closes(sym, self.limits.correlation_bars + 1)
-            if len(close) > 24:
-                returns[sym] = np.diff(np.log(close))
-        groups = correlated_groups(returns, self.limits.correlation)
-        bucket = bucket_of(plan.symbol, self.limits.buckets, groups)
-        return Context(self.fraction(closed), bucket, tuple(clusters),
+        bucket = bucket_of(plan.symbol, self.limits.buckets, self.groups(history, now))
+        return Context(self.fraction(record), bucket, tuple(clusters),
                        halt.reason if halt else None, weight)
 
+    def groups(self, history: History, now: int) -> list[frozenset[str]]:
+        """Symbols moving together over the correlation window, once per market instant."""
+        if self._groups[0] != now:
+            returns = {}
+            for sym in history.symbols:
+                close = history.closes(sym, self.limits.correlation_bars + 1)
+                if len(close) > 24:
+                    returns[sym] = np.diff(np.log(close))
+            self._groups = (now, correlated_groups(returns, self.limits.correlation))
+        return self._groups[1]
+
     def decide(self, plan: TradePlan, p: Portfolio, market: MarketRules, history: History,
-               now: int, closed: int, clusters: Sequence[Cluster] = (),
-               weight: float = 1.0) -> tuple[Decision, RiskDecision]:
-        ctx = self.context(plan, history, now, p, closed, clusters, weight)
-        decision = assess(plan, p, market, self.limits, ctx)
+               now: int, record: Record, clusters: Sequence[Cluster] = (),
+               weight: float = 1.0) -> Decision:
+        ctx = self.context(plan, history, now, p, record, clusters, weight)
+        return assess(plan, p, market, self.limits, ctx)
+
+    def record(self, plan: TradePlan, decision: Decision, now: int,
+               trade_id: int | None) -> None:
+        """Count and store a decision, linked to the trade it opened (after the order is
+        out: the row is not on the way from market update to order)."""
         row = RiskDecision(ts=now, symbol=plan.symbol, strategy=plan.strategy,
-                           approved=decision.approved)
+                           approved=decision.approved, trade_id=trade_id)
         if isinstance(decision, Approved):
             row.size, row.risk_cash, row.fraction = (decision.size, decision.risk_cash,
                                                      decision.fraction)
@@ -105,9 +134,4 @@ class RiskDesk:
         else:
             row.rule, row.reason = decision.rule, decision.reason
             self.metrics.decisions.labels("refused", decision.rule).inc()
-        return decision, row
-
-    def record(self, row: RiskDecision, trade_id: int | None) -> None:
-        """Store a decision, linked to the trade it opened."""
-        row.trade_id = trade_id
         self.store.record_decision(row)

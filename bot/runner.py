@@ -199,9 +199,11 @@ class Runner:
         if decide and self.trading and self.basis is not None:
             await self._basis_tick(t)
         if decide and self.trading:
-            for symbol in sorted(decide):
-                if symbol in self.markets:
-                    await self.decide(symbol, t)
+            read = [(symbol, await self.decide(symbol, t)) for symbol in sorted(decide)
+                    if symbol in self.markets]
+            for symbol, readings in read:  # telemetry after every order of the tick is out
+                if readings is not None:
+                    self.report_readings(t, symbol, readings)
         if decide:
             await self.snapshot(t)
         self.stats.ticks += 1
@@ -235,29 +237,25 @@ class Runner:
                 total += amount * Decimal(repr(px if math.isfinite(px) else 0.0))
         return total
 
-    async def decide(self, symbol: str, now: int) -> None:
+    async def decide(self, symbol: str, now: int) -> Readings | None:
+        """Signals → plan → risk → order for one symbol; returns what the modules read."""
         if self.basis is not None and self.basis.on(symbol) is not None:
-            return  # the basis short holds this perp: a directional trade would net against it
+            return None  # the basis short holds this perp: a directional trade would net
         view = self.history.view(symbol, now)
         m = self.cfg.management
         if (m.trailing_atr or m.time_stop_hours) and len(view.candles.close):
             await self.om.manage(symbol, now, float(view.candles.close[-1]),
                                  float(view.candles.atr[-1]), m)
         readings = read_all(view, self.cfg.signals)
-        for sig in readings.signals.values():
-            self._record_signal(now, symbol, sig)
-        self.alerts.update(now, symbol, conditions(view, readings.signals, readings.clusters,
-                                                   self.cfg.signals.alerts))
         await self._climax_exits(readings)
         picked = self._pick(readings)
         if picked is None:
-            return
+            return readings
         plan, weight = picked
         self.stats.plans += 1
         portfolio = await self._portfolio(now)
-        decision, row = self.risk.decide(plan, portfolio, self.markets[symbol].rules(),
-                                         self.history, now, self.om.closed, readings.clusters,
-                                         weight)
+        decision = self.risk.decide(plan, portfolio, self.markets[symbol].rules(),
+                                    self.history, now, self.om, readings.clusters, weight)
         trade_id = None
         if isinstance(decision, Approved):
             self.metrics.risk_fraction.set(decision.fraction)
@@ -265,7 +263,15 @@ class Runner:
                 self.gate.propose(decision, now, weight)
             else:
                 trade_id = (await self.om.open_trade(decision)).id
-        self.risk.record(row, trade_id)
+        self.risk.record(plan, decision, now, trade_id)
+        return readings
+
+    def report_readings(self, now: int, symbol: str, readings: Readings) -> None:
+        """Signal gauges and rows, and the alert conditions, of one symbol's readings."""
+        for sig in readings.signals.values():
+            self._record_signal(now, symbol, sig)
+        self.alerts.update(now, symbol, conditions(readings.view, readings.signals,
+                                                   readings.clusters, self.cfg.signals.alerts))
 
     async def _portfolio(self, now: int) -> Portfolio:
         bal = await self.gw.fetch_balance()
@@ -285,18 +291,18 @@ class Runner:
             price = self.history.last_close(p.symbol)
             if not math.isfinite(price):
                 price = plan.entry
-            fresh, row = self.risk.decide(replace(plan, entry=price),
-                                          await self._portfolio(now),
-                                          self.markets[p.symbol].rules(), self.history, now,
-                                          self.om.closed, (), p.weight)
+            repriced = replace(plan, entry=price)
+            fresh = self.risk.decide(repriced, await self._portfolio(now),
+                                     self.markets[p.symbol].rules(), self.history, now,
+                                     self.om, (), p.weight)
             out = self.gate.recheck(p, price, fresh)
             if isinstance(out, str):
-                self.risk.record(row, None)
+                self.risk.record(repriced, fresh, now, None)
                 proposals.finish(self.store, p.id, "refused", out)
                 log.warning("event=proposal_refused id=%s reason=%r", p.id, out)
                 continue
             trade = await self.om.open_trade(out)
-            self.risk.record(row, trade.id)
+            self.risk.record(repriced, fresh, now, trade.id)
             proposals.finish(self.store, p.id, "executed", trade_id=trade.id)
             log.info("event=proposal_executed id=%s trade=%s", p.id, trade.id)
 

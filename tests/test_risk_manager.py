@@ -2,6 +2,7 @@
 
 import json
 from decimal import Decimal
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -21,6 +22,8 @@ from risk.montecarlo import simulate
 from state.store import Store
 from strategies.liquidation import Cluster
 from tests.helpers import BTC, ETH, T0, plan
+
+NO_RECORD = SimpleNamespace(finished={}, changed=[])  # no closed trades yet
 
 BTC_RULES = default_market(BTC, 50_000).rules()
 ETH_RULES = default_market(ETH, 3_000).rules()
@@ -125,16 +128,16 @@ def test_daily_loss_halt_refuses_next_entry_and_survives_restart(tmp_path):
     store = Store(db)
     desk = RiskDesk(limits, store, Metrics())
     losing = Portfolio(94_000, 94_000, day_start_equity=100_000)
-    decision, row = desk.decide(p, losing, BTC_RULES, _history(), now, 0)
+    decision = desk.decide(p, losing, BTC_RULES, _history(), now, NO_RECORD)
     assert isinstance(decision, Refused) and decision.rule == "halt"
     assert "daily loss 6.00% exceeds limit 5.00%" in decision.reason
-    desk.record(row, None)
+    desk.record(p, decision, now, None)
     store.close()
 
     store = Store(db)  # a restart, with equity back above the limit
     desk = RiskDesk(limits, store, Metrics())
     fine = Portfolio(99_000, 99_000, day_start_equity=99_000)
-    decision, _ = desk.decide(p, fine, BTC_RULES, _history(), now + 86_400_000 * 3, 0)
+    decision = desk.decide(p, fine, BTC_RULES, _history(), now + 86_400_000 * 3, NO_RECORD)
     assert isinstance(decision, Refused) and decision.rule == "halt"
     assert desk.metrics.halted._value.get() == 1
     stored = store.decisions()
@@ -145,7 +148,7 @@ def test_daily_loss_halt_refuses_next_entry_and_survives_restart(tmp_path):
     assert main(["halt", "--db", str(db), "--lift", "--by", "alice"]) == 0
     store = Store(db)
     desk = RiskDesk(limits, store, Metrics())
-    decision, _ = desk.decide(p, fine, BTC_RULES, _history(), now + 86_400_000 * 3, 0)
+    decision = desk.decide(p, fine, BTC_RULES, _history(), now + 86_400_000 * 3, NO_RECORD)
     assert decision.approved
     assert store.get_meta("halt_lifted")["by"] == "alice"
     store.close()
