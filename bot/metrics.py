@@ -49,6 +49,10 @@ class Metrics:
         self.tick_latency = Histogram(
             "derivbot_tick_seconds", "Time to process one market tick", registry=r,
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0))
+        self.decision_latency = Histogram(
+            "derivbot_decision_seconds",
+            "Market update in -> every decision of the tick made (its orders handed over)",
+            registry=r, buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5))
         self.market_time = Gauge("derivbot_market_time_seconds",
                                  "Timestamp of the latest market data processed", registry=r)
         self.basis_pairs = Gauge("derivbot_basis_pairs", "Basis pairs under way", registry=r)

@@ -100,6 +100,7 @@ class TickStats:
     ticks: int = 0
     events: int = 0
     plans: int = 0
+    decision_s: list[float] | None = None  # a list: each decision tick's latency is kept
 
 
 class Runner:
@@ -201,6 +202,10 @@ class Runner:
         if decide and self.trading:
             read = [(symbol, await self.decide(symbol, t)) for symbol in sorted(decide)
                     if symbol in self.markets]
+            took = time.perf_counter() - started
+            self.metrics.decision_latency.observe(took)
+            if self.stats.decision_s is not None:
+                self.stats.decision_s.append(took)
             for symbol, readings in read:  # telemetry after every order of the tick is out
                 if readings is not None:
                     self.report_readings(t, symbol, readings)

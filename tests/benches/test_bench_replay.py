@@ -37,6 +37,7 @@ def _replay(folder: Path, symbols: tuple[str, ...], db: Path, cfg_extra: dict | 
     gateway = HandoffClock(engine)
     runner = Runner(cfg, gateway, store, markets, ReplayClock(),
                     sinks=(SimMarketSink(engine, cfg.exchange.venue),))
+    runner.stats.decision_s = []
     latencies: list[float] = []
     orig = runner.tick
 
@@ -81,22 +82,45 @@ def _bare(folder: Path, symbols) -> tuple[int, float]:
 
 
 def test_replay_throughput_synthetic_two_symbols(tmp_path, figures):
-    folder = generate(SynthSpec(days=365, seed=7), tmp_path / "syn")
+    folder = generate(SynthSpec(days=730, seed=7), tmp_path / "syn")
     syms = ("BTC/USDT:USDT", "ETH/USDT:USDT")
     n, took, lat, stats = _replay(folder, syms, tmp_path / "a.db")
     bn, btook = _bare(folder, syms)
     rate, ceiling = n / took, bn / btook
-    figures.append(f"replay synthetic 2 symbols x 365 d: {n} events in {took:.1f} s = "
-                   f"{rate:,.0f} events/s; bare loop {ceiling:,.0f} events/s; "
+    figures.append(f"replay synthetic 2 symbols x 730 d on 3 exchanges: {n} events in "
+                   f"{took:.1f} s = {rate:,.0f} events/s; bare loop {ceiling:,.0f} events/s; "
                    f"bot/bare = {rate / ceiling:.4f}")
     p50, p99 = np.percentile(lat, [50, 99]) * 1000
     figures.append(f"tick latency over {len(lat)} ticks: p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
                    f"max {lat.max() * 1000:.2f} ms ({stats.plans} plans)")
+    dec = np.array(stats.decision_s) * 1000
+    figures.append(f"decision latency, market update in -> every decision of the tick made "
+                   f"(orders handed over), over {len(dec)} ticks: p50 "
+                   f"{np.percentile(dec, 50):.2f} ms, p99 {np.percentile(dec, 99):.2f} ms, "
+                   f"max {dec.max():.2f} ms")
     hand = np.array(stats.handoffs) * 1000
     figures.append(f"decision latency, market update in -> entry handed to the gateway, over "
                    f"{len(hand)} entries: p50 {np.percentile(hand, 50):.2f} ms, p99 "
                    f"{np.percentile(hand, 99):.2f} ms, max {hand.max():.2f} ms")
-    assert stats.ticks > 0
+    assert len(dec) >= 10_000 and stats.ticks > 0
+
+
+def test_replay_fifty_symbols_three_years(tmp_path, figures):
+    """The issue's large market: 50 symbols x 3 years of 1 h bars on one exchange
+    (DERIVBOT_BENCH_SYMBOLS / DERIVBOT_BENCH_DAYS scale it down for a quick look)."""
+    k = int(os.environ.get("DERIVBOT_BENCH_SYMBOLS", "50"))
+    days = int(os.environ.get("DERIVBOT_BENCH_DAYS", str(3 * 365)))
+    syms = tuple(f"S{i:02d}/USDT:USDT" for i in range(k))
+    t0 = time.perf_counter()
+    folder = generate(SynthSpec(symbols=syms, days=days, seed=11, exchanges=("binanceusdm",)),
+                      tmp_path / "big")
+    made = time.perf_counter() - t0
+    n, took, _, stats = _replay(folder, syms, tmp_path / "big.db")
+    bn, btook = _bare(folder, syms)
+    figures.append(f"replay synthetic {k} symbols x {days} d (1 h, one exchange; data made in "
+                   f"{made:.0f} s): {n} events, {stats.ticks} ticks, {stats.plans} plans in "
+                   f"{took:.0f} s = {n / took:,.0f} events/s; bot/bare = "
+                   f"{(n / took) / (bn / btook):.4f}")
 
 
 def test_replay_grows_linearly_with_symbols(tmp_path, figures):
