@@ -131,6 +131,7 @@ class Runner:
             self.basis.gate = self.gate  # a new pair is a new position: a person approves it
         self.stats = TickStats()
         self._signal_gauges: dict = {}
+        self._children: dict = {}
         self.trading = True
         self.stop_requested = False
         self._day = store.get_meta("day", [0, None])
@@ -362,11 +363,13 @@ class Runner:
                     await self.om.close_trade(trade.id, "cascade climax")
 
     def _record_signal(self, now: int, symbol: str, sig: Signal) -> None:
-        gauge = self._signal_gauges.get((symbol, sig.module))
-        if gauge is None:
-            gauge = self._signal_gauges[(symbol, sig.module)] = self.metrics.signal.labels(
-                symbol, sig.module)
-        gauge.set(int(sig.direction) * sig.strength)
+        value = int(sig.direction) * sig.strength
+        key = (symbol, sig.module)
+        known = self._signal_gauges.get(key)
+        if known is None or known[1] != value:  # most readings repeat the last (flat)
+            gauge = known[0] if known else self.metrics.signal.labels(symbol, sig.module)
+            gauge.set(value)
+            self._signal_gauges[key] = (gauge, value)
         if sig.direction != 0:
             self.store.add_signal(now, symbol, sig.module, int(sig.direction), sig.strength,
                                   dict(sig.reasons))
@@ -393,18 +396,27 @@ class Runner:
         risks = self.om.open_risk()
         m.open_risk.set(sum(r.risk_cash for r in risks))
         for part, value in self.om.pnl.items():
-            m.pnl.labels(part).set(float(value))
+            self._child(m.pnl, part).set(float(value))
         if self.basis is not None:
             m.basis_pairs.set(len(self.basis.active))
             m.basis_funding.set(sum(float(b.funding) for b in self.basis.active.values()))
         for group in self.cfg.risk.buckets:
             name = "/".join(s.split("/")[0] for s in group)
-            m.bucket_risk.labels(name).set(sum(r.risk_cash for r in risks if r.symbol in group))
+            risk = sum(r.risk_cash for r in risks if r.symbol in group)
+            self._child(m.bucket_risk, name).set(risk)
         counts: dict[str, int] = {}
         for o in self.om.orders.values():
             counts[o.state] = counts.get(o.state, 0) + 1
         for state in ("pending_create", "open", "filled", "canceled", "expired", "rejected"):
-            m.orders.labels(state).set(counts.get(state, 0))
+            self._child(m.orders, state).set(counts.get(state, 0))
+
+    def _child(self, metric, *labels: str):
+        """A labelled metric's child, looked up once (labels() costs more than set())."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     async def save_positions(self) -> None:
         rows = [PositionRow(symbol=p.symbol, contracts=p.contracts, entry_price=p.entry_price,
