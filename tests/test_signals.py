@@ -174,3 +174,23 @@ def test_swing_points_equal_the_plain_window_definition():
         want_l = [i for i in range(n, size - n)
                   if all(low[j] > low[i] for j in range(i - n, i + n + 1) if j != i)]
         assert swing_points(high, low, n) == (want_h, want_l)
+
+
+@pytest.mark.parametrize("gap", [False, True])
+def test_liquidation_map_reads_each_oi_point_against_the_bar_closed_at_its_time(gap):
+    """Hourly OI on hourly bars is read by slices; a missing hour falls back to a search.
+    Both must pair each OI point with the last bar closed at its time."""
+    from strategies.liquidation import LiquidationMapParams, clusters, map_view
+
+    rng = np.random.default_rng(5)
+    c = candles(100 * np.exp(np.cumsum(rng.normal(0, 0.01, 400))))
+    ts = c.ts[-300:] + HOUR  # each bar's close time
+    if gap:
+        ts = np.delete(ts, 150)
+    oi = Series(ts.astype(float), 1e6 * np.exp(np.cumsum(rng.normal(0, 0.02, len(ts)))))
+    p = LiquidationMapParams(lookback_bars=200)
+    found = map_view(view(c=c, oi={"binanceusdm": oi}), p)
+    idx = np.searchsorted(c.ts + HOUR, oi.ts[-200:], side="right") - 1
+    assert found and found == clusters(c.close[idx], c.high[idx], c.low[idx], oi.value[-200:], p)
+    shifted = clusters(c.close[idx - 1], c.high[idx - 1], c.low[idx - 1], oi.value[-200:], p)
+    assert found != shifted  # pairing one bar off would show
