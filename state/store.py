@@ -45,6 +45,9 @@ class Store:
         event.listen(self.engine, "connect", _pragmas if durable else _pragmas_fast)
         SQLModel.metadata.create_all(self.engine)
         _add_new_columns(self.engine)
+        with self.engine.begin() as conn:  # old databases get it too
+            conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_funding_payment_symbol_ts "
+                                 "ON funding_payment (symbol, ts)")
         self.session = Session(self.engine, expire_on_commit=False)
         self.batch = telemetry_batch
         self._signals: list[dict] = []
@@ -215,8 +218,8 @@ class Store:
         return self.session.exec(q).first() is not None
 
     def has_funding(self, symbol: str, ts: int) -> bool:
-        q = select(FundingRow).where(FundingRow.symbol == symbol, FundingRow.ts == ts)
-        return self.session.exec(q).first() is not None
+        return self._sql("SELECT 1 FROM funding_payment WHERE symbol = ? AND ts = ? LIMIT 1",
+                         (symbol, ts)).first() is not None
 
     def trade_open_at(self, symbol: str, ts: int) -> Trade | None:
         """The latest trade on `symbol` that had opened by `ts`."""

@@ -33,7 +33,7 @@ def _replay(folder: Path, symbols: tuple[str, ...], db: Path, cfg_extra: dict | 
     n_events = data.count()
     markets = {s: m for s, m in build_markets(data, symbols).items() if not m.spot}
     engine = build_sim(cfg, build_markets(data, symbols))
-    store = Store(db, durable=False)  # as `derivbot replay` writes its report database
+    store = TimedStore(db, durable=False)  # as `derivbot replay` writes its report database
     gateway = HandoffClock(engine)
     runner = Runner(cfg, gateway, store, markets, ReplayClock(),
                     sinks=(SimMarketSink(engine, cfg.exchange.venue),))
@@ -57,7 +57,34 @@ def _replay(folder: Path, symbols: tuple[str, ...], db: Path, cfg_extra: dict | 
     took = asyncio.run(go())
     store.close()
     runner.stats.handoffs = gateway.handoffs
+    runner.stats.store_s = store.spent
     return n_events, took, np.array(latencies), runner.stats
+
+
+class TimedStore(Store):
+    """A Store that adds up the time spent in its methods (reads, writes, commits)."""
+
+    def __init__(self, *a, **kw) -> None:
+        self.spent, self._depth = 0.0, 0
+        super().__init__(*a, **kw)
+
+
+def _timed(fn):
+    def wrapper(self, *a, **kw):
+        self._depth += 1
+        t0 = time.perf_counter()
+        try:
+            return fn(self, *a, **kw)
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self.spent += time.perf_counter() - t0
+    return wrapper
+
+
+for _name, _fn in vars(Store).items():
+    if callable(_fn) and not _name.startswith("__"):
+        setattr(TimedStore, _name, _timed(_fn))
 
 
 class HandoffClock(SimGateway):
@@ -102,6 +129,9 @@ def test_replay_throughput_synthetic_two_symbols(tmp_path, figures):
     figures.append(f"decision latency, market update in -> entry handed to the gateway, over "
                    f"{len(hand)} entries: p50 {np.percentile(hand, 50):.2f} ms, p99 "
                    f"{np.percentile(hand, 99):.2f} ms, max {hand.max():.2f} ms")
+    figures.append(f"SQLite share of the replay: {stats.store_s:.1f} s of {took:.1f} s "
+                   f"({stats.store_s / took:.1%}) in the store (orders, fills, trades, "
+                   f"telemetry batches)")
     assert len(dec) >= 10_000 and stats.ticks > 0
 
 
