@@ -51,6 +51,7 @@ class SymbolHistory:
         self.funding: dict[str, Ring] = {}
         self.oi: dict[str, Ring] = {}
         self._funding_len, self._oi_len = funding_periods, oi_points
+        self.funding_version = 0  # prints added: readings of funding alone can be reused
 
     def add_candle(self, e: CandleEvent) -> None:
         atr, adx = self.indicators.update(e.high, e.low, e.close)
@@ -60,6 +61,7 @@ class SymbolHistory:
     def add_funding(self, e: FundingEvent) -> None:
         ring = self.funding.setdefault(e.exchange, Ring(("ts", "v"), self._funding_len))
         ring.append((e.ts, to_8h(e.rate, e.interval_hours)))
+        self.funding_version += 1
 
     def add_oi(self, e: OIEvent) -> None:
         ring = self.oi.setdefault(e.exchange, Ring(("ts", "v"), self._oi_len))
@@ -103,7 +105,8 @@ class History:
                           None if len(tb) == 0 or np.isnan(tb[-1]) else tb)
         funding = {ex: Series(r.column(0), r.column(1)) for ex, r in h.funding.items()}
         oi = {ex: Series(r.column(0), r.column(1)) for ex, r in h.oi.items()}
-        return MarketView(symbol, self.venue, now, candles, funding, oi)
+        return MarketView(symbol, self.venue, now, candles, funding, oi,
+                          funding_version=h.funding_version)
 
     def funding_series(self, symbol: str) -> Series | None:
         """The venue's funding prints for `symbol` (8 h-equivalent), oldest first."""

@@ -132,6 +132,7 @@ class Runner:
         self.stats = TickStats()
         self._signal_gauges: dict = {}
         self._children: dict = {}
+        self._memo: dict[str, dict] = {}  # per symbol: readings reused until funding moves
         self.trading = True
         self.stop_requested = False
         self._day = store.get_meta("day", [0, None])
@@ -252,7 +253,7 @@ class Runner:
         if (m.trailing_atr or m.time_stop_hours) and len(view.candles.close):
             await self.om.manage(symbol, now, float(view.candles.close[-1]),
                                  float(view.candles.atr[-1]), m)
-        readings = read_all(view, self.cfg.signals)
+        readings = read_all(view, self.cfg.signals, self._memo.setdefault(symbol, {}))
         await self._climax_exits(readings)
         picked = self._pick(readings)
         if picked is None:

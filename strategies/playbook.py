@@ -58,6 +58,8 @@ from strategies.structure import (
 )
 from strategies.types import Direction, MarketView, Signal, TradePlan
 
+HOUR_MS = 3_600_000
+
 
 class SignalSet(BaseModel):
     """Parameters of every module; config.toml's [signals.<module>] sets them."""
@@ -102,13 +104,21 @@ class Readings:
         return regime_name(self.signals["regime"])
 
 
-def read_all(view: MarketView, s: SignalSet) -> Readings:
+def read_all(view: MarketView, s: SignalSet, memo: dict | None = None) -> Readings:
+    """Every module's reading. `memo` (a dict the caller keeps per symbol) reuses the
+    readings that depend on funding alone until a funding print arrives."""
     found = map_view(view, s.liquidation_map)
     c = view.candles
-    agg = aggregate_funding(view, max(3, s.funding_divergence.funding_periods + 1))
+    n_agg = max(3, s.funding_divergence.funding_periods + 1)
+    fv = None  # no reuse without a memo, or for a view that cannot tell its funding apart
+    if memo is not None and view.funding_version >= 0:
+        fv = (view.symbol, view.funding_version)
+    settled = fv if fv is not None and _funding_settled(view) else None
+    fresh = None if fv is None else (fv, _fresh(view, s.funding_extreme.max_age_hours))
+    agg = _reuse(memo, "aggregate_funding", settled, lambda: aggregate_funding(view, n_agg))
     sigs = [
-        funding_extreme(view, s.funding_extreme),
-        funding_zscore(view, s.funding_zscore),
+        _reuse(memo, "funding_extreme", fresh, lambda: funding_extreme(view, s.funding_extreme)),
+        _reuse(memo, "funding_zscore", fv, lambda: funding_zscore(view, s.funding_zscore)),
         funding_acceleration(view, s.funding_acceleration, agg),
         funding_divergence(view, s.funding_divergence, agg),
         funding_spread(view, s.funding_spread),
@@ -133,6 +143,34 @@ def read_all(view: MarketView, s: SignalSet) -> Readings:
     signals["confluence"] = confluence(view, signals, found, s.confluence)
     signals["composite"] = composite(view, signals, found, s.composite)
     return Readings(view, signals, found)
+
+
+def _reuse(memo: dict | None, name: str, key, compute):
+    """compute(), or what it gave for the same key last time (key None: no reuse)."""
+    if memo is None or key is None:
+        return compute()
+    hit = memo.get(name)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    value = compute()
+    memo[name] = (key, value)
+    return value
+
+
+def _fresh(view: MarketView, max_age_hours: float) -> tuple[str, ...]:
+    """The exchanges whose last funding print is recent enough to count now."""
+    return tuple(ex for ex, f in view.funding.items()
+                 if len(f) and view.now - int(f.ts[-1]) <= max_age_hours * HOUR_MS)
+
+
+def _funding_settled(view: MarketView) -> bool:
+    """Open interest is known past the venue's last funding print on every exchange that has
+    it: the OI weights of the funding aggregate can no longer change until the next print."""
+    base = view.funding.get(view.venue)
+    if base is None or len(base) == 0:
+        return False
+    last = base.ts[-1]
+    return all(len(oi) == 0 or oi.ts[-1] > last for oi in view.open_interest.values())
 
 
 TRIGGERS = ("swing_failure", "spring", "break_of_structure")

@@ -194,3 +194,52 @@ def test_liquidation_map_reads_each_oi_point_against_the_bar_closed_at_its_time(
     assert found and found == clusters(c.close[idx], c.high[idx], c.low[idx], oi.value[-200:], p)
     shifted = clusters(c.close[idx - 1], c.high[idx - 1], c.low[idx - 1], oi.value[-200:], p)
     assert found != shifted  # pairing one bar off would show
+
+
+def test_readings_reused_until_a_funding_print_equal_fresh_readings(synth_dir):
+    """Over 60 days of three exchanges' data, readings with the per-symbol memo (funding
+    modules reused until a print arrives) are the readings computed from scratch."""
+    from bot import marketdata
+    from bot.history import History
+
+    h, memo, s = History("binanceusdm"), {}, SignalSet()
+    reused = checked = 0
+    for e in marketdata.load(synth_dir, symbols=("BTC/USDT:USDT",)).events():
+        if e.seen > 1_735_689_600_000 + 60 * 24 * HOUR:
+            break
+        if not h.ingest(e):
+            continue
+        v = h.view(e.symbol, e.seen)
+        before = dict(memo)
+        fast, fresh = read_all(v, s, memo), read_all(v, s)
+        assert fast.signals == fresh.signals, e.seen
+        reused += sum(1 for k, hit in before.items() if memo[k] is hit)
+        checked += 1
+    assert checked > 1000 and reused > checked  # most bars reuse the funding readings
+
+
+def test_funding_aggregate_is_not_reused_while_open_interest_lags_the_print():
+    """An exchange's OI at the print's time arriving a bar late re-weights the aggregate:
+    the reading taken before it arrived must not be reused after."""
+    from dataclasses import replace
+
+    from strategies.series import aggregate_funding
+
+    rates = {"binanceusdm": [0.0001, 0.0002, 0.0004, 0.0008], "bybit": [0.0001, 0.0, 0.0, 0.0]}
+    base = view(rates)
+    last = int(base.funding["binanceusdm"].ts[-1])
+    ts = np.array([last - 16 * HOUR, last - 8 * HOUR, last - HOUR], dtype=float)
+
+    def oi(late_bybit: float | None) -> dict[str, Series]:
+        by = [1e6, 1e6, 1e6] + ([] if late_bybit is None else [late_bybit])
+        by_ts = ts if late_bybit is None else np.append(ts, last)
+        return {"binanceusdm": Series(np.append(ts, last), np.full(4, 1e6)),
+                "bybit": Series(by_ts, np.array(by))}
+
+    early = replace(base, open_interest=oi(None), funding_version=4)
+    late = replace(base, open_interest=oi(9e6), funding_version=4)  # same prints
+    memo, s = {}, SignalSet()
+    read_all(early, s, memo)
+    got = read_all(late, s, memo)["funding_acceleration"].reasons["rates"]
+    want = aggregate_funding(late, 4).value[-3:].tolist()
+    assert got == want and want != aggregate_funding(early, 4).value[-3:].tolist()
