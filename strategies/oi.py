@@ -7,8 +7,8 @@ import math
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from strategies.series import change, oi_weighted_funding, price_change, value_at, venue_oi
-from strategies.types import Direction, MarketView, Series, Signal
+from strategies.series import change, oi_weighted_funding, price_change, values_at, venue_oi
+from strategies.types import Direction, MarketView, Signal
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -100,7 +100,9 @@ def oi_spike(view: MarketView, p: OISpikeParams) -> Signal:
     now_chg = change(oi, view.now, 24)
     if not math.isfinite(now_chg):
         return Signal.abstain(name, "needs 24 h of open interest")
-    past = [_abs_change(oi, view.now - d * DAY_MS) for d in range(1, p.average_days + 1)]
+    # day d's absolute 24 h change, d = 1..average_days: the values d and d + 1 days ago
+    at = values_at(oi, view.now - DAY_MS * np.arange(1, p.average_days + 2))
+    past = [_abs_change(at[d], at[d - 1]) for d in range(1, p.average_days + 1)]
     past = [x for x in past if math.isfinite(x)]
     avg = float(np.mean(past)) if past else math.nan
     reasons = {"oi_change_24h": round(now_chg, 6), "avg_abs_change_24h": avg}
@@ -118,8 +120,8 @@ def oi_spike(view: MarketView, p: OISpikeParams) -> Signal:
                                                           "funding": funding})
 
 
-def _abs_change(oi: Series, t: int) -> float:
-    a, b = value_at(oi, t - DAY_MS), value_at(oi, t)
+def _abs_change(a: float, b: float) -> float:
+    """|b / a − 1|: the size of a change from a to b (NaN without both)."""
     return abs(b / a - 1) if math.isfinite(a) and a > 0 and math.isfinite(b) else math.nan
 
 

@@ -7,6 +7,7 @@ import math
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from strategies.series import quantile
 from strategies.types import Direction, MarketView, Signal
 
 TRENDING, VOLATILE, VACUUM, RANGING = "trending", "volatile", "vacuum", "ranging"
@@ -39,7 +40,7 @@ def regime(view: MarketView, p: RegimeParams) -> Signal:
         return Signal(name, d, min(adx / 100, 1.0), {**reasons, "regime": TRENDING})
     atrs = c.atr[-p.vol_lookback_bars:]
     atrs = atrs[~np.isnan(atrs)]
-    cut = float(np.quantile(atrs, p.vol_quantile))
+    cut = quantile(atrs, p.vol_quantile)
     reasons["atr_q80"] = cut
     if len(atrs) >= 20 and atr > cut:
         return Signal(name, Direction.FLAT, 0.0, {**reasons, "regime": VOLATILE})

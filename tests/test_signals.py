@@ -243,3 +243,15 @@ def test_funding_aggregate_is_not_reused_while_open_interest_lags_the_print():
     got = read_all(late, s, memo)["funding_acceleration"].reasons["rates"]
     want = aggregate_funding(late, 4).value[-3:].tolist()
     assert got == want and want != aggregate_funding(early, 4).value[-3:].tolist()
+
+
+def test_quantile_is_numpys_to_the_bit():
+    from strategies.series import quantile
+
+    rng = np.random.default_rng(3)
+    for _ in range(3000):
+        x = rng.lognormal(0, 1, int(rng.integers(1, 2500))) * rng.choice([1e-3, 1.0, 1e4])
+        if rng.random() < 0.3:
+            x = np.round(x, 1)  # ties
+        q = float(rng.choice([0.8, 0.5, 0.01, 0.99, rng.random()]))
+        assert quantile(x, q) == float(np.quantile(x, q)), (len(x), q)
