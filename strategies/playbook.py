@@ -27,6 +27,7 @@ from strategies.funding import (
 from strategies.liquidation import (
     ClimaxParams,
     Cluster,
+    LiquidationBook,
     LiquidationMapParams,
     MagnetParams,
     liquidation_magnet,
@@ -105,9 +106,10 @@ class Readings:
 
 
 def read_all(view: MarketView, s: SignalSet, memo: dict | None = None) -> Readings:
-    """Every module's reading. `memo` (a dict the caller keeps per symbol) reuses the
-    readings that depend on funding alone until a funding print arrives."""
-    found = map_view(view, s.liquidation_map)
+    """Every module's reading. `memo` (a dict the caller keeps per symbol, fed that symbol's
+    views in time order) reuses the readings that depend on funding alone until a funding
+    print arrives, and keeps the liquidation map up to date bar by bar."""
+    found = _liquidation_map(view, s.liquidation_map, memo)
     c = view.candles
     n_agg = max(3, s.funding_divergence.funding_periods + 1)
     fv = None  # no reuse without a memo, or for a view that cannot tell its funding apart
@@ -143,6 +145,19 @@ def read_all(view: MarketView, s: SignalSet, memo: dict | None = None) -> Readin
     signals["confluence"] = confluence(view, signals, found, s.confluence)
     signals["composite"] = composite(view, signals, found, s.composite)
     return Readings(view, signals, found)
+
+
+def _liquidation_map(view: MarketView, p: LiquidationMapParams, memo: dict | None
+                     ) -> list[Cluster]:
+    """The map from the symbol's LiquidationBook (kept in the memo) when it can follow the
+    view, else computed over the whole window."""
+    if memo is None:
+        return map_view(view, p)
+    book = memo.get("liquidation_book")
+    if book is None or book.p != p:
+        book = memo["liquidation_book"] = LiquidationBook(p)
+    found = book.read(view)
+    return map_view(view, p) if found is None else found
 
 
 def _reuse(memo: dict | None, name: str, key, compute):

@@ -255,3 +255,34 @@ def test_quantile_is_numpys_to_the_bit():
             x = np.round(x, 1)  # ties
         q = float(rng.choice([0.8, 0.5, 0.01, 0.99, rng.random()]))
         assert quantile(x, q) == float(np.quantile(x, q)), (len(x), q)
+
+
+def test_liquidation_book_follows_the_map_bar_by_bar_through_gaps_and_wipeouts():
+    """Fed views in time order, the book gives map_view's clusters exactly; across a
+    missing OI hour it steps aside (None) and rebuilds once the window is hourly again."""
+    from strategies.liquidation import LiquidationBook, LiquidationMapParams, map_view
+
+    rng = np.random.default_rng(9)
+    c = candles(100 * np.exp(np.cumsum(rng.normal(0, 0.012, 700))))
+    oi_all = 1e6 * np.exp(np.cumsum(rng.normal(0, 0.03, 700)))
+    oi_all[300:303] = [0.0, 0.0, 5e5]  # open interest wiped out, then back
+    ts_all = (c.ts + HOUR).astype(float)
+    keep = np.ones(700, bool)
+    keep[450] = False  # one OI print missing
+    p = LiquidationMapParams(lookback_bars=120)
+    book, followed, stepped_aside, t = LiquidationBook(p), 0, 0, 50
+    while t < 700:
+        bars = slice(0, t + 1)
+        cs = type(c)(*(getattr(c, f)[bars] for f in ("ts", "open", "high", "low", "close",
+                                                     "volume", "atr", "adx")))
+        k = keep[:t + 1]
+        v = view(c=cs, oi={"binanceusdm": Series(ts_all[:t + 1][k], oi_all[:t + 1][k])})
+        got = book.read(v)
+        hourly = bool((np.diff(ts_all[:t + 1][k][-120:]) == HOUR).all())
+        assert (got is None) == (not hourly), t
+        if got is not None:
+            assert got == map_view(v, p), t
+            followed += 1
+        stepped_aside += got is None
+        t += int(rng.choice([0, 1, 1, 1, 2, 3]))  # the same bar again, or several at once
+    assert followed > 300 and stepped_aside > 30
