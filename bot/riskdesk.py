@@ -20,7 +20,7 @@ from risk.limits import RiskLimits
 from risk.manager import Approved, Context, Decision, MarketRules, Portfolio, assess, halt_reason
 from state.models import RiskDecision, Trade
 from state.store import Store
-from strategies.liquidation import Cluster
+from strategies.liquidation_map import Cluster
 from strategies.types import TradePlan
 
 log = logging.getLogger("derivbot.risk")

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from risk.limits import FRACTION_BAND, RiskLimits
 from risk.sizing import liquidation_price, margin, round_down
-from strategies.liquidation import Cluster
+from strategies.liquidation_map import Cluster
 from strategies.types import TradePlan
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from strategies.liquidation import Cluster
+from strategies.liquidation_map import Cluster
 from strategies.series import change, price_change, venue_oi
 from strategies.types import MarketView, Signal
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from strategies.liquidation import Cluster
+from strategies.liquidation_map import Cluster
 from strategies.series import change, oi_weighted_funding, price_change, venue_oi
 from strategies.types import Direction, MarketView, Signal
 

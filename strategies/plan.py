@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from strategies.indicators import point_of_control, vwap
-from strategies.liquidation import Cluster
+from strategies.liquidation_map import Cluster
 from strategies.regime import VOLATILE
 from strategies.types import Direction, MarketView, Target, TradePlan
 

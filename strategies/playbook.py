@@ -24,15 +24,8 @@ from strategies.funding import (
     funding_spread,
     funding_zscore,
 )
-from strategies.liquidation import (
-    ClimaxParams,
-    Cluster,
-    LiquidationBook,
-    LiquidationMapParams,
-    MagnetParams,
-    liquidation_magnet,
-    map_view,
-)
+from strategies.liquidation import ClimaxParams, MagnetParams, liquidation_magnet
+from strategies.liquidation_map import Cluster, LiquidationBook, LiquidationMapParams, map_view
 from strategies.oi import (
     OIDivergenceParams,
     OIPriceRegimeParams,

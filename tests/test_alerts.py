@@ -11,7 +11,7 @@ from bot.alerts import AlertBook, Webhook
 from bot.metrics import Metrics
 from state.store import Store
 from strategies.alerts import AlertParams, conditions
-from strategies.liquidation import Cluster
+from strategies.liquidation_map import Cluster
 from strategies.types import Direction, Series, Signal
 from tests.helpers import HOUR, candles, view
 

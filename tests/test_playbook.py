@@ -13,15 +13,8 @@ from strategies.funding import (
     funding_divergence,
     funding_spread,
 )
-from strategies.liquidation import (
-    ClimaxParams,
-    Cluster,
-    LiquidationMapParams,
-    MagnetParams,
-    cascade_climax,
-    clusters,
-    liquidation_magnet,
-)
+from strategies.liquidation import ClimaxParams, MagnetParams, cascade_climax, liquidation_magnet
+from strategies.liquidation_map import Cluster, LiquidationMapParams, clusters
 from strategies.oi import (
     OIDivergenceParams,
     OIPriceRegimeParams,

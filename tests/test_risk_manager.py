@@ -20,7 +20,7 @@ from risk.limits import RiskLimits
 from risk.manager import Approved, Context, OpenRisk, Portfolio, Refused, assess, mmr_for
 from risk.montecarlo import simulate
 from state.store import Store
-from strategies.liquidation import Cluster
+from strategies.liquidation_map import Cluster
 from tests.helpers import BTC, ETH, T0, plan
 
 NO_RECORD = SimpleNamespace(finished={}, changed=[])  # no closed trades yet

@@ -180,7 +180,7 @@ def test_swing_points_equal_the_plain_window_definition():
 def test_liquidation_map_reads_each_oi_point_against_the_bar_closed_at_its_time(gap):
     """Hourly OI on hourly bars is read by slices; a missing hour falls back to a search.
     Both must pair each OI point with the last bar closed at its time."""
-    from strategies.liquidation import LiquidationMapParams, clusters, map_view
+    from strategies.liquidation_map import LiquidationMapParams, clusters, map_view
 
     rng = np.random.default_rng(5)
     c = candles(100 * np.exp(np.cumsum(rng.normal(0, 0.01, 400))))
@@ -260,7 +260,7 @@ def test_quantile_is_numpys_to_the_bit():
 def test_liquidation_book_follows_the_map_bar_by_bar_through_gaps_and_wipeouts():
     """Fed views in time order, the book gives map_view's clusters exactly; across a
     missing OI hour it steps aside (None) and rebuilds once the window is hourly again."""
-    from strategies.liquidation import LiquidationBook, LiquidationMapParams, map_view
+    from strategies.liquidation_map import LiquidationBook, LiquidationMapParams, map_view
 
     rng = np.random.default_rng(9)
     c = candles(100 * np.exp(np.cumsum(rng.normal(0, 0.012, 700))))
