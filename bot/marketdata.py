@@ -191,6 +191,9 @@ def _funding_interval_hours(ts: np.ndarray) -> float:
     return float(np.median(np.diff(ts))) / HOUR_MS
 
 
+CHUNK = 4096  # rows turned into Python values at a time (not a whole table's worth)
+
+
 def _rows(ex: str, sym: str, name: str, df: pd.DataFrame) -> Iterator[Event]:
     """One table's events, oldest first, made as they are read."""
     ts = df["timestamp"].to_numpy()
@@ -200,17 +203,23 @@ def _rows(ex: str, sym: str, name: str, df: pd.DataFrame) -> Iterator[Event]:
         taker = (df["taker_buy_volume"].to_numpy() if "taker_buy_volume" in df
                  else np.full(len(df), np.nan))
         cols = [df[k].to_numpy() for k in ("open", "high", "low", "close", "volume")]
-        for t, *vals in zip(ts.tolist(), *(c.tolist() for c in cols), taker.tolist()):
+        for t, *vals in _chunked(ts, *cols, taker):
             yield CandleEvent(kind, ex, target, t, t + HOUR_MS, *vals)
     elif name == "funding.csv":
         interval = _funding_interval_hours(ts)
-        for t, r in zip(ts.tolist(), df["rate"].tolist()):
+        for t, r in _chunked(ts, df["rate"].to_numpy()):
             yield FundingEvent(FUNDING, ex, sym, t, t, r, interval)
     else:
         val = (df["open_interest_value"].to_numpy() if "open_interest_value" in df
                else np.full(len(df), np.nan))
-        for t, o, v in zip(ts.tolist(), df["open_interest"].tolist(), val.tolist()):
+        for t, o, v in _chunked(ts, df["open_interest"].to_numpy(), val):
             yield OIEvent(OI, ex, sym, t, t, o, v)
+
+
+def _chunked(*columns: np.ndarray) -> Iterator[tuple]:
+    """Rows of the columns as Python values, converted CHUNK rows at a time."""
+    for i in range(0, len(columns[0]), CHUNK):
+        yield from zip(*(c[i:i + CHUNK].tolist() for c in columns))
 
 
 def _merge(tables: dict[tuple[str, str, str], pd.DataFrame], start: int | None
