@@ -188,3 +188,29 @@ def test_montecarlo_cli_from_file(tmp_path, capsys):
     f.write_text("1.3\nabc\n")
     assert main(["risk", "montecarlo", "--r-multiples", str(f)]) == 2
     assert "line 2: 'abc' is not a number" in capsys.readouterr().err
+
+
+def test_correlated_groups_of_many_symbols_are_the_pairwise_groups():
+    """Three or more symbols go through one correlation matrix: the groups must be those
+    of pair-by-pair correlation (a flat series joins nobody)."""
+    rng = np.random.default_rng(2)
+    joined = 0
+    for trial in range(60):
+        common = rng.normal(0, 1, 300)
+        rets = {f"S{i:02d}": rng.uniform(0, 1.5) * common + rng.normal(0, 1, 300)
+                for i in range(int(rng.integers(3, 25)))}
+        rets["S00"] = np.zeros(300) if trial % 5 == 0 else rets["S00"]
+        want = {s: {s} for s in rets}
+        names = sorted(rets)
+        for i, a in enumerate(names):  # connected components of the pairwise relation
+            for b in names[i + 1:]:
+                x, y = rets[a], rets[b]
+                if x.std() and y.std() and float(np.corrcoef(x, y)[0, 1]) > 0.7:
+                    merged = want[a] | want[b]
+                    for s in merged:
+                        want[s] = merged
+        got = correlated_groups(rets, 0.7)
+        assert sorted(map(sorted, got)) == sorted(map(sorted, {frozenset(g) for g in
+                                                               want.values()}))
+        joined += any(len(g) > 1 for g in got)
+    assert 10 < joined < 60  # both joined and separate symbols were met
