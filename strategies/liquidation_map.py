@@ -210,6 +210,12 @@ class LiquidationBook:
             return None
         n = min(len(oi), self.p.lookback_bars)
         oi_ts, oi_v = oi.ts[-n:], oi.value[-n:]
+        skip = int(np.searchsorted(oi_ts, c.ts[0] + HOUR_MS))  # before any bar had closed
+        if skip:  # left out, as map_view leaves them out
+            oi_ts, oi_v, n = oi_ts[skip:], oi_v[skip:], n - skip
+            if n < 2:
+                self.reset()
+                return []
         new = self._new_points(oi_ts)
         last = int(np.searchsorted(c.ts, oi_ts[-1] - HOUR_MS))  # the newest point's bar
         if (new is None or last >= len(c) or c.ts[last] != oi_ts[-1] - HOUR_MS

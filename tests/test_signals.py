@@ -257,16 +257,18 @@ def test_quantile_is_numpys_to_the_bit():
         assert quantile(x, q) == float(np.quantile(x, q)), (len(x), q)
 
 
-def test_liquidation_book_follows_the_map_bar_by_bar_through_gaps_and_wipeouts():
+@pytest.mark.parametrize("stamp", ["bar close", "bar open"])
+def test_liquidation_book_follows_the_map_bar_by_bar_through_gaps_and_wipeouts(stamp):
     """Fed views in time order, the book gives map_view's clusters exactly; across a
-    missing OI hour it steps aside (None) and rebuilds once the window is hourly again."""
+    missing OI hour it steps aside (None) and rebuilds once the window is hourly again.
+    OI stamped at a bar's open time reads the bar before (the first point: none)."""
     from strategies.liquidation_map import LiquidationBook, LiquidationMapParams, map_view
 
     rng = np.random.default_rng(9)
     c = candles(100 * np.exp(np.cumsum(rng.normal(0, 0.012, 700))))
     oi_all = 1e6 * np.exp(np.cumsum(rng.normal(0, 0.03, 700)))
     oi_all[300:303] = [0.0, 0.0, 5e5]  # open interest wiped out, then back
-    ts_all = (c.ts + HOUR).astype(float)
+    ts_all = (c.ts + (HOUR if stamp == "bar close" else 0)).astype(float)
     keep = np.ones(700, bool)
     keep[450] = False  # one OI print missing
     p = LiquidationMapParams(lookback_bars=120)
