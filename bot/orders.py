@@ -63,13 +63,13 @@ class OrderManager:
         """Enter at market, or rest a limit entry until `timeout_ms`; whatever filled by then
         gets its stop and targets, sized to the filled amount."""
         plan = ap.plan
-        trade = Trade(id=self.store.new_trade_id(), strategy=plan.strategy, symbol=plan.symbol, side=plan.direction.side,
-                      state=TradeState.PENDING_ENTRY.value, plan_entry=plan.entry,
-                      plan_stop=plan.stop,
+        trade = Trade(id=self.store.new_trade_id(), strategy=plan.strategy, symbol=plan.symbol,
+                      side=plan.direction.side, state=TradeState.PENDING_ENTRY.value,
+                      plan_entry=plan.entry, plan_stop=plan.stop,
                       targets_json=json.dumps([[t.price, t.fraction] for t in plan.targets]),
                       reasons_json=json.dumps(plan.reasons, default=str), size=ap.size,
                       risk_cash=ap.risk_cash, created_at=self.clock.now())
-        self.store.session.add(trade)  # committed with its entry order, below
+        self.store.add(trade)  # committed with its entry order, below
         self.active[trade.id] = trade
         log.info("trade=%s event=open symbol=%s side=%s size=%s", trade.id, trade.symbol,
                  trade.side, ap.size)

@@ -65,6 +65,11 @@ class Store:
             self.session.add(row)
         self.session.commit()
 
+    def add(self, *rows: Any) -> None:
+        """Rows (with their ids) committed with the next write: one flush for both."""
+        for row in rows:
+            self.session.add(row)
+
     def stage(self, *rows: Any) -> None:
         """Rows given their ids now and committed with the next write (one fsync, and a
         crash leaves both or neither)."""
