@@ -218,9 +218,10 @@ class Store:
             FundingRow.trade_id == trade_id)
         return list(self.session.exec(q.order_by(FundingRow.id)))
 
+    # the dedup checks read committed rows (fills and funding are saved as they come)
     def has_fill(self, symbol: str, fill_id: str) -> bool:
-        q = select(FillRow.id).where(FillRow.symbol == symbol, FillRow.fill_id == fill_id)
-        return self.session.exec(q).first() is not None
+        return self._sql("SELECT 1 FROM fill WHERE fill_id = ? AND symbol = ? LIMIT 1",
+                         (fill_id, symbol)).first() is not None
 
     def has_funding(self, symbol: str, ts: int) -> bool:
         return self._sql("SELECT 1 FROM funding_payment WHERE symbol = ? AND ts = ? LIMIT 1",
