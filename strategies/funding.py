@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from strategies.series import aggregate_funding, last_of, oi_weighted_funding
+from strategies.series import aggregate_funding, fresh_funding, last_of, oi_weighted_funding
 from strategies.types import Direction, MarketView, Series, Signal
 
 HOUR_MS = 3_600_000
@@ -47,8 +47,7 @@ def _streak(rates: np.ndarray, threshold: float, sign: int) -> int:
 
 def funding_extreme(view: MarketView, p: FundingExtremeParams) -> Signal:
     name = "funding_extreme"
-    fresh = {ex: s for ex, s in view.funding.items()
-             if len(s) and view.now - int(s.ts[-1]) <= p.max_age_hours * HOUR_MS}
+    fresh = fresh_funding(view, p.max_age_hours)
     if len(fresh) < p.min_exchanges:
         return Signal.abstain(name, f"needs funding from {p.min_exchanges} exchanges, "
                                     f"have {len(fresh)} fresh", exchanges=len(fresh))
@@ -164,8 +163,7 @@ class FundingSpreadParams(BaseModel):
 def funding_spread(view: MarketView, p: FundingSpreadParams) -> Signal:
     """Cross-exchange funding spread (alert above 0.03 %) and the OI-weighted funding."""
     name = "funding_spread"
-    fresh = {ex: float(s.value[-1]) for ex, s in view.funding.items()
-             if len(s) and view.now - int(s.ts[-1]) <= p.max_age_hours * HOUR_MS}
+    fresh = {ex: float(s.value[-1]) for ex, s in fresh_funding(view, p.max_age_hours).items()}
     if len(fresh) < 2:
         return Signal.abstain(name, f"needs funding from 2 exchanges, have {len(fresh)} fresh")
     weighted, _ = oi_weighted_funding(view, p.max_age_hours)

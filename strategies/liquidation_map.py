@@ -75,9 +75,6 @@ class _Levels:
     px: np.ndarray
     added: np.ndarray
 
-    def __len__(self) -> int:
-        return len(self.px)
-
     def keep(self, mask: np.ndarray) -> _Levels:
         return _Levels(self.bar[mask], self.weight[mask], self.px[mask], self.added[mask])
 
@@ -90,10 +87,10 @@ class _Levels:
             (a.bar, a.weight, a.px, a.added), (b.bar, b.weight, b.px, b.added))))
 
 
-def _levels(price: np.ndarray, high: np.ndarray, low: np.ndarray, oi: np.ndarray, mix: _Mix,
-            first_bar: int = 0) -> tuple[_Levels, _Levels]:
+def _levels(price: np.ndarray, high: np.ndarray, low: np.ndarray, oi: np.ndarray, mix: _Mix
+            ) -> tuple[_Levels, _Levels]:
     """Every level opened by OI growth that no later bar has reached (longs', shorts');
-    bar numbers start at `first_bar` for the window's first point."""
+    a level's bar is its point's index in the window."""
     d_oi = np.diff(oi)
     grew = np.flatnonzero(d_oi > 0)  # only bars that added open interest hold levels
     entry = price[1:][grew]
@@ -102,7 +99,7 @@ def _levels(price: np.ndarray, high: np.ndarray, low: np.ndarray, oi: np.ndarray
     later_low = np.append(np.minimum.accumulate(low[::-1])[::-1][2:], np.inf)[grew]
     later_high = np.append(np.maximum.accumulate(high[::-1])[::-1][2:], -np.inf)[grew]
     k = len(mix.weight)
-    bar = np.repeat(grew + 1 + first_bar, k)
+    bar = np.repeat(grew + 1, k)
     weight = np.tile(mix.weight, len(grew))
     out = []
     for mult, alive in ((mix.long_mult, lambda px: px < later_low[:, None]),
@@ -116,8 +113,13 @@ def _levels(price: np.ndarray, high: np.ndarray, low: np.ndarray, oi: np.ndarray
 def _survival(oi: np.ndarray) -> np.ndarray:
     """For each OI change i, the share of it still open at the end (later declines shrink
     every older slice in proportion)."""
+    return _survival_of(_kept_shares(oi))
+
+
+def _kept_shares(oi: np.ndarray) -> np.ndarray:
+    """Each step's kept share, min(OI after / OI before, 1) (before ≤ 0 or NaN: 1)."""
     ratio = np.minimum(oi[1:] / np.where(oi[:-1] > 0, oi[:-1], np.nan), 1.0)
-    return _survival_of(np.nan_to_num(ratio, nan=1.0))
+    return np.nan_to_num(ratio, nan=1.0)
 
 
 def _survival_of(ratio: np.ndarray) -> np.ndarray:
@@ -127,8 +129,7 @@ def _survival_of(ratio: np.ndarray) -> np.ndarray:
 
 
 def _kept(before: float, after: float) -> float:
-    """One step of _survival's ratio, for two points: what np.minimum and np.nan_to_num
-    make of after / before (before ≤ 0 or NaN: all kept)."""
+    """_kept_shares for one step, on Python floats (the same value to the bit)."""
     if not before > 0:
         return 1.0
     r = after / before
@@ -228,9 +229,8 @@ class LiquidationBook:
             self.longs, self.shorts = _levels(c.close[bars], c.high[bars], c.low[bars], oi_v,
                                               self.mix)
             self.ts, self.last_oi = oi_ts.tolist(), float(oi_v[-1])
-            ratio = np.minimum(oi_v[1:] / np.where(oi_v[:-1] > 0, oi_v[:-1], np.nan), 1.0)
             self.k0, self.k1 = 0, n - 1
-            self.kept[:n - 1] = np.nan_to_num(ratio, nan=1.0)
+            self.kept[:n - 1] = _kept_shares(oi_v)
         else:
             for j in range(n - new, n):
                 i = last - (n - 1 - j)
@@ -239,8 +239,7 @@ class LiquidationBook:
             self._drop(len(self.ts) - n)
         self.price = float(c.close[last])
         return _assemble(self.longs, self.shorts, _survival_of(self.kept[self.k0:self.k1]),
-                         self.price,
-                         self.p, self.first_bar)
+                         self.price, self.p, self.first_bar)
 
     def _new_points(self, oi_ts: np.ndarray) -> int | None:
         """How many of the window's newest points the book lacks (all: rebuild), or None
@@ -297,17 +296,7 @@ def map_view(view: MarketView, p: LiquidationMapParams) -> list[Cluster]:
     if oi is None or len(oi) < 2 or len(c) == 0:
         return []
     oi_ts, oi_v = oi.ts[-p.lookback_bars:], oi.value[-p.lookback_bars:]
-    n = len(oi_ts)
-    # each OI point reads the last bar closed at its time; hourly points on hourly bars map
-    # to one unbroken run of bars: slices then, and no search (70 → 10 µs)
-    first = int(np.searchsorted(c.ts, oi_ts[0] - HOUR_MS, side="right")) - 1
-    last = first + n - 1
-    if (first >= 0 and last < len(c) and oi_ts[-1] - oi_ts[0] == (n - 1) * HOUR_MS
-            and c.ts[last] - c.ts[first] == (n - 1) * HOUR_MS
-            and (last + 1 == len(c) or c.ts[last + 1] + HOUR_MS > oi_ts[-1])
-            and _hourly(oi_ts) and _hourly(c.ts[first:last + 1])):
-        sl = slice(first, last + 1)
-        return clusters(c.close[sl], c.high[sl], c.low[sl], oi_v, p)
+    # each OI point reads the last bar closed at its time
     idx = np.searchsorted(c.ts + HOUR_MS, oi_ts, side="right") - 1
     ok = idx >= 0
     if ok.sum() < 2:

@@ -39,7 +39,7 @@ from strategies.oi import (
 from strategies.options import OptionsParams, options_positioning
 from strategies.plan import PlanParams, build_plan
 from strategies.regime import RegimeParams, regime, regime_name
-from strategies.series import aggregate_funding
+from strategies.series import aggregate_funding, fresh_funding
 from strategies.structure import (
     BreakParams,
     SpringParams,
@@ -51,8 +51,6 @@ from strategies.structure import (
     volume_confirmation,
 )
 from strategies.types import Direction, MarketView, Signal, TradePlan
-
-HOUR_MS = 3_600_000
 
 
 class SignalSet(BaseModel):
@@ -109,7 +107,8 @@ def read_all(view: MarketView, s: SignalSet, memo: dict | None = None) -> Readin
     if memo is not None and view.funding_version >= 0:
         fv = (view.symbol, view.funding_version)
     settled = fv if fv is not None and _funding_settled(view) else None
-    fresh = None if fv is None else (fv, _fresh(view, s.funding_extreme.max_age_hours))
+    fresh = None if fv is None else (fv, tuple(fresh_funding(view,
+                                                               s.funding_extreme.max_age_hours)))
     agg = _reuse(memo, "aggregate_funding", settled, lambda: aggregate_funding(view, n_agg))
     sigs = [
         _reuse(memo, "funding_extreme", fresh, lambda: funding_extreme(view, s.funding_extreme)),
@@ -163,12 +162,6 @@ def _reuse(memo: dict | None, name: str, key, compute):
     value = compute()
     memo[name] = (key, value)
     return value
-
-
-def _fresh(view: MarketView, max_age_hours: float) -> tuple[str, ...]:
-    """The exchanges whose last funding print is recent enough to count now."""
-    return tuple(ex for ex, f in view.funding.items()
-                 if len(f) and view.now - int(f.ts[-1]) <= max_age_hours * HOUR_MS)
 
 
 def _funding_settled(view: MarketView) -> bool:

@@ -48,15 +48,19 @@ def venue_oi(view: MarketView) -> Series | None:
     return s
 
 
+def fresh_funding(view: MarketView, max_age_hours: float) -> dict[str, Series]:
+    """Each exchange's funding whose last print is recent enough to count at view.now."""
+    return {ex: f for ex, f in view.funding.items()
+            if len(f) and view.now - int(f.ts[-1]) <= max_age_hours * HOUR_MS}
+
+
 def oi_weighted_funding(view: MarketView, max_age_hours: float = 16.0) -> tuple[float, int]:
     """Σ rate_i × OI_i / Σ OI_i over exchanges with fresh funding; equal weights without OI.
 
     Returns (rate, exchanges used); (NaN, 0) when nobody is fresh.
     """
     rates, weights = [], []
-    for ex, f in view.funding.items():
-        if len(f) == 0 or view.now - int(f.ts[-1]) > max_age_hours * HOUR_MS:
-            continue
+    for ex, f in fresh_funding(view, max_age_hours).items():
         rates.append(float(f.value[-1]))
         oi = view.open_interest.get(ex)
         weights.append(float(oi.value[-1]) if oi is not None and len(oi) else math.nan)

@@ -178,8 +178,8 @@ def test_swing_points_equal_the_plain_window_definition():
 
 @pytest.mark.parametrize("gap", [False, True])
 def test_liquidation_map_reads_each_oi_point_against_the_bar_closed_at_its_time(gap):
-    """Hourly OI on hourly bars is read by slices; a missing hour falls back to a search.
-    Both must pair each OI point with the last bar closed at its time."""
+    """With or without a missing hour, each OI point is paired with the last bar closed at
+    its time (not the bar it opened in)."""
     from strategies.liquidation_map import LiquidationMapParams, clusters, map_view
 
     rng = np.random.default_rng(5)
