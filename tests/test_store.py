@@ -1,0 +1,80 @@
+"""The store's hot rows (orders and trades) go to SQLite as plain upserts: what is read back
+after reopening the database is what was written, to the last Decimal digit."""
+
+from decimal import Decimal
+
+from state.models import Order, Trade
+from state.store import Store
+
+
+def _trade(**kw) -> Trade:
+    return Trade(**({"strategy": "funding_fade", "symbol": "BTC/USDT:USDT", "side": "short",
+                     "state": "pending_entry", "plan_entry": 50_000.0, "plan_stop": 50_500.0,
+                     "targets_json": "[[49500.0, 0.4]]", "size": Decimal("0.123"),
+                     "risk_cash": 1_500.0, "created_at": 1} | kw))
+
+
+def _order(trade_id: int, **kw) -> Order:
+    return Order(**({"client_id": f"dbot-{trade_id}-stop-0", "trade_id": trade_id,
+                     "leg": "stop", "symbol": "BTC/USDT:USDT", "side": "buy",
+                     "type": "stop_market", "amount": Decimal("0.123"),
+                     "stop_price": Decimal("50500.1"), "reduce_only": True,
+                     "state": "pending_create"} | kw))
+
+
+def test_orders_and_trades_read_back_exactly_after_reopening(tmp_path):
+    db = tmp_path / "bot.db"
+    store = Store(db)
+    trade = _trade(id=store.new_trade_id())
+    store.add(trade)
+    order = _order(trade.id)
+    store.record_order(order, 10)  # the trade and its order: one commit
+    order.state, order.filled = "filled", Decimal("0.123")
+    order.average, order.fee = Decimal("50500.10000001"), Decimal("3.1562562500")
+    trade.state, trade.exited = "closed", Decimal("0.123")
+    trade.realised = Decimal("-61.5123000001230")
+    store.record_order(order, 20, "stopped", trade)
+    store.close()
+
+    again = Store(db)
+    (got,) = again.trades()
+    assert got.id == 1 and got.state == "closed" and got.entry_price is None
+    assert str(got.realised) == "-61.5123000001230" and got.size == Decimal("0.123")
+    assert got.targets_json == "[[49500.0, 0.4]]" and got.risk_cash == 1_500.0
+    (o,) = again.orders(got.id)
+    assert (o.state, o.reduce_only, o.price, o.updated_at) == ("filled", True, None, 20)
+    assert str(o.average) == "50500.10000001" and str(o.fee) == "3.1562562500"
+    assert again.open_trades() == [] and again.orders(working=True) == []
+
+
+def test_a_trade_without_an_id_gets_the_next_one():
+    store = Store(":memory:")
+    first, second = _trade(), _trade(symbol="ETH/USDT:USDT")
+    store.save(first)
+    store.save(second)
+    assert (first.id, second.id) == (1, 2)
+    assert [t.symbol for t in store.trades()] == ["BTC/USDT:USDT", "ETH/USDT:USDT"]
+
+
+def test_a_trade_added_but_never_committed_is_not_stored(tmp_path):
+    """add() joins the next commit: a crash before it leaves neither the trade nor its
+    entry order behind."""
+    store = Store(tmp_path / "bot.db")
+    store.save(_trade(id=1))
+    store.add(_trade(id=2, symbol="ETH/USDT:USDT"))
+    store.session.close()  # the process dies here: the open transaction is gone
+    again = Store(tmp_path / "bot.db")
+    assert [t.id for t in again.trades()] == [1]
+
+
+def test_rows_read_are_not_shared_between_reads():
+    """Each read gives the rows as stored now (a row changed in memory and not yet written
+    is not what the next read returns)."""
+    store = Store(":memory:")
+    store.save(_trade(id=1))
+    (mine,) = store.open_trades()
+    mine.state = "open"
+    (fresh,) = store.open_trades()
+    assert fresh.state == "pending_entry" and fresh is not mine
+    store.save(mine)
+    assert [t.state for t in store.open_trades()] == ["open"]
