@@ -4,8 +4,7 @@ structure trigger (the magnet trades the cluster's pull, with a tight stop)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -82,61 +81,113 @@ class SignalSet(BaseModel):
     alerts: AlertParams = AlertParams()
 
 
-@dataclass(frozen=True, slots=True)
 class Readings:
-    view: MarketView
-    signals: Mapping[str, Signal]
-    clusters: list[Cluster]
+    """Every module's reading of one view, each computed the first time it is asked for:
+    a strategy whose structure trigger is not there reads nothing else, and what the
+    decision did not need is read after the tick's orders are out (`signals`). Like the
+    view it reads, it is valid until its history takes the next event."""
+
+    __slots__ = ("_found", "_got", "_keys", "_memo", "s", "view")
+
+    def __init__(self, view: MarketView, s: SignalSet, memo: dict | None = None) -> None:
+        self.view, self.s, self._memo = view, s, memo
+        self._got: dict[str, Signal] = {}
+        self._found: list[Cluster] | None = None
+        self._keys: tuple | None = None
 
     def __getitem__(self, module: str) -> Signal:
-        return self.signals[module]
+        sig = self._got.get(module)
+        if sig is None:
+            sig = self._got[module] = MODULES[module](self)
+        return sig
+
+    def get(self, module: str, default: Signal | None = None) -> Signal | None:
+        return self[module] if module in MODULES else default
+
+    @property
+    def signals(self) -> dict[str, Signal]:
+        """Every module's reading, in the playbook's order."""
+        return {name: self[name] for name in MODULES}
+
+    @property
+    def clusters(self) -> list[Cluster]:
+        if self._found is None:
+            self._found = _liquidation_map(self.view, self.s.liquidation_map, self._memo)
+        return self._found
 
     @property
     def regime(self) -> str:
-        return regime_name(self.signals["regime"])
+        return regime_name(self["regime"])
+
+    def reuse(self, name: str, key: str, compute: Callable[[], object]):
+        """compute(), or what it gave last time for the same funding key (see _funding_keys)."""
+        return _reuse(self._memo, name, self._funding_keys()[key], compute)
+
+    def _funding_keys(self) -> dict:
+        """When funding-only readings may be reused: `version` — until the next print;
+        `fresh` — and while the same prints are fresh; `settled` — and once OI is known
+        past the print. None: no reuse (no memo, or a view that cannot tell its funding
+        apart)."""
+        if self._keys is None:
+            view, fv = self.view, None
+            if self._memo is not None and view.funding_version >= 0:
+                fv = (view.symbol, view.funding_version)
+            fresh = None if fv is None else (fv, tuple(fresh_funding(
+                view, self.s.funding_extreme.max_age_hours)))
+            settled = fv if fv is not None and _funding_settled(view) else None
+            self._keys = {"version": fv, "fresh": fresh, "settled": settled}
+        return self._keys
+
+    def aggregate(self):
+        n = max(3, self.s.funding_divergence.funding_periods + 1)
+        return self.reuse("aggregate_funding", "settled", lambda: aggregate_funding(self.view, n))
 
 
 def read_all(view: MarketView, s: SignalSet, memo: dict | None = None) -> Readings:
-    """Every module's reading. `memo` (a dict the caller keeps per symbol, fed that symbol's
-    views in time order) reuses the readings that depend on funding alone until a funding
-    print arrives, and keeps the liquidation map up to date bar by bar."""
-    found = _liquidation_map(view, s.liquidation_map, memo)
-    c = view.candles
-    n_agg = max(3, s.funding_divergence.funding_periods + 1)
-    fv = None  # no reuse without a memo, or for a view that cannot tell its funding apart
-    if memo is not None and view.funding_version >= 0:
-        fv = (view.symbol, view.funding_version)
-    settled = fv if fv is not None and _funding_settled(view) else None
-    fresh = None if fv is None else (fv, tuple(fresh_funding(view,
-                                                               s.funding_extreme.max_age_hours)))
-    agg = _reuse(memo, "aggregate_funding", settled, lambda: aggregate_funding(view, n_agg))
-    sigs = [
-        _reuse(memo, "funding_extreme", fresh, lambda: funding_extreme(view, s.funding_extreme)),
-        _reuse(memo, "funding_zscore", fv, lambda: funding_zscore(view, s.funding_zscore)),
-        funding_acceleration(view, s.funding_acceleration, agg),
-        funding_divergence(view, s.funding_divergence, agg),
-        funding_spread(view, s.funding_spread),
-        oi_price_regime(view, s.oi_price_regime),
-        oi_divergence(view, s.oi_divergence),
-        oi_spike(view, s.oi_spike),
-        trapped_traders(view, s.trapped_traders),
-        liquidation_magnet(view, found, s.liquidation_magnet),
-        cvd_divergence(c, s.cvd_divergence),
-        options_positioning(view.options, s.options_positioning),
-        regime(view, s.regime),
-        swing_failure(c, s.swing_failure),
-        spring(c, s.spring),
-        break_of_structure(c, s.break_of_structure),
-        volume_confirmation(c, s.volume_confirmation),
-    ]
+    """The readings of every module over `view`. `memo` (a dict the caller keeps per symbol,
+    fed that symbol's views in time order, each read in full before the next) reuses the
+    readings that depend on funding alone until a funding print arrives, and keeps the
+    liquidation map up to date bar by bar."""
+    return Readings(view, s, memo)
+
+
+def _map_signal(r: Readings) -> Signal:
+    found = r.clusters
     top = [{"price": round(x.price, 8), "notional": round(x.notional, 2), "side": x.side,
-            "dense": x.dense} for x in found[:s.liquidation_map.top]]
-    sigs.append(Signal.flat("liquidation_map", clusters=top, levels=len(found))
-                if view.open_interest else Signal.abstain("liquidation_map", "no open interest"))
-    signals = {sig.module: sig for sig in sigs}
-    signals["confluence"] = confluence(view, signals, found, s.confluence)
-    signals["composite"] = composite(view, signals, found, s.composite)
-    return Readings(view, signals, found)
+            "dense": x.dense} for x in found[:r.s.liquidation_map.top]]
+    return (Signal.flat("liquidation_map", clusters=top, levels=len(found))
+            if r.view.open_interest else Signal.abstain("liquidation_map", "no open interest"))
+
+
+MODULES: dict[str, Callable[[Readings], Signal]] = {
+    "funding_extreme": lambda r: r.reuse("funding_extreme", "fresh", lambda: funding_extreme(
+        r.view, r.s.funding_extreme)),
+    "funding_zscore": lambda r: r.reuse("funding_zscore", "version", lambda: funding_zscore(
+        r.view, r.s.funding_zscore)),
+    "funding_acceleration": lambda r: funding_acceleration(r.view, r.s.funding_acceleration,
+                                                           r.aggregate()),
+    "funding_divergence": lambda r: funding_divergence(r.view, r.s.funding_divergence,
+                                                       r.aggregate()),
+    "funding_spread": lambda r: funding_spread(r.view, r.s.funding_spread),
+    "oi_price_regime": lambda r: oi_price_regime(r.view, r.s.oi_price_regime),
+    "oi_divergence": lambda r: oi_divergence(r.view, r.s.oi_divergence),
+    "oi_spike": lambda r: oi_spike(r.view, r.s.oi_spike),
+    "trapped_traders": lambda r: trapped_traders(r.view, r.s.trapped_traders),
+    "liquidation_magnet": lambda r: liquidation_magnet(r.view, r.clusters,
+                                                       r.s.liquidation_magnet),
+    "cvd_divergence": lambda r: cvd_divergence(r.view.candles, r.s.cvd_divergence),
+    "options_positioning": lambda r: options_positioning(r.view.options,
+                                                         r.s.options_positioning),
+    "regime": lambda r: regime(r.view, r.s.regime),
+    "swing_failure": lambda r: swing_failure(r.view.candles, r.s.swing_failure),
+    "spring": lambda r: spring(r.view.candles, r.s.spring),
+    "break_of_structure": lambda r: break_of_structure(r.view.candles, r.s.break_of_structure),
+    "volume_confirmation": lambda r: volume_confirmation(r.view.candles,
+                                                         r.s.volume_confirmation),
+    "liquidation_map": _map_signal,
+    "confluence": lambda r: confluence(r.view, r, r.clusters, r.s.confluence),
+    "composite": lambda r: composite(r.view, r, r.clusters, r.s.composite),
+}
 
 
 def _liquidation_map(view: MarketView, p: LiquidationMapParams, memo: dict | None
@@ -186,35 +237,45 @@ def trigger(r: Readings, direction: Direction, allowed=TRIGGERS) -> Signal | Non
     return None
 
 
+def armed(r: Readings, allowed=TRIGGERS) -> set[Direction]:
+    """The ways the structure triggers point now: no trade is possible in any other, so a
+    strategy reads its positioning modules only when this is not empty."""
+    return {r[name].direction for name in allowed
+            if r[name].direction != Direction.FLAT and r[name].invalidation is not None}
+
+
 def _why(r: Readings, *modules: str) -> dict:
     return {m: dict(r[m].reasons) for m in (*modules, "regime")}
 
 
-def _with_trigger(name: str, r: Readings, bias: Direction, s: SignalSet, modules: tuple,
-                  allowed=TRIGGERS, is_fade: bool = True) -> TradePlan | None:
-    if bias == Direction.FLAT:
+def _with_trigger(name: str, r: Readings, bias: Callable[[], Direction], s: SignalSet,
+                  modules: tuple, allowed=TRIGGERS, is_fade: bool = True) -> TradePlan | None:
+    if not armed(r, allowed):
         return None
-    trig = trigger(r, bias, allowed)
+    direction = Direction(bias())
+    if direction == Direction.FLAT:
+        return None
+    trig = trigger(r, direction, allowed)
     if trig is None:
         return None
-    return build_plan(name, r.view, bias, trig.invalidation, r.regime,
+    return build_plan(name, r.view, direction, trig.invalidation, r.regime,
                       _why(r, *modules, trig.module), r.clusters, s.plan, is_fade=is_fade)
 
 
 def funding_fade(r: Readings, s: SignalSet) -> TradePlan | None:
     """Extreme funding (across exchanges, or by z-score) + a swing failure or spring."""
-    bias = r["funding_extreme"].direction or r["funding_zscore"].direction
-    return _with_trigger("funding_fade", r, Direction(bias), s,
+    return _with_trigger("funding_fade", r, lambda: r["funding_extreme"].direction
+                         or r["funding_zscore"].direction, s,
                          ("funding_extreme", "funding_zscore"), ("swing_failure", "spring"))
 
 
 def oi_divergence_reversal(r: Readings, s: SignalSet) -> TradePlan | None:
-    return _with_trigger("oi_divergence_reversal", r, r["oi_divergence"].direction, s,
+    return _with_trigger("oi_divergence_reversal", r, lambda: r["oi_divergence"].direction, s,
                          ("oi_divergence",))
 
 
 def trapped_trader(r: Readings, s: SignalSet) -> TradePlan | None:
-    return _with_trigger("trapped_trader", r, r["trapped_traders"].direction, s,
+    return _with_trigger("trapped_trader", r, lambda: r["trapped_traders"].direction, s,
                          ("trapped_traders",), ("break_of_structure", "swing_failure"))
 
 
@@ -232,16 +293,29 @@ VOTERS = ("funding_extreme", "funding_zscore", "funding_acceleration", "funding_
 
 
 def triple_confluence(r: Readings, s: SignalSet) -> TradePlan | None:
-    """Three or more positioning modules agree, none disagrees, and structure confirms."""
-    votes = [r[m].direction for m in VOTERS if r[m].direction != Direction.FLAT]
-    if not votes or len(set(votes)) != 1 or len(votes) < 3:
+    """Three or more positioning modules agree, none disagrees, and structure confirms.
+    Voters are read in order and the count stops at the first that cannot be traded (one
+    against a trigger's way, or too few left to reach three)."""
+    ways = armed(r)
+    if not ways:
+        return None
+    votes: list[Direction] = []
+    for k, m in enumerate(VOTERS):
+        if len(votes) + len(VOTERS) - k < 3:
+            return None
+        d = r[m].direction
+        if d != Direction.FLAT:
+            if d not in ways or (votes and d != votes[0]):
+                return None
+            votes.append(d)
+    if len(votes) < 3:
         return None
     agreeing = tuple(m for m in VOTERS if r[m].direction == votes[0])
-    return _with_trigger("triple_confluence", r, votes[0], s, agreeing)
+    return _with_trigger("triple_confluence", r, lambda: votes[0], s, agreeing)
 
 
 def composite_strategy(r: Readings, s: SignalSet) -> TradePlan | None:
-    return _with_trigger("composite", r, r["composite"].direction, s, ("composite",))
+    return _with_trigger("composite", r, lambda: r["composite"].direction, s, ("composite",))
 
 
 STRATEGIES: dict[str, Callable[[Readings, SignalSet], TradePlan | None]] = {

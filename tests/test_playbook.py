@@ -299,3 +299,51 @@ def test_missing_inputs_make_every_module_abstain_never_crash():
         assert r[name].abstained, name
         assert r[name].direction == Direction.FLAT
     assert all(build(r, SignalSet()) is None for build in STRATEGIES.values())
+
+
+def _oi_view(closes: np.ndarray):
+    c = candles(closes)
+    oi = Series(c.ts + HOUR, np.linspace(1e9, 1.2e9, len(closes)))
+    return view({VENUE: [0.0009] * 4, "bybit": [0.0009] * 4}, c=c, oi={VENUE: oi})
+
+
+def test_without_a_trigger_deciding_reads_the_triggers_only():
+    """Each strategy looks at its structure trigger first: with none armed, the decision
+    reads three modules, and the rest are read afterwards (for the signal rows and alerts)
+    with the same values as read all at once."""
+    from strategies.playbook import MODULES, TRIGGERS, armed
+
+    v = _oi_view(100 + np.cumsum(np.random.default_rng(0).normal(0, 0.5, 200)))
+    s = SignalSet()
+    r = read_all(v, s)
+    assert not armed(r)  # no sweep, spring or break on the last bar
+    assert all(build(r, s) is None for name, build in STRATEGIES.items()
+               if name != "liquidation_magnet")  # the magnet needs no trigger (off by default)
+    assert set(r._got) == set(TRIGGERS)
+    later = r.signals
+    assert list(later) == list(MODULES) and later == read_all(v, s).signals
+
+
+def test_triple_confluence_stops_counting_early_but_decides_as_the_plain_rule():
+    """Three or more voters agree, none disagrees, and a trigger points their way — on 2 000
+    random boards, against the rule written plainly."""
+    from strategies.playbook import TRIGGERS, VOTERS, triple_confluence
+
+    v = _oi_view(100 + np.cumsum(np.random.default_rng(1).normal(0, 0.5, 200)))
+    close, s = float(v.candles.close[-1]), SignalSet()
+    rng = np.random.default_rng(8)
+    made = 0
+    for _ in range(2000):
+        r = read_all(v, s)
+        board = {m: Direction(int(rng.choice([-1, 0, 0, 0, 1]))) for m in (*VOTERS, *TRIGGERS)}
+        for m, d in board.items():
+            inval = None if m not in TRIGGERS or d == 0 else close * (1 - 0.01 * d)
+            r._got[m] = Signal(m, d, 0.5, {}, invalidation=inval)
+        votes = [board[m] for m in VOTERS if board[m] != Direction.FLAT]
+        want = None
+        if len(votes) >= 3 and len(set(votes)) == 1 and votes[0] in {board[t] for t in TRIGGERS}:
+            want = votes[0]
+        plan = triple_confluence(r, s)
+        assert (plan.direction if plan else None) == want, board
+        made += plan is not None
+    assert made > 20
