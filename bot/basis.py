@@ -267,6 +267,7 @@ class BasisDesk:
         await self._send(b, order, req)
 
     async def _send(self, b: BasisTrade, order: Order, req: OrderRequest) -> None:
+        self.store.commit()  # write-ahead: the order and all before it, then the exchange
         try:
             st = await self.gw.create_order(req)
         except NetworkError as err:  # maybe placed: looked up by client id before any resend

@@ -112,6 +112,7 @@ class OrderManager:
                     self._on_funding(ev)
             if not self._reactions:
                 if not events:
+                    self.store.commit()
                     return
                 continue
             while self._reactions:
@@ -188,7 +189,7 @@ class OrderManager:
                       symbol=fill.symbol, side=fill.side, amount=fill.amount, price=fill.price,
                       fee=fill.fee, ts=fill.timestamp, liquidation=fill.liquidation,
                       fill_id=fill.fill_id)
-        self.store.save(row, *touched)  # the fill and what it closed: one commit
+        self.store.write(row, *touched)  # the fill and what it closed: one transaction
 
     def _on_funding(self, pay: FundingPayment) -> None:
         if self.store.has_funding(pay.symbol, pay.timestamp):
@@ -196,7 +197,7 @@ class OrderManager:
         pair = self.basis.holder(pay.symbol, pay.timestamp) if self.basis is not None else None
         if pair is not None:  # the basis short held the perp (no directional trade may)
             pair.funding += pay.amount
-            self.store.save(FundingRow(basis_id=pair.id, symbol=pay.symbol, ts=pay.timestamp,
+            self.store.write(FundingRow(basis_id=pair.id, symbol=pay.symbol, ts=pay.timestamp,
                                        rate=pay.rate, notional=pay.notional, amount=pay.amount),
                             pair)
             return
@@ -208,7 +209,7 @@ class OrderManager:
             if trade.state == TradeState.CLOSED:  # a late report changes the record
                 self.finished[trade.id] = trade
                 self.changed.append(trade.id)
-        self.store.save(FundingRow(trade_id=trade.id if trade else None, symbol=pay.symbol,
+        self.store.write(FundingRow(trade_id=trade.id if trade else None, symbol=pay.symbol,
                                    ts=pay.timestamp, rate=pay.rate, notional=pay.notional,
                                    amount=pay.amount), *([trade] if trade else []))
 
@@ -342,7 +343,7 @@ class OrderManager:
             await self.close_trade(trade.id, "stop already crossed")
             return
         trade.stop_price = px
-        self.store.save(trade)
+        self.store.write(trade)
 
     async def _finish(self, trade: Trade, reason: str) -> None:
         await self._cancel_working(trade)
@@ -365,6 +366,7 @@ class OrderManager:
             await self._cancel(o)
 
     async def _cancel(self, order: Order) -> None:
+        self.store.commit()  # what led here is on disk before the exchange acts on it
         try:
             st = await self.gw.cancel_order(order.symbol, order.client_id)
         except OrderNotFound:
@@ -394,6 +396,7 @@ class OrderManager:
         return await self._send(trade, order, req)
 
     async def _send(self, trade: Trade, order: Order, req: OrderRequest) -> Order | None:
+        self.store.commit()  # write-ahead: the order and all before it, then the exchange
         try:
             st = await self.gw.create_order(req)
         except NetworkError as err:

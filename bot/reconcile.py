@@ -87,6 +87,7 @@ async def reconcile(om: OrderManager) -> Report:
         {b.perp for b in om.basis.active.values()} if om.basis is not None else set())
     r.unowned_positions = [p.symbol for p in await om.gw.fetch_positions()
                            if p.symbol not in traded]
+    om.store.commit()
     r.seconds = time.perf_counter() - started
     log.info("event=reconciled seconds=%.3f looked_up=%d adopted=%d never_placed=%d "
              "orphans_cancelled=%d foreign=%s stops_replaced=%s unowned_positions=%s",

@@ -218,6 +218,7 @@ class Runner:
                     self.report_readings(t, symbol, readings)
         if decide:
             await self.snapshot(t)
+        self.store.commit()  # whatever the tick wrote and did not commit on its way
         self.stats.ticks += 1
         self.stats.events += len(batch)
         self.metrics.tick_latency.observe(time.perf_counter() - started)

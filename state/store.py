@@ -1,7 +1,10 @@
 """The store: every write and read of the bot's SQLite database.
 
-Orders, fills and trades are committed as they happen (synchronous=FULL, WAL);
-telemetry (signals, equity) is buffered and written in batches.
+Orders, fills and trades are written as they happen and committed (synchronous=FULL, WAL)
+before the exchange hears of anything that depends on them: the order manager commits
+right before each order it sends or cancels, and at the end of every sync, so a crash
+loses at most what the exchange itself still knows (reconciliation reads it back). Other
+rows are committed at once; telemetry (signals, equity) is buffered and written in batches.
 """
 
 from __future__ import annotations
@@ -53,19 +56,31 @@ class Store:
                                  "ON funding_payment (symbol, ts)")
         self.session = Session(self.engine, expire_on_commit=False)
         self.batch = telemetry_batch
+        self._open = False  # written, not yet committed
         self._signals: list[dict] = []
         self._equity: list[dict] = []
         self._alerts: list[dict] = []
 
     def close(self) -> None:
-        self.flush()
+        self.flush()  # commits what was written, too
         self.session.close()
         self.engine.dispose()
 
-    # ---- writes committed at once -----------------------------------------------------
+    # ---- writes ---------------------------------------------------------------------------
     def save(self, *rows: Any) -> None:
+        """Rows written and committed now, with everything written before them."""
         self.add(*rows)
-        self.session.commit()
+        self.commit()
+
+    def write(self, *rows: Any) -> None:
+        """Rows written in the open transaction: durable at the next commit (see above)."""
+        self.add(*rows)
+        self._open = True
+
+    def commit(self) -> None:
+        if self._open or self.session.new or self.session.dirty or self.session.deleted:
+            self.session.commit()
+            self._open = False
 
     def add(self, *rows: Any) -> None:
         """Rows (with their ids) committed with the next write: one transaction for all.
@@ -86,6 +101,7 @@ class Store:
     def _put(self, row: Any) -> None:
         plan = _upsert_plan(type(row))
         done = self._sql(plan.sql, plan.values(row))
+        self._open = True
         if plan.auto is not None and getattr(row, plan.auto) is None:
             setattr(row, plan.auto, done.lastrowid)
 
@@ -108,20 +124,21 @@ class Store:
         return list(self.session.exec(q.order_by(BasisEvent.id)))
 
     def add_trade_event(self, trade: Trade, to_state: str, at: int, detail: str = "") -> None:
+        """The trade's move and its event, written (committed with the next commit)."""
         self._sql("INSERT INTO tradeevent (trade_id, at, from_state, to_state, detail) "
                   "VALUES (?, ?, ?, ?, ?)", (trade.id, at, trade.state, to_state, detail))
         trade.state = to_state
-        self.save(trade)
+        self.write(trade)
 
     def record_order(self, order: Order, at: int, detail: str = "", *also: Any) -> None:
-        """The order's new state, its event, and any rows it changed (its trade) in one
-        commit: a crash leaves all of them or none."""
+        """The order's new state, its event, and any rows it changed (its trade), written
+        in one transaction: a crash leaves all of them or none. The caller commits before
+        the order goes to the exchange."""
         order.updated_at = at
-        self.add(order, *also)
         self._sql("INSERT INTO orderevent (client_id, at, state, filled, detail) "
                   "VALUES (?, ?, ?, ?, ?)",
                   (order.client_id, at, order.state, str(Decimal(order.filled)), detail))
-        self.session.commit()
+        self.write(order, *also)
 
     def new_trade_id(self) -> int:
         """The id the next trade gets: known before anything is written, so a trade and its
@@ -142,11 +159,13 @@ class Store:
         self._sql("INSERT INTO meta (key, value) VALUES (?, ?) "
                   "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                   (key, json.dumps(value)))
-        self.session.commit()
+        self._open = True
+        self.commit()
 
     def delete_meta(self, key: str) -> None:
         self._sql("DELETE FROM meta WHERE key = ?", (key,))
-        self.session.commit()
+        self._open = True
+        self.commit()
 
     def get_meta(self, key: str, default: Any = None) -> Any:
         value = self._sql("SELECT value FROM meta WHERE key = ?", (key,)).scalar()
@@ -156,9 +175,7 @@ class Store:
         for old in self.session.exec(select(PositionRow)).all():
             self.session.delete(old)
         self.session.flush()
-        for row in rows:
-            self.session.add(row)
-        self.session.commit()
+        self.save(*rows)
 
     # ---- buffered telemetry ---------------------------------------------------------------
     def add_signal(self, ts: int, symbol: str, module: str, direction: int, strength: float,
@@ -182,6 +199,7 @@ class Store:
             self.flush()
 
     def flush(self) -> None:
+        self.commit()  # the batch goes on its own connection: no write may be left open
         with self.engine.begin() as conn:
             if self._alerts:
                 conn.execute(insert(Alert), self._alerts)

@@ -1,6 +1,7 @@
 """The store's hot rows (orders and trades) go to SQLite as plain upserts: what is read back
 after reopening the database is what was written, to the last Decimal digit."""
 
+import sqlite3
 from decimal import Decimal
 
 from state.models import Order, Trade
@@ -78,3 +79,45 @@ def test_rows_read_are_not_shared_between_reads():
     assert fresh.state == "pending_entry" and fresh is not mine
     store.save(mine)
     assert [t.state for t in store.open_trades()] == ["open"]
+
+
+def test_every_order_and_cancel_is_on_disk_before_the_exchange_hears_of_it(tmp_path):
+    """Write-ahead: whatever the exchange is asked to do, another process reading the
+    database at that moment already sees the order as it was sent (so a crash right after
+    can be reconciled by client id), with the fills and trade state that led to it."""
+    from tests.helpers import BTC, Desk, plan, sim
+
+    db = tmp_path / "bot.db"
+    desk = Desk(sim(), str(db))
+    seen: list[tuple[str, str, str]] = []
+    gw = desk.om.gw
+    create, cancel = gw.create_order, gw.cancel_order
+
+    def on_disk(client_id: str) -> tuple[str, str]:
+        with sqlite3.connect(db) as other:
+            row = other.execute('SELECT o.state, t.state FROM "order" o JOIN trade t '
+                                "ON t.id = o.trade_id WHERE o.client_id = ?",
+                                (client_id,)).fetchone()
+        assert row is not None, f"{client_id} sent before it was committed"
+        return row
+
+    async def create_order(req):
+        seen.append(("create", req.client_id, *on_disk(req.client_id)))
+        return await create(req)
+
+    async def cancel_order(symbol, client_id):
+        seen.append(("cancel", client_id, *on_disk(client_id)))
+        return await cancel(symbol, client_id)
+
+    gw.create_order, gw.cancel_order = create_order, cancel_order
+    desk.open(plan(1, 50_000, 49_000, (51_000, 52_000, 53_000)), "1")
+    desk.candle(BTC, 50_000, 51_100, 49_900, 51_050)  # T1: stop to breakeven
+    assert seen == [
+        ("create", "dbot-000001-entry-0", "pending_create", "pending_entry"),
+        ("create", "dbot-000001-stop-0", "pending_create", "open"),
+        ("create", "dbot-000001-t1-0", "pending_create", "open"),
+        ("create", "dbot-000001-t2-0", "pending_create", "open"),
+        ("create", "dbot-000001-t3-0", "pending_create", "open"),
+        ("create", "dbot-000001-stop-1", "pending_create", "t1_filled"),  # the T1 fill is on disk
+        ("cancel", "dbot-000001-stop-0", "open", "t1_filled"),
+    ]

@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import event
 
 from bot import marketdata
 from bot.app import build_markets, build_sim
@@ -33,6 +34,8 @@ def _replay(folder: Path, symbols: tuple[str, ...], db: Path, cfg_extra: dict | 
     markets = {s: m for s, m in build_markets(data, symbols).items() if not m.spot}
     engine = build_sim(cfg, build_markets(data, symbols))
     store = TimedStore(db, durable=False)  # as `derivbot replay` writes its report database
+    commits = [0]
+    event.listen(store.engine, "commit", lambda _conn: commits.__setitem__(0, commits[0] + 1))
     gateway = HandoffClock(engine)
     runner = Runner(cfg, gateway, store, markets, ReplayClock(),
                     sinks=(SimMarketSink(engine, cfg.exchange.venue),))
@@ -57,6 +60,7 @@ def _replay(folder: Path, symbols: tuple[str, ...], db: Path, cfg_extra: dict | 
     store.close()
     runner.stats.handoffs = gateway.handoffs
     runner.stats.store_s = store.spent
+    runner.stats.commits = commits[0]
     return n_events, took, np.array(latencies), runner.stats
 
 
@@ -131,6 +135,8 @@ def test_replay_throughput_synthetic_two_symbols(tmp_path, figures):
     figures.append(f"SQLite share of the replay: {stats.store_s:.1f} s of {took:.1f} s "
                    f"({stats.store_s / took:.1%}) in the store (orders, fills, trades, "
                    f"telemetry batches)")
+    figures.append(f"SQLite commits: {stats.commits} over {stats.ticks} ticks and "
+                   f"{stats.plans} plans")
     assert len(dec) >= 10_000 and stats.ticks > 0
 
 
