@@ -10,6 +10,7 @@ rows are committed at once; telemetry (signals, equity) is buffered and written 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -143,12 +144,19 @@ class Store:
     def new_trade_id(self) -> int:
         """The id the next trade gets: known before anything is written, so a trade and its
         entry order go to the database in one flush (the bot is the trade table's writer)."""
-        return self._sql("SELECT COALESCE(MAX(id), 0) + 1 FROM trade").scalar()
+        return self._value("SELECT COALESCE(MAX(id), 0) + 1 FROM trade")
 
-    def _sql(self, statement: str, params: tuple = ()):
+    def _sql(self, statement: str, params: tuple = ()) -> sqlite3.Cursor:
         """A plain statement in the session's transaction (append-only audit rows and meta:
-        no object to track; 10× cheaper than the ORM's unit of work)."""
-        return self.session.connection().exec_driver_sql(statement, params)
+        no object to track; 10× cheaper than the ORM's unit of work), given straight to
+        the session's sqlite3 connection (7× cheaper than through SQLAlchemy's Core)."""
+        return self.session.connection().connection.driver_connection.execute(statement,
+                                                                               params)
+
+    def _value(self, statement: str, params: tuple = ()) -> Any:
+        """The first column of the first row, or None."""
+        row = self._sql(statement, params).fetchone()
+        return None if row is None else row[0]
 
     def record_decision(self, row: RiskDecision) -> None:
         self.save(row)
@@ -168,7 +176,7 @@ class Store:
         self.commit()
 
     def get_meta(self, key: str, default: Any = None) -> Any:
-        value = self._sql("SELECT value FROM meta WHERE key = ?", (key,)).scalar()
+        value = self._value("SELECT value FROM meta WHERE key = ?", (key,))
         return default if value is None else json.loads(value)
 
     def replace_positions(self, rows: Iterable[PositionRow]) -> None:
@@ -256,11 +264,11 @@ class Store:
     # the dedup checks read committed rows (fills and funding are saved as they come)
     def has_fill(self, symbol: str, fill_id: str) -> bool:
         return self._sql("SELECT 1 FROM fill WHERE fill_id = ? AND symbol = ? LIMIT 1",
-                         (fill_id, symbol)).first() is not None
+                         (fill_id, symbol)).fetchone() is not None
 
     def has_funding(self, symbol: str, ts: int) -> bool:
         return self._sql("SELECT 1 FROM funding_payment WHERE symbol = ? AND ts = ? LIMIT 1",
-                         (symbol, ts)).first() is not None
+                         (symbol, ts)).fetchone() is not None
 
     def trade_open_at(self, symbol: str, ts: int) -> Trade | None:
         """The latest trade on `symbol` that had opened by `ts`."""
