@@ -281,10 +281,11 @@ class Runner:
 
     def report_readings(self, now: int, symbol: str, readings: Readings) -> None:
         """Signal gauges and rows, and the alert conditions, of one symbol's readings."""
-        for sig in readings.signals.values():
+        signals = readings.signals
+        for sig in signals.values():
             self._record_signal(now, symbol, sig)
-        self.alerts.update(now, symbol, conditions(readings.view, readings.signals,
-                                                   readings.clusters, self.cfg.signals.alerts))
+        self.alerts.update(now, symbol, conditions(readings.view, signals, readings.clusters,
+                                                   self.cfg.signals.alerts))
 
     async def _portfolio(self, now: int) -> Portfolio:
         bal = await self.gw.fetch_balance()

@@ -81,24 +81,24 @@ class SignalSet(BaseModel):
     alerts: AlertParams = AlertParams()
 
 
-class Readings:
+class Readings(dict):
     """Every module's reading of one view, each computed the first time it is asked for:
     a strategy whose structure trigger is not there reads nothing else, and what the
     decision did not need is read after the tick's orders are out (`signals`). Like the
-    view it reads, it is valid until its history takes the next event."""
+    view it reads, it is valid until its history takes the next event. A reading already
+    made is a plain dict hit (`__missing__` runs only for the first)."""
 
-    __slots__ = ("_found", "_got", "_keys", "_memo", "s", "view")
+    __slots__ = ("_agg", "_found", "_keys", "_memo", "s", "view")
 
     def __init__(self, view: MarketView, s: SignalSet, memo: dict | None = None) -> None:
+        super().__init__()
         self.view, self.s, self._memo = view, s, memo
-        self._got: dict[str, Signal] = {}
         self._found: list[Cluster] | None = None
         self._keys: tuple | None = None
+        self._agg = None
 
-    def __getitem__(self, module: str) -> Signal:
-        sig = self._got.get(module)
-        if sig is None:
-            sig = self._got[module] = MODULES[module](self)
+    def __missing__(self, module: str) -> Signal:
+        sig = self[module] = MODULES[module](self)
         return sig
 
     def get(self, module: str, default: Signal | None = None) -> Signal | None:
@@ -139,8 +139,12 @@ class Readings:
         return self._keys
 
     def aggregate(self):
-        n = max(3, self.s.funding_divergence.funding_periods + 1)
-        return self.reuse("aggregate_funding", "settled", lambda: aggregate_funding(self.view, n))
+        """The OI-weighted funding aggregate both funding modules read: once per view."""
+        if self._agg is None:
+            n = max(3, self.s.funding_divergence.funding_periods + 1)
+            self._agg = self.reuse("aggregate_funding", "settled",
+                                   lambda: aggregate_funding(self.view, n))
+        return self._agg
 
 
 def read_all(view: MarketView, s: SignalSet, memo: dict | None = None) -> Readings:

@@ -319,7 +319,7 @@ def test_without_a_trigger_deciding_reads_the_triggers_only():
     assert not armed(r)  # no sweep, spring or break on the last bar
     assert all(build(r, s) is None for name, build in STRATEGIES.items()
                if name != "liquidation_magnet")  # the magnet needs no trigger (off by default)
-    assert set(r._got) == set(TRIGGERS)
+    assert set(r) == set(TRIGGERS)
     later = r.signals
     assert list(later) == list(MODULES) and later == read_all(v, s).signals
 
@@ -338,7 +338,7 @@ def test_triple_confluence_stops_counting_early_but_decides_as_the_plain_rule():
         board = {m: Direction(int(rng.choice([-1, 0, 0, 0, 1]))) for m in (*VOTERS, *TRIGGERS)}
         for m, d in board.items():
             inval = None if m not in TRIGGERS or d == 0 else close * (1 - 0.01 * d)
-            r._got[m] = Signal(m, d, 0.5, {}, invalidation=inval)
+            r[m] = Signal(m, d, 0.5, {}, invalidation=inval)
         votes = [board[m] for m in VOTERS if board[m] != Direction.FLAT]
         want = None
         if len(votes) >= 3 and len(set(votes)) == 1 and votes[0] in {board[t] for t in TRIGGERS}:
