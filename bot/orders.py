@@ -307,10 +307,21 @@ class OrderManager:
         market = self.markets[trade.symbol]
         targets = json.loads(trade.targets_json)
         amounts = split_amounts(trade.filled, [f for _, f in targets], market)
-        for leg, (price, _), amount in zip(TARGET_LEGS, targets, amounts):
-            if amount > 0 and trade.id in self.active:
-                await self._submit(trade, leg, 0, OrderType.LIMIT, amount, price=price,
-                                   reduce_only=True)
+        if trade.id not in self.active:
+            return
+        # the targets are written together and committed once (not once each) before the
+        # first goes out; one that finds its trade gone is never sent, and says so
+        staged = [self._new_order(trade, leg, 0, OrderType.LIMIT, amount, price=price,
+                                  reduce_only=True)
+                  for leg, (price, _), amount in zip(TARGET_LEGS, targets, amounts)
+                  if amount > 0]
+        self.store.commit()
+        for order, req in staged:
+            if trade.id in self.active:
+                await self._send(trade, order, req, ahead=True)
+            else:
+                order.state, order.reason = OrderLife.REJECTED.value, "not sent: trade closed"
+                self.store.record_order(order, self.clock.now(), order.reason)
 
     async def _move_stop(self, trade: Trade, price: Decimal) -> None:
         """New stop first, then cancel the old one: never a moment without a stop. A stop
@@ -380,6 +391,14 @@ class OrderManager:
     async def _submit(self, trade: Trade, leg: str, seq: int, type_: OrderType, amount: Decimal,
                       price: float | Decimal | None = None, stop_price: Decimal | None = None,
                       reduce_only: bool = False) -> Order | None:
+        order, req = self._new_order(trade, leg, seq, type_, amount, price, stop_price,
+                                     reduce_only)
+        return await self._send(trade, order, req)
+
+    def _new_order(self, trade: Trade, leg: str, seq: int, type_: OrderType, amount: Decimal,
+                   price: float | Decimal | None = None, stop_price: Decimal | None = None,
+                   reduce_only: bool = False) -> tuple[Order, OrderRequest]:
+        """The order as it will be sent, rounded to the market, written as pending_create."""
         market = self.markets[trade.symbol]
         entering = leg == "entry"
         side = "buy" if (trade.side == "long") == entering else "sell"
@@ -393,10 +412,15 @@ class OrderManager:
                       state=OrderLife.PENDING_CREATE.value)
         self.store.record_order(order, self.clock.now())
         self.orders[order.client_id] = order
-        return await self._send(trade, order, req)
+        return order, req
 
-    async def _send(self, trade: Trade, order: Order, req: OrderRequest) -> Order | None:
-        self.store.commit()  # write-ahead: the order and all before it, then the exchange
+    async def _send(self, trade: Trade, order: Order, req: OrderRequest, ahead: bool = False
+                    ) -> Order | None:
+        """The order to the exchange, its row committed first (write-ahead) — `ahead`: it
+        was, with everything that led to it (what was written since is only the exchange's
+        answers to orders sent before it, which reconciliation reads back)."""
+        if not ahead:
+            self.store.commit()
         try:
             st = await self.gw.create_order(req)
         except NetworkError as err:

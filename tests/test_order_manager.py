@@ -135,3 +135,32 @@ def test_target_split_sums_to_the_filled_amount():
     assert split_amounts(D("1.000"), [0.4, 0.3, 0.3], m) == [D("0.400"), D("0.300"), D("0.300")]
     assert split_amounts(D("0.371"), [0.4, 0.3, 0.3], m) == [D("0.148"), D("0.111"), D("0.112")]
     assert split_amounts(D("0.002"), [0.4, 0.3, 0.3], m) == [D(0), D(0), D("0.002")]
+
+
+def test_targets_left_unsent_when_the_first_finds_the_position_gone_say_so():
+    """The three targets are written together before the first goes out; when the first is
+    refused because someone closed the position by hand, the trade ends there and the
+    other two are stored as never sent — nothing is left pending, nothing more is sent."""
+    from bot.types import OrderRequest, OrderType
+
+    desk = Desk(sim())
+    create = desk.om.gw.create_order
+    sent: list[str] = []
+
+    async def create_order(req):
+        if req.client_id.endswith("-t1-0"):  # a hand on the exchange, just before
+            desk.ex.create_order(OrderRequest("manual-1", BTC, "sell", OrderType.MARKET, D(1)))
+        sent.append(req.client_id.split("-", 2)[2])
+        return await create(req)
+
+    desk.om.gw.create_order = create_order
+    trade = desk.open(plan(1, 50_000, 49_000, (51_000, 52_000, 53_000)), "1")
+    assert trade.state == "closed" and trade.close_reason == "position gone on the exchange"
+    assert sent == ["entry-0", "stop-0", "t1-0"]
+    assert [(o.leg, o.state, o.reason) for o in desk.store.orders(trade.id)][2:] == [
+        ("t1", "rejected", desk.store.orders(trade.id)[2].reason),
+        ("t2", "rejected", "not sent: trade closed"),
+        ("t3", "rejected", "not sent: trade closed"),
+    ]
+    assert "-2022" in desk.store.orders(trade.id)[2].reason
+    assert desk.ex.open_orders() == []
