@@ -261,7 +261,8 @@ class Store:
             FundingRow.trade_id == trade_id)
         return list(self.session.exec(q.order_by(FundingRow.id)))
 
-    # the dedup checks read committed rows (fills and funding are saved as they come)
+    # the dedup checks read the rows written so far, committed or not (fills and funding
+    # are written as they come, in the transaction these statements share)
     def has_fill(self, symbol: str, fill_id: str) -> bool:
         return self._sql("SELECT 1 FROM fill WHERE fill_id = ? AND symbol = ? LIMIT 1",
                          (fill_id, symbol)).fetchone() is not None

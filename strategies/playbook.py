@@ -94,7 +94,7 @@ class Readings(dict):
         super().__init__()
         self.view, self.s, self._memo = view, s, memo
         self._found: list[Cluster] | None = None
-        self._keys: tuple | None = None
+        self._keys: dict | None = None
         self._agg = None
 
     def __missing__(self, module: str) -> Signal:
