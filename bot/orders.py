@@ -189,7 +189,7 @@ class OrderManager:
                       symbol=fill.symbol, side=fill.side, amount=fill.amount, price=fill.price,
                       fee=fill.fee, ts=fill.timestamp, liquidation=fill.liquidation,
                       fill_id=fill.fill_id)
-        self.store.write(row, *touched)  # the fill and what it closed: one transaction
+        self.store.add(row, *touched)  # the fill and what it closed: one transaction
 
     def _on_funding(self, pay: FundingPayment) -> None:
         if self.store.has_funding(pay.symbol, pay.timestamp):
@@ -197,9 +197,9 @@ class OrderManager:
         pair = self.basis.holder(pay.symbol, pay.timestamp) if self.basis is not None else None
         if pair is not None:  # the basis short held the perp (no directional trade may)
             pair.funding += pay.amount
-            self.store.write(FundingRow(basis_id=pair.id, symbol=pay.symbol, ts=pay.timestamp,
-                                       rate=pay.rate, notional=pay.notional, amount=pay.amount),
-                            pair)
+            self.store.add(FundingRow(basis_id=pair.id, symbol=pay.symbol, ts=pay.timestamp,
+                                     rate=pay.rate, notional=pay.notional, amount=pay.amount),
+                           pair)
             return
         # the trade that held the position then: it may have closed before we heard
         trade = self._trade_on(pay.symbol) or self.store.trade_open_at(pay.symbol,
@@ -209,9 +209,9 @@ class OrderManager:
             if trade.state == TradeState.CLOSED:  # a late report changes the record
                 self.finished[trade.id] = trade
                 self.changed.append(trade.id)
-        self.store.write(FundingRow(trade_id=trade.id if trade else None, symbol=pay.symbol,
-                                   ts=pay.timestamp, rate=pay.rate, notional=pay.notional,
-                                   amount=pay.amount), *([trade] if trade else []))
+        self.store.add(FundingRow(trade_id=trade.id if trade else None, symbol=pay.symbol,
+                                 ts=pay.timestamp, rate=pay.rate, notional=pay.notional,
+                                 amount=pay.amount), *([trade] if trade else []))
 
     def _trade_on(self, symbol: str, at: int | None = None) -> Trade | None:
         """The active trade holding `symbol` (at time `at`, when given)."""
@@ -354,7 +354,7 @@ class OrderManager:
             await self.close_trade(trade.id, "stop already crossed")
             return
         trade.stop_price = px
-        self.store.write(trade)
+        self.store.add(trade)
 
     async def _finish(self, trade: Trade, reason: str) -> None:
         await self._cancel_working(trade)

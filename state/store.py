@@ -73,18 +73,14 @@ class Store:
         self.add(*rows)
         self.commit()
 
-    def write(self, *rows: Any) -> None:
-        """Rows written in the open transaction: durable at the next commit (see above)."""
-        self.add(*rows)
-        self._open = True
-
     def commit(self) -> None:
+        """Everything written since the last commit, in one transaction (nothing: no-op)."""
         if self._open or self.session.new or self.session.dirty or self.session.deleted:
             self.session.commit()
             self._open = False
 
     def add(self, *rows: Any) -> None:
-        """Rows (with their ids) committed with the next write: one transaction for all.
+        """Rows written in the open transaction, durable at the next commit (see above).
         Orders and trades — every tick of a trade writes them — go as one plain upsert each
         and are never tracked by the session (its unit of work cost ~10× the statement)."""
         for row in rows:
@@ -94,15 +90,14 @@ class Store:
                 self.session.add(row)
 
     def stage(self, *rows: Any) -> None:
-        """Rows given their ids now and committed with the next write (one fsync, and a
+        """Rows given their ids now and committed with the next commit (one fsync, and a
         crash leaves both or neither)."""
         self.add(*rows)
         self.session.flush()
 
     def _put(self, row: Any) -> None:
         plan = _upsert_plan(type(row))
-        done = self._sql(plan.sql, plan.values(row))
-        self._open = True
+        done = self._exec(plan.sql, plan.values(row))
         if plan.auto is not None and getattr(row, plan.auto) is None:
             setattr(row, plan.auto, done.lastrowid)
 
@@ -126,20 +121,20 @@ class Store:
 
     def add_trade_event(self, trade: Trade, to_state: str, at: int, detail: str = "") -> None:
         """The trade's move and its event, written (committed with the next commit)."""
-        self._sql("INSERT INTO tradeevent (trade_id, at, from_state, to_state, detail) "
+        self._exec("INSERT INTO tradeevent (trade_id, at, from_state, to_state, detail) "
                   "VALUES (?, ?, ?, ?, ?)", (trade.id, at, trade.state, to_state, detail))
         trade.state = to_state
-        self.write(trade)
+        self.add(trade)
 
     def record_order(self, order: Order, at: int, detail: str = "", *also: Any) -> None:
         """The order's new state, its event, and any rows it changed (its trade), written
         in one transaction: a crash leaves all of them or none. The caller commits before
         the order goes to the exchange."""
         order.updated_at = at
-        self._sql("INSERT INTO orderevent (client_id, at, state, filled, detail) "
+        self._exec("INSERT INTO orderevent (client_id, at, state, filled, detail) "
                   "VALUES (?, ?, ?, ?, ?)",
                   (order.client_id, at, order.state, str(Decimal(order.filled)), detail))
-        self.write(order, *also)
+        self.add(order, *also)
 
     def new_trade_id(self) -> int:
         """The id the next trade gets: known before anything is written, so a trade and its
@@ -153,6 +148,11 @@ class Store:
         return self.session.connection().connection.driver_connection.execute(statement,
                                                                                params)
 
+    def _exec(self, statement: str, params: tuple = ()) -> sqlite3.Cursor:
+        """_sql for a statement that writes: committed with the next commit."""
+        self._open = True
+        return self._sql(statement, params)
+
     def _value(self, statement: str, params: tuple = ()) -> Any:
         """The first column of the first row, or None."""
         row = self._sql(statement, params).fetchone()
@@ -164,15 +164,13 @@ class Store:
     # meta rows are read and written with plain statements, never through the session's
     # identity map (another process may change them; the ORM's merge took 1.7 ms)
     def set_meta(self, key: str, value: Any) -> None:
-        self._sql("INSERT INTO meta (key, value) VALUES (?, ?) "
-                  "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                  (key, json.dumps(value)))
-        self._open = True
+        self._exec("INSERT INTO meta (key, value) VALUES (?, ?) "
+                   "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                   (key, json.dumps(value)))
         self.commit()
 
     def delete_meta(self, key: str) -> None:
-        self._sql("DELETE FROM meta WHERE key = ?", (key,))
-        self._open = True
+        self._exec("DELETE FROM meta WHERE key = ?", (key,))
         self.commit()
 
     def get_meta(self, key: str, default: Any = None) -> Any:
