@@ -24,7 +24,7 @@ from bot.types import OrderRequest, OrderState, OrderType
 from risk.basis import basis_notional
 from risk.manager import mmr_for
 from state import proposals
-from state.models import BasisEvent, BasisTrade, Order
+from state.models import BasisEvent, BasisTrade, Order, row
 from state.store import Store
 from strategies.basis import exit_reason, margin_short, should_open
 
@@ -259,9 +259,9 @@ class BasisDesk:
                        if o.basis_id == b.id and o.leg == leg), default=-1)
         req = OrderRequest(basis_client_id(b.id, leg, seq), symbol, side, OrderType.MARKET,
                            market.amount_to_precision(amount), reduce_only=reduce_only)
-        order = Order(client_id=req.client_id, basis_id=b.id, leg=leg, symbol=symbol, side=side,
-                      type=OrderType.MARKET.value, amount=req.amount, reduce_only=reduce_only,
-                      state=OrderLife.PENDING_CREATE.value)
+        order = row(Order, client_id=req.client_id, basis_id=b.id, leg=leg, symbol=symbol,
+                    side=side, type=OrderType.MARKET.value, amount=req.amount,
+                    reduce_only=reduce_only, state=OrderLife.PENDING_CREATE.value)
         self.store.record_order(order, self.clock.now())
         self.orders[order.client_id] = order
         await self._send(b, order, req)

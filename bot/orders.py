@@ -29,7 +29,7 @@ from bot.trade import (
 )
 from bot.types import Fill, FundingPayment, OrderRequest, OrderState, OrderType
 from risk.manager import Approved, OpenRisk
-from state.models import FillRow, FundingRow, Order, Trade
+from state.models import FillRow, FundingRow, Order, Trade, row
 from state.store import Store
 
 log = logging.getLogger("derivbot.orders")
@@ -63,12 +63,13 @@ class OrderManager:
         """Enter at market, or rest a limit entry until `timeout_ms`; whatever filled by then
         gets its stop and targets, sized to the filled amount."""
         plan = ap.plan
-        trade = Trade(id=self.store.new_trade_id(), strategy=plan.strategy, symbol=plan.symbol,
-                      side=plan.direction.side, state=TradeState.PENDING_ENTRY.value,
-                      plan_entry=plan.entry, plan_stop=plan.stop,
-                      targets_json=json.dumps([[t.price, t.fraction] for t in plan.targets]),
-                      reasons_json=json.dumps(plan.reasons, default=str), size=ap.size,
-                      risk_cash=ap.risk_cash, created_at=self.clock.now())
+        trade = row(Trade, id=self.store.new_trade_id(), strategy=plan.strategy,
+                    symbol=plan.symbol, side=plan.direction.side,
+                    state=TradeState.PENDING_ENTRY.value, plan_entry=plan.entry,
+                    plan_stop=plan.stop,
+                    targets_json=json.dumps([[t.price, t.fraction] for t in plan.targets]),
+                    reasons_json=json.dumps(plan.reasons, default=str), size=ap.size,
+                    risk_cash=ap.risk_cash, created_at=self.clock.now())
         self.store.add(trade)  # committed with its entry order, below
         self.active[trade.id] = trade
         log.info("trade=%s event=open symbol=%s side=%s size=%s", trade.id, trade.symbol,
@@ -185,11 +186,11 @@ class OrderManager:
                 self._book(trade, "liquidation", fill.amount, fill.price, fill.fee)
                 self._reactions.append((trade.id, ""))
                 touched.append(trade)
-        row = FillRow(trade_id=trade_id, client_id=fill.client_id, exchange_id=fill.exchange_id,
-                      symbol=fill.symbol, side=fill.side, amount=fill.amount, price=fill.price,
-                      fee=fill.fee, ts=fill.timestamp, liquidation=fill.liquidation,
-                      fill_id=fill.fill_id)
-        self.store.add(row, *touched)  # the fill and what it closed: one transaction
+        rec = row(FillRow, trade_id=trade_id, client_id=fill.client_id,
+                  exchange_id=fill.exchange_id, symbol=fill.symbol, side=fill.side,
+                  amount=fill.amount, price=fill.price, fee=fill.fee, ts=fill.timestamp,
+                  liquidation=fill.liquidation, fill_id=fill.fill_id)
+        self.store.add(rec, *touched)  # the fill and what it closed: one transaction
 
     def _on_funding(self, pay: FundingPayment) -> None:
         if self.store.has_funding(pay.symbol, pay.timestamp):
@@ -197,9 +198,9 @@ class OrderManager:
         pair = self.basis.holder(pay.symbol, pay.timestamp) if self.basis is not None else None
         if pair is not None:  # the basis short held the perp (no directional trade may)
             pair.funding += pay.amount
-            self.store.add(FundingRow(basis_id=pair.id, symbol=pay.symbol, ts=pay.timestamp,
-                                     rate=pay.rate, notional=pay.notional, amount=pay.amount),
-                           pair)
+            self.store.add(row(FundingRow, basis_id=pair.id, symbol=pay.symbol,
+                               ts=pay.timestamp, rate=pay.rate, notional=pay.notional,
+                               amount=pay.amount), pair)
             return
         # the trade that held the position then: it may have closed before we heard
         trade = self._trade_on(pay.symbol) or self.store.trade_open_at(pay.symbol,
@@ -209,9 +210,10 @@ class OrderManager:
             if trade.state == TradeState.CLOSED:  # a late report changes the record
                 self.finished[trade.id] = trade
                 self.changed.append(trade.id)
-        self.store.add(FundingRow(trade_id=trade.id if trade else None, symbol=pay.symbol,
-                                 ts=pay.timestamp, rate=pay.rate, notional=pay.notional,
-                                 amount=pay.amount), *([trade] if trade else []))
+        self.store.add(row(FundingRow, trade_id=trade.id if trade else None,
+                           symbol=pay.symbol, ts=pay.timestamp, rate=pay.rate,
+                           notional=pay.notional, amount=pay.amount),
+                       *([trade] if trade else []))
 
     def _trade_on(self, symbol: str, at: int | None = None) -> Trade | None:
         """The active trade holding `symbol` (at time `at`, when given)."""
@@ -406,10 +408,10 @@ class OrderManager:
                            market.amount_to_precision(amount),
                            None if price is None else market.price_to_precision(price),
                            stop_price, reduce_only)
-        order = Order(client_id=req.client_id, trade_id=trade.id, leg=leg, symbol=req.symbol,
-                      side=side, type=type_.value, amount=req.amount, price=req.price,
-                      stop_price=stop_price, reduce_only=reduce_only,
-                      state=OrderLife.PENDING_CREATE.value)
+        order = row(Order, client_id=req.client_id, trade_id=trade.id, leg=leg,
+                    symbol=req.symbol, side=side, type=type_.value, amount=req.amount,
+                    price=req.price, stop_price=stop_price, reduce_only=reduce_only,
+                    state=OrderLife.PENDING_CREATE.value)
         self.store.record_order(order, self.clock.now())
         self.orders[order.client_id] = order
         return order, req

@@ -18,7 +18,7 @@ from risk.halt import Halt
 from risk.kelly import kelly_fraction
 from risk.limits import RiskLimits
 from risk.manager import Approved, Context, Decision, MarketRules, Portfolio, assess, halt_reason
-from state.models import RiskDecision, Trade
+from state.models import RiskDecision, Trade, row
 from state.store import Store
 from strategies.liquidation_map import Cluster
 from strategies.types import TradePlan
@@ -123,15 +123,15 @@ class RiskDesk:
                trade_id: int | None) -> None:
         """Count and store a decision, linked to the trade it opened (after the order is
         out: the row is not on the way from market update to order)."""
-        row = RiskDecision(ts=now, symbol=plan.symbol, strategy=plan.strategy,
-                           approved=decision.approved, trade_id=trade_id)
+        values = {"ts": now, "symbol": plan.symbol, "strategy": plan.strategy,
+                  "approved": decision.approved, "trade_id": trade_id}
         if isinstance(decision, Approved):
-            row.size, row.risk_cash, row.fraction = (decision.size, decision.risk_cash,
-                                                     decision.fraction)
-            row.cuts_json = json.dumps(list(decision.cuts))
+            values |= {"size": decision.size, "risk_cash": decision.risk_cash,
+                       "fraction": decision.fraction,
+                       "cuts_json": json.dumps(list(decision.cuts))}
             result = "cut" if decision.cuts else "approved"
             self.metrics.decisions.labels(result, "").inc()
         else:
-            row.rule, row.reason = decision.rule, decision.reason
+            values |= {"rule": decision.rule, "reason": decision.reason}
             self.metrics.decisions.labels("refused", decision.rule).inc()
-        self.store.record_decision(row)
+        self.store.record_decision(row(RiskDecision, **values))

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any, TypeVar
 
 from sqlalchemy import String, TypeDecorator
 from sqlmodel import Field, SQLModel
+
+R = TypeVar("R", bound=SQLModel)
 
 
 class DecimalText(TypeDecorator):
@@ -17,6 +20,26 @@ class DecimalText(TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return None if value is None else Decimal(value)
+
+
+def row(model: type[R], **values: Any) -> R:
+    """`model(**values)` for the rows the bot writes on the way to the exchange (orders,
+    trades, fills): the same object — a session can add it and flush it — without SQLModel
+    setting each field through SQLAlchemy's and pydantic's __setattr__ (≈ 140 µs → 5 µs
+    an order). Missing fields take their defaults, as in the constructor."""
+    if unknown := values.keys() - model.model_fields.keys():
+        raise TypeError(f"{model.__name__} has no field {', '.join(sorted(unknown))}")
+    obj = model._sa_class_manager.new_instance()
+    fields = obj.__dict__
+    for name, field in model.model_fields.items():
+        if name in values:
+            fields[name] = values[name]
+        elif not field.is_required():
+            fields[name] = field.get_default(call_default_factory=True)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
 
 
 def money(default: Decimal | None = Decimal(0), **kw) -> Decimal:

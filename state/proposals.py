@@ -17,7 +17,7 @@ class ProposalError(ValueError):
 
 
 def _move(store: Store, pid: int, from_: tuple[str, ...], to: str, **values) -> bool:
-    with store.engine.begin() as conn:
+    with store.apart() as conn:
         res = conn.execute(update(Proposal).where(Proposal.id == pid)
                            .where(Proposal.status.in_(from_)).values(status=to, **values))
     return res.rowcount == 1
@@ -61,7 +61,7 @@ def finish(store: Store, pid: int, status: str, reason: str = "",
 
 def expire(store: Store, now: int) -> int:
     """Proposals past their expiry (valid through the expiry instant itself) expire."""
-    with store.engine.begin() as conn:
+    with store.apart() as conn:
         res = conn.execute(update(Proposal).where(Proposal.status.in_(("pending", "approved")))
                            .where(Proposal.expires_at < now)
                            .values(status="expired", reason="expired before execution"))

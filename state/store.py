@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Boolean, event, insert
+from sqlalchemy import Boolean, Connection, event, insert
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from state.models import (
@@ -56,6 +57,8 @@ class Store:
             conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_funding_payment_symbol_ts "
                                  "ON funding_payment (symbol, ts)")
         self.session = Session(self.engine, expire_on_commit=False)
+        self._conn: sqlite3.Connection | None = None  # the session's, while its transaction lasts
+        event.listen(self.session, "after_transaction_end", self._forget_connection)
         self.batch = telemetry_batch
         self._open = False  # written, not yet committed
         self._signals: list[dict] = []
@@ -74,15 +77,21 @@ class Store:
         self.commit()
 
     def commit(self) -> None:
-        """Everything written since the last commit, in one transaction (nothing: no-op)."""
-        if self._open or self.session.new or self.session.dirty or self.session.deleted:
-            self.session.commit()
-            self._open = False
+        """Everything written since the last commit, in one transaction (nothing: no-op).
+        Only plain statements written: the sqlite3 connection commits them itself (the
+        session's commit costs ≈ 10× that, for rows it does not hold)."""
+        session = self.session
+        if session.new or session.dirty or session.deleted:
+            session.commit()
+        elif self._open and self._conn is not None:
+            self._conn.commit()
+        self._open = False
 
     def add(self, *rows: Any) -> None:
         """Rows written in the open transaction, durable at the next commit (see above).
-        Orders and trades — every tick of a trade writes them — go as one plain upsert each
-        and are never tracked by the session (its unit of work cost ~10× the statement)."""
+        Orders, trades, fills, funding and risk decisions — the rows of the way to the
+        exchange — go as one plain upsert each and are never tracked by the session (its
+        unit of work cost ~10× the statement)."""
         for row in rows:
             if isinstance(row, WRITTEN_THROUGH):
                 self._put(row)
@@ -145,8 +154,13 @@ class Store:
         """A plain statement in the session's transaction (append-only audit rows and meta:
         no object to track; 10× cheaper than the ORM's unit of work), given straight to
         the session's sqlite3 connection (7× cheaper than through SQLAlchemy's Core)."""
-        return self.session.connection().connection.driver_connection.execute(statement,
-                                                                               params)
+        conn = self._conn
+        if conn is None:
+            conn = self._conn = self.session.connection().connection.driver_connection
+        return conn.execute(statement, params)
+
+    def _forget_connection(self, _session: Session, _transaction: Any) -> None:
+        self._conn = None  # the session may take another one from the pool next time
 
     def _exec(self, statement: str, params: tuple = ()) -> sqlite3.Cursor:
         """_sql for a statement that writes: committed with the next commit."""
@@ -159,7 +173,8 @@ class Store:
         return None if row is None else row[0]
 
     def record_decision(self, row: RiskDecision) -> None:
-        self.save(row)
+        """Written now, committed with the tick (or the next order sent, whichever first)."""
+        self.add(row)
 
     # meta rows are read and written with plain statements, never through the session's
     # identity map (another process may change them; the ORM's merge took 1.7 ms)
@@ -204,9 +219,17 @@ class Store:
         if len(self._alerts) >= self.batch:
             self.flush()
 
-    def flush(self) -> None:
-        self.commit()  # the batch goes on its own connection: no write may be left open
+    @contextmanager
+    def apart(self) -> Iterator[Connection]:
+        """A transaction on a connection of its own (telemetry batches, the conditional
+        updates another process may race), begun once everything written so far is
+        committed: a write left open on the session's connection would lock it out."""
+        self.commit()
         with self.engine.begin() as conn:
+            yield conn
+
+    def flush(self) -> None:
+        with self.apart() as conn:
             if self._alerts:
                 conn.execute(insert(Alert), self._alerts)
             if self._signals:
@@ -296,7 +319,7 @@ class Store:
         return list(self.session.exec(q.order_by(SignalRow.id)))
 
 
-WRITTEN_THROUGH = (Order, Trade)
+WRITTEN_THROUGH = (Order, Trade, FillRow, FundingRow, RiskDecision)
 
 
 @dataclass(frozen=True)
