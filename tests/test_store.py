@@ -4,6 +4,8 @@ after reopening the database is what was written, to the last Decimal digit."""
 import sqlite3
 from decimal import Decimal
 
+import pytest
+
 from state.models import Order, Trade
 from state.store import Store
 
@@ -121,3 +123,24 @@ def test_every_order_and_cancel_is_on_disk_before_the_exchange_hears_of_it(tmp_p
         ("create", "dbot-000001-stop-1", "pending_create", "t1_filled"),  # the T1 fill is on disk
         ("cancel", "dbot-000001-stop-0", "open", "t1_filled"),
     ]
+
+
+def test_a_row_built_fast_is_the_constructors_row_and_stores_alike(tmp_path):
+    from state.models import FillRow, row
+
+    kw = {"client_id": "dbot-000001-entry-0", "exchange_id": "7", "symbol": "BTC/USDT:USDT",
+          "side": "buy", "amount": Decimal("0.125"), "price": Decimal("50000.1"),
+          "fee": Decimal("2.5000050"), "ts": 5}
+    fast, slow = row(FillRow, **kw), FillRow(**kw)
+    assert fast.model_dump() == slow.model_dump()  # defaults filled in alike
+    assert fast.liquidation is False and fast.fill_id == "" and fast.id is None
+    store = Store(tmp_path / "f.db")
+    store.add(fast)  # a plain insert: the id comes back
+    store.session.add(row(FillRow, **kw | {"exchange_id": "8"}))  # and the ORM takes one too
+    store.commit()
+    assert fast.id == 1
+    got = Store(tmp_path / "f.db").fills()
+    assert [(f.exchange_id, f.fee) for f in got] == [("7", Decimal("2.5000050")),
+                                                     ("8", Decimal("2.5000050"))]
+    with pytest.raises(TypeError, match="FillRow has no field prise"):
+        row(FillRow, **kw, prise=1)
