@@ -350,16 +350,16 @@ class Runner:
         log.warning("event=proposal_refused id=%s reason=%r", p.id, why)
 
     def _pick(self, readings: Readings) -> tuple[TradePlan, float] | None:
-        """The plan of the heaviest enabled strategy that has one (config order breaks ties)."""
-        best = None
-        for name, build in STRATEGIES.items():
-            toggle = getattr(self.cfg.strategies, name)
-            if not toggle.enabled:
-                continue
-            plan = build(readings, self.cfg.signals)
-            if plan is not None and (best is None or toggle.weight > best[1]):
-                best = (plan, toggle.weight)
-        return best
+        """The plan of the heaviest enabled strategy that has one (config order breaks ties).
+        Strategies are asked heaviest first and the first plan ends the search: a lighter
+        one's plan could not win, and building it cost a plan's levels for nothing."""
+        enabled = [(name, toggle.weight) for name in STRATEGIES
+                   if (toggle := getattr(self.cfg.strategies, name)).enabled]
+        for name, weight in sorted(enabled, key=lambda nw: -nw[1]):  # stable: config order
+            plan = STRATEGIES[name](readings, self.cfg.signals)
+            if plan is not None:
+                return plan, weight
+        return None
 
     async def _climax_exits(self, readings: Readings) -> None:
         """Liquidation-magnet trades leave at the cascade's climax."""
