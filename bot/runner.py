@@ -134,6 +134,7 @@ class Runner:
         self._signal_gauges: dict = {}
         self._children: dict = {}
         self._memo: dict[str, dict] = {}  # per symbol: readings reused until funding moves
+        self._decided: list[tuple] = []  # this tick's risk decisions, recorded after it
         self.trading = True
         self.stop_requested = False
         self._day = store.get_meta("day", [0, None])
@@ -213,6 +214,9 @@ class Runner:
             self.metrics.decision_latency.observe(took)
             if self.stats.decision_s is not None:
                 self.stats.decision_s.append(took)
+            for args in self._decided:  # the record of each decision, after its orders
+                self.risk.record(*args)
+            self._decided.clear()
             for symbol, readings in read:  # telemetry after every order of the tick is out
                 if readings is not None:
                     self.report_readings(t, symbol, readings)
@@ -276,7 +280,7 @@ class Runner:
                 self.gate.propose(decision, now, weight)
             else:
                 trade_id = (await self.om.open_trade(decision)).id
-        self.risk.record(plan, decision, now, trade_id)
+        self._decided.append((plan, decision, now, trade_id))
         return readings
 
     def report_readings(self, now: int, symbol: str, readings: Readings) -> None:

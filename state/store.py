@@ -329,7 +329,9 @@ class _UpsertPlan:
     auto: str | None  # an integer key SQLite assigns when the row has none
 
     def values(self, row: Any) -> tuple:
-        return tuple(conv(getattr(row, name)) for name, conv in self.getters)
+        fields = row.__dict__  # every column of a row built or read whole (no lazy loads)
+        return tuple(conv(fields[name] if name in fields else getattr(row, name))
+                     for name, conv in self.getters)
 
 
 @cache

@@ -257,6 +257,48 @@ def test_quantile_is_numpys_to_the_bit():
         assert quantile(x, q) == float(np.quantile(x, q)), (len(x), q)
 
 
+def test_point_of_control_bins_are_numpys_histogram_to_the_bit():
+    """The volume profile's bins, edge cases included (flat bars whose typical price rounds
+    past the range, prices on the edges), are np.histogram's."""
+    from strategies.indicators import point_of_control
+
+    def by_histogram(h, lo, c, v, bins=50):
+        typical = (h + lo + c) / 3.0
+        counts, edges = np.histogram(typical, bins=bins, range=(lo.min(), h.max()), weights=v)
+        i = int(counts.argmax())
+        return float((edges[i] + edges[i + 1]) / 2)
+
+    rng = np.random.default_rng(5)
+    for k in range(4000):
+        n = int(rng.integers(2, 100))
+        c = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+        h, lo = c * (1 + np.abs(rng.normal(0, 0.005, n))), c * (1 - np.abs(rng.normal(0, 0.005, n)))
+        if k % 4 == 0:
+            h = lo = c  # flat bars: (3 × c) / 3 may round past c
+        if k % 5 == 0:
+            h, lo = np.ceil(h), np.floor(lo)  # prices on whole numbers: on the edges
+            c = np.clip(np.round(c), lo, h)
+        v = rng.exponential(10, n)
+        if h.max() > lo.min():
+            assert point_of_control(h, lo, c, v) == by_histogram(h, lo, c, v), k
+    # prices on an edge whose index rounds one bin low, and just below an edge whose index
+    # rounds one bin high: the edges decide, as in np.histogram
+    for lo, hi, below in ((637.3247256341328, 772.2188127293542, False),
+                          (29.2913514743175, 91.43386544082298, True)):
+        edges = np.linspace(lo, hi, 51)[1:-1]
+        near = np.nextafter(edges, -np.inf) if below else edges
+        index = ((near - lo) / (hi - lo) * 50).astype(np.intp)
+        tricky = [x for x, i, right in zip(near, index, range(1, 50))
+                  if (i != right - 1 if below else i != right) and (x + x + x) / 3.0 == x]
+        assert tricky
+        for x in tricky:
+            px, v = np.array([lo, x, hi]), np.array([1.0, 100.0, 1.0])
+            assert point_of_control(px, px, px, v) == by_histogram(px, px, px, v), x
+    flat = np.full(5, 7.0)
+    assert point_of_control(flat, flat, flat, np.ones(5)) == 7.0  # one price: that price
+    assert np.isnan(point_of_control(flat, flat, flat, np.zeros(5)))  # no volume
+
+
 @pytest.mark.parametrize("stamp", ["bar close", "bar open"])
 def test_liquidation_book_follows_the_map_bar_by_bar_through_gaps_and_wipeouts(stamp):
     """Fed views in time order, the book gives map_view's clusters exactly; across a
