@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import String, TypeDecorator
+from sqlalchemy.orm import configure_mappers
 from sqlmodel import Field, SQLModel
 
 R = TypeVar("R", bound=SQLModel)
@@ -29,6 +30,8 @@ def row(model: type[R], **values: Any) -> R:
     an order). Missing fields take their defaults, as in the constructor."""
     if unknown := values.keys() - model.model_fields.keys():
         raise TypeError(f"{model.__name__} has no field {', '.join(sorted(unknown))}")
+    if not model.__mapper__.configured:  # as the constructor's first call would
+        configure_mappers()
     obj = model._sa_class_manager.new_instance()
     fields = obj.__dict__
     for name, field in model.model_fields.items():
