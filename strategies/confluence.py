@@ -75,10 +75,7 @@ def composite(view: MarketView, readings: Mapping[str, Signal], found: Sequence[
               p: CompositeParams) -> Signal:
     """score = 0.3·(−sign z if |z| > 2) + 0.4·trapped + 0.3·toward·max(0, 1 − d/2 ATR)."""
     name = "composite"
-    z_sig, trapped = readings.get("funding_zscore"), readings.get("trapped_traders")
-    z = float(z_sig.reasons.get("z", 0.0)) if z_sig is not None else 0.0
-    f_term = -math.copysign(1.0, z) if abs(z) > p.z_threshold else 0.0
-    t_term = float(int(trapped.direction)) if trapped is not None else 0.0
+    z, f_term, t_term = _terms(readings, p)
     atr = float(view.candles.atr[-1]) if len(view.candles) else math.nan
     price = float(view.candles.close[-1]) if len(view.candles) else math.nan
     c_term, nearest = 0.0, None
@@ -96,3 +93,22 @@ def composite(view: MarketView, readings: Mapping[str, Signal], found: Sequence[
     if confidence < p.min_confidence or score == 0:
         return Signal.flat(name, **reasons)
     return Signal(name, Direction.LONG if score > 0 else Direction.SHORT, confidence, reasons)
+
+
+def _terms(readings: Mapping[str, Signal], p: CompositeParams) -> tuple[float, float, float]:
+    """The funding z-score, and the composite's funding and trapped terms."""
+    z_sig, trapped = readings.get("funding_zscore"), readings.get("trapped_traders")
+    z = float(z_sig.reasons.get("z", 0.0)) if z_sig is not None else 0.0
+    f_term = -math.copysign(1.0, z) if abs(z) > p.z_threshold else 0.0
+    t_term = float(int(trapped.direction)) if trapped is not None else 0.0
+    return z, f_term, t_term
+
+
+def composite_can_lean(readings: Mapping[str, Signal], p: CompositeParams) -> bool:
+    """Whether the composite can point anywhere given its funding and trapped terms: the
+    cluster term adds at most its weight. False means it is flat whatever the liquidation
+    map holds, so a decision need not read the map to know it (a margin of 1e-9 covers the
+    score's rounding)."""
+    _, f_term, t_term = _terms(readings, p)
+    most = abs(p.w_funding * f_term + p.w_trapped * t_term) + abs(p.w_cluster)
+    return most / p.full_confidence >= p.min_confidence * (1 - 1e-9) and most > 0

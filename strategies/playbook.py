@@ -9,7 +9,13 @@ from collections.abc import Callable
 from pydantic import BaseModel, ConfigDict
 
 from strategies.alerts import AlertParams
-from strategies.confluence import CompositeParams, ConfluenceParams, composite, confluence
+from strategies.confluence import (
+    CompositeParams,
+    ConfluenceParams,
+    composite,
+    composite_can_lean,
+    confluence,
+)
 from strategies.flow import CVDParams, cvd_divergence
 from strategies.funding import (
     FundingAccelerationParams,
@@ -319,6 +325,10 @@ def triple_confluence(r: Readings, s: SignalSet) -> TradePlan | None:
 
 
 def composite_strategy(r: Readings, s: SignalSet) -> TradePlan | None:
+    """The composite score's way + a trigger; the score (and the liquidation map it reads)
+    only when a trigger is armed and its funding and trapped terms leave it room to lean."""
+    if not armed(r) or not composite_can_lean(r, s.composite):
+        return None
     return _with_trigger("composite", r, lambda: r["composite"].direction, s, ("composite",))
 
 

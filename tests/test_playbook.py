@@ -290,6 +290,38 @@ def test_composite_score_formula():
     assert weak.direction == Direction.FLAT  # below the confidence floor
 
 
+
+def test_a_composite_that_cannot_lean_is_flat_whatever_the_map_holds():
+    """composite_can_lean (the decision's shortcut past the liquidation map) says False only
+    when the composite is flat for every cluster set; and it does say it, and True too."""
+    from strategies.confluence import composite_can_lean
+
+    rng = np.random.default_rng(9)
+    v = view(c=candles(np.linspace(100, 101, 40)))
+    price, atr = float(v.candles.close[-1]), float(v.candles.atr[-1])
+    said = {True: 0, False: 0}
+    for _ in range(3000):
+        p = CompositeParams(w_funding=float(rng.choice([0.3, rng.uniform(0, 1)])),
+                            w_trapped=float(rng.choice([0.4, rng.uniform(0, 1)])),
+                            w_cluster=float(rng.choice([0.3, rng.uniform(0, 1)])),
+                            full_confidence=float(rng.choice([0.7, rng.uniform(0.1, 1)])),
+                            min_confidence=float(rng.choice([0.5, rng.uniform(0, 1)])))
+        readings = {"funding_zscore": Signal("funding_zscore", Direction.FLAT, 0,
+                                             {"z": float(rng.choice([0, 1.5, 2.5, -3]))}),
+                    "trapped_traders": Signal("trapped_traders",
+                                              Direction(int(rng.integers(-1, 2))), 1, {})}
+        lean = composite_can_lean(readings, p)
+        said[lean] += 1
+        if lean:
+            continue
+        for _ in range(5):
+            found = [Cluster(price + float(rng.uniform(-3, 3)) * atr, 1e6,
+                             str(rng.choice(["long", "short"])), bool(rng.random() < 0.8))
+                     for _ in range(int(rng.integers(0, 4)))]
+            found.append(Cluster(price + atr * 1e-9, 1e6, "short", True))  # the most it adds
+            assert composite(v, readings, found, p).direction == Direction.FLAT, (p, readings)
+    assert said[True] > 100 and said[False] > 100
+
 def test_missing_inputs_make_every_module_abstain_never_crash():
     bare = view({VENUE: [0.0001] * 3}, c=candles(np.linspace(100, 101, 30)))
     r = read_all(bare, SignalSet())
