@@ -88,6 +88,7 @@ class OrderManager:
         if trade is None:
             return
         trade.close_reason = reason
+        self.store.add(trade)  # the reason is kept even if we stop before the exit fills
         left = trade.filled - trade.exited
         if left > 0:
             await self._submit(trade, "exit", self.next_seq(trade_id, "exit"), OrderType.MARKET,
@@ -164,8 +165,9 @@ class OrderManager:
         order.state, order.exchange_id = new.value, st.exchange_id or order.exchange_id
         if st.reason:
             order.reason = st.reason
-        if changed:
-            self.store.record_order(order, self.clock.now(), st.reason, trade)
+        if changed:  # the trade with it when a fill moved it (a state alone leaves it be)
+            self.store.record_order(order, self.clock.now(), st.reason,
+                                    *([trade] if delta > 0 else []))
             self._reactions.append((trade.id, order.client_id))
 
     def _on_fill(self, fill: Fill) -> None:
@@ -303,8 +305,8 @@ class OrderManager:
             await self._cancel(o)
 
     async def _protect(self, trade: Trade) -> None:
+        trade.opened_at = self.clock.now()  # written with the move
         self._move(trade, TradeState.OPEN, f"entry filled {trade.filled} @ {trade.entry_price}")
-        trade.opened_at = self.clock.now()
         await self._cover(trade)
         market = self.markets[trade.symbol]
         targets = json.loads(trade.targets_json)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import cache
 from typing import Any, TypeVar
 
 from sqlalchemy import String, TypeDecorator
@@ -34,15 +35,37 @@ def row(model: type[R], **values: Any) -> R:
         configure_mappers()
     obj = model._sa_class_manager.new_instance()
     fields = obj.__dict__
-    for name, field in model.model_fields.items():
+    for name, default, field in _layout(model):
         if name in values:
             fields[name] = values[name]
-        elif not field.is_required():
+        elif default is _MADE:
             fields[name] = field.get_default(call_default_factory=True)
+        elif default is not _REQUIRED:
+            fields[name] = default
     object.__setattr__(obj, "__pydantic_fields_set__", set(values))
     object.__setattr__(obj, "__pydantic_extra__", None)
     object.__setattr__(obj, "__pydantic_private__", None)
     return obj
+
+
+_MADE, _REQUIRED = object(), object()
+_SHARED = (type(None), bool, int, float, str, Decimal)  # immutable: one default serves all
+
+
+@cache
+def _layout(model: type[SQLModel]) -> tuple[tuple[str, Any, Any], ...]:
+    """(name, default, field) of each field: the default itself when it is immutable, else
+    _MADE (the field makes a fresh one for each row) or _REQUIRED."""
+    out = []
+    for name, field in model.model_fields.items():
+        if field.is_required():
+            default = _REQUIRED
+        elif field.default_factory is None and isinstance(field.default, _SHARED):
+            default = field.default
+        else:
+            default = _MADE
+        out.append((name, default, field))
+    return tuple(out)
 
 
 def money(default: Decimal | None = Decimal(0), **kw) -> Decimal:

@@ -214,3 +214,22 @@ def test_correlated_groups_of_many_symbols_are_the_pairwise_groups():
                                                                want.values()}))
         joined += any(len(g) > 1 for g in got)
     assert 10 < joined < 60  # both joined and separate symbols were met
+
+
+def test_pearson_is_numpys_corrcoef_to_the_bit_and_a_flat_series_joins_nobody():
+    from risk.buckets import correlated_groups, pearson
+
+    rng = np.random.default_rng(4)
+    for k in range(3000):
+        n = int(rng.integers(2, 800))
+        x = rng.normal(0, 0.01, n)
+        y = {0: x.copy(), 1: -3 * x}.get(k % 9, 0.5 * x + rng.normal(0, 0.01, n))
+        assert pearson(x, y) == float(np.corrcoef(x, y)[0, 1]), k
+    flat = np.zeros(50)
+    assert np.isnan(pearson(rng.normal(0, 0.01, 50), flat))
+    moving = rng.normal(0, 0.01, 50)
+    def groups(returns):
+        return sorted(map(sorted, correlated_groups(returns)))
+
+    assert groups({"A": moving, "B": flat}) == [["A"], ["B"]]  # two symbols: pairwise
+    assert groups({"A": moving, "C": moving * 2}) == [["A", "C"]]

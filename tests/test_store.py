@@ -87,7 +87,7 @@ def test_every_order_and_cancel_is_on_disk_before_the_exchange_hears_of_it(tmp_p
     """Write-ahead: whatever the exchange is asked to do, another process reading the
     database at that moment already sees the order as it was sent (so a crash right after
     can be reconciled by client id), with the fills and trade state that led to it."""
-    from tests.helpers import BTC, Desk, plan, sim
+    from tests.helpers import BTC, Desk, plan, run, sim
 
     db = tmp_path / "bot.db"
     desk = Desk(sim(), str(db))
@@ -95,9 +95,10 @@ def test_every_order_and_cancel_is_on_disk_before_the_exchange_hears_of_it(tmp_p
     gw = desk.om.gw
     create, cancel = gw.create_order, gw.cancel_order
 
-    def on_disk(client_id: str) -> tuple[str, str]:
+    def on_disk(client_id: str) -> tuple:
         with sqlite3.connect(db) as other:
-            row = other.execute('SELECT o.state, t.state FROM "order" o JOIN trade t '
+            row = other.execute('SELECT o.state, t.state, t.opened_at IS NOT NULL, '
+                                "t.close_reason FROM \"order\" o JOIN trade t "
                                 "ON t.id = o.trade_id WHERE o.client_id = ?",
                                 (client_id,)).fetchone()
         assert row is not None, f"{client_id} sent before it was committed"
@@ -114,15 +115,20 @@ def test_every_order_and_cancel_is_on_disk_before_the_exchange_hears_of_it(tmp_p
     gw.create_order, gw.cancel_order = create_order, cancel_order
     desk.open(plan(1, 50_000, 49_000, (51_000, 52_000, 53_000)), "1")
     desk.candle(BTC, 50_000, 51_100, 49_900, 51_050)  # T1: stop to breakeven
+    run(desk.om.close_trade(1, "closed by hand"))
+    opened = ("open", True, "")  # the trade's state, its open time, no close reason yet
     assert seen == [
-        ("create", "dbot-000001-entry-0", "pending_create", "pending_entry"),
-        ("create", "dbot-000001-stop-0", "pending_create", "open"),
-        ("create", "dbot-000001-t1-0", "pending_create", "open"),
-        ("create", "dbot-000001-t2-0", "pending_create", "open"),
-        ("create", "dbot-000001-t3-0", "pending_create", "open"),
-        ("create", "dbot-000001-stop-1", "pending_create", "t1_filled"),  # the T1 fill is on disk
-        ("cancel", "dbot-000001-stop-0", "open", "t1_filled"),
-    ]
+        ("create", "dbot-000001-entry-0", "pending_create", "pending_entry", False, ""),
+        ("create", "dbot-000001-stop-0", "pending_create", *opened),
+        ("create", "dbot-000001-t1-0", "pending_create", *opened),
+        ("create", "dbot-000001-t2-0", "pending_create", *opened),
+        ("create", "dbot-000001-t3-0", "pending_create", *opened),
+        # the T1 fill is on disk
+        ("create", "dbot-000001-stop-1", "pending_create", "t1_filled", True, ""),
+        ("cancel", "dbot-000001-stop-0", "open", "t1_filled", True, ""),
+        # why the trade is closing, before its exit goes (a crash now keeps the reason)
+        ("create", "dbot-000001-exit-0", "pending_create", "t1_filled", True, "closed by hand"),
+    ]  # (the exchange cancels the reduce-only orders left once the position is flat)
 
 
 def test_a_row_built_fast_is_the_constructors_row_and_stores_alike(tmp_path):
