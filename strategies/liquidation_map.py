@@ -13,6 +13,7 @@ import math
 import sys
 from dataclasses import dataclass
 from functools import cache
+from itertools import pairwise
 from typing import NamedTuple
 
 import numpy as np
@@ -49,68 +50,60 @@ def clusters(price: np.ndarray, high: np.ndarray, low: np.ndarray, oi: np.ndarra
     per-bar price, range and open interest (contracts)."""
     if len(oi) < 2:
         return []
-    longs, shorts = _levels(price, high, low, oi, _Mix.of(p))
-    return _assemble(longs, shorts, _survival(oi), float(price[-1]), p)
+    return _assemble(_levels(price, high, low, oi, _Mix.of(p)), _survival(oi), float(price[-1]),
+                     p)
+
+
+# The rows of a levels array (one column per level, in bar order; a bar's longs, then its
+# shorts, each in the mix's order): the bar whose OI growth opened it, its leverage's
+# weight in the mix, its price, OI growth × entry, and 1 for longs' liquidations (0:
+# shorts'). One array, so that keeping, dropping and joining levels is one call each.
+BAR, WEIGHT, PX, ADDED, LONG = range(5)
 
 
 @dataclass(frozen=True, slots=True)
 class _Mix:
-    """The leverage mix as arrays: liquidation multipliers and notional weights."""
+    """The leverage mix as arrays: a bar's liquidation multipliers (longs' then shorts'),
+    their notional weights and sides."""
 
-    long_mult: np.ndarray
-    short_mult: np.ndarray
+    mult: np.ndarray
     weight: np.ndarray
+    long: np.ndarray
 
     @staticmethod
     @cache
     def of(p: LiquidationMapParams) -> _Mix:
         lev = np.array([m[0] for m in p.mix], dtype=float)
-        return _Mix(1 - 0.9 / lev, 1 + 0.9 / lev, np.array([m[1] for m in p.mix], dtype=float))
+        w = np.array([m[1] for m in p.mix], dtype=float)
+        return _Mix(np.concatenate([1 - 0.9 / lev, 1 + 0.9 / lev]), np.tile(w, 2),
+                    np.repeat([1.0, 0.0], len(lev)))
 
-
-@dataclass(frozen=True, slots=True)
-class _Levels:
-    """Liquidation levels not yet reached, in (bar, leverage) order: the bar whose OI
-    growth opened them, their leverage's weight in the mix, price, and OI growth × entry."""
-
-    bar: np.ndarray
-    weight: np.ndarray
-    px: np.ndarray
-    added: np.ndarray
-
-    def keep(self, mask: np.ndarray) -> _Levels:
-        return _Levels(self.bar[mask], self.weight[mask], self.px[mask], self.added[mask])
-
-    def since(self, i: int) -> _Levels:
-        return _Levels(self.bar[i:], self.weight[i:], self.px[i:], self.added[i:])
-
-    @staticmethod
-    def join(a: _Levels, b: _Levels) -> _Levels:
-        return _Levels(*(np.concatenate([x, y]) for x, y in zip(
-            (a.bar, a.weight, a.px, a.added), (b.bar, b.weight, b.px, b.added))))
+    def block(self, bar: int, entry: float, added: float) -> np.ndarray:
+        """The levels one bar's OI growth opens."""
+        out = np.empty((5, len(self.mult)))
+        out[BAR], out[WEIGHT], out[PX], out[ADDED], out[LONG] = (
+            bar, self.weight, entry * self.mult, added, self.long)
+        return out
 
 
 def _levels(price: np.ndarray, high: np.ndarray, low: np.ndarray, oi: np.ndarray, mix: _Mix
-            ) -> tuple[_Levels, _Levels]:
-    """Every level opened by OI growth that no later bar has reached (longs', shorts');
-    a level's bar is its point's index in the window."""
+            ) -> np.ndarray:
+    """Every level opened by OI growth that no later bar has reached; a level's bar is its
+    point's index in the window."""
     d_oi = np.diff(oi)
     grew = np.flatnonzero(d_oi > 0)  # only bars that added open interest hold levels
     entry = price[1:][grew]
-    added = d_oi[grew] * entry
     # the extremes reached after each bar: a level inside them has been liquidated
     later_low = np.append(np.minimum.accumulate(low[::-1])[::-1][2:], np.inf)[grew]
     later_high = np.append(np.maximum.accumulate(high[::-1])[::-1][2:], -np.inf)[grew]
-    k = len(mix.weight)
-    bar = np.repeat(grew + 1, k)
-    weight = np.tile(mix.weight, len(grew))
-    out = []
-    for mult, alive in ((mix.long_mult, lambda px: px < later_low[:, None]),
-                        (mix.short_mult, lambda px: px > later_high[:, None])):
-        px = entry[:, None] * mult[None, :]
-        ok = alive(px).ravel()
-        out.append(_Levels(bar[ok], weight[ok], px.ravel()[ok], np.repeat(added, k)[ok]))
-    return out[0], out[1]
+    k = len(mix.mult)
+    px = entry[:, None] * mix.mult[None, :]
+    alive = np.where(mix.long > 0, px < later_low[:, None], px > later_high[:, None])
+    out = np.empty((5, px.size))
+    out[BAR], out[WEIGHT], out[PX], out[ADDED], out[LONG] = (
+        np.repeat(grew + 1, k), np.tile(mix.weight, len(grew)), px.ravel(),
+        np.repeat(d_oi[grew] * entry, k), np.tile(mix.long, len(grew)))
+    return out[:, alive.ravel()]
 
 
 def _survival(oi: np.ndarray) -> np.ndarray:
@@ -127,8 +120,9 @@ def _kept_shares(oi: np.ndarray) -> np.ndarray:
 
 def _survival_of(ratio: np.ndarray) -> np.ndarray:
     """_survival from the kept share of each step, min(OI after / OI before, 1)."""
-    survive_all = np.cumprod(ratio[::-1])[::-1]  # survival from bar i to the end
-    return np.append(survive_all[1:], 1.0)  # from the bar after i
+    out = np.ones(len(ratio))  # the last step's: nothing after it
+    np.cumprod(ratio[:0:-1], out=out[:-1][::-1])  # from the bar after i to the end
+    return out
 
 
 def _kept(before: float, after: float) -> float:
@@ -141,34 +135,32 @@ def _kept(before: float, after: float) -> float:
     return -sys.float_info.max if r == -math.inf else min(r, 1.0)
 
 
-def _assemble(longs: _Levels, shorts: _Levels, survive: np.ndarray, price: float,
+def _assemble(levels: np.ndarray, survive: np.ndarray, price: float,
               p: LiquidationMapParams, first_bar: int = 0) -> list[Cluster]:
     """Bucket the live levels' notional at 0.1 % of `price` and rank the buckets."""
-    parts = []
-    for side in (longs, shorts):
-        notional = side.added * survive[side.bar - first_bar - 1] * side.weight
-        if notional.min(initial=1.0) > 0:  # OI never fell to zero: all of them count
-            parts.append((side.px, notional))
-        else:
-            ok = notional > 0
-            parts.append((side.px[ok], notional[ok]))
-    n_long = len(parts[0][0])
-    if n_long + len(parts[1][0]) == 0:
+    notional = levels[ADDED] * survive[(levels[BAR] - (first_bar + 1)).astype(np.intp)] \
+        * levels[WEIGHT]
+    if notional.min(initial=1.0) <= 0:  # OI fell to zero once: what it wiped out is gone
+        ok = notional > 0
+        levels, notional = levels[:, ok], notional[ok]
+    if notional.size == 0:
         return []
-    px = np.concatenate([parts[0][0], parts[1][0]])
-    nt = np.concatenate([parts[0][1], parts[1][1]])
     width = p.bucket_pct * price
-    keys = np.round(px / width).astype(np.int64) * 2
-    keys[:n_long] += 1  # odd: longs' liquidations
+    # a bucket's key: its number × 2, + 1 for longs' liquidations (integers held exactly)
+    keys = (np.round(levels[PX] / width) * 2 + levels[LONG]).astype(np.int64)
     first = int(keys.min())
-    full = np.bincount(keys - first, weights=nt)  # one bin per key: no sort needed
-    uniq = np.flatnonzero(full) + first  # every level's notional is > 0
-    sums = full[uniq - first]
-    dense = sums >= p.dense_factor * sums.mean()
+    full = np.bincount(keys - first, weights=notional)  # one bin per key: no sort needed
+    found = np.flatnonzero(full)  # every level's notional is > 0
+    sums = full[found]
+    dense = sums >= p.dense_factor * (float(sums.sum()) / len(sums))  # × the mean
     keep = _largest(sums, dense, p.top)  # every dense cluster, at least the top few
-    return [Cluster(float((key // 2) * width), total, "long" if key % 2 else "short", is_dense)
-            for key, total, is_dense in zip(uniq[keep].tolist(), sums[keep].tolist(),
-                                            dense[keep].tolist())]
+    keys = found[keep] + first
+    return list(map(Cluster._make, zip(((keys // 2) * width).tolist(), sums[keep].tolist(),
+                                       [_SIDE[k] for k in (keys & 1).tolist()],
+                                       dense[keep].tolist())))
+
+
+_SIDE = ("short", "long")  # by a key's last bit
 
 
 def _largest(sums: np.ndarray, dense: np.ndarray, top: int) -> np.ndarray:
@@ -198,8 +190,7 @@ class LiquidationBook:
         self.reset()
 
     def reset(self) -> None:
-        empty = _Levels(np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0))
-        self.longs = self.shorts = empty
+        self.levels = np.empty((5, 0))  # see BAR..LONG
         self.ts: list[float] = []  # the window's OI times, oldest first
         self.kept = np.empty(2 * self.p.lookback_bars)  # each step's kept share (_kept)
         self.k0 = self.k1 = 0  # the window's steps: kept[k0:k1]
@@ -214,14 +205,14 @@ class LiquidationBook:
             return None
         n = min(len(oi), self.p.lookback_bars)
         oi_ts, oi_v = oi.ts[-n:], oi.value[-n:]
-        skip = int(np.searchsorted(oi_ts, c.ts[0] + HOUR_MS))  # before any bar had closed
+        skip = int(oi_ts.searchsorted(c.ts[0] + HOUR_MS))  # before any bar had closed
         if skip:  # left out, as map_view leaves them out
             oi_ts, oi_v, n = oi_ts[skip:], oi_v[skip:], n - skip
             if n < 2:
                 self.reset()
                 return []
         new = self._new_points(oi_ts)
-        last = int(np.searchsorted(c.ts, oi_ts[-1] - HOUR_MS))  # the newest point's bar
+        last = int(c.ts.searchsorted(oi_ts[-1] - HOUR_MS))  # the newest point's bar
         if (new is None or last >= len(c) or c.ts[last] != oi_ts[-1] - HOUR_MS
                 or last - new + 1 < 0 or not _hourly(c.ts[last - new + 1:last + 1])):
             self.reset()
@@ -229,8 +220,7 @@ class LiquidationBook:
         bars = slice(last - new + 1, last + 1)
         if new == n:  # (re)built from the whole window at once
             self.reset()
-            self.longs, self.shorts = _levels(c.close[bars], c.high[bars], c.low[bars], oi_v,
-                                              self.mix)
+            self.levels = _levels(c.close[bars], c.high[bars], c.low[bars], oi_v, self.mix)
             self.ts, self.last_oi = oi_ts.tolist(), float(oi_v[-1])
             self.k0, self.k1 = 0, n - 1
             self.kept[:n - 1] = _kept_shares(oi_v)
@@ -241,7 +231,7 @@ class LiquidationBook:
                           float(c.high[i]), float(c.low[i]))
             self._drop(len(self.ts) - n)
         self.price = float(c.close[last])
-        return _assemble(self.longs, self.shorts, _survival_of(self.kept[self.k0:self.k1]),
+        return _assemble(self.levels, _survival_of(self.kept[self.k0:self.k1]),
                          self.price, self.p, self.first_bar)
 
     def _new_points(self, oi_ts: np.ndarray) -> int | None:
@@ -259,17 +249,15 @@ class LiquidationBook:
     def _add(self, ts: float, oi: float, close: float, high: float, low: float) -> None:
         """One more point: its bar's range liquidates what it reaches, then its OI growth
         (if any) opens levels of its own."""
-        self.longs = self.longs.keep(self.longs.px < low)
-        self.shorts = self.shorts.keep(self.shorts.px > high)
+        lv = self.levels
+        alive = np.where(lv[LONG] > 0, lv[PX] < low, lv[PX] > high)
+        if not alive.all():
+            lv = lv.compress(alive, axis=1)
         added = oi - self.last_oi
         if added > 0:
-            k = len(self.mix.weight)
-            bar = np.full(k, self.first_bar + len(self.ts))
-            w, de = self.mix.weight, np.full(k, added * close)
-            self.longs = _Levels.join(self.longs,
-                                      _Levels(bar, w, close * self.mix.long_mult, de))
-            self.shorts = _Levels.join(self.shorts,
-                                       _Levels(bar, w, close * self.mix.short_mult, de))
+            lv = np.concatenate([lv, self.mix.block(self.first_bar + len(self.ts), close,
+                                                    added * close)], axis=1)
+        self.levels = lv
         if self.k1 == len(self.kept):  # full: slide the window's steps to the front
             self.kept[:self.k1 - self.k0] = self.kept[self.k0:self.k1]
             self.k0, self.k1 = 0, self.k1 - self.k0
@@ -286,10 +274,8 @@ class LiquidationBook:
         del self.ts[:k]
         self.k0 += k
         self.first_bar += k
-        self.longs = self.longs.since(int(np.searchsorted(self.longs.bar, self.first_bar,
-                                                          side="right")))
-        self.shorts = self.shorts.since(int(np.searchsorted(self.shorts.bar, self.first_bar,
-                                                            side="right")))
+        self.levels = self.levels[:, int(np.searchsorted(self.levels[BAR], self.first_bar,
+                                                         side="right")):]
 
 
 def map_view(view: MarketView, p: LiquidationMapParams) -> list[Cluster]:
@@ -309,5 +295,8 @@ def map_view(view: MarketView, p: LiquidationMapParams) -> list[Cluster]:
 
 
 def _hourly(ts: np.ndarray) -> bool:
-    """Every step exactly one hour."""
+    """Every step exactly one hour (a bar's few new points: in Python, at a tenth of the
+    cost of numpy's three calls)."""
+    if len(ts) <= 8:
+        return all(b - a == HOUR_MS for a, b in pairwise(ts.tolist()))
     return bool((ts[1:] - ts[:-1] == HOUR_MS).all())

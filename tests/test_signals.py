@@ -330,3 +330,24 @@ def test_liquidation_book_follows_the_map_bar_by_bar_through_gaps_and_wipeouts(s
         stepped_aside += got is None
         t += int(rng.choice([0, 1, 1, 1, 2, 3]))  # the same bar again, or several at once
     assert followed > 300 and stepped_aside > 30
+
+
+def test_open_interest_survival_is_each_later_steps_kept_share_multiplied_from_the_end():
+    """A slice opened at step i keeps the product of every later step's kept share (OI
+    after / before, at most 1; a step from zero OI keeps all): the newest slice all of it."""
+    from itertools import pairwise
+
+    from strategies.liquidation_map import _survival
+
+    oi = np.array([100.0, 120.0, 90.0, 0.0, 50.0, 40.0, 45.0])
+    kept = [min(b / a, 1.0) if a > 0 else 1.0 for a, b in pairwise(oi.tolist())]
+    want = []
+    for i in range(len(kept)):
+        share = 1.0
+        for k in reversed(kept[i + 1:]):  # the newest step first, as the book multiplies
+            share *= k
+        want.append(share)
+    assert _survival(oi).tolist() == want
+    assert want == [0.0, 0.0, 0.8, 0.8, 1.0, 1.0]  # the wipe-out ends the first two slices
+    assert _survival(oi[-2:]).tolist() == [1.0]  # one step: nothing after it
+    assert _survival(oi[-3:]).tolist() == [1.0, 1.0]  # 40 → 45 grew: kept whole
