@@ -61,6 +61,7 @@ class Store:
         event.listen(self.session, "after_transaction_end", self._forget_connection)
         self.batch = telemetry_batch
         self._open = False  # written, not yet committed
+        self.commits = 0  # transactions this store has committed (the benchmarks count them)
         self._signals: list[dict] = []
         self._equity: list[dict] = []
         self._alerts: list[dict] = []
@@ -83,8 +84,10 @@ class Store:
         session = self.session
         if session.new or session.dirty or session.deleted:
             session.commit()
+            self.commits += 1
         elif self._open and self._conn is not None:
             self._conn.commit()
+            self.commits += 1
         self._open = False
 
     def add(self, *rows: Any) -> None:
@@ -227,6 +230,7 @@ class Store:
         self.commit()
         with self.engine.begin() as conn:
             yield conn
+        self.commits += 1
 
     def flush(self) -> None:
         with self.apart() as conn:

@@ -59,6 +59,25 @@ def test_a_trade_without_an_id_gets_the_next_one():
     assert [t.symbol for t in store.trades()] == ["BTC/USDT:USDT", "ETH/USDT:USDT"]
 
 
+def test_the_store_counts_the_transactions_it_commits_and_only_those(tmp_path):
+    """A commit with nothing written is no transaction; plain writes (orders, trades), ORM
+    rows and a telemetry batch on a connection of its own each are one."""
+    store = Store(tmp_path / "bot.db")
+    store.commit()
+    assert store.commits == 0
+    trade = _trade(id=store.new_trade_id())
+    store.add(trade, _order(trade.id))  # plain statements on the session's connection
+    store.commit()
+    store.commit()  # nothing new
+    assert store.commits == 1
+    store.set_meta("market_now", 5)  # an ORM row
+    store.commit()
+    with store.apart() as conn:
+        conn.exec_driver_sql("SELECT 1")
+    assert store.commits == 3
+    assert [t.id for t in Store(tmp_path / "bot.db").trades()] == [trade.id]
+
+
 def test_a_trade_added_but_never_committed_is_not_stored(tmp_path):
     """add() joins the next commit: a crash before it leaves neither the trade nor its
     entry order behind."""

@@ -11,7 +11,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import event
 
 from bot import marketdata
 from bot.app import build_markets, build_sim
@@ -34,8 +33,6 @@ def _replay(folder: Path, symbols: tuple[str, ...], db: Path, cfg_extra: dict | 
     markets = {s: m for s, m in build_markets(data, symbols).items() if not m.spot}
     engine = build_sim(cfg, build_markets(data, symbols))
     store = TimedStore(db, durable=False)  # as `derivbot replay` writes its report database
-    commits = [0]
-    event.listen(store.engine, "commit", lambda _conn: commits.__setitem__(0, commits[0] + 1))
     gateway = HandoffClock(engine)
     runner = Runner(cfg, gateway, store, markets, ReplayClock(),
                     sinks=(SimMarketSink(engine, cfg.exchange.venue),))
@@ -60,7 +57,7 @@ def _replay(folder: Path, symbols: tuple[str, ...], db: Path, cfg_extra: dict | 
     store.close()
     runner.stats.handoffs = gateway.handoffs
     runner.stats.store_s = store.spent
-    runner.stats.commits = commits[0]
+    runner.stats.commits = store.commits
     return n_events, took, np.array(latencies), runner.stats
 
 
