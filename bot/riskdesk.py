@@ -17,7 +17,16 @@ from risk.buckets import bucket_of, correlated_groups
 from risk.halt import Halt
 from risk.kelly import kelly_fraction
 from risk.limits import RiskLimits
-from risk.manager import Approved, Context, Decision, MarketRules, Portfolio, assess, halt_reason
+from risk.manager import (
+    Approved,
+    Context,
+    Decision,
+    MarketRules,
+    Portfolio,
+    assess,
+    first_refusal,
+    halt_reason,
+)
 from state.models import RiskDecision, Trade, row
 from state.store import Store
 from strategies.liquidation_map import Cluster
@@ -95,12 +104,12 @@ class RiskDesk:
         return True
 
     # ---- deciding ----------------------------------------------------------------------
-    def context(self, plan: TradePlan, history: History, now: int, p: Portfolio,
-                record: Record, clusters: Sequence[Cluster] = (), weight: float = 1.0) -> Context:
-        halt = self.check_halt(p, now)
+    def context(self, plan: TradePlan, history: History, now: int, record: Record,
+                clusters: Sequence[Cluster] = (), weight: float = 1.0) -> Context:
+        """What assess needs beyond the portfolio, for a plan no halt stops (decide has
+        checked)."""
         bucket = bucket_of(plan.symbol, self.limits.buckets, self.groups(history, now))
-        return Context(self.fraction(record), bucket, tuple(clusters),
-                       halt.reason if halt else None, weight)
+        return Context(self.fraction(record), bucket, tuple(clusters), None, weight)
 
     def groups(self, history: History, now: int) -> list[frozenset[str]]:
         """Symbols moving together over the correlation window, once per market instant."""
@@ -116,7 +125,11 @@ class RiskDesk:
     def decide(self, plan: TradePlan, p: Portfolio, market: MarketRules, history: History,
                now: int, record: Record, clusters: Sequence[Cluster] = (),
                weight: float = 1.0) -> Decision:
-        ctx = self.context(plan, history, now, p, record, clusters, weight)
+        halt = self.check_halt(p, now)
+        refused = first_refusal(plan, p, market, self.limits, halt.reason if halt else None)
+        if refused is not None:  # the record, the correlations and the map cannot change it
+            return refused
+        ctx = self.context(plan, history, now, record, clusters, weight)
         return assess(plan, p, market, self.limits, ctx)
 
     def record(self, plan: TradePlan, decision: Decision, now: int,

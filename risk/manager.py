@@ -86,19 +86,9 @@ def halt_reason(p: Portfolio, limits: RiskLimits) -> str | None:
 def assess(plan: TradePlan, p: Portfolio, market: MarketRules, limits: RiskLimits,
            ctx: Context = Context(), leverage: float | None = None) -> Decision:
     lev = leverage if leverage is not None else limits.leverage
-    why = ctx.halt or halt_reason(p, limits)
-    if why is not None:
-        return Refused(plan, "halt", f"new entries halted: {why}")
-    if plan.regime == "vacuum":
-        return Refused(plan, "regime", "vacuum regime: no derivative-driven entries")
-    if any(o.symbol == plan.symbol for o in p.open):
-        return Refused(plan, "one_per_symbol", f"a trade on {plan.symbol} is already open")
-    if len(p.open) >= limits.max_positions:
-        return Refused(plan, "max_positions", f"{len(p.open)} positions open, "
-                                              f"limit {limits.max_positions}")
-    max_lev = min(limits.max_leverage, market.max_leverage)
-    if lev > max_lev:
-        return Refused(plan, "max_leverage", f"leverage {lev} exceeds limit {max_lev}")
+    refused = first_refusal(plan, p, market, limits, ctx.halt, lev)
+    if refused is not None:
+        return refused
     fraction, cuts = (ctx.fraction or limits.fraction), []
     if ctx.weight != 1.0:
         weighted = min(fraction * ctx.weight, FRACTION_BAND[1])
@@ -133,6 +123,28 @@ def assess(plan: TradePlan, p: Portfolio, market: MarketRules, limits: RiskLimit
             cuts.append(f"{names} bucket: risk cut from {cash:.2f} to {left:.2f}")
             cash = left
     return _size(plan, p, market, limits, ctx, lev, cash, cuts)
+
+
+def first_refusal(plan: TradePlan, p: Portfolio, market: MarketRules, limits: RiskLimits,
+                  halt: str | None = None, leverage: float | None = None) -> Refused | None:
+    """assess's refusals that no fraction, bucket or map can change (a halt, a vacuum, a
+    trade already on the symbol, the position count, the leverage), in its order: the
+    caller may ask before gathering those (most plans end here)."""
+    lev = leverage if leverage is not None else limits.leverage
+    why = halt or halt_reason(p, limits)
+    if why is not None:
+        return Refused(plan, "halt", f"new entries halted: {why}")
+    if plan.regime == "vacuum":
+        return Refused(plan, "regime", "vacuum regime: no derivative-driven entries")
+    if any(o.symbol == plan.symbol for o in p.open):
+        return Refused(plan, "one_per_symbol", f"a trade on {plan.symbol} is already open")
+    if len(p.open) >= limits.max_positions:
+        return Refused(plan, "max_positions", f"{len(p.open)} positions open, "
+                                              f"limit {limits.max_positions}")
+    max_lev = min(limits.max_leverage, market.max_leverage)
+    if lev > max_lev:
+        return Refused(plan, "max_leverage", f"leverage {lev} exceeds limit {max_lev}")
+    return None
 
 
 def _size(plan: TradePlan, p: Portfolio, market: MarketRules, limits: RiskLimits, ctx: Context,

@@ -1,6 +1,7 @@
 """Issue 4's rulebook: half-Kelly, buckets, halts that survive a restart, tiers, clusters."""
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -17,7 +18,16 @@ from risk.basis import basis_capital
 from risk.buckets import bucket_of, correlated_groups
 from risk.kelly import half_kelly, kelly_fraction
 from risk.limits import RiskLimits
-from risk.manager import Approved, Context, OpenRisk, Portfolio, Refused, assess, mmr_for
+from risk.manager import (
+    Approved,
+    Context,
+    OpenRisk,
+    Portfolio,
+    Refused,
+    assess,
+    first_refusal,
+    mmr_for,
+)
 from risk.montecarlo import simulate
 from state.store import Store
 from strategies.liquidation_map import Cluster
@@ -152,6 +162,49 @@ def test_daily_loss_halt_refuses_next_entry_and_survives_restart(tmp_path):
     assert decision.approved
     assert store.get_meta("halt_lifted")["by"] == "alice"
     store.close()
+
+
+def test_refusals_before_sizing_are_assess_own_and_the_desk_gathers_nothing_for_them(
+        tmp_path):
+    """first_refusal answers as assess does for a halt, a vacuum, a trade already on the
+    symbol, the position count and the leverage, and nothing for a plan assess sizes; the
+    desk refuses those without reading the correlation window (most plans end there)."""
+    limits = RiskLimits(kelly=False, max_positions=2)
+    btc = plan(-1, 50_000, 50_500, (49_500, 49_000, 48_500))
+    flat = Portfolio(100_000, 100_000)
+    cases = {
+        "halt": (btc, Portfolio(50_000, 50_000, peak_equity=100_000), BTC_RULES),
+        "regime": (plan(-1, 50_000, 50_500, (49_500,), regime="vacuum"), flat, BTC_RULES),
+        "one_per_symbol": (btc, Portfolio(100_000, 99_000, (OpenRisk(BTC, 1_000),)),
+                           BTC_RULES),
+        "max_positions": (btc, Portfolio(100_000, 98_000, (OpenRisk(ETH, 1_000),
+                                                            OpenRisk("SOL/USDT:USDT", 1_000))),
+                          BTC_RULES),
+        "max_leverage": (btc, flat, replace(BTC_RULES, max_leverage=3.0)),  # we run 5×
+    }
+    for rule, (pl, port, rules) in cases.items():
+        early = first_refusal(pl, port, rules, limits)
+        assert early == assess(pl, port, rules, limits) and early.rule == rule, rule
+    assert first_refusal(btc, flat, BTC_RULES, limits) is None
+    assert assess(btc, flat, BTC_RULES, limits).approved
+
+    class NoWindow(History):
+        def closes(self, symbol, n):
+            raise AssertionError("the correlation window was read for a refused plan")
+
+    desk = RiskDesk(limits, Store(tmp_path / "bot.db"), Metrics())
+    held = Portfolio(100_000, 99_000, (OpenRisk(BTC, 1_000),))
+    refused = desk.decide(btc, held, BTC_RULES, NoWindow("binanceusdm"), T0, NO_RECORD)
+    assert refused.rule == "one_per_symbol"
+    with pytest.raises(AssertionError, match="correlation window"):
+        desk.decide(btc, flat, BTC_RULES, _nowindow_with_bars(NoWindow), T0, NO_RECORD)
+
+
+def _nowindow_with_bars(cls):
+    h = cls("binanceusdm")
+    for sym in (BTC, ETH):
+        h._of(sym)  # a symbol the desk would correlate
+    return h
 
 
 def test_next_day_halt_lifts_by_itself(tmp_path):
