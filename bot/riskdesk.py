@@ -109,7 +109,7 @@ class RiskDesk:
         """What assess needs beyond the portfolio, for a plan no halt stops (decide has
         checked)."""
         bucket = bucket_of(plan.symbol, self.limits.buckets, self.groups(history, now))
-        return Context(self.fraction(record), bucket, tuple(clusters), None, weight)
+        return Context(self.fraction(record), bucket, tuple(clusters), weight=weight)
 
     def groups(self, history: History, now: int) -> list[frozenset[str]]:
         """Symbols moving together over the correlation window, once per market instant."""
