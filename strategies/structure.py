@@ -66,17 +66,20 @@ class BreakParams(BaseModel):
 
 
 def swing_points(high: np.ndarray, low: np.ndarray, n: int) -> tuple[list[int], list[int]]:
-    """Indices of fractal swing highs and lows: strictly above (below) n bars on each side."""
+    """Indices of fractal swing highs and lows: strictly above (below) n bars on each side.
+    Highs and negated lows side by side (a swing low is a swing high of -low): one set of
+    comparisons of shifted views for both, no window copies."""
     m = len(high) - 2 * n
     if m < 1:
         return [], []
-    mid_h, mid_l = high[n:n + m], low[n:n + m]
-    is_high = np.ones(m, dtype=bool)
-    is_low = np.ones(m, dtype=bool)
-    for k in range(1, n + 1):  # shifted views, no window copies
-        is_high &= (high[n - k:n - k + m] < mid_h) & (high[n + k:n + k + m] < mid_h)
-        is_low &= (low[n - k:n - k + m] > mid_l) & (low[n + k:n + k + m] > mid_l)
-    return (np.flatnonzero(is_high) + n).tolist(), (np.flatnonzero(is_low) + n).tolist()
+    both = np.empty((2, len(high)))
+    both[0] = high
+    np.negative(low, out=both[1])
+    mid = both[:, n:n + m]
+    swing = (both[:, n - 1:n - 1 + m] < mid) & (both[:, n + 1:n + 1 + m] < mid)
+    for k in range(2, n + 1):
+        swing &= (both[:, n - k:n - k + m] < mid) & (both[:, n + k:n + k + m] < mid)
+    return (swing[0].nonzero()[0] + n).tolist(), (swing[1].nonzero()[0] + n).tolist()
 
 
 def break_of_structure(c: Candles, p: BreakParams) -> Signal:
