@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from state.models import Order, Trade
+from state.models import Order, PositionRow, Trade
 from state.store import Store
 
 
@@ -60,8 +60,9 @@ def test_a_trade_without_an_id_gets_the_next_one():
 
 
 def test_the_store_counts_the_transactions_it_commits_and_only_those(tmp_path):
-    """A commit with nothing written is no transaction; plain writes (orders, trades), ORM
-    rows and a telemetry batch on a connection of its own each are one."""
+    """A commit with nothing written is no transaction; plain writes (orders, trades), a
+    meta write (committed by itself), ORM rows and a telemetry batch on a connection of its
+    own each are one."""
     store = Store(tmp_path / "bot.db")
     store.commit()
     assert store.commits == 0
@@ -70,12 +71,18 @@ def test_the_store_counts_the_transactions_it_commits_and_only_those(tmp_path):
     store.commit()
     store.commit()  # nothing new
     assert store.commits == 1
-    store.set_meta("market_now", 5)  # an ORM row
+    store.set_meta("market_now", 5)  # commits itself
     store.commit()
+    assert store.commits == 2
+    store.add(PositionRow(symbol="BTC/USDT:USDT", contracts=Decimal("0.1")))  # the ORM's
+    store.commit()
+    assert store.commits == 3
     with store.apart() as conn:
         conn.exec_driver_sql("SELECT 1")
-    assert store.commits == 3
-    assert [t.id for t in Store(tmp_path / "bot.db").trades()] == [trade.id]
+    assert store.commits == 4
+    again = Store(tmp_path / "bot.db")
+    assert [t.id for t in again.trades()] == [trade.id]
+    assert again.get_meta("market_now") == 5
 
 
 def test_a_trade_added_but_never_committed_is_not_stored(tmp_path):
