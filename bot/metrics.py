@@ -51,7 +51,8 @@ class Metrics:
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0))
         self.decision_latency = Histogram(
             "derivbot_decision_seconds",
-            "Market update in -> every decision of the tick made (its orders handed over)",
+            "Market update in -> its first order request handed to the gateway (a tick "
+            "that sends none: its decisions made)",
             registry=r, buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5))
         self.market_time = Gauge("derivbot_market_time_seconds",
                                  "Timestamp of the latest market data processed", registry=r)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import deque
 from decimal import Decimal
 
@@ -49,6 +50,7 @@ class OrderManager:
         self.unknown: dict[str, OrderRequest] = {}  # submits whose outcome we do not know
         self.entry_deadline: dict[int, int] = {}  # trade id -> when a resting entry is pulled
         self.stops_replaced: list[int] = []  # trades whose lost stop was put back
+        self.first_sent: float | None = None  # perf_counter of the first order handed over
         self.basis = None  # the basis executor, when enabled: its orders and funding go there
         done = [t for t in store.trades() if t.state == TradeState.CLOSED]
         self.finished: dict[int, Trade] = {t.id: t for t in done}  # the closed record
@@ -425,6 +427,8 @@ class OrderManager:
         answers to orders sent before it, which reconciliation reads back)."""
         if not ahead:
             self.store.commit()
+        if self.first_sent is None:
+            self.first_sent = time.perf_counter()
         try:
             st = await self.gw.create_order(req)
         except NetworkError as err:

@@ -101,7 +101,11 @@ class TickStats:
     ticks: int = 0
     events: int = 0
     plans: int = 0
-    decision_s: list[float] | None = None  # a list: each decision tick's latency is kept
+    # lists: each deciding tick's latency is kept — update in to its first order handed to
+    # the gateway (or, sending none, to its decisions made); and to every decision made,
+    # the orders that follow a fill within the tick (stop, targets) too
+    decision_s: list[float] | None = None
+    decided_s: list[float] | None = None
 
 
 class Runner:
@@ -188,6 +192,7 @@ class Runner:
 
     async def tick(self, t: int, batch: list[Event]) -> None:
         started = time.perf_counter()
+        self.om.first_sent = None
         for sink in self.sinks:
             done = sink(batch)
             if inspect.isawaitable(done):
@@ -210,10 +215,12 @@ class Runner:
         if decide and self.trading:
             read = [(symbol, await self.decide(symbol, t)) for symbol in sorted(decide)
                     if symbol in self.markets]
-            took = time.perf_counter() - started
+            done = time.perf_counter()
+            took = (self.om.first_sent or done) - started
             self.metrics.decision_latency.observe(took)
             if self.stats.decision_s is not None:
                 self.stats.decision_s.append(took)
+                self.stats.decided_s.append(done - started)
             for args in self._decided:  # the record of each decision, after its orders
                 self.risk.record(*args)
             self._decided.clear()
