@@ -139,6 +139,9 @@ class Runner:
         self._children: dict = {}
         self._memo: dict[str, dict] = {}  # per symbol: readings reused until funding moves
         self._decided: list[tuple] = []  # this tick's risk decisions, recorded after it
+        enabled = [(name, toggle.weight) for name in STRATEGIES
+                   if (toggle := getattr(cfg.strategies, name)).enabled]
+        self._asked = sorted(enabled, key=lambda nw: -nw[1])  # stable: config order on ties
         self.trading = True
         self.stop_requested = False
         self._day = store.get_meta("day", [0, None])
@@ -364,9 +367,7 @@ class Runner:
         """The plan of the heaviest enabled strategy that has one (config order breaks ties).
         Strategies are asked heaviest first and the first plan ends the search: a lighter
         one's plan could not win, and building it cost a plan's levels for nothing."""
-        enabled = [(name, toggle.weight) for name in STRATEGIES
-                   if (toggle := getattr(self.cfg.strategies, name)).enabled]
-        for name, weight in sorted(enabled, key=lambda nw: -nw[1]):  # stable: config order
+        for name, weight in self._asked:
             plan = STRATEGIES[name](readings, self.cfg.signals)
             if plan is not None:
                 return plan, weight

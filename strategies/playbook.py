@@ -5,6 +5,7 @@ structure trigger (the magnet trades the cluster's pull, with a tight stop)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -49,6 +50,7 @@ from strategies.structure import (
     BreakParams,
     SpringParams,
     SwingFailureParams,
+    SwingTrack,
     VolumeParams,
     break_of_structure,
     spring,
@@ -56,6 +58,8 @@ from strategies.structure import (
     volume_confirmation,
 )
 from strategies.types import Direction, MarketView, Signal, TradePlan
+
+T = TypeVar("T")
 
 
 class SignalSet(BaseModel):
@@ -125,6 +129,16 @@ class Readings(dict):
     def regime(self) -> str:
         return regime_name(self["regime"])
 
+    def kept(self, name: str, make: Callable[[], T]) -> T | None:
+        """The state a module carries from one of the symbol's bars to the next, kept in the
+        memo (None without one: the module computes whole)."""
+        if self._memo is None:
+            return None
+        held = self._memo.get(name)
+        if held is None:
+            held = self._memo[name] = make()
+        return held
+
     def reuse(self, name: str, key: str, compute: Callable[[], object]):
         """compute(), or what it gave last time for the same funding key (see _funding_keys)."""
         return _reuse(self._memo, name, self._funding_keys()[key], compute)
@@ -191,7 +205,8 @@ MODULES: dict[str, Callable[[Readings], Signal]] = {
     "regime": lambda r: regime(r.view, r.s.regime),
     "swing_failure": lambda r: swing_failure(r.view.candles, r.s.swing_failure),
     "spring": lambda r: spring(r.view.candles, r.s.spring),
-    "break_of_structure": lambda r: break_of_structure(r.view.candles, r.s.break_of_structure),
+    "break_of_structure": lambda r: break_of_structure(r.view.candles, r.s.break_of_structure,
+                                                       r.kept("swings", SwingTrack)),
     "volume_confirmation": lambda r: volume_confirmation(r.view.candles,
                                                          r.s.volume_confirmation),
     "liquidation_map": _map_signal,

@@ -178,6 +178,38 @@ def test_swing_points_equal_the_plain_window_definition():
         assert swing_points(high, low, n) == (want_h, want_l)
 
 
+def test_swing_points_carried_bar_to_bar_equal_the_window_computed_whole():
+    """A SwingTrack fed a symbol's bars one by one (ties, NaN, a skipped bar, a change of
+    parameters on the way) gives the swing points and the break-of-structure reading that
+    the window computed whole gives, at every bar."""
+    from strategies.structure import BreakParams, SwingTrack, break_of_structure, swing_points
+    from strategies.types import Candles
+
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        size = 400
+        close = np.round(100 + np.cumsum(rng.normal(0, 0.6, size)), 1)
+        high = close + np.round(abs(rng.normal(0, 0.5, size)), 1)
+        low = close - np.round(abs(rng.normal(0, 0.5, size)), 1)
+        for i in rng.integers(0, size, 4):
+            high[i] = low[i] = np.nan
+        ts = np.arange(size, dtype=np.int64) * 3_600_000
+        track, p = SwingTrack(), BreakParams(pivot=int(rng.integers(1, 4)),
+                                             lookback=int(rng.integers(5, 60)))
+        for end in range(1, size + 1):
+            if rng.random() < 0.02:
+                continue  # a bar never read: the next one starts over
+            if rng.random() < 0.005:
+                p = BreakParams(pivot=int(rng.integers(1, 4)), lookback=int(rng.integers(5, 60)))
+            c = Candles(ts[:end], close[:end], high[:end], low[:end], close[:end],
+                        np.ones(end), np.ones(end), np.ones(end))
+            whole = break_of_structure(c, p)
+            assert repr(break_of_structure(c, p, track)) == repr(whole)  # NaN alike
+            if end >= p.lookback:
+                assert (track.highs, track.lows) == swing_points(
+                    high[end - p.lookback:end - 1], low[end - p.lookback:end - 1], p.pivot)
+
+
 @pytest.mark.parametrize("gap", [False, True])
 def test_liquidation_map_reads_each_oi_point_against_the_bar_closed_at_its_time(gap):
     """With or without a missing hour, each OI point is paired with the last bar closed at
