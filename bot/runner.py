@@ -108,6 +108,13 @@ class TickStats:
     decided_s: list[float] | None = None
 
 
+def asked_order(cfg: Config) -> list[tuple[str, float]]:
+    """The enabled strategies and their weights, heaviest first (config order on ties)."""
+    enabled = [(name, toggle.weight) for name in STRATEGIES
+               if (toggle := getattr(cfg.strategies, name)).enabled]
+    return sorted(enabled, key=lambda nw: -nw[1])  # stable
+
+
 class Runner:
     def __init__(self, cfg: Config, gateway: Gateway, store: Store, markets: dict[str, Market],
                  clock=None, metrics: Metrics | None = None,
@@ -139,9 +146,7 @@ class Runner:
         self._children: dict = {}
         self._memo: dict[str, dict] = {}  # per symbol: readings reused until funding moves
         self._decided: list[tuple] = []  # this tick's risk decisions, recorded after it
-        enabled = [(name, toggle.weight) for name in STRATEGIES
-                   if (toggle := getattr(cfg.strategies, name)).enabled]
-        self._asked = sorted(enabled, key=lambda nw: -nw[1])  # stable: config order on ties
+        self._asked = asked_order(cfg)
         self.trading = True
         self.stop_requested = False
         self._day = store.get_meta("day", [0, None])
