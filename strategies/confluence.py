@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from strategies.liquidation_map import Cluster
-from strategies.series import change, oi_weighted_funding, price_change, venue_oi
+from strategies.series import (
+    FRESH_HOURS,
+    WeightedFunding,
+    change,
+    oi_weighted_funding,
+    price_change,
+    venue_oi,
+)
 from strategies.types import Direction, MarketView, Signal
 
 
@@ -25,11 +33,11 @@ SCENARIOS = ("long_squeeze", "short_squeeze", "healthy_trend", "exhaustion", "va
 
 
 def confluence(view: MarketView, readings: Mapping[str, Signal], found: Sequence[Cluster],
-               p: ConfluenceParams) -> Signal:
+               p: ConfluenceParams, weighted: WeightedFunding | None = None) -> Signal:
     """Classify the market into one of the six scenarios (or none)."""
     name = "confluence"
     oi = venue_oi(view)
-    funding, n = oi_weighted_funding(view)
+    funding, n = (weighted or partial(oi_weighted_funding, view))(FRESH_HOURS)
     if oi is None or n == 0:
         return Signal.abstain(name, "needs open interest and funding")
     d_oi24, d_oi48 = change(oi, view.now, 24), change(oi, view.now, 48)

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from strategies.series import aggregate_funding, fresh_funding, last_of, oi_weighted_funding
+from strategies.series import (
+    WeightedFunding,
+    aggregate_funding,
+    fresh_funding,
+    last_of,
+    oi_weighted_funding,
+)
 from strategies.types import Direction, MarketView, Series, Signal
 
 HOUR_MS = 3_600_000
@@ -160,15 +168,16 @@ class FundingSpreadParams(BaseModel):
     max_age_hours: float = Field(default=16.0, gt=0)
 
 
-def funding_spread(view: MarketView, p: FundingSpreadParams) -> Signal:
+def funding_spread(view: MarketView, p: FundingSpreadParams,
+                   weighted: WeightedFunding | None = None) -> Signal:
     """Cross-exchange funding spread (alert above 0.03 %) and the OI-weighted funding."""
     name = "funding_spread"
     fresh = {ex: float(s.value[-1]) for ex, s in fresh_funding(view, p.max_age_hours).items()}
     if len(fresh) < 2:
         return Signal.abstain(name, f"needs funding from 2 exchanges, have {len(fresh)} fresh")
-    weighted, _ = oi_weighted_funding(view, p.max_age_hours)
+    rate, _ = (weighted or partial(oi_weighted_funding, view))(p.max_age_hours)
     hi, lo = max(fresh, key=fresh.get), min(fresh, key=fresh.get)
     spread = fresh[hi] - fresh[lo]
-    reasons = {"spread": spread, "highest": hi, "lowest": lo, "oi_weighted": weighted,
+    reasons = {"spread": spread, "highest": hi, "lowest": lo, "oi_weighted": rate,
                "exchanges": len(fresh), "alert": spread > p.alert_spread}
     return Signal.flat(name, **reasons)

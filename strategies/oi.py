@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from strategies.series import change, oi_weighted_funding, price_change, values_at, venue_oi
+from strategies.series import (
+    FRESH_HOURS,
+    WeightedFunding,
+    change,
+    oi_weighted_funding,
+    price_change,
+    values_at,
+    venue_oi,
+)
 from strategies.types import Direction, MarketView, Signal
 
 HOUR_MS = 3_600_000
@@ -91,7 +100,8 @@ class OISpikeParams(BaseModel):
     average_days: int = Field(default=7, ge=1)
 
 
-def oi_spike(view: MarketView, p: OISpikeParams) -> Signal:
+def oi_spike(view: MarketView, p: OISpikeParams, weighted: WeightedFunding | None = None
+             ) -> Signal:
     """OI up > 10 % in 24 h, or its 24 h change ≥ 3× the 7-day average: fragile positioning."""
     name = "oi_spike"
     oi = venue_oi(view)
@@ -110,7 +120,7 @@ def oi_spike(view: MarketView, p: OISpikeParams) -> Signal:
                                        and now_chg >= p.roc_multiple * avg)
     if not spike:
         return Signal.flat(name, **reasons)
-    funding, _ = oi_weighted_funding(view)
+    funding, _ = (weighted or partial(oi_weighted_funding, view))(FRESH_HOURS)
     if not math.isfinite(funding) or funding == 0:
         return Signal(name, Direction.FLAT, 0.0, {**reasons, "fragile": True,
                                                   "side": "unknown without funding"})
@@ -132,14 +142,15 @@ class TrappedParams(BaseModel):
     funding: float = Field(default=0.0001, gt=0)
 
 
-def trapped_traders(view: MarketView, p: TrappedParams) -> Signal:
+def trapped_traders(view: MarketView, p: TrappedParams, weighted: WeightedFunding | None = None
+                    ) -> Signal:
     """New positions on the wrong side of the move and paying to hold them."""
     name = "trapped_traders"
     oi = venue_oi(view)
     if oi is None:
         return Signal.abstain(name, "no open interest feed")
     doi, dp = change(oi, view.now, 24), price_change(view, 24)
-    funding, n = oi_weighted_funding(view)
+    funding, n = (weighted or partial(oi_weighted_funding, view))(FRESH_HOURS)
     if not (math.isfinite(doi) and math.isfinite(dp)) or n == 0:
         return Signal.abstain(name, "needs 24 h of price and open interest, and funding")
     reasons = {"oi_change_24h": round(doi, 6), "price_change_24h": round(dp, 6),

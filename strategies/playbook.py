@@ -45,7 +45,7 @@ from strategies.oi import (
 from strategies.options import OptionsParams, options_positioning
 from strategies.plan import PlanParams, build_plan
 from strategies.regime import RegimeParams, regime, regime_name
-from strategies.series import aggregate_funding, fresh_funding
+from strategies.series import aggregate_funding, fresh_funding, oi_weighted_funding
 from strategies.structure import (
     BreakParams,
     SpringParams,
@@ -98,7 +98,7 @@ class Readings(dict):
     view it reads, it is valid until its history takes the next event. A reading already
     made is a plain dict hit (`__missing__` runs only for the first)."""
 
-    __slots__ = ("_agg", "_found", "_keys", "_memo", "s", "view")
+    __slots__ = ("_agg", "_found", "_keys", "_memo", "_weighted", "s", "view")
 
     def __init__(self, view: MarketView, s: SignalSet, memo: dict | None = None) -> None:
         super().__init__()
@@ -106,6 +106,7 @@ class Readings(dict):
         self._found: list[Cluster] | None = None
         self._keys: dict | None = None
         self._agg = None
+        self._weighted: dict[float, tuple[float, int]] = {}
 
     def __missing__(self, module: str) -> Signal:
         sig = self[module] = MODULES[module](self)
@@ -128,6 +129,13 @@ class Readings(dict):
     @property
     def regime(self) -> str:
         return regime_name(self["regime"])
+
+    def weighted(self, max_age_hours: float) -> tuple[float, int]:
+        """The OI-weighted funding of the view (four modules read it): once per view."""
+        hit = self._weighted.get(max_age_hours)
+        if hit is None:
+            hit = self._weighted[max_age_hours] = oi_weighted_funding(self.view, max_age_hours)
+        return hit
 
     def kept(self, name: str, make: Callable[[], T]) -> T | None:
         """The state a module carries from one of the symbol's bars to the next, kept in the
@@ -192,11 +200,11 @@ MODULES: dict[str, Callable[[Readings], Signal]] = {
                                                            r.aggregate()),
     "funding_divergence": lambda r: funding_divergence(r.view, r.s.funding_divergence,
                                                        r.aggregate()),
-    "funding_spread": lambda r: funding_spread(r.view, r.s.funding_spread),
+    "funding_spread": lambda r: funding_spread(r.view, r.s.funding_spread, r.weighted),
     "oi_price_regime": lambda r: oi_price_regime(r.view, r.s.oi_price_regime),
     "oi_divergence": lambda r: oi_divergence(r.view, r.s.oi_divergence),
-    "oi_spike": lambda r: oi_spike(r.view, r.s.oi_spike),
-    "trapped_traders": lambda r: trapped_traders(r.view, r.s.trapped_traders),
+    "oi_spike": lambda r: oi_spike(r.view, r.s.oi_spike, r.weighted),
+    "trapped_traders": lambda r: trapped_traders(r.view, r.s.trapped_traders, r.weighted),
     "liquidation_magnet": lambda r: liquidation_magnet(r.view, r.clusters,
                                                        r.s.liquidation_magnet),
     "cvd_divergence": lambda r: cvd_divergence(r.view.candles, r.s.cvd_divergence),
@@ -210,7 +218,7 @@ MODULES: dict[str, Callable[[Readings], Signal]] = {
     "volume_confirmation": lambda r: volume_confirmation(r.view.candles,
                                                          r.s.volume_confirmation),
     "liquidation_map": _map_signal,
-    "confluence": lambda r: confluence(r.view, r, r.clusters, r.s.confluence),
+    "confluence": lambda r: confluence(r.view, r, r.clusters, r.s.confluence, r.weighted),
     "composite": lambda r: composite(r.view, r, r.clusters, r.s.composite),
 }
 

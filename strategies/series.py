@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -54,7 +55,12 @@ def fresh_funding(view: MarketView, max_age_hours: float) -> dict[str, Series]:
             if len(f) and view.now - int(f.ts[-1]) <= max_age_hours * HOUR_MS}
 
 
-def oi_weighted_funding(view: MarketView, max_age_hours: float = 16.0) -> tuple[float, int]:
+FRESH_HOURS = 16.0  # a last funding print older than this is stale (the modules' default)
+WeightedFunding = Callable[[float], tuple[float, int]]  # max age in hours -> (rate, exchanges)
+
+
+def oi_weighted_funding(view: MarketView, max_age_hours: float = FRESH_HOURS
+                        ) -> tuple[float, int]:
     """Σ rate_i × OI_i / Σ OI_i over exchanges with fresh funding; equal weights without OI.
 
     Returns (rate, exchanges used); (NaN, 0) when nobody is fresh.

@@ -252,6 +252,41 @@ def test_readings_reused_until_a_funding_print_equal_fresh_readings(synth_dir):
     assert checked > 1000 and reused > checked  # most bars reuse the funding readings
 
 
+def test_the_oi_weighted_funding_is_computed_once_per_view_and_read_alike(synth_dir,
+                                                                          monkeypatch):
+    """Four modules read the OI-weighted funding: the readings share one computation per
+    view (per freshness window), and each module reads what it computes alone."""
+    from bot import marketdata
+    from bot.history import History
+    from strategies import playbook
+    from strategies.confluence import confluence
+    from strategies.funding import funding_spread
+    from strategies.oi import oi_spike, trapped_traders
+    from strategies.series import oi_weighted_funding
+
+    calls = []
+    monkeypatch.setattr(playbook, "oi_weighted_funding",
+                        lambda v, hours: calls.append(hours) or oi_weighted_funding(v, hours))
+    h, s = History("binanceusdm"), SignalSet(funding_spread={"max_age_hours": 8})
+    bars = shared = 0
+    for e in marketdata.load(synth_dir, symbols=("BTC/USDT:USDT",)).events():
+        if e.seen > 1_735_689_600_000 + 20 * 24 * HOUR:
+            break
+        if not h.ingest(e):
+            continue
+        v, calls[:] = h.view(e.symbol, e.seen), []
+        r = read_all(v, s)
+        got = r.signals
+        assert len(calls) == len(set(calls)) <= 2  # once a window asked, not once a module
+        shared += len(calls) == 2
+        assert got["oi_spike"] == oi_spike(v, s.oi_spike)
+        assert got["trapped_traders"] == trapped_traders(v, s.trapped_traders)
+        assert got["funding_spread"] == funding_spread(v, s.funding_spread)
+        assert got["confluence"] == confluence(v, r, r.clusters, s.confluence)
+        bars += 1
+    assert bars > 400 and shared > bars / 2
+
+
 def test_funding_aggregate_is_not_reused_while_open_interest_lags_the_print():
     """An exchange's OI at the print's time arriving a bar late re-weights the aggregate:
     the reading taken before it arrived must not be reused after."""
