@@ -32,6 +32,18 @@ class Condition:
     details: dict
 
 
+def _diverging(view: MarketView, oi, hours: int) -> tuple[float, float] | None:
+    """(price change, OI change) over the last 12 h step up to `hours` when the two moved
+    apart over every step (the first step that did not ends the look), else None."""
+    pair = None
+    for h in range(12, hours + 1, 12):
+        dp, doi = price_change(view, h), change(oi, view.now, h)
+        if not (math.isfinite(dp) and math.isfinite(doi) and dp * doi < 0):
+            return None
+        pair = dp, doi
+    return pair
+
+
 def conditions(view: MarketView, readings: Mapping[str, Signal], found: Sequence[Cluster],
                p: AlertParams) -> list[Condition]:
     out: list[Condition] = []
@@ -48,10 +60,8 @@ def conditions(view: MarketView, readings: Mapping[str, Signal], found: Sequence
         if math.isfinite(d24) and d24 >= p.oi_surge:
             out.append(Condition("oi_surge", "oi_surge", f"{sym} open interest {d24:+.1%} in 24 h",
                                  {"oi_change_24h": d24}))
-        hours = [h for h in range(12, p.divergence_hours + 1, 12)]
-        pairs = [(price_change(view, h), change(oi, view.now, h)) for h in hours]
-        if pairs and all(math.isfinite(a) and math.isfinite(b) and a * b < 0 for a, b in pairs):
-            dp, doi = pairs[-1]
+        if (apart := _diverging(view, oi, p.divergence_hours)) is not None:
+            dp, doi = apart
             out.append(Condition("oi_divergence", "oi_price_divergence",
                                  f"{sym} OI {doi:+.1%} against price {dp:+.1%} for "
                                  f"{p.divergence_hours} h", {"price": dp, "oi": doi}))

@@ -33,6 +33,29 @@ def test_conditions_of_spec_7():
     assert end == v.now
 
 
+def test_oi_price_divergence_holds_over_every_12_h_step_and_reports_the_last_step():
+    """Price and OI apart at 12, 24, ... h up to divergence_hours (30: steps 12 and 24):
+    the alert gives the last step's changes, and one step moving together stops it."""
+    from strategies.series import change, price_change
+
+    rng = np.random.default_rng(2)
+    raised = 0
+    for _ in range(300):
+        c = candles(list(100 + np.cumsum(rng.normal(0, 0.3, 80))))
+        oi = Series(c.ts + HOUR, 100 + np.cumsum(rng.normal(0, 0.5, 80)))
+        v = view({"a": [0.0001]}, c=c, oi={"binanceusdm": oi})
+        for hours in (11, 30, 48):
+            got = [x for x in conditions(v, {}, [], AlertParams(divergence_hours=hours))
+                   if x.kind == "oi_price_divergence"]
+            steps = [(price_change(v, h), change(oi, v.now, h)) for h in range(12, hours + 1, 12)]
+            apart = bool(steps) and all(a * b < 0 for a, b in steps)
+            assert len(got) == apart
+            if apart:
+                assert got[0].details == {"price": steps[-1][0], "oi": steps[-1][1]}
+                raised += 1
+    assert raised > 20
+
+
 def test_alert_book_reports_a_condition_once_until_it_clears():
     store = Store(":memory:")
     metrics = Metrics()
