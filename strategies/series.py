@@ -14,13 +14,13 @@ HOUR_MS = 3_600_000
 
 def value_at(s: Series, t: int) -> float:
     """The last value known at time t (NaN before the first point)."""
-    i = int(np.searchsorted(s.ts, t, side="right")) - 1
+    i = int(s.ts.searchsorted(t, "right")) - 1  # the method: numpy's function wraps it
     return float(s.value[i]) if i >= 0 else math.nan
 
 
 def values_at(s: Series, times: np.ndarray) -> list[float]:
     """value_at for many times in one search."""
-    idx = np.searchsorted(s.ts, times, side="right") - 1
+    idx = s.ts.searchsorted(times, "right") - 1
     return [float(s.value[i]) if i >= 0 else math.nan for i in idx.tolist()]
 
 
