@@ -108,8 +108,17 @@ class RiskDesk:
                 clusters: Sequence[Cluster] = (), weight: float = 1.0) -> Context:
         """What assess needs beyond the portfolio, for a plan no halt stops (decide has
         checked)."""
-        bucket = bucket_of(plan.symbol, self.limits.buckets, self.groups(history, now))
-        return Context(self.fraction(record), bucket, tuple(clusters), weight=weight)
+        return Context(self.fraction(record), self.bucket(plan.symbol, history, now),
+                       tuple(clusters), weight=weight)
+
+    def bucket(self, symbol: str, history: History, now: int) -> frozenset[str]:
+        """The symbols sharing `symbol`'s risk budget: its configured buckets, and whoever
+        its returns move with. When the configured ones already hold every symbol the bot
+        follows, correlation can join nobody else, and the window is not read."""
+        configured = bucket_of(symbol, self.limits.buckets)
+        if configured >= history.symbols.keys():
+            return configured
+        return bucket_of(symbol, self.limits.buckets, self.groups(history, now))
 
     def groups(self, history: History, now: int) -> list[frozenset[str]]:
         """Symbols moving together over the correlation window, once per market instant."""

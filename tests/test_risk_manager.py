@@ -200,11 +200,43 @@ def test_refusals_before_sizing_are_assess_own_and_the_desk_gathers_nothing_for_
         desk.decide(btc, flat, BTC_RULES, _nowindow_with_bars(NoWindow), T0, NO_RECORD)
 
 
-def _nowindow_with_bars(cls):
+def _nowindow_with_bars(cls, symbols=(BTC, ETH, "SOL/USDT:USDT")):
     h = cls("binanceusdm")
-    for sym in (BTC, ETH):
-        h._of(sym)  # a symbol the desk would correlate
+    for sym in symbols:
+        h._of(sym)  # a symbol the desk would correlate (SOL: outside the BTC/ETH bucket)
     return h
+
+
+def test_a_configured_bucket_holding_every_symbol_needs_no_correlation(tmp_path):
+    """BTC and ETH configured as one bucket, and nothing else followed: correlation could
+    join nobody, so the window is not read and the bucket is the configured one. A third
+    symbol brings the correlation back, and its groups into the bucket."""
+    rng = np.random.default_rng(4)
+    common = rng.normal(0, 0.01, 800)
+
+    def follow(h, symbols):
+        for sym, noise in symbols:
+            px = 100 * np.exp(np.cumsum(common + rng.normal(0, noise, 800)))
+            for i, p in enumerate(px):
+                h.ingest(CandleEvent(0, "binanceusdm", sym, T0 + i * 3_600_000,
+                                     T0 + (i + 1) * 3_600_000, p, p, p, p, 1.0, np.nan))
+        return h
+
+    read = []
+
+    class Counted(History):
+        def closes(self, symbol, n):
+            read.append(symbol)
+            return super().closes(symbol, n)
+
+    desk = RiskDesk(RiskLimits(kelly=False), Store(tmp_path / "bot.db"), Metrics())
+    two = follow(Counted("binanceusdm"), ((BTC, 0.001), (ETH, 0.02)))
+    assert desk.bucket(ETH, two, T0) == {BTC, ETH} and read == []
+    sol = "SOL/USDT:USDT"
+    three = follow(Counted("binanceusdm"), ((BTC, 0.001), (ETH, 0.02), (sol, 0.001)))
+    assert desk.bucket(BTC, three, T0) == {BTC, ETH, sol}  # SOL moves with BTC
+    assert sorted(read) == sorted((BTC, ETH, sol))
+    assert desk.bucket(ETH, three, T0) == {BTC, ETH}  # ETH does not; its bucket is BTC's
 
 
 def test_next_day_halt_lifts_by_itself(tmp_path):
