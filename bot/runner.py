@@ -228,6 +228,7 @@ class Runner:
             self.metrics.decision_latency.observe(took)
             if self.stats.decision_s is not None:
                 self.stats.decision_s.append(took)
+            if self.stats.decided_s is not None:
                 self.stats.decided_s.append(done - started)
             for args in self._decided:  # the record of each decision, after its orders
                 self.risk.record(*args)
