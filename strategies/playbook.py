@@ -196,8 +196,10 @@ MODULES: dict[str, Callable[[Readings], Signal]] = {
         r.view, r.s.funding_extreme)),
     "funding_zscore": lambda r: r.reuse("funding_zscore", "version", lambda: funding_zscore(
         r.view, r.s.funding_zscore)),
-    "funding_acceleration": lambda r: funding_acceleration(r.view, r.s.funding_acceleration,
-                                                           r.aggregate()),
+    "funding_acceleration": lambda r: r.reuse("funding_acceleration", "settled",
+                                              lambda: funding_acceleration(
+                                                  r.view, r.s.funding_acceleration,
+                                                  r.aggregate())),
     "funding_divergence": lambda r: funding_divergence(r.view, r.s.funding_divergence,
                                                        r.aggregate()),
     "funding_spread": lambda r: funding_spread(r.view, r.s.funding_spread, r.weighted),
