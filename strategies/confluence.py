@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from functools import partial
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,9 +12,9 @@ from strategies.series import (
     FRESH_HOURS,
     WeightedFunding,
     change,
-    oi_weighted_funding,
     price_change,
     venue_oi,
+    weighted_funding,
 )
 from strategies.types import Direction, MarketView, Signal
 
@@ -37,7 +36,7 @@ def confluence(view: MarketView, readings: Mapping[str, Signal], found: Sequence
     """Classify the market into one of the six scenarios (or none)."""
     name = "confluence"
     oi = venue_oi(view)
-    funding, n = (weighted or partial(oi_weighted_funding, view))(FRESH_HOURS)
+    funding, n = weighted_funding(view, FRESH_HOURS, weighted)
     if oi is None or n == 0:
         return Signal.abstain(name, "needs open interest and funding")
     d_oi24, d_oi48 = change(oi, view.now, 24), change(oi, view.now, 48)

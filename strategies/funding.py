@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,7 +10,7 @@ from strategies.series import (
     aggregate_funding,
     fresh_funding,
     last_of,
-    oi_weighted_funding,
+    weighted_funding,
 )
 from strategies.types import Direction, MarketView, Series, Signal
 
@@ -175,7 +173,7 @@ def funding_spread(view: MarketView, p: FundingSpreadParams,
     fresh = {ex: float(s.value[-1]) for ex, s in fresh_funding(view, p.max_age_hours).items()}
     if len(fresh) < 2:
         return Signal.abstain(name, f"needs funding from 2 exchanges, have {len(fresh)} fresh")
-    rate, _ = (weighted or partial(oi_weighted_funding, view))(p.max_age_hours)
+    rate, _ = weighted_funding(view, p.max_age_hours, weighted)
     hi, lo = max(fresh, key=fresh.get), min(fresh, key=fresh.get)
     spread = fresh[hi] - fresh[lo]
     reasons = {"spread": spread, "highest": hi, "lowest": lo, "oi_weighted": rate,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from functools import partial
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,10 +11,10 @@ from strategies.series import (
     FRESH_HOURS,
     WeightedFunding,
     change,
-    oi_weighted_funding,
     price_change,
     values_at,
     venue_oi,
+    weighted_funding,
 )
 from strategies.types import Direction, MarketView, Signal
 
@@ -120,7 +119,7 @@ def oi_spike(view: MarketView, p: OISpikeParams, weighted: WeightedFunding | Non
                                        and now_chg >= p.roc_multiple * avg)
     if not spike:
         return Signal.flat(name, **reasons)
-    funding, _ = (weighted or partial(oi_weighted_funding, view))(FRESH_HOURS)
+    funding, _ = weighted_funding(view, FRESH_HOURS, weighted)
     if not math.isfinite(funding) or funding == 0:
         return Signal(name, Direction.FLAT, 0.0, {**reasons, "fragile": True,
                                                   "side": "unknown without funding"})
@@ -150,7 +149,7 @@ def trapped_traders(view: MarketView, p: TrappedParams, weighted: WeightedFundin
     if oi is None:
         return Signal.abstain(name, "no open interest feed")
     doi, dp = change(oi, view.now, 24), price_change(view, 24)
-    funding, n = (weighted or partial(oi_weighted_funding, view))(FRESH_HOURS)
+    funding, n = weighted_funding(view, FRESH_HOURS, weighted)
     if not (math.isfinite(doi) and math.isfinite(dp)) or n == 0:
         return Signal.abstain(name, "needs 24 h of price and open interest, and funding")
     reasons = {"oi_change_24h": round(doi, 6), "price_change_24h": round(dp, 6),

@@ -78,6 +78,13 @@ def oi_weighted_funding(view: MarketView, max_age_hours: float = FRESH_HOURS
     return float(np.dot(rates, w) / w.sum()), len(rates)
 
 
+def weighted_funding(view: MarketView, max_age_hours: float,
+                     weighted: WeightedFunding | None = None) -> tuple[float, int]:
+    """oi_weighted_funding, or the reading a caller shares (`weighted`) when it has one."""
+    return oi_weighted_funding(view, max_age_hours) if weighted is None else weighted(
+        max_age_hours)
+
+
 def aggregate_funding(view: MarketView, last: int, max_age_hours: float = 16.0
                       ) -> Series | None:
     """The venue's last `last` funding prints, each replaced by the OI-weighted rate of all
