@@ -230,23 +230,28 @@ def test_liquidation_map_reads_each_oi_point_against_the_bar_closed_at_its_time(
     assert found != shifted  # pairing one bar off would show
 
 
-def test_readings_reused_until_a_funding_print_equal_fresh_readings(synth_dir):
-    """Over 60 days of three exchanges' data, readings with the per-symbol memo (funding
-    modules reused until a print arrives) are the readings computed from scratch."""
+def _btc_views(synth_dir, days: int):
+    """BTC's view at each of its bars over the synthetic market's first `days` days."""
     from bot import marketdata
     from bot.history import History
 
-    h, memo, s = History("binanceusdm"), {}, SignalSet()
-    reused = checked = 0
+    h = History("binanceusdm")
     for e in marketdata.load(synth_dir, symbols=("BTC/USDT:USDT",)).events():
-        if e.seen > 1_735_689_600_000 + 60 * 24 * HOUR:
-            break
-        if not h.ingest(e):
-            continue
-        v = h.view(e.symbol, e.seen)
+        if e.seen > 1_735_689_600_000 + days * 24 * HOUR:
+            return
+        if h.ingest(e):
+            yield h.view(e.symbol, e.seen)
+
+
+def test_readings_reused_until_a_funding_print_equal_fresh_readings(synth_dir):
+    """Over 60 days of three exchanges' data, readings with the per-symbol memo (funding
+    modules reused until a print arrives) are the readings computed from scratch."""
+    memo, s = {}, SignalSet()
+    reused = checked = 0
+    for v in _btc_views(synth_dir, 60):
         before = dict(memo)
         fast, fresh = read_all(v, s, memo), read_all(v, s)
-        assert fast.signals == fresh.signals, e.seen
+        assert fast.signals == fresh.signals, v.now
         reused += sum(1 for k, hit in before.items() if memo[k] is hit)
         checked += 1
     assert checked > 1000 and reused > checked  # most bars reuse the funding readings
@@ -256,8 +261,6 @@ def test_the_oi_weighted_funding_is_computed_once_per_view_and_read_alike(synth_
                                                                           monkeypatch):
     """Four modules read the OI-weighted funding: the readings share one computation per
     view (per freshness window), and each module reads what it computes alone."""
-    from bot import marketdata
-    from bot.history import History
     from strategies import playbook
     from strategies.confluence import confluence
     from strategies.funding import funding_spread
@@ -267,14 +270,10 @@ def test_the_oi_weighted_funding_is_computed_once_per_view_and_read_alike(synth_
     calls = []
     monkeypatch.setattr(playbook, "oi_weighted_funding",
                         lambda v, hours: calls.append(hours) or oi_weighted_funding(v, hours))
-    h, s = History("binanceusdm"), SignalSet(funding_spread={"max_age_hours": 8})
+    s = SignalSet(funding_spread={"max_age_hours": 8})
     bars = shared = 0
-    for e in marketdata.load(synth_dir, symbols=("BTC/USDT:USDT",)).events():
-        if e.seen > 1_735_689_600_000 + 20 * 24 * HOUR:
-            break
-        if not h.ingest(e):
-            continue
-        v, calls[:] = h.view(e.symbol, e.seen), []
+    for v in _btc_views(synth_dir, 20):
+        calls.clear()
         r = read_all(v, s)
         got = r.signals
         assert len(calls) == len(set(calls)) <= 2  # once a window asked, not once a module
