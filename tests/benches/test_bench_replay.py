@@ -38,12 +38,30 @@ def _replay(folder: Path, symbols: tuple[str, ...], db: Path, cfg_extra: dict | 
                     sinks=(SimMarketSink(engine, cfg.exchange.venue),))
     runner.stats.decision_s, runner.stats.decided_s = [], []
     latencies: list[float] = []
-    orig = runner.tick
+    kinds: list[tuple[float, str]] = []  # each deciding tick: time reading its events, kind
+    orig, ingest = runner.tick, runner.history.ingest
+    reading = [0.0]
+
+    def timed_ingest(e):
+        t0 = time.perf_counter()
+        try:
+            return ingest(e)
+        finally:
+            reading[0] += time.perf_counter() - t0
+
+    runner.history.ingest = timed_ingest
 
     async def timed(t, batch):
+        decided, plans, entries = (len(runner.stats.decision_s), runner.stats.plans,
+                                   len(gateway.handoffs))
+        reading[0] = 0.0
         t0 = gateway.tick_started = time.perf_counter()
         await orig(t, batch)
         latencies.append(time.perf_counter() - t0)
+        if len(runner.stats.decision_s) > decided:
+            kind = ("entry" if len(gateway.handoffs) > entries
+                    else "plan" if runner.stats.plans > plans else "other")
+            kinds.append((reading[0], kind))
 
     runner.tick = timed
 
@@ -58,7 +76,21 @@ def _replay(folder: Path, symbols: tuple[str, ...], db: Path, cfg_extra: dict | 
     runner.stats.handoffs = gateway.handoffs
     runner.stats.store_s = store.spent
     runner.stats.commits = store.commits
+    runner.stats.kinds = kinds
     return n_events, took, np.array(latencies), runner.stats
+
+
+def _above(dec_ms: np.ndarray, kinds: list[tuple[float, str]], limit: float = 2.0) -> str:
+    """Which ticks passed `limit` ms: those whose reading of their own events took ≥ 4× the
+    median (the host stalled the whole tick), then entries, plans and the rest."""
+    reading = np.array([r for r, _ in kinds])
+    stalled = reading >= 4 * np.median(reading)
+    over = dec_ms > limit
+    parts = [f"{int((over & stalled).sum())} in host stalls"]
+    for kind in ("entry", "plan", "other"):
+        mine = np.array([k == kind for _, k in kinds])
+        parts.append(f"{int((over & ~stalled & mine).sum())} {kind}")
+    return ", ".join(parts) + f" (stalled ticks: {int(stalled.sum())} of {len(kinds)})"
 
 
 class TimedStore(Store):
@@ -124,7 +156,8 @@ def test_replay_throughput_synthetic_two_symbols(tmp_path, figures):
     figures.append(f"decision latency, market update in -> its first order request handed to "
                    f"the gateway (no order: its decisions made), over {len(dec)} ticks: p50 "
                    f"{np.percentile(dec, 50):.2f} ms, p99 {np.percentile(dec, 99):.2f} ms, "
-                   f"max {dec.max():.2f} ms; above 2 ms: {(dec > 2).sum()} ticks")
+                   f"max {dec.max():.2f} ms; above 2 ms: {(dec > 2).sum()} ticks: "
+                   f"{_above(dec, stats.kinds)}")
     done = np.array(stats.decided_s) * 1000
     figures.append(f"market update in -> every decision of the tick made and every order "
                    f"handed over (an entry's fill, stop and targets too), over {len(done)} "
