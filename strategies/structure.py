@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -97,25 +99,29 @@ class SwingTrack:
         self.highs: list[int] = []
         self.lows: list[int] = []
 
-    def points(self, c: Candles, p: BreakParams) -> tuple[list[int], list[int]]:
-        hi, lo = c.high[-p.lookback:-1], c.low[-p.lookback:-1]
+    def points(self, hi: np.ndarray, lo: np.ndarray, ts: np.ndarray, p: BreakParams
+               ) -> tuple[list[int], list[int]]:
+        """swing_points(hi, lo, p.pivot) of the window ending before the bar at ts[-1]."""
         n, key = p.pivot, (p.pivot, p.lookback)
         j = len(hi) - 1 - n  # the bar confirmed now
-        if j >= n and self.key == key and len(c) > p.lookback and c.ts[-2] == self.last_ts:
-            side = hi[j - n:j + n + 1].tolist()
-            mid = side.pop(n)
-            highs = [i - 1 for i in self.highs if i > n]
-            if all(x < mid for x in side):
-                highs.append(j)
-            side = lo[j - n:j + n + 1].tolist()
-            mid = side.pop(n)
-            lows = [i - 1 for i in self.lows if i > n]
-            if all(x > mid for x in side):
-                lows.append(j)
+        if j >= n and self.key == key and len(ts) > p.lookback and ts[-2] == self.last_ts:
+            highs = _carried(self.highs, hi, j, n, operator.lt)
+            lows = _carried(self.lows, lo, j, n, operator.gt)
         else:
             highs, lows = swing_points(hi, lo, n)
-        self.key, self.last_ts, self.highs, self.lows = key, c.ts[-1], highs, lows
+        self.key, self.last_ts, self.highs, self.lows = key, ts[-1], highs, lows
         return highs, lows
+
+
+def _carried(points: list[int], x: np.ndarray, j: int, n: int, beaten) -> list[int]:
+    """The points one bar later: each one place left (those keeping n bars on their left),
+    and bar j when every bar beside it is `beaten` by it (lt: a high; gt: a low)."""
+    side = x[j - n:j + n + 1].tolist()
+    mid = side.pop(n)
+    out = [i - 1 for i in points if i > n]
+    if all(beaten(v, mid) for v in side):
+        out.append(j)
+    return out
 
 
 def break_of_structure(c: Candles, p: BreakParams, track: SwingTrack | None = None) -> Signal:
@@ -127,7 +133,8 @@ def break_of_structure(c: Candles, p: BreakParams, track: SwingTrack | None = No
     if len(c) < p.lookback:
         return Signal.abstain(name, f"needs {p.lookback} bars, have {len(c)}")
     hi, lo = c.high[-p.lookback:-1], c.low[-p.lookback:-1]
-    highs, lows = (swing_points(hi, lo, p.pivot) if track is None else track.points(c, p))
+    highs, lows = (swing_points(hi, lo, p.pivot) if track is None
+                   else track.points(hi, lo, c.ts, p))
     close, prev = float(c.close[-1]), float(c.close[-2])
     if highs:
         level = float(hi[highs[-1]])
