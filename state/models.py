@@ -76,7 +76,7 @@ class WrittenThrough:
     """Rows the store writes as one plain upsert (`Store.add`) and never leaves tracked by
     the session (they are read detached): assigning a field stores the value and nothing
     else. SQLModel's own __setattr__ would record SQLAlchemy history and pydantic's
-    fields-set for a flush that never comes (≈ 4.3 µs an assignment → 0.3; an order's fill
+    fields-set for a flush that never comes (≈ 4.3 µs an assignment → 0.15; an order's fill
     assigns a dozen fields across the order and its trade)."""
 
     def __setattr__(self, name: str, value: Any) -> None:
