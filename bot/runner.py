@@ -143,7 +143,7 @@ class Runner:
             self.basis.gate = self.gate  # a new pair is a new position: a person approves it
         self.stats = TickStats()
         self._signal_gauges: dict = {}
-        self._children: dict = {}
+        self._shown: dict[tuple, list] = {}  # (metric, labels) -> [gauge, value shown]
         self._memo: dict[str, dict] = {}  # per symbol: readings reused until funding moves
         self._decided: list[tuple] = []  # this tick's risk decisions, recorded after it
         self._asked = asked_order(cfg)
@@ -415,34 +415,39 @@ class Runner:
         equity = float(total)
         if self._peak is None or equity > self._peak:
             self._peak = equity
-        m = self.metrics
-        m.equity.set(equity)
-        m.wallet.set(float(bal.wallet))
-        m.open_positions.set(open_n)
+        m, show = self.metrics, self._show
+        show(m.equity, equity)
+        show(m.wallet, float(bal.wallet))
+        show(m.open_positions, open_n)
         risks = self.om.open_risk()
-        m.open_risk.set(sum(r.risk_cash for r in risks))
+        show(m.open_risk, sum(r.risk_cash for r in risks))
         for part, value in self.om.pnl.items():
-            self._child(m.pnl, part).set(float(value))
+            show(m.pnl, float(value), part)
         if self.basis is not None:
-            m.basis_pairs.set(len(self.basis.active))
-            m.basis_funding.set(sum(float(b.funding) for b in self.basis.active.values()))
+            show(m.basis_pairs, len(self.basis.active))
+            show(m.basis_funding, sum(float(b.funding) for b in self.basis.active.values()))
         for group in self.cfg.risk.buckets:
             name = "/".join(s.split("/")[0] for s in group)
-            risk = sum(r.risk_cash for r in risks if r.symbol in group)
-            self._child(m.bucket_risk, name).set(risk)
+            show(m.bucket_risk, sum(r.risk_cash for r in risks if r.symbol in group), name)
         counts: dict[str, int] = {}
         for o in self.om.orders.values():
             counts[o.state] = counts.get(o.state, 0) + 1
         for state in ("pending_create", "open", "filled", "canceled", "expired", "rejected"):
-            self._child(m.orders, state).set(counts.get(state, 0))
+            show(m.orders, counts.get(state, 0), state)
 
-    def _child(self, metric, *labels: str):
-        """A labelled metric's child, looked up once (labels() costs more than set())."""
+    def _show(self, metric, value: float, *labels: str) -> None:
+        """Set a gauge (a labelled one's child, looked up once: labels() costs more than
+        set()) when its value changed: the runner is the only writer of the book's gauges,
+        and most ticks repeat the last values (a flat book)."""
         key = (id(metric), labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
+        known = self._shown.get(key)
+        if known is None:
+            child = metric.labels(*labels) if labels else metric
+            child.set(value)
+            self._shown[key] = [child, value]
+        elif known[1] != value:
+            known[0].set(value)
+            known[1] = value
 
     async def save_positions(self) -> None:
         rows = [PositionRow(symbol=p.symbol, contracts=p.contracts, entry_price=p.entry_price,
