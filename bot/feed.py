@@ -14,8 +14,7 @@ import pandas as pd
 from bot.ccxt_gateway import CcxtGateway
 from bot.marketdata import CANDLE, FUNDING, OI, CandleEvent, Event, FundingEvent, OIEvent
 from bot.markets import symbol_dir
-
-HOUR_MS = 3_600_000
+from strategies.types import HOUR_MS
 
 
 class MarketFetcher:

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from bot.markets import dir_symbol, split_symbol
+from strategies.types import HOUR_MS
 
-HOUR_MS = 3_600_000
 CANDLE_COLS = ("timestamp", "open", "high", "low", "close", "volume")
 FILES = {
     "candles_1h.csv": (CANDLE_COLS, ("taker_buy_volume",)),

@@ -12,8 +12,8 @@ import numpy as np
 
 from state.models import Trade
 from state.store import Store
+from strategies.types import HOUR_MS
 
-HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 
 

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from bot.markets import default_market, symbol_dir
+from strategies.types import HOUR_MS
 
-HOUR_MS = 3_600_000
 EXCHANGES = ("binanceusdm", "bybit", "okx")
 START_MS = 1_735_689_600_000  # 2025-01-01 00:00 UTC
 BASE_PRICE = {"BTC": 60_000.0, "ETH": 3_000.0, "SOL": 150.0}

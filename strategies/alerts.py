@@ -9,10 +9,8 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field
 
 from strategies.liquidation_map import Cluster
-from strategies.series import change, price_change, venue_oi
-from strategies.types import MarketView, Signal
-
-HOUR_MS = 3_600_000
+from strategies.series import FRESH_HOURS, change, price_change, venue_oi
+from strategies.types import HOUR_MS, MarketView, Signal
 
 
 class AlertParams(BaseModel):
@@ -49,7 +47,7 @@ def conditions(view: MarketView, readings: Mapping[str, Signal], found: Sequence
     out: list[Condition] = []
     sym = view.symbol
     for ex, f in view.funding.items():
-        if len(f) and view.now - int(f.ts[-1]) <= 16 * HOUR_MS and abs(f.value[-1]) >= p.funding:
+        if len(f) and view.now - int(f.ts[-1]) <= FRESH_HOURS * HOUR_MS and abs(f.value[-1]) >= p.funding:
             side = "+" if f.value[-1] > 0 else "-"
             out.append(Condition(f"funding:{ex}:{side}", "funding_extreme",
                                  f"{sym} funding {f.value[-1]:+.4%} on {ex} beyond "

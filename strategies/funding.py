@@ -6,6 +6,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from strategies.series import (
+    FRESH_HOURS,
     WeightedFunding,
     aggregate_funding,
     fresh_funding,
@@ -14,15 +15,13 @@ from strategies.series import (
 )
 from strategies.types import Direction, MarketView, Series, Signal
 
-HOUR_MS = 3_600_000
-
 
 class FundingExtremeParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     threshold: float = Field(default=0.0005, gt=0)  # per 8 h
     periods: int = Field(default=3, ge=1)
     min_exchanges: int = Field(default=2, ge=1)
-    max_age_hours: float = Field(default=16.0, gt=0)  # older last print: stale, not counted
+    max_age_hours: float = Field(default=FRESH_HOURS, gt=0)  # older last print: stale, not counted
 
 
 class FundingZScoreParams(BaseModel):
@@ -163,7 +162,7 @@ def funding_divergence(view: MarketView, p: FundingDivergenceParams,
 class FundingSpreadParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     alert_spread: float = Field(default=0.0003, gt=0)
-    max_age_hours: float = Field(default=16.0, gt=0)
+    max_age_hours: float = Field(default=FRESH_HOURS, gt=0)
 
 
 def funding_spread(view: MarketView, p: FundingSpreadParams,

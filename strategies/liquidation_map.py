@@ -19,9 +19,7 @@ from typing import NamedTuple
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from strategies.types import MarketView
-
-HOUR_MS = 3_600_000
+from strategies.types import HOUR_MS, MarketView
 
 
 class LiquidationMapParams(BaseModel):

@@ -16,9 +16,8 @@ from strategies.series import (
     venue_oi,
     weighted_funding,
 )
-from strategies.types import Direction, MarketView, Signal
+from strategies.types import HOUR_MS, Direction, MarketView, Signal
 
-HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 
 

@@ -7,9 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from strategies.types import MarketView, Series
-
-HOUR_MS = 3_600_000
+from strategies.types import HOUR_MS, MarketView, Series
 
 
 def value_at(s: Series, t: int) -> float:
@@ -85,7 +83,7 @@ def weighted_funding(view: MarketView, max_age_hours: float,
         max_age_hours)
 
 
-def aggregate_funding(view: MarketView, last: int, max_age_hours: float = 16.0
+def aggregate_funding(view: MarketView, last: int, max_age_hours: float = FRESH_HOURS
                       ) -> Series | None:
     """The venue's last `last` funding prints, each replaced by the OI-weighted rate of all
     exchanges at that time (an exchange without a fresh print then is left out)."""

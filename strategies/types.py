@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+HOUR_MS = 3_600_000
+
 
 class Direction(IntEnum):
     SHORT = -1
