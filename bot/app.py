@@ -63,8 +63,10 @@ def load_data(cfg: Config, folder: Path) -> MarketData:
     return marketdata.load(folder, symbols=cfg.data.symbols)
 
 
-async def replay(cfg: Config, data_dir: Path, out: Path, progress: bool = True) -> dict:
-    """Run the whole bot over history as fast as it goes; write the report files to `out`."""
+async def replay(cfg: Config, data_dir: Path, out: Path, progress: bool = True,
+                 telemetry: bool = True) -> dict:
+    """Run the whole bot over history as fast as it goes; write the report files to `out`.
+    `telemetry` False: no per-bar signal rows, signal gauges or alerts (Runner)."""
     data = load_data(cfg, data_dir)
     out.mkdir(parents=True, exist_ok=True)
     db = out / "derivbot.db"
@@ -74,7 +76,7 @@ async def replay(cfg: Config, data_dir: Path, out: Path, progress: bool = True) 
     sim = build_sim(cfg, markets)
     store = Store(db, durable=False)  # a report: a crashed replay is simply run again
     runner = Runner(cfg, SimGateway(sim), store, markets, ReplayClock(),
-                    sinks=(SimMarketSink(sim, cfg.exchange.venue),))
+                    sinks=(SimMarketSink(sim, cfg.exchange.venue),), telemetry=telemetry)
     total = data.count()  # events stream from the files: memory does not grow with history
     await runner.start()
     if progress:
@@ -101,6 +103,7 @@ async def replay(cfg: Config, data_dir: Path, out: Path, progress: bool = True) 
     report = build_report(store, cfg.sim.start_equity, enabled)
     report["events"] = runner.stats.events
     report["data"] = str(data_dir)
+    report["telemetry"] = telemetry
     (out / "report.json").write_text(json.dumps(report, indent=2))
     write_trades_csv(store, out / "trades.csv")
     plot_equity(store, out / "equity.png")

@@ -118,8 +118,13 @@ def asked_order(cfg: Config) -> list[tuple[str, float]]:
 class Runner:
     def __init__(self, cfg: Config, gateway: Gateway, store: Store, markets: dict[str, Market],
                  clock=None, metrics: Metrics | None = None,
-                 sinks: tuple[Callable[[list[Event]], None], ...] = ()) -> None:
+                 sinks: tuple[Callable[[list[Event]], None], ...] = (),
+                 telemetry: bool = True) -> None:
+        """`telemetry` False (a replay that asks for it): every module is read only when a
+        decision needs it, and no signal rows, signal gauges or alerts are made of the rest —
+        the decisions, and so the trades, orders and fills, are the same."""
         self.cfg = cfg
+        self.telemetry = telemetry
         self.gw, self.store, self.markets = gateway, store, markets
         self.clock = clock or ReplayClock()
         self.metrics = metrics or Metrics()
@@ -234,7 +239,7 @@ class Runner:
                 self.risk.record(*args)
             self._decided.clear()
             for symbol, readings in read:  # telemetry after every order of the tick is out
-                if readings is not None:
+                if readings is not None and self.telemetry:
                     self.report_readings(t, symbol, readings)
         if decide:
             await self.snapshot(t)

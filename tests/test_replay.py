@@ -86,3 +86,29 @@ def test_replay_of_missing_data_is_a_clear_error(tmp_path, capsys):
     cfg.write_text('[data]\ndir = "/no/such/place"\n')
     assert main(["replay", "--config", str(cfg), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     assert "/no/such/place: data folder does not exist" in capsys.readouterr().err
+
+
+def _rows(db, table: str) -> list:
+    import sqlite3
+
+    with sqlite3.connect(db) as con:
+        return con.execute(f'select * from "{table}" order by 1').fetchall()
+
+
+def test_replay_without_telemetry_makes_the_same_trades(replay_out, synth_dir, tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[data]\ndir = "{synth_dir}"\n')
+    out = tmp_path / "fast"
+    assert main(["replay", "--config", str(cfg), "--out", str(out), "--quiet",
+                 "--no-telemetry"]) == 0
+    full, fast = replay_out / "derivbot.db", out / "derivbot.db"
+    for table in ("trade", "order", "fill", "tradeevent", "orderevent", "riskdecision",
+                  "equity", "funding_payment", "position", "meta"):
+        assert _rows(fast, table) == _rows(full, table), table
+    assert _rows(full, "trade") and _rows(full, "riskdecision")
+    assert _rows(full, "signal") and _rows(full, "alert")
+    assert _rows(fast, "signal") == [] and _rows(fast, "alert") == []
+    report, fast_report = (json.loads((o / "report.json").read_text()) for o in (replay_out, out))
+    assert (report["telemetry"], fast_report["telemetry"]) == (True, False)
+    assert {k: v for k, v in fast_report.items() if k not in ("telemetry", "data")} == {
+        k: v for k, v in report.items() if k not in ("telemetry", "data")}

@@ -35,7 +35,7 @@ class Undecided(Runner):
 
 
 def _replay(folder: Path, symbols: tuple[str, ...], db: Path, cfg_extra: dict | None = None,
-            runner_cls: type[Runner] = Runner):
+            runner_cls: type[Runner] = Runner, telemetry: bool = True):
     cfg = parse_config({"data": {"dir": str(folder), "symbols": list(symbols)}}
                        | (cfg_extra or {}))
     data = marketdata.load(folder, symbols=symbols)
@@ -45,7 +45,7 @@ def _replay(folder: Path, symbols: tuple[str, ...], db: Path, cfg_extra: dict | 
     store = TimedStore(db, durable=False)  # as `derivbot replay` writes its report database
     gateway = HandoffClock(engine)
     runner = runner_cls(cfg, gateway, store, markets, ReplayClock(),
-                        sinks=(SimMarketSink(engine, cfg.exchange.venue),))
+                        sinks=(SimMarketSink(engine, cfg.exchange.venue),), telemetry=telemetry)
     runner.stats.decision_s, runner.stats.decided_s = [], []
     latencies: list[float] = []
     kinds: list[tuple[float, str]] = []  # each deciding tick: time reading its events, kind
@@ -150,6 +150,15 @@ def _bare(folder: Path, symbols) -> tuple[int, float]:
     return n, time.perf_counter() - t0
 
 
+def _untold(folder: Path, syms, db: Path, extra: dict | None, n: int, took: float) -> str:
+    """The same replay without telemetry (`derivbot replay --no-telemetry`), as a ratio."""
+    n2, took2, _, _ = _replay(folder, syms, db, extra, telemetry=False)
+    assert n2 == n
+    return (f"  without telemetry (--no-telemetry: no signal rows, signal gauges or alerts; "
+            f"the same trades): {n / took2:,.0f} events/s ({took2:.1f} s), "
+            f"{took / took2:.2f}x the whole replay's rate")
+
+
 def test_replay_throughput_synthetic_two_symbols(tmp_path, figures):
     folder = generate(SynthSpec(days=730, seed=7), tmp_path / "syn")
     syms = ("BTC/USDT:USDT", "ETH/USDT:USDT")
@@ -159,6 +168,7 @@ def test_replay_throughput_synthetic_two_symbols(tmp_path, figures):
     figures.append(f"replay synthetic 2 symbols x 730 d on 3 exchanges: {n} events in "
                    f"{took:.1f} s = {rate:,.0f} events/s; bare loop {ceiling:,.0f} events/s; "
                    f"bot/bare = {rate / ceiling:.4f}")
+    figures.append(_untold(folder, syms, tmp_path / "quiet.db", None, n, took))
     p50, p99 = np.percentile(lat, [50, 99]) * 1000
     figures.append(f"tick latency over {len(lat)} ticks: p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
                    f"max {lat.max() * 1000:.2f} ms ({stats.plans} plans)")
@@ -233,6 +243,7 @@ def test_real_history_replay(tmp_path, figures):
     syms = ("BTC/USDT:USDT", "ETH/USDT:USDT")
     extra = {"signals": {"funding_extreme": {"min_exchanges": 1}}}
     n, took, _, stats = _replay(out, syms, tmp_path / "real.db", extra)
+    untold = _untold(out, syms, tmp_path / "quiet.db", extra, n, took)
     fn, ftook, _, _ = _replay(out, syms, tmp_path / "floor.db", extra, Undecided)
     bn, btook = _bare(out, syms)
     per_tick = 1e6 / stats.ticks
@@ -240,6 +251,7 @@ def test_real_history_replay(tmp_path, figures):
     figures.append(f"replay real BTC+ETH 2019-2026: {n} events, {stats.ticks} ticks in "
                    f"{took:.1f} s = {n / took:,.0f} events/s; bot/bare = "
                    f"{(n / took) / (bn / btook):.4f}; {took * per_tick:.0f} us a tick")
+    figures.append(untold)
     figures.append(f"  the runner alone (events, simulated exchange, sync, equity row, commit; "
                    f"no module read, no decision): {fn / ftook:,.0f} events/s, {ftook * per_tick:.0f} us a tick; "
                    f"200 000 events/s leaves {budget:.1f} us a tick beyond reading the events "
