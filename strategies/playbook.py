@@ -44,7 +44,7 @@ from strategies.oi import (
 )
 from strategies.options import OptionsParams, options_positioning
 from strategies.plan import PlanParams, build_plan
-from strategies.regime import RegimeParams, regime, regime_name
+from strategies.regime import AtrWindow, RegimeParams, regime, regime_name
 from strategies.series import aggregate_funding, fresh_funding, oi_weighted_funding
 from strategies.structure import (
     BreakParams,
@@ -212,7 +212,7 @@ MODULES: dict[str, Callable[[Readings], Signal]] = {
     "cvd_divergence": lambda r: cvd_divergence(r.view.candles, r.s.cvd_divergence),
     "options_positioning": lambda r: options_positioning(r.view.options,
                                                          r.s.options_positioning),
-    "regime": lambda r: regime(r.view, r.s.regime),
+    "regime": lambda r: regime(r.view, r.s.regime, r.kept("atr_window", AtrWindow)),
     "swing_failure": lambda r: swing_failure(r.view.candles, r.s.swing_failure),
     "spring": lambda r: spring(r.view.candles, r.s.spring),
     "break_of_structure": lambda r: break_of_structure(r.view.candles, r.s.break_of_structure,

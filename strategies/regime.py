@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from strategies.series import quantile
-from strategies.types import Direction, MarketView, Signal
+from strategies.series import quantile, sorted_quantile
+from strategies.types import Candles, Direction, MarketView, Signal
 
 TRENDING, VOLATILE, VACUUM, RANGING = "trending", "volatile", "vacuum", "ranging"
 
@@ -23,14 +24,47 @@ class RegimeParams(BaseModel):
     vacuum_funding: float = Field(default=0.0001, ge=0)
 
 
-def regime(view: MarketView, p: RegimeParams) -> Signal:
-    """Direction carries the trend's side when trending; strength is ADX / 100."""
+class AtrWindow:
+    """regime's window of ATRs (the last vol_lookback_bars, NaN left out), kept in order
+    from bar to bar: one bar later it is the same values less the one that left the window,
+    plus the new bar's. Anything else (a first view, a skipped bar, other parameters, a
+    window longer than the history kept) is gathered whole."""
+
+    __slots__ = ("bars", "last_ts", "lookback", "ordered")
+
+    def __init__(self) -> None:
+        self.lookback = self.bars = 0
+        self.last_ts = None
+        self.ordered: list[float] = []
+
+    def quantile(self, c: Candles, lookback: int, q: float) -> tuple[float, int]:
+        """(quantile of the window at q, values in it) — as regime computes them whole."""
+        n, atr = len(c), c.atr
+        follows = (self.lookback == lookback and n >= 2 and c.ts[-2] == self.last_ts
+                   and (n > lookback or n == self.bars + 1))
+        if follows:
+            if n > lookback and not math.isnan(gone := float(atr[-lookback - 1])):
+                del self.ordered[bisect_left(self.ordered, gone)]
+            if not math.isnan(new := float(atr[-1])):
+                insort(self.ordered, new)
+        else:
+            window = atr[-lookback:]
+            self.ordered = sorted(window[~np.isnan(window)].tolist())
+        self.lookback, self.bars, self.last_ts = lookback, n, c.ts[-1]
+        return sorted_quantile(self.ordered, q), len(self.ordered)
+
+
+def regime(view: MarketView, p: RegimeParams, window: AtrWindow | None = None) -> Signal:
+    """Direction carries the trend's side when trending; strength is ADX / 100. `window`
+    carries the ATR window from the previous bar (same answer, less work)."""
     name = "regime"
     c = view.candles
     if len(c) == 0 or math.isnan(c.adx[-1]):
         return Signal.abstain(name, "not enough bars for ADX", bars=len(c))
     adx, atr = float(c.adx[-1]), float(c.atr[-1])
     reasons: dict = {"adx": round(adx, 3), "atr": atr}
+    # the carried window follows every bar (one it skips is gathered whole again)
+    kept = None if window is None else window.quantile(c, p.vol_lookback_bars, p.vol_quantile)
     if _vacuum(view, p, reasons):
         return Signal(name, Direction.FLAT, 0.0, {**reasons, "regime": VACUUM})
     if adx > p.adx_trending:
@@ -38,11 +72,13 @@ def regime(view: MarketView, p: RegimeParams) -> Signal:
         drift = c.close[-1] - c.close[-lookback]
         d = Direction.LONG if drift > 0 else Direction.SHORT
         return Signal(name, d, min(adx / 100, 1.0), {**reasons, "regime": TRENDING})
-    atrs = c.atr[-p.vol_lookback_bars:]
-    atrs = atrs[~np.isnan(atrs)]
-    cut = quantile(atrs, p.vol_quantile)
+    if kept is None:
+        atrs = c.atr[-p.vol_lookback_bars:]
+        atrs = atrs[~np.isnan(atrs)]
+        kept = quantile(atrs, p.vol_quantile), len(atrs)
+    cut, counted = kept
     reasons["atr_q80"] = cut
-    if len(atrs) >= 20 and atr > cut:
+    if counted >= 20 and atr > cut:
         return Signal(name, Direction.FLAT, 0.0, {**reasons, "regime": VOLATILE})
     return Signal(name, Direction.FLAT, 0.0, {**reasons, "regime": RANGING})
 

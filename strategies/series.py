@@ -124,11 +124,27 @@ def quantile(values: np.ndarray, q: float) -> float:
     n = len(values)
     if n == 0:
         return math.nan
-    virtual = (n - 1) * q
-    lo = min(math.floor(virtual), n - 1)
-    hi = min(lo + 1, n - 1)
+    lo, hi = _neighbours(n, q)
     part = np.partition(values, (lo, hi)) if hi != lo else np.partition(values, lo)
-    a, b = part[lo], part[hi]
-    t = np.float64(virtual - lo)
+    return _between(float(part[lo]), float(part[hi]), (n - 1) * q - lo)
+
+
+def sorted_quantile(ordered: list[float], q: float) -> float:
+    """quantile() of values already in ascending order (no NaNs), bit for bit."""
+    n = len(ordered)
+    if n == 0:
+        return math.nan
+    lo, hi = _neighbours(n, q)
+    return _between(ordered[lo], ordered[hi], (n - 1) * q - lo)
+
+
+def _neighbours(n: int, q: float) -> tuple[int, int]:
+    """The order statistics numpy interpolates between for quantile q of n values."""
+    lo = min(math.floor((n - 1) * q), n - 1)
+    return lo, min(lo + 1, n - 1)
+
+
+def _between(a: float, b: float, t: float) -> float:
+    """numpy's linear interpolation from a towards b by t, in its own two forms."""
     diff = b - a
-    return float(b - diff * (1 - t) if t >= 0.5 else a + diff * t)
+    return b - diff * (1 - t) if t >= 0.5 else a + diff * t

@@ -325,6 +325,51 @@ def test_quantile_is_numpys_to_the_bit():
         assert quantile(x, q) == float(np.quantile(x, q)), (len(x), q)
 
 
+def test_sorted_quantile_is_numpys_to_the_bit():
+    from strategies.series import sorted_quantile
+
+    rng = np.random.default_rng(4)
+    for _ in range(2000):
+        x = np.round(rng.lognormal(0, 1, int(rng.integers(1, 2500))), int(rng.integers(1, 6)))
+        q = float(rng.choice([0.8, 0.5, 0.01, 0.99, rng.random()]))
+        assert sorted_quantile(sorted(x.tolist()), q) == float(np.quantile(x, q)), (len(x), q)
+
+
+def test_regime_atr_window_carried_bar_to_bar_equals_the_window_gathered_whole():
+    """An AtrWindow fed a symbol's bars one by one — NaN ATRs, ties, trending bars, a
+    skipped bar, a change of lookback, history kept shorter than the window and a history
+    that stops growing (the ring full) — gives regime's reading of the window gathered whole,
+    at every bar."""
+    from strategies.regime import AtrWindow
+    from strategies.types import Candles, MarketView
+
+    rng = np.random.default_rng(9)
+    for _ in range(12):
+        size, kept = 900, int(rng.choice([900, 300]))  # bars the history holds at most
+        close = 100 + np.cumsum(rng.normal(0, 0.5, size))
+        atr = np.round(abs(rng.normal(1, 0.4, size)), 2)  # ties
+        atr[:14] = np.nan
+        atr[rng.integers(14, size, 5)] = np.nan
+        adx = np.round(rng.uniform(5, 45, size), 1)  # above 30: trending, no quantile
+        adx[:20] = np.nan
+        ts = np.arange(size, dtype=np.int64) * 3_600_000
+        window, p = AtrWindow(), RegimeParams(vol_lookback_bars=int(rng.integers(20, 400)))
+        moved = 0
+        for end in range(1, size + 1):
+            if rng.random() < 0.01:
+                continue  # a bar never read: the next one gathers the window again
+            if rng.random() < 0.005:
+                p = RegimeParams(vol_lookback_bars=int(rng.integers(20, 400)))
+            a = max(0, end - kept)
+            c = Candles(ts[a:end], close[a:end], close[a:end] + 1, close[a:end] - 1,
+                        close[a:end], np.ones(end - a), atr[a:end], adx[a:end])
+            view = MarketView("BTC/USDT:USDT", "binanceusdm", int(ts[end - 1]), c, {}, {})
+            carried, whole = regime(view, p, window), regime(view, p)
+            assert repr(carried) == repr(whole), end
+            moved += carried.reasons.get("regime") == "volatile"
+        assert moved > 10  # the window's quantile decided some bars
+
+
 def test_point_of_control_bins_are_numpys_histogram_to_the_bit():
     """The volume profile's bins, edge cases included (flat bars whose typical price rounds
     past the range, prices on the edges), are np.histogram's."""
