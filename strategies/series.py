@@ -70,6 +70,9 @@ def oi_weighted_funding(view: MarketView, max_age_hours: float = FRESH_HOURS
         weights.append(float(oi.value[-1]) if oi is not None and len(oi) else math.nan)
     if not rates:
         return math.nan, 0
+    if len(rates) == 1:  # what the arrays below give for one exchange, on plain floats
+        w1 = weights[0] if weights[0] > 0 else 1.0  # NaN compares False: equal weights
+        return rates[0] * w1 / w1, 1
     w = np.array(weights)
     if np.isnan(w).any() or w.sum() <= 0:
         w = np.ones(len(rates))

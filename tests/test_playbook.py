@@ -83,6 +83,25 @@ def test_funding_divergence_new_high_with_falling_funding():
     assert bull.direction == Direction.LONG
 
 
+def test_oi_weighted_funding_of_one_exchange_is_the_weighted_formula_to_the_bit():
+    """One exchange's rate through its own weight (NaN, zero, negative or missing OI:
+    equal weights) is what the formula over arrays gives, bit for bit."""
+    rng = np.random.default_rng(2)
+    c = candles(np.linspace(100, 101, 30))
+    end = int(c.ts[-1]) + HOUR
+    for _ in range(3000):
+        rate = float(rng.normal(0, 3e-4)) * float(rng.choice([1.0, 1e-3, 7.0]))
+        w = float(rng.choice([np.nan, 0.0, -5.0, np.inf, float(rng.lognormal(18, 3))]))
+        oi = {} if rng.random() < 0.2 else {"a": Series(np.array([end]), np.array([w]))}
+        got, n = oi_weighted_funding(view({"a": [rate]}, c=c, oi=oi))
+        weights = np.array([w if oi else np.nan])
+        if np.isnan(weights).any() or weights.sum() <= 0:
+            weights = np.ones(1)
+        with np.errstate(invalid="ignore"):  # inf / inf
+            want = float(np.dot([rate], weights) / weights.sum())
+        assert n == 1 and (got == want or (np.isnan(got) and np.isnan(want))), (rate, w)
+
+
 def test_funding_spread_and_oi_weighted_funding():
     p = FundingSpreadParams()
     c = candles(np.linspace(100, 101, 30))
