@@ -35,6 +35,26 @@ def run(coro):
     return asyncio.run(coro)
 
 
+def replay_runner(folder, db, extra: dict | None = None, gateway=SimGateway):
+    """The runner `derivbot replay` builds over `folder`'s market on the simulator (config
+    `extra` merged in, the simulator behind `gateway`): (runner, the simulated exchange,
+    the store, the market's ticks)."""
+    # imported here: bot.app brings ccxt (~1.7 s) to tests that only want a SimExchange
+    from bot import marketdata
+    from bot.app import build_markets, build_sim
+    from bot.config import parse_config
+    from bot.runner import Runner, SimMarketSink, batches
+
+    cfg = parse_config({"data": {"dir": str(folder)}} | (extra or {}))
+    data = marketdata.load(folder, symbols=cfg.data.symbols)
+    engine = build_sim(cfg, build_markets(data, cfg.data.symbols))
+    store = Store(db)
+    perps = {s: m for s, m in engine.markets.items() if not m.spot}
+    runner = Runner(cfg, gateway(engine), store, perps, ReplayClock(),
+                    sinks=(SimMarketSink(engine, cfg.exchange.venue),))
+    return runner, engine, store, iter(batches(data.events()))
+
+
 def sim(price: float = 50_000.0, symbol: str = BTC, balance: float = 100_000.0,
         maker: float = 0.0002, taker: float = 0.0005, slippage: float = 0.0) -> SimExchange:
     markets = {symbol: default_market(symbol, price),

@@ -5,17 +5,11 @@ from decimal import Decimal as D
 
 import pytest
 
-from bot import marketdata
-from bot.app import build_markets, build_sim
 from bot.cli import main
-from bot.clock import ReplayClock
-from bot.config import parse_config
-from bot.gateway import SimGateway
-from bot.runner import Runner, SimMarketSink, batches
 from state import proposals
 from state.models import Proposal
 from state.store import Store
-from tests.helpers import run
+from tests.helpers import replay_runner, run
 
 H = 3_600_000
 
@@ -74,15 +68,7 @@ def test_cli_approvals_approve_reject(tmp_path, capsys):
 
 
 def _paper_runner(synth_dir, tmp_path):
-    cfg = parse_config({"data": {"dir": str(synth_dir)}, "approval": {"paper": True}})
-    syms = cfg.data.symbols
-    data = marketdata.load(synth_dir, symbols=syms)
-    engine = build_sim(cfg, build_markets(data, syms))
-    store = Store(tmp_path / "bot.db")
-    perps = {s: m for s, m in engine.markets.items() if not m.spot}
-    runner = Runner(cfg, SimGateway(engine), store, perps, ReplayClock(),
-                    sinks=(SimMarketSink(engine, cfg.exchange.venue),))
-    return runner, engine, store, iter(batches(data.events()))
+    return replay_runner(synth_dir, tmp_path / "bot.db", {"approval": {"paper": True}})
 
 
 async def _until(runner, feed, done):

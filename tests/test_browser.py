@@ -9,15 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import marketdata
-from bot.app import build_markets, build_sim
-from bot.clock import ReplayClock
-from bot.config import parse_config
-from bot.gateway import SimGateway
 from bot.operator import OperatorPage, serve
-from bot.runner import Runner, SimMarketSink, batches
 from state import proposals
-from state.store import Store
+from tests.helpers import replay_runner
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
@@ -32,14 +26,8 @@ class BotThread:
     def __init__(self, synth_dir, tmp_path) -> None:
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, daemon=True).start()
-        cfg = parse_config({"data": {"dir": str(synth_dir)}, "approval": {"paper": True}})
-        data = marketdata.load(synth_dir, symbols=cfg.data.symbols)
-        self.engine = build_sim(cfg, build_markets(data, cfg.data.symbols))
-        self.store = Store(tmp_path / "bot.db")
-        perps = {s: m for s, m in self.engine.markets.items() if not m.spot}
-        self.runner = Runner(cfg, SimGateway(self.engine), self.store, perps, ReplayClock(),
-                             sinks=(SimMarketSink(self.engine, cfg.exchange.venue),))
-        self.feed = iter(batches(data.events()))
+        self.runner, self.engine, self.store, self.feed = replay_runner(
+            synth_dir, tmp_path / "bot.db", {"approval": {"paper": True}})
         page = OperatorPage(self.store, "tok3n", self.runner.clock.now)
         self.server = self.call(serve(page, "127.0.0.1", 0))
         self.base = f"http://127.0.0.1:{self.server.addresses[0][1]}"

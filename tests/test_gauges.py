@@ -2,25 +2,11 @@
 orders by state, closed-trade PnL and every module's signed reading — through trades that
 open and close, values that change and change back."""
 
-from bot import marketdata
-from bot.app import build_markets, build_sim
-from bot.clock import ReplayClock
-from bot.config import parse_config
-from bot.gateway import SimGateway
-from bot.runner import Runner, SimMarketSink, batches
-from state.store import Store
-from tests.helpers import run
+from tests.helpers import replay_runner, run
 
 
 def test_gauges_follow_the_book_tick_by_tick(synth_dir, tmp_path):
-    cfg = parse_config({"data": {"dir": str(synth_dir)}})
-    syms = cfg.data.symbols
-    data = marketdata.load(synth_dir, symbols=syms)
-    engine = build_sim(cfg, build_markets(data, syms))
-    store = Store(tmp_path / "bot.db")
-    runner = Runner(cfg, SimGateway(engine), store,
-                    {s: m for s, m in engine.markets.items() if not m.spot}, ReplayClock(),
-                    sinks=(SimMarketSink(engine, cfg.exchange.venue),))
+    runner, engine, store, feed = replay_runner(synth_dir, tmp_path / "bot.db")
     reg = runner.metrics.registry
     read: dict[tuple[str, str], float] = {}
     report = runner.report_readings
@@ -43,7 +29,7 @@ def test_gauges_follow_the_book_tick_by_tick(synth_dir, tmp_path):
 
     async def go():
         await runner.start()
-        for t, batch in batches(data.events()):
+        for t, batch in feed:
             await runner.tick(t, batch)
             if not snapped or snapped[-1] != t:
                 continue  # no candle closed: the book is shown as it was

@@ -4,14 +4,8 @@ within the same tick are counted in the tick's other figure, not in this one."""
 
 import asyncio
 
-from bot import marketdata
-from bot.app import build_markets, build_sim
-from bot.clock import ReplayClock
-from bot.config import parse_config
 from bot.gateway import SimGateway
-from bot.runner import Runner, SimMarketSink, batches
-from state.store import Store
-from tests.helpers import run
+from tests.helpers import replay_runner, run
 
 SLOW = 0.05  # seconds each stop and target takes to hand over, here
 
@@ -31,19 +25,14 @@ class SlowProtection(SimGateway):
 
 
 def test_decision_latency_ends_when_the_entry_is_handed_over(synth_dir, tmp_path):
-    cfg = parse_config({"data": {"dir": str(synth_dir)}})
-    syms = cfg.data.symbols
-    data = marketdata.load(synth_dir, symbols=syms)
-    engine = build_sim(cfg, build_markets(data, syms))
-    store = Store(tmp_path / "bot.db")
-    gw = SlowProtection(engine)
-    runner = Runner(cfg, gw, store, {s: m for s, m in engine.markets.items() if not m.spot},
-                    ReplayClock(), sinks=(SimMarketSink(engine, cfg.exchange.venue),))
+    runner, _, store, feed = replay_runner(synth_dir, tmp_path / "bot.db",
+                                           gateway=SlowProtection)
+    gw = runner.gw
     runner.stats.decision_s, runner.stats.decided_s = [], []
 
     async def first_entry_tick():
         await runner.start()
-        for t, batch in batches(data.events()):
+        for t, batch in feed:
             before = len(gw.sent)
             await runner.tick(t, batch)
             new = gw.sent[before:]
