@@ -147,7 +147,6 @@ class Runner:
         if self.basis is not None and self.gate.required:
             self.basis.gate = self.gate  # a new pair is a new position: a person approves it
         self.stats = TickStats()
-        self._signal_gauges: dict = {}
         self._shown: dict[tuple, list] = {}  # (metric, labels) -> [gauge, value shown]
         self._memo: dict[str, dict] = {}  # per symbol: readings reused until funding moves
         self._decided: list[tuple] = []  # this tick's risk decisions, recorded after it
@@ -394,13 +393,7 @@ class Runner:
                     await self.om.close_trade(trade.id, "cascade climax")
 
     def _record_signal(self, now: int, symbol: str, sig: Signal) -> None:
-        value = int(sig.direction) * sig.strength
-        key = (symbol, sig.module)
-        known = self._signal_gauges.get(key)
-        if known is None or known[1] != value:  # most readings repeat the last (flat)
-            gauge = known[0] if known else self.metrics.signal.labels(symbol, sig.module)
-            gauge.set(value)
-            self._signal_gauges[key] = (gauge, value)
+        self._show(self.metrics.signal, int(sig.direction) * sig.strength, symbol, sig.module)
         if sig.direction != 0:
             self.store.add_signal(now, symbol, sig.module, int(sig.direction), sig.strength,
                                   dict(sig.reasons))
@@ -442,8 +435,8 @@ class Runner:
 
     def _show(self, metric, value: float, *labels: str) -> None:
         """Set a gauge (a labelled one's child, looked up once: labels() costs more than
-        set()) when its value changed: the runner is the only writer of the book's gauges,
-        and most ticks repeat the last values (a flat book)."""
+        set()) when its value changed: the runner is the only writer of its gauges, and most
+        ticks repeat the last values (a flat book, a flat signal)."""
         key = (id(metric), labels)
         known = self._shown.get(key)
         if known is None:
