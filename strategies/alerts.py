@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field
 
 from strategies.liquidation_map import Cluster
-from strategies.series import FRESH_HOURS, change, price_change, venue_oi
-from strategies.types import HOUR_MS, MarketView, Signal
+from strategies.series import FRESH_HOURS, change, fresh_funding, price_change, venue_oi
+from strategies.types import MarketView, Signal
 
 
 class AlertParams(BaseModel):
@@ -46,8 +46,8 @@ def conditions(view: MarketView, readings: Mapping[str, Signal], found: Sequence
                p: AlertParams) -> list[Condition]:
     out: list[Condition] = []
     sym = view.symbol
-    for ex, f in view.funding.items():
-        if len(f) and view.now - int(f.ts[-1]) <= FRESH_HOURS * HOUR_MS and abs(f.value[-1]) >= p.funding:
+    for ex, f in fresh_funding(view, FRESH_HOURS).items():
+        if abs(f.value[-1]) >= p.funding:
             side = "+" if f.value[-1] > 0 else "-"
             out.append(Condition(f"funding:{ex}:{side}", "funding_extreme",
                                  f"{sym} funding {f.value[-1]:+.4%} on {ex} beyond "

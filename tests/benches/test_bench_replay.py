@@ -253,7 +253,8 @@ def test_real_history_replay(tmp_path, figures):
                    f"{(n / took) / (bn / btook):.4f}; {took * per_tick:.0f} us a tick")
     figures.append(untold)
     figures.append(f"  the runner alone (events, simulated exchange, sync, equity row, commit; "
-                   f"no module read, no decision): {fn / ftook:,.0f} events/s, {ftook * per_tick:.0f} us a tick; "
+                   f"no module read, no decision): {fn / ftook:,.0f} events/s, "
+                   f"{ftook * per_tick:.0f} us a tick; "
                    f"200 000 events/s leaves {budget:.1f} us a tick beyond reading the events "
                    f"({btook * per_tick:.1f} us)")
 
