@@ -28,29 +28,33 @@ class AtrWindow:
     """regime's window of ATRs (the last vol_lookback_bars, NaN left out), kept in order
     from bar to bar: one bar later it is the same values less the one that left the window,
     plus the new bar's. Anything else (a first view, a skipped bar, other parameters, a
-    window longer than the history kept) is gathered whole."""
+    window longer than the history kept) is gathered whole, and put in order only if the
+    next bar follows it (a lone read, as a decision alone makes, costs a partial sort)."""
 
-    __slots__ = ("bars", "last_ts", "lookback", "ordered")
+    __slots__ = ("bars", "gathered", "last_ts", "lookback", "ordered")
 
     def __init__(self) -> None:
         self.lookback = self.bars = 0
         self.last_ts = None
-        self.ordered: list[float] = []
+        self.gathered = np.empty(0)  # the window gathered whole, not yet in order
+        self.ordered: list[float] | None = None
 
     def quantile(self, c: Candles, lookback: int, q: float) -> tuple[float, int]:
         """(quantile of the window at q, values in it) — as regime computes them whole."""
         n, atr = len(c), c.atr
         follows = (self.lookback == lookback and n >= 2 and c.ts[-2] == self.last_ts
                    and (n > lookback or n == self.bars + 1))
-        if follows:
-            if n > lookback and not math.isnan(gone := float(atr[-lookback - 1])):
-                del self.ordered[bisect_left(self.ordered, gone)]
-            if not math.isnan(new := float(atr[-1])):
-                insort(self.ordered, new)
-        else:
-            window = atr[-lookback:]
-            self.ordered = sorted(window[~np.isnan(window)].tolist())
         self.lookback, self.bars, self.last_ts = lookback, n, c.ts[-1]
+        if not follows:
+            window = atr[-lookback:]
+            self.gathered, self.ordered = window[~np.isnan(window)], None
+            return quantile(self.gathered, q), len(self.gathered)
+        if self.ordered is None:
+            self.ordered = np.sort(self.gathered).tolist()
+        if n > lookback and not math.isnan(gone := float(atr[-lookback - 1])):
+            del self.ordered[bisect_left(self.ordered, gone)]
+        if not math.isnan(new := float(atr[-1])):
+            insort(self.ordered, new)
         return sorted_quantile(self.ordered, q), len(self.ordered)
 
 
