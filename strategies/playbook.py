@@ -98,7 +98,7 @@ class Readings(dict):
     view it reads, it is valid until its history takes the next event. A reading already
     made is a plain dict hit (`__missing__` runs only for the first)."""
 
-    __slots__ = ("_agg", "_found", "_keys", "_memo", "_weighted", "s", "view")
+    __slots__ = ("_agg", "_armed", "_found", "_keys", "_memo", "_weighted", "s", "view")
 
     def __init__(self, view: MarketView, s: SignalSet, memo: dict | None = None) -> None:
         super().__init__()
@@ -107,6 +107,7 @@ class Readings(dict):
         self._keys: dict | None = None
         self._agg = None
         self._weighted: dict[float, tuple[float, int]] = {}
+        self._armed: dict[tuple[str, ...], frozenset[Direction]] = {}
 
     def __missing__(self, module: str) -> Signal:
         sig = self[module] = MODULES[module](self)
@@ -272,11 +273,16 @@ def trigger(r: Readings, direction: Direction, allowed=TRIGGERS) -> Signal | Non
     return None
 
 
-def armed(r: Readings, allowed=TRIGGERS) -> set[Direction]:
+def armed(r: Readings, allowed=TRIGGERS) -> frozenset[Direction]:
     """The ways the structure triggers point now: no trade is possible in any other, so a
-    strategy reads its positioning modules only when this is not empty."""
-    return {r[name].direction for name in allowed
-            if r[name].direction != Direction.FLAT and r[name].invalidation is not None}
+    strategy reads its positioning modules only when this is not empty. Once per reading
+    and set of triggers (every strategy asks)."""
+    ways = r._armed.get(allowed)
+    if ways is None:
+        ways = r._armed[allowed] = frozenset(
+            r[name].direction for name in allowed
+            if r[name].direction != Direction.FLAT and r[name].invalidation is not None)
+    return ways
 
 
 def _why(r: Readings, *modules: str) -> dict:

@@ -375,6 +375,24 @@ def test_without_a_trigger_deciding_reads_the_triggers_only():
     assert list(later) == list(MODULES) and later == read_all(v, s).signals
 
 
+@pytest.mark.parametrize("first", [("swing_failure", "spring"), None])
+def test_armed_answers_for_the_triggers_asked_whatever_was_asked_before(first):
+    """A break of structure alone arms the strategies that read it and not funding_fade,
+    which reads the swing failure and the spring only — in either order of asking."""
+    from strategies.playbook import TRIGGERS, Readings, armed
+
+    r = Readings(_oi_view(np.linspace(100, 110, 200)), SignalSet())
+    r["swing_failure"], r["spring"] = Signal.flat("swing_failure"), Signal.flat("spring")
+    r["break_of_structure"] = Signal("break_of_structure", Direction.SHORT, 0.6,
+                                     {"swing_low": 99.0}, invalidation=101.0)
+    if first is not None:
+        assert armed(r, first) == set()
+    assert armed(r) == armed(r, TRIGGERS) == {Direction.SHORT}
+    assert armed(r, ("break_of_structure", "swing_failure")) == {Direction.SHORT}
+    assert armed(r, ("swing_failure", "spring")) == set()
+    assert STRATEGIES["funding_fade"](r, SignalSet()) is None
+
+
 def test_triple_confluence_stops_counting_early_but_decides_as_the_plain_rule():
     """Three or more voters agree, none disagrees, and a trigger points their way — on 2 000
     random boards, against the rule written plainly."""
