@@ -15,12 +15,13 @@ CANDLE_FIELDS = ("ts", "open", "high", "low", "close", "volume", "taker_buy", "a
 
 
 class Ring:
-    """Columns of floats appended row by row; keeps the last `maxlen` rows contiguous."""
+    """Columns appended row by row (floats, or the dtype given); keeps the last `maxlen`
+    rows contiguous."""
 
-    def __init__(self, fields: tuple[str, ...], maxlen: int) -> None:
+    def __init__(self, fields: tuple[str, ...], maxlen: int, dtype=np.float64) -> None:
         self.fields = fields
         self.maxlen = maxlen
-        self.data = np.empty((len(fields), 2 * maxlen))
+        self.data = np.empty((len(fields), 2 * maxlen), dtype=dtype)
         self.start = self.end = 0
 
     def append(self, row: tuple[float, ...]) -> None:
@@ -47,6 +48,7 @@ class SymbolHistory:
     def __init__(self, symbol: str, bars: int, funding_periods: int, oi_points: int) -> None:
         self.symbol = symbol
         self.candles = Ring(CANDLE_FIELDS, bars)
+        self.times = Ring(("ts",), bars, np.int64)  # the candles' ts as integers, for views
         self.indicators = WilderIndicators(14)
         self.funding: dict[str, Ring] = {}
         self.oi: dict[str, Ring] = {}
@@ -57,6 +59,7 @@ class SymbolHistory:
         atr, adx = self.indicators.update(e.high, e.low, e.close)
         self.candles.append((e.ts, e.open, e.high, e.low, e.close, e.volume, e.taker_buy,
                              atr, adx))
+        self.times.append((e.ts,))
 
     def add_funding(self, e: FundingEvent) -> None:
         ring = self.funding.setdefault(e.exchange, Ring(("ts", "v"), self._funding_len))
@@ -100,7 +103,7 @@ class History:
         h = self._of(symbol)
         c = h.candles
         tb = c.column(6)
-        candles = Candles(c.column(0).astype(np.int64), c.column(1), c.column(2), c.column(3),
+        candles = Candles(h.times.column(0), c.column(1), c.column(2), c.column(3),
                           c.column(4), c.column(5), c.column(7), c.column(8),
                           None if len(tb) == 0 or np.isnan(tb[-1]) else tb)
         funding = {ex: Series(r.column(0), r.column(1)) for ex, r in h.funding.items()}

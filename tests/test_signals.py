@@ -15,7 +15,7 @@ from strategies.playbook import SignalSet, funding_fade, read_all
 from strategies.regime import RegimeParams, regime
 from strategies.structure import SwingFailureParams, swing_failure
 from strategies.types import Direction, Series
-from tests.helpers import HOUR, candles, view
+from tests.helpers import BTC, HOUR, T0, candles, view
 
 P = FundingExtremeParams()
 
@@ -464,3 +464,22 @@ def test_open_interest_survival_is_each_later_steps_kept_share_multiplied_from_t
     assert want == [0.0, 0.0, 0.8, 0.8, 1.0, 1.0]  # the wipe-out ends the first two slices
     assert _survival(oi[-2:]).tolist() == [1.0]  # one step: nothing after it
     assert _survival(oi[-3:]).tolist() == [1.0, 1.0]  # 40 → 45 grew: kept whole
+
+
+def test_history_views_keep_bar_times_and_prices_together_past_the_ring_wrapping():
+    """A view's bar times are the candles' open times as integers, aligned with their prices,
+    bar after bar — also once the kept window has wrapped round its buffer several times."""
+    from bot.history import History
+    from bot.marketdata import CANDLE, CandleEvent
+
+    h, keep = History("binanceusdm", bars=50), 50
+    opened: list[int] = []
+    for i in range(180):
+        ts = T0 + i * HOUR + (7 if i == 120 else 0)  # one odd open time, kept exactly
+        opened.append(ts)
+        px = 100.0 + i
+        assert h.ingest(CandleEvent(CANDLE, "binanceusdm", BTC, ts, ts + HOUR, px, px + 1,
+                                    px - 1, px + 0.5, 1.0, float("nan")))
+        c = h.view(BTC, ts + HOUR).candles
+        assert c.ts.dtype == np.int64 and c.ts.tolist() == opened[-keep:]
+        assert c.close.tolist() == [100.5 + (t - T0) // HOUR for t in opened[-keep:]]
