@@ -11,7 +11,7 @@ from strategies.funding import to_8h
 from strategies.indicators import WilderIndicators
 from strategies.types import Candles, MarketView, Series
 
-CANDLE_FIELDS = ("ts", "open", "high", "low", "close", "volume", "taker_buy", "atr", "adx")
+CANDLE_FIELDS = ("open", "high", "low", "close", "volume", "taker_buy", "atr", "adx")
 
 
 class Ring:
@@ -40,15 +40,12 @@ class Ring:
     def __len__(self) -> int:
         return self.end - self.start
 
-    def last_ts(self) -> float:
-        return self.data[0, self.end - 1] if len(self) else -math.inf
-
 
 class SymbolHistory:
     def __init__(self, symbol: str, bars: int, funding_periods: int, oi_points: int) -> None:
         self.symbol = symbol
         self.candles = Ring(CANDLE_FIELDS, bars)
-        self.times = Ring(("ts",), bars, np.int64)  # the candles' ts as integers, for views
+        self.times = Ring(("ts",), bars, np.int64)  # the candles' open times, as integers
         self.indicators = WilderIndicators(14)
         self.funding: dict[str, Ring] = {}
         self.oi: dict[str, Ring] = {}
@@ -57,8 +54,7 @@ class SymbolHistory:
 
     def add_candle(self, e: CandleEvent) -> None:
         atr, adx = self.indicators.update(e.high, e.low, e.close)
-        self.candles.append((e.ts, e.open, e.high, e.low, e.close, e.volume, e.taker_buy,
-                             atr, adx))
+        self.candles.append((e.open, e.high, e.low, e.close, e.volume, e.taker_buy, atr, adx))
         self.times.append((e.ts,))
 
     def add_funding(self, e: FundingEvent) -> None:
@@ -102,9 +98,9 @@ class History:
     def view(self, symbol: str, now: int) -> MarketView:
         h = self._of(symbol)
         c = h.candles
-        tb = c.column(6)
-        candles = Candles(h.times.column(0), c.column(1), c.column(2), c.column(3),
-                          c.column(4), c.column(5), c.column(7), c.column(8),
+        tb = c.column(5)
+        candles = Candles(h.times.column(0), c.column(0), c.column(1), c.column(2),
+                          c.column(3), c.column(4), c.column(6), c.column(7),
                           None if len(tb) == 0 or np.isnan(tb[-1]) else tb)
         funding = {ex: Series(r.column(0), r.column(1)) for ex, r in h.funding.items()}
         oi = {ex: Series(r.column(0), r.column(1)) for ex, r in h.oi.items()}
@@ -117,8 +113,8 @@ class History:
         return None if ring is None else Series(ring.column(0), ring.column(1))
 
     def closes(self, symbol: str, n: int) -> np.ndarray:
-        return self._of(symbol).candles.column(4)[-n:]
+        return self._of(symbol).candles.column(3)[-n:]
 
     def last_close(self, symbol: str) -> float:
         c = self._of(symbol).candles
-        return float(c.column(4)[-1]) if len(c) else math.nan
+        return float(c.column(3)[-1]) if len(c) else math.nan
