@@ -76,10 +76,8 @@ def regime(view: MarketView, p: RegimeParams, window: AtrWindow | None = None) -
         drift = c.close[-1] - c.close[-lookback]
         d = Direction.LONG if drift > 0 else Direction.SHORT
         return Signal(name, d, min(adx / 100, 1.0), {**reasons, "regime": TRENDING})
-    if kept is None:
-        atrs = c.atr[-p.vol_lookback_bars:]
-        atrs = atrs[~np.isnan(atrs)]
-        kept = quantile(atrs, p.vol_quantile), len(atrs)
+    if kept is None:  # no window carried: one gathered whole for this read
+        kept = AtrWindow().quantile(c, p.vol_lookback_bars, p.vol_quantile)
     cut, counted = kept
     reasons["atr_q80"] = cut
     if counted >= 20 and atr > cut:
