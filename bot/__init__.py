@@ -1,1 +1,2 @@
-"""derivbot runtime: CLI, config, runner, order manager, gateways, metrics, replay."""
+"""derivbot's runtime. The loop (runner.py) and the shared vocabulary (config, clock, markets,
+types) live here; the parts live in app/, execution/, operator/, exchanges/ and marketdata/."""

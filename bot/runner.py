@@ -18,20 +18,20 @@ from decimal import Decimal
 
 from ccxt.base.errors import ExchangeError, NetworkError
 
-from bot.alerts import AlertBook, Webhook
-from bot.approval import ApprovalGate
-from bot.basis import BasisDesk
 from bot.clock import ReplayClock
 from bot.config import Config
-from bot.gateway import Gateway
-from bot.history import History
-from bot.marketdata import CANDLE, FUNDING, SPOT, Event
+from bot.exchanges.gateway import Gateway
+from bot.exchanges.sim.exchange import SimExchange
+from bot.execution.basis import BasisDesk
+from bot.execution.orders import OrderManager
+from bot.execution.reconcile import reconcile
+from bot.execution.riskdesk import RiskDesk
+from bot.marketdata.history import History
+from bot.marketdata.layout import CANDLE, FUNDING, SPOT, Event
 from bot.markets import QUOTES, Market
-from bot.metrics import Metrics
-from bot.orders import OrderManager
-from bot.reconcile import reconcile
-from bot.riskdesk import RiskDesk
-from bot.sim_exchange import SimExchange
+from bot.operator.alerts import AlertBook, Webhook
+from bot.operator.approval import ApprovalGate
+from bot.operator.metrics import Metrics
 from risk.manager import Approved, Portfolio
 from state import proposals
 from state.models import PositionRow

@@ -1,7 +1,9 @@
-"""What crosses the gateway: order requests and states, fills, funding payments, positions."""
+"""What crosses the gateway: order requests and states, fills, funding payments, positions,
+and the client order ids that name the bot's orders."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
@@ -110,3 +112,36 @@ class Balance:
 
 
 GatewayEvent = OrderState | Fill | FundingPayment
+
+
+# Deterministic client order ids: a retry or a restart can never double an order.
+CLIENT_PREFIX = "dbot"
+_CLIENT_RE = re.compile(rf"^{CLIENT_PREFIX}-(\d+)-(entry|stop|t1|t2|t3|exit)-(\d+)$")
+_BASIS_RE = re.compile(rf"^{CLIENT_PREFIX}-b(\d+)-(spot|perp|spotx|perpx)-(\d+)$")
+
+
+def client_id(trade_id: int, leg: str, seq: int) -> str:
+    return f"{CLIENT_PREFIX}-{trade_id:06d}-{leg}-{seq}"
+
+
+def parse_client_id(cid: str) -> tuple[int, str, int] | None:
+    m = _CLIENT_RE.match(cid)
+    return (int(m.group(1)), m.group(2), int(m.group(3))) if m else None
+
+
+def basis_client_id(basis_id: int, leg: str, seq: int) -> str:
+    return f"{CLIENT_PREFIX}-b{basis_id:06d}-{leg}-{seq}"
+
+
+def parse_basis_id(cid: str) -> tuple[int, str, int] | None:
+    m = _BASIS_RE.match(cid)
+    return (int(m.group(1)), m.group(2), int(m.group(3))) if m else None
+
+
+def parse_any_client_id(cid: str) -> tuple[str, int, str, int] | None:
+    """("trade" | "basis", id, leg, seq) for any client id the bot makes."""
+    if (t := parse_client_id(cid)) is not None:
+        return ("trade", *t)
+    if (b := parse_basis_id(cid)) is not None:
+        return ("basis", *b)
+    return None

@@ -1,6 +1,6 @@
 import pytest
 
-from bot.synth import SynthSpec, generate
+from bot.marketdata.synth import SynthSpec, generate
 
 
 @pytest.fixture(scope="session")

@@ -9,10 +9,10 @@ from decimal import Decimal
 import numpy as np
 
 from bot.clock import ReplayClock
-from bot.gateway import SimGateway
+from bot.exchanges.gateway import SimGateway
+from bot.exchanges.sim.exchange import SimExchange
+from bot.execution.orders import OrderManager
 from bot.markets import default_market
-from bot.orders import OrderManager
-from bot.sim_exchange import SimExchange
 from risk.manager import Approved
 from state.store import Store
 from strategies.indicators import atr_adx
@@ -39,10 +39,10 @@ def replay_runner(folder, db, extra: dict | None = None, gateway=SimGateway):
     """The runner `derivbot replay` builds over `folder`'s market on the simulator (config
     `extra` merged in, the simulator behind `gateway`): (runner, the simulated exchange,
     the store, the market's ticks)."""
-    # imported here: bot.app brings ccxt (~1.7 s) to tests that only want a SimExchange
-    from bot import marketdata
-    from bot.app import build_markets, build_sim
+    # imported here: bot.app.modes brings ccxt (~1.7 s) to tests that only want a SimExchange
+    from bot.app.modes import build_markets, build_sim
     from bot.config import parse_config
+    from bot.marketdata import layout as marketdata
     from bot.runner import Runner, SimMarketSink, batches
 
     cfg = parse_config({"data": {"dir": str(folder)}} | (extra or {}))

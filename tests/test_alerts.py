@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 import numpy as np
 from aiohttp import web
 
-from bot.alerts import AlertBook, Webhook
-from bot.metrics import Metrics
+from bot.operator.alerts import AlertBook, Webhook
+from bot.operator.metrics import Metrics
 from state.store import Store
 from strategies.alerts import AlertParams, conditions
 from strategies.liquidation_map import Cluster

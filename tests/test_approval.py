@@ -5,7 +5,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from bot.cli import main
+from bot.app.cli import main
 from state import proposals
 from state.models import Proposal
 from state.store import Store

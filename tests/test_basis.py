@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bot.app import build_markets, build_sim, load_data
+from bot.app.modes import build_markets, build_sim, load_data
 from bot.clock import ReplayClock
 from bot.config import ConfigError, parse_config
-from bot.faulty import FaultyGateway
-from bot.gateway import SimGateway
+from bot.exchanges.faulty import FaultyGateway
+from bot.exchanges.gateway import SimGateway
 from bot.runner import Runner, SimMarketSink
 from bot.types import OrderRequest, OrderType
 from risk.basis import basis_capital, basis_notional
@@ -172,7 +172,7 @@ def test_margin_cushion_rule_closes_about_four_percent_before_liquidation():
 
 
 def test_kill_switch_closes_a_basis_pair_leg_by_leg(tmp_path):
-    from bot.flatten import flatten
+    from bot.execution.flatten import flatten
 
     runner, ex, store, _ = replay(write_market(tmp_path, days=12, rich_until=12), config())
     [pair] = store.basis_trades()
@@ -231,7 +231,7 @@ def test_with_approval_a_pair_waits_for_a_person_then_opens_at_most_the_approved
 
 
 def test_status_lists_open_pairs_with_their_legs(tmp_path):
-    from bot.status import collect
+    from bot.operator.status import collect
 
     _, _, store, _ = replay(write_market(tmp_path, days=12, rich_until=12), config())
     [pair] = store.basis_trades()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.operator import OperatorPage, serve
+from bot.operator.page import OperatorPage, serve
 from state import proposals
 from tests.helpers import replay_runner
 

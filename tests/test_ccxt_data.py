@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from bot import marketdata
-from bot.app import build_markets, build_sim
-from bot.ccxt_gateway import CcxtGateway
+from bot.app.modes import build_markets, build_sim
 from bot.config import parse_config
-from bot.feed import CcxtFeed, fetch_history
-from bot.localex import LocalExchange, api_urls, start
-from bot.localex.guard import Limits
-from bot.metrics import Metrics
+from bot.exchanges.ccxt.data import CcxtFeed, fetch_history
+from bot.exchanges.ccxt.gateway import CcxtGateway
+from bot.exchanges.localex import LocalExchange, api_urls, start
+from bot.exchanges.localex.guard import Limits
+from bot.marketdata import layout as marketdata
+from bot.operator.metrics import Metrics
 from tests.helpers import free_port, run
 
 BTC = "BTC/USDT:USDT"

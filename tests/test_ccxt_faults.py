@@ -8,7 +8,7 @@ from decimal import Decimal as D
 import pytest
 from ccxt.base.errors import InvalidNonce, InvalidOrder, NetworkError
 
-from bot.localex.guard import Faults, Limits
+from bot.exchanges.localex.guard import Faults, Limits
 from bot.types import OrderRequest, OrderStatus, OrderType
 from tests.helpers import BTC, run, sim
 from tests.venues import venue

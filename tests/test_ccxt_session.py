@@ -3,16 +3,16 @@ exchange over HTTP trades exactly as the same session on the in-process SimGatew
 
 import pytest
 
-from bot import marketdata
-from bot.app import build_markets, build_sim
-from bot.ccxt_gateway import CcxtGateway
+from bot.app.modes import build_markets, build_sim
 from bot.clock import ReplayClock
 from bot.config import parse_config
-from bot.gateway import SimGateway
-from bot.localex import LocalExchange, api_urls, start
-from bot.localex.guard import Limits
+from bot.exchanges.ccxt.gateway import CcxtGateway
+from bot.exchanges.gateway import SimGateway
+from bot.exchanges.localex import LocalExchange, api_urls, start
+from bot.exchanges.localex.guard import Limits
+from bot.marketdata import layout as marketdata
+from bot.marketdata.synth import SynthSpec, generate
 from bot.runner import RemoteSimSink, Runner, SimMarketSink
-from bot.synth import SynthSpec, generate
 from state.store import Store
 from tests.helpers import run
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.app.cli import main
 from bot.config import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[1]

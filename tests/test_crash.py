@@ -14,7 +14,7 @@ import urllib.request
 from decimal import Decimal
 from pathlib import Path
 
-from bot.trade import parse_any_client_id
+from bot.types import parse_any_client_id
 from state.store import Store
 from tests.helpers import free_port
 

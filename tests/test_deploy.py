@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.metrics import Metrics
+from bot.operator.metrics import Metrics
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 

@@ -3,9 +3,9 @@ sequence that follows; an accepted-but-timed-out submit never produces a second 
 
 from decimal import Decimal as D
 
-from bot.faulty import FaultyGateway
-from bot.gateway import SimGateway
-from bot.orders import OrderManager
+from bot.exchanges.faulty import FaultyGateway
+from bot.exchanges.gateway import SimGateway
+from bot.execution.orders import OrderManager
 from tests.helpers import BTC, HOUR, Desk, plan, run, sim
 
 PLAN = plan(1, 50_000, 49_000, (51_000, 52_000, 53_000))

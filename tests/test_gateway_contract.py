@@ -181,8 +181,8 @@ def test_a_spot_fee_charged_in_the_base_asset_is_valued_at_the_fill_price():
 def test_maintenance_brackets_come_from_the_exchange():
     """The exchange's leverage brackets become the market's MMR tiers, which the risk
     checks use in place of the configured ones."""
+    from bot.exchanges.sim.exchange import SimExchange
     from bot.markets import default_market
-    from bot.sim_exchange import SimExchange
 
     tiers = ((50_000.0, 0.004), (250_000.0, 0.005), (float("inf"), 0.01))
     ex = SimExchange({BTC: default_market(BTC, 50_000)}, 100_000, mmr_tiers=tiers)

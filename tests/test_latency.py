@@ -4,7 +4,7 @@ within the same tick are counted in the tick's other figure, not in this one."""
 
 import asyncio
 
-from bot.gateway import SimGateway
+from bot.exchanges.gateway import SimGateway
 from tests.helpers import replay_runner, run
 
 SLOW = 0.05  # seconds each stop and target takes to hand over, here

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import marketdata
-from bot.marketdata import CANDLE, FUNDING, OI, SPOT, DataError
-from bot.synth import SynthSpec, generate
+from bot.marketdata import layout as marketdata
+from bot.marketdata.layout import CANDLE, FUNDING, OI, SPOT, DataError
+from bot.marketdata.synth import SynthSpec, generate
 
 HEADER = "timestamp,open,high,low,close,volume\n"
 H = 3_600_000

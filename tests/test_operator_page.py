@@ -5,7 +5,7 @@ import re
 import aiohttp
 import pytest
 
-from bot.operator import OperatorConfigError, OperatorPage, serve, token_for
+from bot.operator.page import OperatorConfigError, OperatorPage, serve, token_for
 from state import proposals
 from state.store import Store
 from tests.helpers import run

@@ -4,9 +4,10 @@ from decimal import Decimal as D
 
 import pytest
 
+from bot.execution.orders import split_amounts
+from bot.execution.trade import IllegalTransition, TradeState, check_trade_move
 from bot.markets import default_market
-from bot.orders import split_amounts
-from bot.trade import IllegalTransition, TradeState, check_trade_move, client_id, parse_client_id
+from bot.types import client_id, parse_client_id
 from tests.helpers import BTC, Desk, plan, sim
 
 

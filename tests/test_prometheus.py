@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from bot.metrics import Metrics
+from bot.operator.metrics import Metrics
 from tests.helpers import free_port
 
 PROMETHEUS = shutil.which("prometheus")

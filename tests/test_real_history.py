@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.app.cli import main
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 FILES = {

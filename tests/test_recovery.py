@@ -2,9 +2,9 @@
 
 from decimal import Decimal as D
 
-from bot.flatten import flatten
-from bot.orders import OrderManager
-from bot.reconcile import reconcile
+from bot.execution.flatten import flatten
+from bot.execution.orders import OrderManager
+from bot.execution.reconcile import reconcile
 from bot.types import OrderRequest, OrderType
 from state.models import Order
 from tests.helpers import BTC, Desk, plan, run, sim

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.cli import main
+from bot.app.cli import main
 from state.store import Store
 
 

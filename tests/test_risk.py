@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.cli import main
+from bot.app.cli import main
 from bot.markets import default_market
 from risk.limits import RiskLimits
 from risk.manager import Approved, OpenRisk, Portfolio, Refused, assess

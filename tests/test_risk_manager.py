@@ -8,12 +8,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bot.cli import main
-from bot.history import History
-from bot.marketdata import CandleEvent
+from bot.app.cli import main
+from bot.execution.riskdesk import RiskDesk
+from bot.marketdata.history import History
+from bot.marketdata.layout import CandleEvent
 from bot.markets import default_market
-from bot.metrics import Metrics
-from bot.riskdesk import RiskDesk
+from bot.operator.metrics import Metrics
 from risk.basis import basis_capital
 from risk.buckets import bucket_of, correlated_groups
 from risk.kelly import half_kelly, kelly_fraction

@@ -232,8 +232,8 @@ def test_liquidation_map_reads_each_oi_point_against_the_bar_closed_at_its_time(
 
 def _btc_views(synth_dir, days: int):
     """BTC's view at each of its bars over the synthetic market's first `days` days."""
-    from bot import marketdata
-    from bot.history import History
+    from bot.marketdata import layout as marketdata
+    from bot.marketdata.history import History
 
     h = History("binanceusdm")
     for e in marketdata.load(synth_dir, symbols=("BTC/USDT:USDT",)).events():
@@ -469,8 +469,8 @@ def test_open_interest_survival_is_each_later_steps_kept_share_multiplied_from_t
 def test_history_views_keep_bar_times_and_prices_together_past_the_ring_wrapping():
     """A view's bar times are the candles' open times as integers, aligned with their prices,
     bar after bar — also once the kept window has wrapped round its buffer several times."""
-    from bot.history import History
-    from bot.marketdata import CANDLE, CandleEvent
+    from bot.marketdata.history import History
+    from bot.marketdata.layout import CANDLE, CandleEvent
 
     h, keep = History("binanceusdm", bars=50), 50
     opened: list[int] = []

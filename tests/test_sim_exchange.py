@@ -5,7 +5,7 @@ from decimal import Decimal as D
 import pytest
 from ccxt.base.errors import DuplicateOrderId, InsufficientFunds, InvalidOrder, OrderNotFound
 
-from bot.sim_matching import candle_path
+from bot.exchanges.sim.matching import candle_path
 from bot.types import Fill, FundingPayment, OrderRequest, OrderStatus, OrderType
 from tests.helpers import BTC, HOUR, T0, sim
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from bot.ccxt_gateway import CcxtGateway
+from bot.exchanges.ccxt.gateway import CcxtGateway
 from tests.helpers import run
 
 KEY, SECRET = os.environ.get("DERIVBOT_API_KEY"), os.environ.get("DERIVBOT_API_SECRET")

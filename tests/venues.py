@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from bot.ccxt_gateway import CcxtGateway
-from bot.gateway import SimGateway
-from bot.localex import LocalExchange, api_urls, start
-from bot.localex.guard import Faults, Limits
-from bot.sim_exchange import SimExchange
+from bot.exchanges.ccxt.gateway import CcxtGateway
+from bot.exchanges.gateway import SimGateway
+from bot.exchanges.localex import LocalExchange, api_urls, start
+from bot.exchanges.localex.guard import Faults, Limits
+from bot.exchanges.sim.exchange import SimExchange
 from tests.helpers import BTC, sim
 
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import aiohttp
 import ccxt.async_support as ccxt
 
-from bot.ccxt_gateway import CcxtGateway
 from bot.clock import ReplayClock
-from bot.localex import api_urls
-from bot.orders import OrderManager
-from bot.reconcile import reconcile
-from bot.synth import SynthSpec, generate
+from bot.exchanges.ccxt.gateway import CcxtGateway
+from bot.exchanges.localex import api_urls
+from bot.execution.orders import OrderManager
+from bot.execution.reconcile import reconcile
+from bot.marketdata.synth import SynthSpec, generate
 from bot.types import OrderRequest, OrderType
 from state.models import Order, Trade
 from state.store import Store

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bot import marketdata
-from bot.app import build_markets, build_sim
+from bot.app.modes import build_markets, build_sim
 from bot.clock import ReplayClock
 from bot.config import parse_config
-from bot.gateway import SimGateway
+from bot.exchanges.gateway import SimGateway
+from bot.marketdata import layout as marketdata
+from bot.marketdata.synth import SynthSpec, generate
 from bot.runner import Runner, SimMarketSink, batches
-from bot.synth import SynthSpec, generate
 from state.models import Order
 from state.store import Store
 
@@ -231,7 +231,7 @@ def test_replay_grows_linearly_with_symbols(tmp_path, figures):
 def test_real_history_replay(tmp_path, figures):
     import pytest
 
-    from bot.importer import import_symbol
+    from bot.marketdata.importer import import_symbol
     btc = SHARED / "binance_usdm_BTCUSDT_perp_ohlcv_1h_2019-2026.feather"
     if not btc.exists():
         pytest.skip(f"real history not found in {SHARED}")

@@ -1,0 +1,2 @@
+"""The command line and the wiring of each mode (replay, paper, ccxt sessions, exchange serve).
+May import everything below it: runner, execution, operator, exchanges, marketdata."""

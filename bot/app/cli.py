@@ -1,0 +1,412 @@
+"""The `derivbot` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from bot.config import Config, ConfigError, load_config
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad input from the command line or its files; printed as one line, exit code 2."""
+
+
+def _config(path: str) -> Config:
+    return load_config(path)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot.app import modes as app
+
+    cfg = _config(args.config)
+    if cfg.mode == "live" and not args.live:
+        raise UsageError("mode = 'live' in config also needs --live on the command line")
+    if args.live and cfg.mode != "live":
+        raise UsageError("--live needs mode = 'live' in config")
+    if cfg.exchange.gateway == "ccxt":
+        from bot.app.exchange import run_ccxt
+
+        folder = app.resolve_data(cfg, args.data) if cfg.exchange.local_url else None
+        try:
+            runner = asyncio.run(run_ccxt(cfg, cfg.mode == "live", folder, args.max_ticks))
+        except PermissionError as err:
+            raise UsageError(str(err)) from None
+        print(f"derivbot: stopped after {runner.stats.ticks} ticks; state in {cfg.state.db}")
+        return 0
+    folder = app.resolve_data(cfg, args.data)
+    print(f"derivbot: paper trading on the simulated {cfg.exchange.venue} with data {folder}; "
+          f"metrics on http://{cfg.metrics.host}:{cfg.metrics.port}/metrics; Ctrl-C stops")
+    runner = asyncio.run(app.run_paper(cfg, folder, max_ticks=args.max_ticks))
+    print(f"derivbot: stopped after {runner.stats.ticks} ticks; state saved in {cfg.state.db}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from bot.app import modes as app
+
+    cfg = _config(args.config)
+    folder = app.resolve_data(cfg, args.data)
+    out = Path(args.out)
+    report = asyncio.run(app.replay(cfg, folder, out, progress=not args.quiet,
+                                    telemetry=not args.no_telemetry))
+    keys = ("trades", "win_rate", "profit_factor", "sharpe", "max_drawdown", "total_return",
+            "fees", "funding_pnl")
+    print(" ".join(f"{k}={report[k]}" for k in keys))
+    b = report["basis"]
+    print(f"basis: pairs={b['pairs']} failed={b['failed']} funding={b['funding']} "
+          f"price_pnl={b['price_pnl']} fees={b['fees']} pnl={b['pnl']}")
+    print(f"wrote {out / 'report.json'}, {out / 'trades.csv'}, {out / 'equity.png'}, "
+          f"{out / 'derivbot.db'}" + ("" if report["telemetry"] else
+                                      " (no signal rows or alerts: --no-telemetry)"))
+    return 0
+
+
+def _proposal_store(args: argparse.Namespace):
+    from state.store import Store
+
+    cfg = _config(args.config)
+    db = args.db or cfg.state.db
+    if not Path(db).exists():
+        raise UsageError(f"{db}: no database yet (has the bot run?)")
+    store = Store(db)
+    wall = int(time.time() * 1000)
+    now = wall if cfg.mode == "live" else store.get_meta("market_now", wall)
+    return store, now
+
+
+def cmd_approvals(args: argparse.Namespace) -> int:
+    from state import proposals
+
+    store, now = _proposal_store(args)
+    try:
+        rows = proposals.listing(store, None if args.all else "pending")
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+        return 0
+    if not rows:
+        print("no proposals pending" if not args.all else "no proposals")
+    for r in rows:
+        left = (r.expires_at - now) / 60_000
+        print(f"#{r.id} {r.status} {r.strategy} {r.symbol} {r.side} size {r.size} entry "
+              f"{r.entry:.2f} stop {r.stop:.2f} targets "
+              f"{[round(t[0], 2) for t in json.loads(r.targets_json)]} risk {r.risk_cash:.2f} "
+              f"margin {r.margin:.2f} liq {r.liquidation:.2f} "
+              + (f"expires in {left:.0f} min" if r.status == "pending" else r.reason))
+    return 0
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    from state import proposals
+
+    store, now = _proposal_store(args)
+    try:
+        pid = proposals.parse_id(args.id)
+        print(proposals.decide(store, pid, args.command == "approve", args.by, now,
+                               getattr(args, "reason", "") or ""))
+    except proposals.ProposalError as err:
+        raise UsageError(str(err)) from None
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_flatten(args: argparse.Namespace) -> int:
+    from bot.app import modes as app
+
+    cfg = _config(args.config)
+    if not Path(cfg.state.db).exists():
+        raise UsageError(f"{cfg.state.db}: no database yet (has the bot run?)")
+    try:
+        if cfg.exchange.gateway == "ccxt":
+            from bot.app.exchange import flatten_ccxt
+
+            report = asyncio.run(flatten_ccxt(cfg, cfg.mode == "live"))
+        else:
+            report = asyncio.run(app.flatten_paper(cfg, app.resolve_data(cfg, args.data)))
+    except (FileNotFoundError, PermissionError) as err:
+        raise UsageError(str(err)) from None
+    print(f"flattened: closed trades {report.trades_closed or 'none'}; closed basis pairs "
+          f"{report.pairs_closed or 'none'}; cancelled orders "
+          f"{report.orders_cancelled or 'none'}; closed positions "
+          f"{report.positions_closed or 'none'}; left alone (not ours) "
+          f"{report.left_alone or 'none'}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from bot.operator.status import print_status
+
+    db = args.db or _config(args.config).state.db
+    if not Path(db).exists():
+        raise UsageError(f"{db}: no database yet (has the bot run?)")
+    print_status(db, as_json=args.json)
+    return 0
+
+
+def cmd_size(args: argparse.Namespace) -> int:
+    from bot.app.calculator import calculate, render
+
+    result = calculate(args.equity, args.risk, args.entry, args.stop, args.leverage,
+                       args.side, args.step, args.mmr)
+    print(json.dumps(result) if args.json else render(result))
+    return 0
+
+
+def cmd_signals(args: argparse.Namespace) -> int:
+    from bot.app import modes as app
+    from bot.operator.dashboard import parse_time, readings_at, render
+
+    cfg = _config(args.config)
+    folder = app.resolve_data(cfg, args.data)
+    at = parse_time(args.at) if args.at else None
+    now, found = readings_at(folder, cfg.exchange.venue, cfg.data.symbols, at, cfg.signals)
+    render(now, found)
+    return 0
+
+
+def cmd_data_import(args: argparse.Namespace) -> int:
+    from bot.marketdata.importer import import_symbol
+    from bot.operator.dashboard import parse_time
+
+    folder = import_symbol(Path(args.out), args.exchange, args.symbol, Path(args.candles),
+                           Path(args.funding) if args.funding else None,
+                           Path(args.oi) if args.oi else None, args.oi_column,
+                           parse_time(args.since) if args.since else None,
+                           parse_time(args.until) if args.until else None)
+    print(f"imported {args.symbol} on {args.exchange} into {folder}")
+    return 0
+
+
+def cmd_exchange_serve(args: argparse.Namespace) -> int:
+    from bot.app import modes as app
+    from bot.app.exchange import serve_exchange
+
+    cfg = _config(args.config)
+    folder = app.resolve_data(cfg, args.data)
+    try:
+        asyncio.run(serve_exchange(cfg, folder, args.port, unlimited=args.no_limits))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_data_fetch(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from bot.exchanges.ccxt.data import fetch_history
+    from bot.exchanges.ccxt.gateway import CcxtGateway
+    from bot.exchanges.localex import api_urls
+    from bot.operator.dashboard import parse_time
+
+    since = parse_time(args.since)
+    until = parse_time(args.until) if args.until else int(time.time() * 1000)
+
+    async def go() -> Path:
+        urls = api_urls(args.url) if args.url else None
+        gw = CcxtGateway(args.exchange, *(("local-key", "local-secret") if args.url else ()),
+                         testnet=False, urls=urls, symbols=(args.symbol,))
+        try:
+            await gw.load_markets()
+            with Progress() as bar:
+                task = bar.add_task(f"{args.symbol} candles", total=until - since)
+                return await fetch_history(gw, args.symbol, since, until, Path(args.out),
+                                           lambda t: bar.update(task, completed=t - since))
+        finally:
+            await gw.close()
+
+    print(f"fetched into {asyncio.run(go())}")
+    return 0
+
+
+def cmd_montecarlo(args: argparse.Namespace) -> int:
+    from bot.app.risktools import montecarlo, r_from_db, read_r_multiples
+
+    if args.r_multiples:
+        r = read_r_multiples(Path(args.r_multiples))
+    else:
+        r = r_from_db(Path(args.db or _config(args.config).state.db))
+    if args.fraction is not None and not 0 < args.fraction < 1:
+        raise UsageError(f"--fraction must be within (0, 1), got {args.fraction}")
+    if args.paths < 1:
+        raise UsageError(f"--paths must be at least 1, got {args.paths}")
+    montecarlo(r, args.fraction, args.paths, args.seed, Path(args.png), args.json)
+    return 0
+
+
+def cmd_halt(args: argparse.Namespace) -> int:
+    from bot.app.risktools import halt_command
+
+    db = Path(args.db or _config(args.config).state.db)
+    print(halt_command(db, args.lift, args.by))
+    return 0
+
+
+def cmd_data_synth(args: argparse.Namespace) -> int:
+    from bot.marketdata.synth import SynthSpec, generate
+
+    symbols = tuple(args.symbols) if args.symbols else SynthSpec.symbols
+    out = generate(SynthSpec(symbols=symbols, days=args.days, seed=args.seed), args.out)
+    print(f"wrote a {args.days}-day synthetic market for {', '.join(symbols)} to {out}")
+    return 0
+
+
+def _with(p: argparse.ArgumentParser, *, data: bool = False, db: bool = False,
+          as_json: bool = False) -> argparse.ArgumentParser:
+    """The options many commands share: --config, and --data / --db / --json where asked."""
+    p.add_argument("--config", default="config.toml")
+    if data:
+        p.add_argument("--data", help="market data folder (default: config or synthetic)")
+    if db:
+        p.add_argument("--db", help="database file (default: state.db from config)")
+    if as_json:
+        p.add_argument("--json", action="store_true")
+    return p
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="derivbot", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = _with(sub.add_parser("run", help="run the configured mode (default: paper on the "
+                                           "simulator)"), data=True)
+    run.add_argument("--max-ticks", type=int, help="stop after this many ticks")
+    run.add_argument("--live", action="store_true", help="confirm live trading")
+    run.set_defaults(func=cmd_run)
+
+    rep = _with(sub.add_parser("replay", help="run the whole bot over history"), data=True)
+    rep.add_argument("--out", default="out/replay")
+    rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    rep.add_argument("--no-telemetry", action="store_true",
+                     help="record what the bot decides and does (trades, orders, fills, risk "
+                          "decisions, equity) but not every bar's signal rows and alerts: the "
+                          "same trades, 2-3x faster")
+    rep.set_defaults(func=cmd_replay)
+
+    ap = _with(sub.add_parser("approvals", help="proposals waiting for a person"), db=True,
+               as_json=True)
+    ap.add_argument("--all", action="store_true", help="every proposal, not just pending")
+    ap.set_defaults(func=cmd_approvals)
+    for name, what in (("approve", "approve a proposal"), ("reject", "reject a proposal")):
+        d = _with(sub.add_parser(name, help=what), db=True)
+        d.add_argument("id")
+        d.add_argument("--by", default=os.environ.get("USER", "operator"))
+        if name == "reject":
+            d.add_argument("--reason", default="")
+        d.set_defaults(func=cmd_decide)
+
+    fl = _with(sub.add_parser("flatten", help="kill switch: cancel bot orders, close bot "
+                                              "positions"), data=True)
+    fl.set_defaults(func=cmd_flatten)
+
+    st = _with(sub.add_parser("status", help="open positions, working orders and PnL"),
+               db=True, as_json=True)
+    st.set_defaults(func=cmd_status)
+
+    sz = sub.add_parser("size", help="position size and liquidation calculator")
+    sz.add_argument("--equity", type=float, required=True)
+    sz.add_argument("--risk", type=float, required=True, help="fraction of equity, e.g. 0.015")
+    sz.add_argument("--entry", type=float, required=True)
+    sz.add_argument("--stop", type=float, required=True)
+    sz.add_argument("--leverage", type=float, required=True)
+    sz.add_argument("--side", choices=("long", "short"), help="default: from stop vs entry")
+    sz.add_argument("--step", default="0.001", help="amount step of the market")
+    sz.add_argument("--mmr", type=float, default=0.004, help="maintenance margin rate")
+    sz.add_argument("--json", action="store_true")
+    sz.set_defaults(func=cmd_size)
+
+    exch = sub.add_parser("exchange", help="the local exchange")
+    esub = exch.add_subparsers(dest="exchange_command", required=True)
+    serve = _with(esub.add_parser("serve", help="serve Binance USD-M's REST dialect on "
+                                                "loopback"), data=True)
+    serve.add_argument("--port", type=int, default=9700)
+    serve.add_argument("--no-limits", action="store_true",
+                       help="no rate limits (fast local sessions); default: Binance's")
+    serve.set_defaults(func=cmd_exchange_serve)
+
+    sig = _with(sub.add_parser("signals", help="every signal module's reading per symbol"),
+                data=True)
+    sig.add_argument("--at", help="ISO time or ms (default: the end of the data)")
+    sig.set_defaults(func=cmd_signals)
+
+    risk = sub.add_parser("risk", help="risk tools")
+    rsub = risk.add_subparsers(dest="risk_command", required=True)
+    mc = rsub.add_parser("montecarlo", help="resample trade R-multiples into equity paths")
+    src = mc.add_mutually_exclusive_group()
+    src.add_argument("--from-db", action="store_true", help="the bot's closed trades (default)")
+    src.add_argument("--r-multiples", help="a file of R-multiples, one per line")
+    _with(mc, db=True)
+    mc.add_argument("--fraction", type=float, help="also show this risk fraction")
+    mc.add_argument("--paths", type=int, default=10_000)
+    mc.add_argument("--seed", type=int, default=7)
+    mc.add_argument("--png", default="out/montecarlo.png")
+    mc.add_argument("--json", action="store_true")
+    mc.set_defaults(func=cmd_montecarlo)
+
+    halt = _with(sub.add_parser("halt", help="show the entry halt, or lift it (--lift)"),
+                 db=True)
+    halt.add_argument("--lift", action="store_true")
+    halt.add_argument("--by", default="operator", help="who lifts it, for the record")
+    halt.set_defaults(func=cmd_halt)
+
+    data = sub.add_parser("data", help="market data tools")
+    dsub = data.add_subparsers(dest="data_command", required=True)
+    syn = dsub.add_parser("synth", help="write a seeded synthetic market")
+    syn.add_argument("--out", required=True)
+    syn.add_argument("--days", type=int, default=365)
+    syn.add_argument("--seed", type=int, default=7)
+    syn.add_argument("--symbols", nargs="*", help="ccxt symbols, e.g. BTC/USDT:USDT")
+    syn.set_defaults(func=cmd_data_synth)
+    fetch = dsub.add_parser("fetch", help="download history through ccxt (resumable)")
+    fetch.add_argument("--exchange", required=True, choices=("binanceusdm", "bybit", "okx"))
+    fetch.add_argument("--symbol", required=True)
+    fetch.add_argument("--since", required=True, help="ISO date")
+    fetch.add_argument("--until", help="ISO date (default: now)")
+    fetch.add_argument("--out", required=True)
+    fetch.add_argument("--url", help="a local exchange's base url instead of the real one")
+    fetch.set_defaults(func=cmd_data_fetch)
+    imp = dsub.add_parser("import", help="import outside history into the layout")
+    imp.add_argument("--out", required=True)
+    imp.add_argument("--exchange", required=True, help="ccxt id, e.g. binanceusdm")
+    imp.add_argument("--symbol", required=True, help="ccxt symbol, e.g. BTC/USDT:USDT")
+    imp.add_argument("--candles", required=True, help="1h candles: feather or CSV")
+    imp.add_argument("--funding", help="funding: feather (freqtrade) or CSV")
+    imp.add_argument("--oi", help="daily open interest CSV, one column per venue (USD)")
+    imp.add_argument("--oi-column", help="the venue column, e.g. 'BTC/USDT - Binance'")
+    imp.add_argument("--since", help="ISO date: keep rows from here")
+    imp.add_argument("--until", help="ISO date: keep rows before here")
+    imp.set_defaults(func=cmd_data_import)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bot.app.calculator import CalculatorError
+    from bot.app.risktools import RiskToolError
+    from bot.marketdata.layout import DataError
+    from bot.operator.page import OperatorConfigError
+
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.command == "run" else logging.WARNING,
+                        stream=sys.stderr,
+                        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s")
+    try:
+        return args.func(args)
+    except ConfigError as err:
+        print(f"derivbot: config error: {err}", file=sys.stderr)
+    except (DataError, UsageError, CalculatorError, RiskToolError, OperatorConfigError) as err:
+        print(f"derivbot: {err}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

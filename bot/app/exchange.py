@@ -1,0 +1,142 @@
+"""Wiring for real ccxt gateways: the local exchange server, a paper session driven through
+it, and paper/live sessions on a real exchange (testnet/demo unless live)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+from bot.app.modes import _on_signals, build_markets, build_sim, load_data, start_operator
+from bot.clock import PacedClock, WallClock
+from bot.config import Config
+from bot.exchanges.ccxt.data import CcxtFeed
+from bot.exchanges.ccxt.gateway import CcxtGateway
+from bot.exchanges.localex import LocalExchange, api_urls, start
+from bot.exchanges.localex.guard import Limits
+from bot.operator.metrics import Metrics
+from bot.runner import RemoteSimSink, Runner
+from state.store import Store
+
+log = logging.getLogger("derivbot.app")
+LOCAL_KEY_ENV, LOCAL_SECRET_ENV = "DERIVBOT_LOCAL_KEY", "DERIVBOT_LOCAL_SECRET"
+
+
+def local_credentials() -> tuple[str, str]:
+    return (os.environ.get(LOCAL_KEY_ENV, "local-key"),
+            os.environ.get(LOCAL_SECRET_ENV, "local-secret"))
+
+
+async def serve_exchange(cfg: Config, data_dir: Path, port: int,
+                         ready: asyncio.Event | None = None, unlimited: bool = False) -> None:
+    """`derivbot exchange serve`: Binance USD-M's dialect on 127.0.0.1 until stopped."""
+    data = load_data(cfg, data_dir)
+    engine = build_sim(cfg, build_markets(data, cfg.data.symbols))
+    key, secret = local_credentials()
+    limits = Limits(10**9, 10**9, 10**9) if unlimited else Limits()
+    local = LocalExchange(engine, data, cfg.exchange.venue, key, secret, limits)
+    runner, base = await start(local, port=port)
+    print(f"local exchange (Binance USD-M dialect) on {base}; market time advances by "
+          f"POST {base}/sim/advance", flush=True)
+    if ready is not None:
+        ready.set()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def _gateway(cfg: Config, live: bool) -> CcxtGateway:
+    if cfg.exchange.local_url:
+        key, secret = local_credentials()
+        return CcxtGateway(cfg.exchange.venue, key, secret, urls=api_urls(cfg.exchange.local_url),
+                           symbols=_symbols(cfg), rate_limit_ms=cfg.exchange.rate_limit_ms,
+                           throttle=cfg.exchange.throttle, spot=cfg.basis.enabled)
+    creds = cfg.api_credentials()
+    if creds is None:
+        raise PermissionError(f"no API keys: set {cfg.exchange.api_key_env} and "
+                              f"{cfg.exchange.api_secret_env}")
+    return CcxtGateway(cfg.exchange.venue, *creds, testnet=not live, symbols=_symbols(cfg),
+                       rate_limit_ms=cfg.exchange.rate_limit_ms, spot=cfg.basis.enabled)
+
+
+def _symbols(cfg: Config) -> tuple[str, ...]:
+    """The perps traded, and their spot markets when the basis executor runs."""
+    if not cfg.basis.enabled:
+        return cfg.data.symbols
+    return cfg.data.symbols + tuple(s.split(":")[0] for s in cfg.data.symbols)
+
+
+async def run_ccxt(cfg: Config, live: bool, data_dir: Path | None = None,
+                   max_ticks: int | None = None) -> Runner:
+    """Paper through the local exchange (data-driven, paced) or on a real exchange."""
+    gw = _gateway(cfg, live)
+    store = Store(cfg.state.db)
+    metrics = Metrics()
+    if cfg.metrics.enabled:
+        metrics.serve(cfg.metrics.host, cfg.metrics.port)
+    gw.metrics = metrics
+    page = None
+    try:
+        markets = {s: m for s, m in (await gw.load_markets()).items()
+                   if not m.spot or cfg.basis.enabled}
+        bal = await gw.fetch_balance()
+        print(f"derivbot: {'LIVE' if live else 'testnet/demo' if not cfg.exchange.local_url else 'local'} "
+              f"{cfg.exchange.venue}; equity {bal.equity} available {bal.available}; risk "
+              f"{cfg.risk.fraction:.2%}/trade, leverage {cfg.risk.leverage}x, max positions "
+              f"{cfg.risk.max_positions}, daily loss limit {cfg.risk.daily_loss_limit:.0%}",
+              flush=True)
+        if cfg.exchange.local_url:
+            sink = RemoteSimSink(cfg.exchange.local_url)
+            runner = Runner(cfg, gw, store, markets, PacedClock(cfg.paper.time_scale), metrics,
+                            sinks=(sink,))
+            page = await start_operator(cfg, store, runner.clock.now)
+            await runner.start()
+            _on_signals(runner)
+            data = load_data(cfg, data_dir)
+            last = store.get_meta("last_seen")
+            events = list(data.events())
+            if last is None and events:  # a first start reads a warm-up window untraded
+                last = events[0].seen + cfg.paper.warmup_bars * 3_600_000
+            if last is not None:
+                done = [e for e in events if e.seen <= last]
+                runner.warm(done)
+                events = events[len(done):]
+            try:
+                await runner.run(events, max_ticks=max_ticks,
+                                 on_tick=lambda t, _n: store.set_meta("last_seen", t))
+            finally:
+                await sink.close()
+        else:
+            runner = Runner(cfg, gw, store, markets, WallClock(), metrics)
+            page = await start_operator(cfg, store, runner.clock.now)
+            await runner.start()
+            _on_signals(runner)
+            feed = CcxtFeed(gw, tuple(markets), cfg.exchange.poll_s, metrics=metrics)
+            runner.warm(await feed.poll())
+            await runner.run_stream(feed.stream(), max_ticks=max_ticks)
+        await runner.save_positions()
+        await runner.shutdown()
+        return runner
+    finally:
+        if page is not None:
+            await page.cleanup()
+        await gw.close()
+        store.close()
+
+
+async def flatten_ccxt(cfg: Config, live: bool):
+    """The kill switch on a real or local exchange: no approval, reduce-only."""
+    from bot.execution.flatten import flatten, with_basis
+    from bot.execution.orders import OrderManager
+
+    gw = _gateway(cfg, live)
+    store = Store(cfg.state.db)
+    try:
+        markets = {s: m for s, m in (await gw.load_markets()).items()
+                   if not m.spot or cfg.basis.enabled}
+        return await flatten(with_basis(OrderManager(gw, store, markets, WallClock()), cfg))
+    finally:
+        await gw.close()
+        store.close()

@@ -1,0 +1,219 @@
+"""Wiring: data folder, markets, simulated exchange and runner for `replay` and `run`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shutil
+import signal
+from pathlib import Path
+
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from bot.clock import PacedClock, ReplayClock
+from bot.config import Config
+from bot.exchanges.gateway import SimGateway
+from bot.exchanges.sim import state as sim_state
+from bot.exchanges.sim.exchange import SimExchange
+from bot.marketdata import layout as marketdata
+from bot.marketdata.layout import MarketData
+from bot.marketdata.synth import SynthSpec, generate
+from bot.markets import Market, default_market, split_symbol
+from bot.operator.metrics import Metrics
+from bot.operator.report import build_report, plot_equity, write_trades_csv
+from bot.runner import Runner, SimMarketSink
+from state.store import Store
+
+log = logging.getLogger("derivbot.app")
+HOUR_MS = 3_600_000
+
+
+def resolve_data(cfg: Config, override: str | None = None, cache: Path = Path("var")) -> Path:
+    """The data folder: given, configured, or the embedded synthetic market (made once)."""
+    if override:
+        return Path(override)
+    if cfg.data.dir:
+        return Path(cfg.data.dir)
+    folder = cache / f"synth-{cfg.data.synth_seed}-{cfg.data.synth_days}d"
+    if not (folder / ".complete").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        generate(SynthSpec(symbols=cfg.data.symbols, days=cfg.data.synth_days,
+                           seed=cfg.data.synth_seed), folder)
+        (folder / ".complete").write_text("ok")
+    return folder
+
+
+def build_markets(data: MarketData, symbols: tuple[str, ...]) -> dict[str, Market]:
+    markets = {}
+    for symbol in symbols:
+        price = data.first_price(symbol)
+        markets[symbol] = default_market(symbol, price)
+        base, quote, _ = split_symbol(symbol)
+        markets[f"{base}/{quote}"] = default_market(f"{base}/{quote}", price)
+    return markets
+
+
+def build_sim(cfg: Config, markets: dict[str, Market]) -> SimExchange:
+    s = cfg.sim
+    return SimExchange(markets, s.start_equity, s.maker_fee, s.taker_fee, s.slippage_bps,
+                       cfg.risk.mmr_tiers, cfg.risk.leverage)
+
+
+def load_data(cfg: Config, folder: Path) -> MarketData:
+    return marketdata.load(folder, symbols=cfg.data.symbols)
+
+
+async def replay(cfg: Config, data_dir: Path, out: Path, progress: bool = True,
+                 telemetry: bool = True) -> dict:
+    """Run the whole bot over history as fast as it goes; write the report files to `out`.
+    `telemetry` False: no per-bar signal rows, signal gauges or alerts (Runner)."""
+    data = load_data(cfg, data_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    db = out / "derivbot.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    markets = build_markets(data, cfg.data.symbols)
+    sim = build_sim(cfg, markets)
+    store = Store(db, durable=False)  # a report: a crashed replay is simply run again
+    runner = Runner(cfg, SimGateway(sim), store, markets, ReplayClock(),
+                    sinks=(SimMarketSink(sim, cfg.exchange.venue),), telemetry=telemetry)
+    total = data.count()  # events stream from the files: memory does not grow with history
+    await runner.start()
+    if progress:
+        with Progress(TextColumn("replay"), BarColumn(), TextColumn("{task.completed}/"
+                      "{task.total} events"), TimeRemainingColumn()) as bar:
+            task = bar.add_task("replay", total=total)
+            step = max(total // 200, 1)
+            seen = [0]
+
+            def on_tick(_t: int, n: int) -> None:
+                seen[0] += n
+                if seen[0] % step < n:
+                    bar.update(task, completed=seen[0])
+
+            await runner.run(data.events(), on_tick=on_tick)
+            bar.update(task, completed=total)
+    else:
+        await runner.run(data.events())
+    await runner.close_all("end of replay")
+    await runner.snapshot(runner.clock.now())
+    await runner.save_positions()
+    await runner.shutdown()
+    enabled = tuple(name for name, toggle in cfg.strategies if toggle.enabled)
+    report = build_report(store, cfg.sim.start_equity, enabled)
+    report["events"] = runner.stats.events
+    report["data"] = str(data_dir)
+    report["telemetry"] = telemetry
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    write_trades_csv(store, out / "trades.csv")
+    plot_equity(store, out / "equity.png")
+    store.close()
+    return report
+
+
+async def run_paper(cfg: Config, data_dir: Path, max_ticks: int | None = None,
+                    serve_metrics: bool = True) -> Runner:
+    """Paper trading on the simulated exchange, paced faster than real time; resumable."""
+    data = load_data(cfg, data_dir)
+    markets = build_markets(data, cfg.data.symbols)
+    sim = build_sim(cfg, markets)
+    store = Store(cfg.state.db)
+    sim_file = Path(f"{cfg.state.db}.sim.json")
+    last_seen = store.get_meta("last_seen")
+    resumed = last_seen is not None and sim_state.load(sim, sim_file)
+    clock = PacedClock(cfg.paper.time_scale)
+    metrics = Metrics()
+    if serve_metrics and cfg.metrics.enabled:
+        metrics.serve(cfg.metrics.host, cfg.metrics.port)
+        log.info("metrics on http://%s:%s/metrics", cfg.metrics.host, cfg.metrics.port)
+    runner = Runner(cfg, SimGateway(sim), store, markets, clock, metrics,
+                    sinks=(SimMarketSink(sim, cfg.exchange.venue),))
+    page = await start_operator(cfg, store, clock.now) if serve_metrics else None
+    events = list(data.events())
+    if resumed:
+        done = [e for e in events if e.seen <= last_seen]
+        runner.warm(done)
+        events = events[len(done):]
+        clock.t = last_seen
+        log.info("resumed after %s with %d open trades", last_seen, len(runner.om.active))
+    await runner.start()
+    _on_signals(runner)
+
+    def checkpoint(t: int, _n: int) -> None:
+        if runner.stats.ticks % 50 == 0:
+            _save(runner, sim, sim_file, t)
+
+    if not resumed and cfg.paper.warmup_bars:
+        first = events[0].seen if events else 0
+        cut = first + cfg.paper.warmup_bars * HOUR_MS
+        warm = [e for e in events if e.seen < cut]
+        runner.trading = False
+        clock.pace(False)
+        await runner.run(warm)
+        runner.trading = True
+        clock.pace(True)
+        events = events[len(warm):]
+    try:
+        await runner.run(events, max_ticks=max_ticks, on_tick=checkpoint)
+    finally:
+        _save(runner, sim, sim_file, runner.clock.now())
+        await runner.save_positions()
+        await runner.shutdown()
+        if page is not None:
+            await page.cleanup()
+        store.close()
+    return runner
+
+
+async def start_operator(cfg: Config, store: Store, now):
+    """The operator page on its port (refuses beyond loopback without a token)."""
+    from bot.operator.page import OperatorPage, serve, token_for
+
+    if not cfg.operator.enabled:
+        return None
+    token = token_for(cfg.operator.host)
+    runner = await serve(OperatorPage(store, token, now), cfg.operator.host, cfg.operator.port)
+    log.info("operator page on http://%s:%s/", cfg.operator.host, cfg.operator.port)
+    return runner
+
+
+def _save(runner: Runner, sim: SimExchange, path: Path, t: int) -> None:
+    runner.store.flush()
+    sim_state.save(sim, path)
+    runner.store.set_meta("last_seen", t)
+
+
+def _on_signals(runner: Runner) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, _request_stop, runner)
+        except (NotImplementedError, RuntimeError):  # not the main thread
+            pass
+
+
+def _request_stop(runner: Runner) -> None:
+    log.info("stop requested: finishing the tick and saving state")
+    runner.stop_requested = True
+
+
+async def flatten_paper(cfg: Config, data_dir: Path):
+    """The kill switch against a paper session on the simulator (its saved state)."""
+    from bot.clock import ReplayClock
+    from bot.execution.flatten import flatten, with_basis
+    from bot.execution.orders import OrderManager
+
+    data = load_data(cfg, data_dir)
+    sim = build_sim(cfg, build_markets(data, cfg.data.symbols))
+    sim_file = Path(f"{cfg.state.db}.sim.json")
+    if not sim_state.load(sim, sim_file):
+        raise FileNotFoundError(f"{sim_file}: no saved simulator state to flatten")
+    store = Store(cfg.state.db)
+    try:
+        om = OrderManager(SimGateway(sim), store, sim.markets, ReplayClock(sim.now))
+        report = await flatten(with_basis(om, cfg))
+        sim_state.save(sim, sim_file)
+        return report
+    finally:
+        store.close()

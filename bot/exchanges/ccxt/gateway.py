@@ -1,0 +1,487 @@
+"""The Gateway on ccxt.async_support: Binance USD-M, Bybit, OKX — testnet/demo unless live.
+
+Errors are mapped once, here, into ccxt's tree; only the NetworkError family is retried
+(tenacity, exponential backoff with jitter). An order whose submit outcome is unknown is
+looked up by its client id before any resubmit, so it is never doubled. Order endpoints
+are capped per account by asyncio-throttle on top of ccxt's own rate limiter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+import ccxt.async_support as ccxt
+from ccxt.base.errors import (
+    DDoSProtection,
+    DuplicateOrderId,
+    ExchangeError,
+    NetworkError,
+    OrderNotFound,
+    RateLimitExceeded,
+)
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+from tenacity import wait_exponential_jitter as backoff
+
+from bot.exchanges.ccxt.profiles import PROFILES, Profile
+from bot.exchanges.ccxt.throttle import CompletionThrottler
+from bot.markets import Market
+from bot.types import (
+    Balance,
+    Fill,
+    FundingPayment,
+    GatewayEvent,
+    OrderRequest,
+    OrderState,
+    OrderStatus,
+    OrderType,
+    Position,
+    parse_client_id,
+)
+
+log = logging.getLogger("derivbot.ccxt")
+CODE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
+STATUS = {"open": OrderStatus.OPEN, "closed": OrderStatus.CLOSED,
+          "canceled": OrderStatus.CANCELED, "expired": OrderStatus.EXPIRED,
+          "rejected": OrderStatus.REJECTED}
+ZERO = Decimal(0)
+
+
+def _dec(x: Any) -> Decimal | None:
+    return None if x is None or x == "" else Decimal(str(x))
+
+
+class CcxtGateway:
+    def __init__(self, exchange_id: str, api_key: str = "", secret: str = "",
+                 testnet: bool = True, urls: dict[str, str] | None = None,
+                 symbols: tuple[str, ...] = (), attempts: int = 5, base_wait: float = 0.2,
+                 rate_limit_ms: float | None = None, metrics=None, throttle: bool = True,
+                 spot: bool = False) -> None:
+        if exchange_id not in PROFILES:
+            raise ValueError(f"exchange {exchange_id!r} is not supported; "
+                             f"choose from {', '.join(PROFILES)}")
+        self.name = exchange_id
+        self.profile: Profile = PROFILES[exchange_id]
+        cls = getattr(ccxt, self.profile.ccxt_id)
+        config: dict[str, Any] = {"apiKey": api_key, "secret": secret, "enableRateLimit": True,
+                                  "options": dict(self.profile.options)}
+        if spot:  # the basis executor's spot leg: spot markets load beside the perps
+            config["options"].update(self.profile.spot_options)
+        self.spot = spot
+        if rate_limit_ms is not None:  # ms per unit of ccxt's request cost; 0: its limiter off
+            config["rateLimit"] = rate_limit_ms
+            config["enableRateLimit"] = rate_limit_ms > 0
+        self.ex = cls(config)
+        if urls:  # a local exchange on loopback
+            self.ex.urls["api"] = urls
+        elif testnet:
+            if self.profile.testnet == "demo":
+                self.ex.enable_demo_trading(True)
+            else:
+                self.ex.set_sandbox_mode(True)
+        self.symbols = symbols
+        self.attempts, self.base_wait = attempts, base_wait
+        self.throttlers = [CompletionThrottler(max(int(n * self.profile.safety), 1), p)
+                           for n, p in self.profile.order_limits]
+        self.throttle = throttle  # off only against a local exchange without limits
+        weight, period = self.profile.weight_limit
+        self.weight = CompletionThrottler(max(int(weight * self.profile.safety), 1), period)
+        self.metrics = metrics
+        self.markets: dict[str, Market] = {}
+        self.watch: dict[str, OrderState] = {}  # working orders this gateway follows
+        self.kinds: dict[str, OrderType] = {}
+        self.retries = 0
+        self.traded: set[str] = set()  # symbols we placed orders on: fills and funding to poll
+        self._seen_trades: set[str] = set()
+        self._trades_since: dict[str, int] = {}
+        self._order_trade_rank: dict[str, int] = {}
+        self._funding_since: dict[str, int] = {}
+        self._funding_due = True  # a start asks once: payments made while the bot was down
+
+    # ---- plumbing ---------------------------------------------------------------------
+    def _map(self, err: Exception) -> Exception:
+        """ccxt's class by the exchange's own code (ccxt's URL tables miss a local exchange)."""
+        m = CODE.search(str(err)) if isinstance(err, ccxt.BaseError) else None
+        cls = self.profile.errors.get(int(m.group(1))) if m else None
+        return cls(str(err)) if cls is not None and not isinstance(err, cls) else err
+
+    async def _call(self, endpoint: str, fn: Callable[..., Awaitable], *args, order: bool = False,
+                    retry: bool = True, **kw):
+        """Call ccxt; map errors; retry only network errors (timeouts, 5xx, 429)."""
+        if not retry:  # the order path: one attempt, no retry machinery in the way
+            return await self._once(endpoint, fn, args, kw, order)
+        async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self.attempts),
+                wait=backoff(multiplier=self.base_wait, max=10 * self.base_wait,
+                             jitter=self.base_wait),
+                retry=retry_if_exception_type(NetworkError), reraise=True):
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    self.retries += 1
+                    if self.metrics is not None:
+                        self.metrics.retries.labels(endpoint).inc()
+                return await self._once(endpoint, fn, args, kw, order)
+        raise AssertionError("unreachable")
+
+    async def _once(self, endpoint: str, fn: Callable[..., Awaitable], args: tuple, kw: dict,
+                    order: bool):
+        """One request: room under the caps first, errors mapped, latency observed."""
+        taken: list[tuple[CompletionThrottler, int]] = []
+        started = time.perf_counter()
+        try:
+            if self.throttle:
+                for t, n in ([(t, 1) for t in self.throttlers] if order else []) + [
+                        (self.weight, self.profile.weights.get(endpoint, 1))]:
+                    await t.acquire(n)
+                    taken.append((t, n))
+            return await fn(*args, **kw)
+        except Exception as err:  # noqa: BLE001 - mapped to ccxt's tree, re-raised
+            raise self._map(err) from None
+        finally:
+            for t, n in taken:
+                t.release(n)
+            if self.metrics is not None:
+                self.metrics.request_latency.labels(endpoint).observe(
+                    time.perf_counter() - started)
+                self._export_waits()
+
+    def _export_waits(self) -> None:
+        for name, t in [("weight", self.weight)] + [(f"orders_{int(th.period)}s", th)
+                                                     for th in self.throttlers]:
+            if t.waited:
+                self.metrics.rate_limit_wait.labels(name).inc(t.waited)
+                t.waited = 0.0
+
+    # ---- the Gateway interface ---------------------------------------------------------
+    async def load_markets(self) -> dict[str, Market]:
+        raw = await self._call("markets", self.ex.load_markets)
+        out = {}
+        for sym, m in raw.items():
+            if self.symbols and sym not in self.symbols:
+                continue
+            if not (m.get("swap") and m.get("linear")) and not m.get("spot"):
+                continue
+            step = _dec(m["precision"]["amount"]) or Decimal("0.001")
+            tick = _dec(m["precision"]["price"]) or Decimal("0.01")
+            min_amount = _dec(m["limits"]["amount"]["min"]) or step
+            min_cost = _dec(m["limits"]["cost"]["min"]) or Decimal(5)
+            max_lev = (m.get("limits", {}).get("leverage", {}) or {}).get("max") or 125
+            out[sym] = Market(sym, m["base"], m["quote"], bool(m.get("spot")), step, tick,
+                              min_amount, min_cost, float(max_lev))
+        self.markets = await self._with_brackets(out)
+        return self.markets
+
+    async def _with_brackets(self, markets: dict[str, Market]) -> dict[str, Market]:
+        """The exchange's maintenance-margin brackets per perp (liquidation prices and the
+        risk checks use them); without them (an exchange or key that cannot read them) the
+        configured tiers stand in, and the log says so."""
+        perps = [s for s, m in markets.items() if not m.spot]
+        if not perps or not self.ex.has.get("fetchLeverageTiers"):
+            return markets
+        try:
+            tiers = await self._call("leverage_tiers", self.ex.fetch_leverage_tiers, perps)
+        except ExchangeError as err:
+            log.warning("event=no_leverage_brackets error=%r: using the configured MMR tiers",
+                        err)
+            return markets
+        out = dict(markets)
+        for sym in perps:
+            rows = sorted(tiers.get(sym) or [], key=lambda r: r.get("maxNotional") or 0)
+            got = tuple((float(r["maxNotional"]), float(r["maintenanceMarginRate"]))
+                        for r in rows if r.get("maxNotional") and
+                        r.get("maintenanceMarginRate") is not None)
+            if got:
+                out[sym] = replace(markets[sym], mmr_tiers=got)
+        return out
+
+    async def set_leverage(self, symbol: str, leverage: float) -> None:
+        await self._call("leverage", self.ex.set_leverage, int(leverage), symbol)
+        try:
+            await self._call("margin_mode", self.ex.set_margin_mode, "isolated", symbol)
+        except ExchangeError as err:  # already isolated is fine
+            if "No need to change" not in str(err) and "MarginModeAlreadySet" not in type(
+                    err).__name__:
+                raise
+
+    def _conditional(self, client_id: str) -> bool:
+        kind = self.kinds.get(client_id)
+        if kind is not None:
+            return kind is OrderType.STOP_MARKET
+        parsed = parse_client_id(client_id)
+        return parsed is not None and parsed[1] == "stop"
+
+    async def create_order(self, req: OrderRequest) -> OrderState:
+        self.kinds[req.client_id] = req.type
+        self.traded.add(req.symbol)
+        params: dict[str, Any] = {"clientOrderId": req.client_id}
+        if req.reduce_only:
+            params["reduceOnly"] = True
+        if req.type is OrderType.STOP_MARKET:
+            params[self.profile.trigger_param] = float(req.stop_price)
+        ccxt_type = "limit" if req.type is OrderType.LIMIT else "market"
+        price = float(req.price) if req.price is not None else None
+        for attempt in range(1, self.attempts + 1):
+            try:
+                raw = await self._call("create_order", self.ex.create_order, req.symbol,
+                                       ccxt_type, req.side, float(req.amount), price, params,
+                                       order=True, retry=False)
+                state = await self._state(raw, req.symbol, req.client_id)
+                break
+            except DuplicateOrderId:
+                if attempt == 1:  # the caller reused an id: not ours to paper over
+                    raise
+                state = await self.fetch_order(req.symbol, req.client_id)  # a lost answer
+                break
+            except NetworkError as err:
+                # a 429/418 is a refusal; a timeout, drop or 5xx may have been executed
+                refused = isinstance(err, (DDoSProtection, RateLimitExceeded))
+                log.warning("event=submit_%s order=%s attempt=%d error=%r",
+                            "refused" if refused else "unknown", req.client_id, attempt, err)
+                found = None if refused else await self._lookup(req.symbol, req.client_id)
+                if found is not None:
+                    state = found
+                    break
+                if attempt == self.attempts:
+                    raise
+                self.retries += 1
+                if self.metrics is not None:
+                    self.metrics.retries.labels("create_order").inc()
+                await asyncio.sleep(self.base_wait * 2 ** (attempt - 1))
+        if state.status is OrderStatus.OPEN or state.filled > 0:
+            self.watch[req.client_id] = state
+        return state
+
+    async def _lookup(self, symbol: str, client_id: str) -> OrderState | None:
+        try:
+            return await self.fetch_order(symbol, client_id)
+        except OrderNotFound:
+            return None
+
+    async def cancel_order(self, symbol: str, client_id: str) -> OrderState:
+        params = {"clientOrderId": client_id}
+        if self._conditional(client_id):
+            params["trigger"] = True
+        await self._call("cancel_order", self.ex.cancel_order, None, symbol, params)
+        state = await self.fetch_order(symbol, client_id)
+        self.watch.pop(client_id, None)
+        return state
+
+    async def fetch_order(self, symbol: str, client_id: str) -> OrderState:
+        params: dict[str, Any] = {"clientOrderId": client_id}
+        if self._conditional(client_id):
+            params["trigger"] = True
+        raw = await self._call("fetch_order", self.ex.fetch_order, None, symbol, params)
+        state = await self._state(raw, symbol, client_id)
+        if state.status is OrderStatus.OPEN and parse_client_id(client_id) is not None:
+            self.watch[client_id] = state  # an order of ours found working (e.g. at restart)
+            self.traded.add(symbol)
+        return state
+
+    async def fetch_open_orders(self, symbol: str | None = None) -> list[OrderState]:
+        out = []
+        for sym in ([symbol] if symbol else self._perp_symbols()):
+            for trigger in (False, True):
+                rows = await self._call("open_orders", self.ex.fetch_open_orders, sym,
+                                        params={"trigger": True} if trigger else {})
+                for raw in rows:
+                    cid = raw.get("clientOrderId") or ""
+                    if trigger:
+                        self.kinds.setdefault(cid, OrderType.STOP_MARKET)
+                    out.append(await self._state(raw, sym, cid, fees=False))
+        return out
+
+    async def fetch_positions(self) -> list[Position]:
+        rows = await self._call("positions", self.ex.fetch_positions, list(self._perp_symbols()))
+        out = []
+        for p in rows:
+            info = p.get("info", {})
+            amt = _dec(info.get("positionAmt")) if "positionAmt" in info else None
+            if amt is None:
+                contracts = _dec(p.get("contracts")) or ZERO
+                amt = contracts if p.get("side") != "short" else -contracts
+            if amt == 0:
+                continue
+            self.traded.add(p["symbol"])  # a position pays funding: follow it
+            out.append(Position(p["symbol"], amt, _dec(info.get("entryPrice") or p["entryPrice"]),
+                                # posted margin (Binance's isolatedMargin adds the unrealised)
+                                _dec(info.get("isolatedWallet") or p.get("initialMargin"))
+                                or ZERO,
+                                float(p.get("leverage") or 1),
+                                _dec(info.get("liquidationPrice") or p.get("liquidationPrice")),
+                                _dec(info.get("unRealizedProfit") or p.get("unrealizedPnl"))
+                                or ZERO))
+        return out
+
+    async def fetch_balance(self) -> Balance:
+        raw = await self._call("balance", self.ex.fetch_balance)
+        info = raw.get("info", {})
+        quote = "USDT"
+        wallet = _dec(info.get("totalWalletBalance")) or _dec(raw[quote]["total"]) or ZERO
+        equity = _dec(info.get("totalMarginBalance")) or wallet
+        available = _dec(info.get("availableBalance")) or _dec(raw[quote]["free"]) or ZERO
+        held: dict[str, Decimal] = {}
+        if self.spot:
+            raw_spot = await self._call("spot_balance", self.ex.fetch_balance,
+                                        {"type": "spot", "subType": "spot"})  # not linear
+            for row in (raw_spot.get("info") or {}).get("balances", []):
+                amount = (_dec(row.get("free")) or ZERO) + (_dec(row.get("locked")) or ZERO)
+                if amount:
+                    held[row["asset"]] = amount
+        return Balance(wallet, equity, available, held)
+
+    async def poll_events(self) -> list[GatewayEvent]:
+        """Order changes (in the order they filled), new fills, and funding payments."""
+        changed: list[tuple[int, OrderState]] = []
+        for sym in self._perp_symbols():
+            mine = {cid: st for cid, st in self.watch.items() if st.symbol == sym}
+            if not mine:
+                continue
+            still_open = {o.client_id: o for o in await self.fetch_open_orders(sym)}
+            for cid, old in mine.items():
+                new = still_open.get(cid)
+                if new is not None and new.filled == old.filled:
+                    continue
+                new = await self.fetch_order(sym, cid)
+                if new.status != old.status or new.filled != old.filled:
+                    changed.append((self._fill_rank(new), new))
+                if new.status is OrderStatus.OPEN:
+                    self.watch[cid] = new
+                else:
+                    self.watch.pop(cid, None)
+        events: list[GatewayEvent] = [st for _, st in sorted(changed, key=lambda x: x[0])]
+        if changed:  # fills (and a liquidation, which expires the reduce-only orders)
+            events += await self._new_fills()
+        if self._funding_due:
+            self._funding_due = False
+            events += await self._funding()
+        return events
+
+    def expect_funding(self) -> None:
+        """A funding time has passed: the next poll asks for the payments (a costly call)."""
+        self._funding_due = True
+
+    def _fill_rank(self, st: OrderState) -> int:
+        return self._order_trade_rank.get(st.exchange_id, 10**12)
+
+    async def close(self) -> None:
+        await self.ex.close()
+
+    # ---- helpers ---------------------------------------------------------------------
+    def _traded_perps(self) -> list[str]:
+        """Perps we placed orders on or hold (they have fills and funding to read)."""
+        return sorted(s for s in self.traded if s not in self.markets
+                      or not self.markets[s].spot)
+
+    def _perp_symbols(self) -> list[str]:
+        return [s for s, m in self.markets.items() if not m.spot] or list(self.symbols)
+
+    async def _state(self, raw: dict, symbol: str, client_id: str, fees: bool = True
+                     ) -> OrderState:
+        info = raw.get("info", {}) or {}
+        kind = self.kinds.get(client_id) or (
+            OrderType.STOP_MARKET if raw.get("triggerPrice") else
+            OrderType.LIMIT if raw.get("type") == "limit" else OrderType.MARKET)
+        status = STATUS.get(raw.get("status"), OrderStatus.OPEN)
+        oid = str(raw.get("id"))
+        filled = _dec(info.get(self.profile.filled_field)) if self.profile.filled_field else None
+        average = _dec(info.get(self.profile.average_field)) if self.profile.average_field \
+            else None
+        fill_id = oid
+        actual = info.get(self.profile.actual_order_field) if self.profile.actual_order_field \
+            else None
+        if kind is OrderType.STOP_MARKET and actual:
+            filled_raw = await self._call("fetch_order", self.ex.fetch_order, str(actual), symbol)
+            ainfo = filled_raw.get("info", {})
+            filled = _dec(ainfo.get(self.profile.filled_field)) or _dec(filled_raw.get("filled"))
+            average = _dec(ainfo.get(self.profile.average_field)) or _dec(
+                filled_raw.get("average"))
+            fill_id = str(actual)
+            status = STATUS.get(filled_raw.get("status"), status)  # filled whole or in part
+        if filled is None:
+            filled = _dec(raw.get("filled")) or ZERO
+        quote_filled = _dec(info.get("cummulativeQuoteQty"))  # spot: exact, no avgPrice
+        if (average is None or average == 0) and quote_filled and filled:
+            average = quote_filled / filled
+        if average is None or average == 0:
+            average = _dec(raw.get("average")) if filled else None
+        fee = await self._fees(symbol, fill_id) if fees and filled else ZERO
+        amount = _dec(info.get("origQty") or info.get("quantity")) or _dec(raw.get("amount"))
+        return OrderState(client_id, oid, symbol, raw.get("side") or "", kind, amount,
+                          _dec(raw.get("price")) if kind is OrderType.LIMIT else None,
+                          _dec(raw.get("triggerPrice")), bool(raw.get("reduceOnly")), status,
+                          filled, average if filled else None, fee,
+                          int(raw.get("lastUpdateTimestamp") or raw.get("timestamp") or 0))
+
+    async def _fees(self, symbol: str, order_id: str) -> Decimal:
+        """The order's fees in the quote currency. A fee charged in the base asset (spot
+        buys on Binance) is valued at its fill's price; one charged in another asset (BNB)
+        is logged and not counted, as it never touches the quote balance."""
+        trades = await self._call("my_trades", self.ex.fetch_my_trades, symbol,
+                                  params={"orderId": order_id})
+        market = self.markets.get(symbol)
+        total = ZERO
+        for t in trades:
+            info = t.get("info", {})
+            raw = info.get(self.profile.fee_field) if self.profile.fee_field else None
+            fee = _dec(raw) if raw is not None else _dec((t.get("fee") or {}).get("cost")) \
+                or ZERO
+            asset = info.get("commissionAsset") or (t.get("fee") or {}).get("currency")
+            if market is not None and asset and asset != market.quote:
+                if asset == market.base:
+                    fee *= _dec(info.get("price")) or _dec(t.get("price")) or ZERO
+                else:
+                    log.warning("event=fee_in_other_asset order=%s asset=%s fee=%s", order_id,
+                                asset, fee)
+                    fee = ZERO
+            total += fee
+            rank = int(info.get("id", 0) or 0)
+            self._order_trade_rank[order_id] = min(self._order_trade_rank.get(order_id, rank),
+                                                   rank)
+        return total
+
+    async def _new_fills(self) -> list[Fill]:
+        """Fills not from our own orders' states: audit records and liquidations."""
+        out = []
+        for sym in self._traded_perps():
+            trades = await self._call("my_trades", self.ex.fetch_my_trades, sym,
+                                      self._trades_since.get(sym))
+            for t in trades:
+                tid = str(t.get("id"))
+                if tid in self._seen_trades:
+                    continue
+                self._seen_trades.add(tid)
+                self._trades_since[sym] = max(self._trades_since.get(sym, 0),
+                                              int(t.get("timestamp") or 0))
+                info = t.get("info", {})
+                cid = info.get("clientOrderId") or ""
+                liquidation = bool(info.get("liquidation")) or cid.startswith("autoclose")
+                fee = _dec(info.get(self.profile.fee_field)) if self.profile.fee_field else None
+                out.append(Fill("" if liquidation else cid, str(t.get("order")), sym,
+                                t.get("side") or "", _dec(info.get("qty")) or _dec(t["amount"]),
+                                _dec(info.get("price")) or _dec(t["price"]),
+                                fee if fee is not None else ZERO, int(t.get("timestamp") or 0),
+                                liquidation, tid))
+        return out
+
+    async def _funding(self) -> list[FundingPayment]:
+        out = []
+        for sym in self._traded_perps():
+            rows = await self._call("funding_history", self.ex.fetch_funding_history, sym,
+                                    self._funding_since.get(sym), 1000)
+            for r in rows:
+                amount = _dec((r.get("info") or {}).get("income")) or _dec(r.get("amount"))
+                ts = int(r["timestamp"])
+                out.append(FundingPayment(sym, ts, 0.0, ZERO, amount))
+                self._funding_since[sym] = max(self._funding_since.get(sym, 0), ts + 1)
+        return out
+
+    async def transfer(self, asset: str, amount: Decimal, to_spot: bool) -> None:
+        await self._call("transfer", self.ex.transfer, asset, float(amount),
+                         "linear" if to_spot else "spot", "spot" if to_spot else "linear")
+

@@ -1,0 +1,32 @@
+"""The local exchange: Binance's REST dialect on loopback, backed by the SimExchange engine."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.exchanges.localex.server import LocalExchange
+
+API_KEYS = ("fapiPublic", "fapiPublicV2", "fapiPublicV3", "fapiPrivate", "fapiPrivateV2",
+            "fapiPrivateV3", "fapiData", "public", "private", "sapi")
+
+
+def api_urls(base: str) -> dict[str, str]:
+    """ccxt's api url table for Binance pointed at a local exchange at `base`."""
+    return {
+        "fapiPublic": f"{base}/fapi/v1", "fapiPublicV2": f"{base}/fapi/v2",
+        "fapiPublicV3": f"{base}/fapi/v3", "fapiPrivate": f"{base}/fapi/v1",
+        "fapiPrivateV2": f"{base}/fapi/v2", "fapiPrivateV3": f"{base}/fapi/v3",
+        "fapiData": f"{base}/futures/data", "public": f"{base}/api/v3",
+        "private": f"{base}/api/v3", "sapi": f"{base}/sapi/v1",
+    }
+
+
+async def start(exchange: LocalExchange, host: str = "127.0.0.1", port: int = 0
+                ) -> tuple[web.AppRunner, str]:
+    """Serve on host:port (0: any free port); returns the runner and the base url."""
+    runner = web.AppRunner(exchange.app(), handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]
+    return runner, f"http://{host}:{bound}"

@@ -1,0 +1,142 @@
+"""The local exchange's public market-data endpoints (Binance USD-M shapes), served from
+the same data folder that drives its engine; nothing after the engine's time is shown."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+from ccxt.base.errors import BaseError
+
+from bot.exchanges.localex import dialect
+from bot.markets import Market
+
+PARAMS = web.RequestKey("params", dict)
+
+
+def market_of(table: dict[str, Market], params: dict) -> Market:
+    """The market a request's `symbol` names, or Binance's -1121."""
+    try:
+        return table[params["symbol"]]
+    except KeyError:
+        raise BaseError(f"-1121 Invalid symbol {params.get('symbol')}") from None
+
+
+class PublicRoutes:
+    """Mixed into LocalExchange: needs self.sim, self.data, self.venue, self.by_id, self.rates."""
+
+    async def ping(self, _request: web.Request) -> web.Response:
+        return web.json_response({})
+
+    async def time(self, _request: web.Request) -> web.Response:
+        return web.json_response({"serverTime": int(time.time() * 1000)})
+
+    async def exchange_info(self, _request: web.Request) -> web.Response:
+        return web.json_response({
+            "timezone": "UTC", "serverTime": self.sim.now, "futuresType": "U_MARGINED",
+            "rateLimits": [
+                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+                 "limit": self.rates.limits.weight_per_minute},
+                {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1,
+                 "limit": self.rates.limits.orders_per_minute},
+                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
+                 "limit": self.rates.limits.orders_per_10s}],
+            "exchangeFilters": [], "assets": [],
+            "symbols": [dialect.symbol_info(m) for m in self.by_id.values()]})
+
+    def _market(self, params: dict) -> Market:
+        return market_of(self.by_id, params)
+
+    async def klines(self, request: web.Request) -> web.Response:
+        p = request[PARAMS]
+        m = self._market(p)
+        limit = min(int(p.get("limit", 500)), 1500)
+        start = int(p.get("startTime", 0))
+        end = int(p.get("endTime", self.sim.now))
+        rows = []
+        if self.data is not None:
+            df = self.data.tables.get((self.venue, m.symbol, "candles_1h.csv"))
+            if df is not None:
+                ts = df["timestamp"].to_numpy()
+                keep = (ts >= start) & (ts <= end) & (ts + 3_600_000 <= self.sim.now)
+                sel = df[keep].head(limit) if "startTime" in p else df[keep].tail(limit)
+                for r in sel.itertuples(index=False):
+                    tb = getattr(r, "taker_buy_volume", 0.0)
+                    rows.append([int(r.timestamp), str(r.open), str(r.high), str(r.low),
+                                 str(r.close), str(r.volume), int(r.timestamp) + 3_599_999,
+                                 str(r.volume * r.close), 0, str(tb), str(tb * r.close), "0"])
+        return web.json_response(rows)
+
+    async def premium_index(self, request: web.Request) -> web.Response:
+        m = self._market(request[PARAMS])
+        last = str(self.sim.last.get(m.symbol, 0))
+        rate = "0"
+        if self.data is not None:
+            df = self.data.tables.get((self.venue, m.symbol, "funding.csv"))
+            if df is not None:
+                seen = df[df["timestamp"] <= self.sim.now]
+                rate = str(seen["rate"].iloc[-1]) if len(seen) else "0"
+        return web.json_response({
+            "symbol": dialect.market_id(m), "markPrice": last, "indexPrice": last,
+            "estimatedSettlePrice": last, "lastFundingRate": rate, "interestRate": "0.0001",
+            "nextFundingTime": (self.sim.now // 28_800_000 + 1) * 28_800_000,
+            "time": self.sim.now})
+
+    async def funding_rate(self, request: web.Request) -> web.Response:
+        p = request[PARAMS]
+        m = self._market(p)
+        rows = []
+        if self.data is not None:
+            df = self.data.tables.get((self.venue, m.symbol, "funding.csv"))
+            if df is not None:
+                ts = df["timestamp"].to_numpy()
+                keep = (ts >= int(p.get("startTime", 0))) & (ts <= self.sim.now)
+                for r in df[keep].head(int(p.get("limit", 100))).itertuples(index=False):
+                    rows.append({"symbol": dialect.market_id(m), "fundingTime": int(r.timestamp),
+                                 "fundingRate": str(r.rate), "markPrice": ""})
+        return web.json_response(rows)
+
+    def _oi_rows(self, m: Market):
+        if self.data is None:
+            return None
+        df = self.data.tables.get((self.venue, m.symbol, "open_interest.csv"))
+        return None if df is None else df[df["timestamp"] <= self.sim.now]
+
+    async def open_interest(self, request: web.Request) -> web.Response:
+        m = self._market(request[PARAMS])
+        rows = self._oi_rows(m)
+        if rows is None or rows.empty:
+            raise BaseError(f"-1121 No open interest for {dialect.market_id(m)}")
+        last = rows.iloc[-1]
+        return web.json_response({"openInterest": str(last["open_interest"]),
+                                  "symbol": dialect.market_id(m), "time": int(last["timestamp"])})
+
+    async def open_interest_hist(self, request: web.Request) -> web.Response:
+        p = request[PARAMS]
+        m = self._market(p)
+        rows = self._oi_rows(m)
+        out = []
+        if rows is not None:
+            ts = rows["timestamp"].to_numpy()
+            keep = (ts >= int(p.get("startTime", 0))) & (ts <= int(p.get("endTime", 2**62)))
+            sel = rows[keep]
+            sel = sel.head(int(p.get("limit", 30))) if "startTime" in p else sel.tail(
+                int(p.get("limit", 30)))
+            for r in sel.itertuples(index=False):
+                value = getattr(r, "open_interest_value", r.open_interest)
+                out.append({"symbol": dialect.market_id(m), "sumOpenInterest": str(r.open_interest),
+                            "sumOpenInterestValue": str(value), "timestamp": int(r.timestamp)})
+        return web.json_response(out)
+
+    async def leverage_bracket(self, _request: web.Request) -> web.Response:
+        tiers = self.sim.mmr_tiers
+        out = []
+        for m in self.by_id.values():
+            floor, brackets = 0.0, []
+            for i, (cap, rate) in enumerate(tiers, 1):
+                brackets.append({"bracket": i, "initialLeverage": int(m.max_leverage),
+                                 "notionalCap": min(cap, 1e12), "notionalFloor": floor,
+                                 "maintMarginRatio": rate, "cum": 0.0})
+                floor = cap
+            out.append({"symbol": dialect.market_id(m), "brackets": brackets})
+        return web.json_response(out)

@@ -1,0 +1,374 @@
+"""A local exchange on loopback that speaks Binance USD-M's REST dialect, so the real ccxt
+client can trade against the SimExchange engine. Market time advances by POST /sim/advance."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from decimal import Decimal, InvalidOperation
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+from ccxt.base.errors import BaseError
+
+from bot.exchanges.localex import dialect
+from bot.exchanges.localex.guard import Faults, Limits, RateGuard, binance_error, verify
+from bot.exchanges.localex.public import PARAMS, PublicRoutes
+from bot.exchanges.localex.spot import SPOT_PUBLIC, SpotRoutes
+from bot.exchanges.sim.exchange import SimExchange
+from bot.marketdata.layout import CANDLE, FUNDING, SPOT, MarketData
+from bot.markets import Market
+from bot.types import Fill, FundingPayment, OrderRequest, OrderStatus, OrderType
+
+PUBLIC = {"/fapi/v1/ping", "/fapi/v1/time", "/fapi/v1/exchangeInfo", "/fapi/v1/klines",
+          "/fapi/v1/premiumIndex", "/fapi/v1/fundingRate", "/fapi/v1/openInterest",
+          "/fapi/v1/leverageBracket", "/futures/data/openInterestHist"} | SPOT_PUBLIC
+CODE = re.compile(r"^(-\d{4})\s+(.*)$", re.DOTALL)
+
+
+class LocalExchange(PublicRoutes, SpotRoutes):
+    def __init__(self, sim: SimExchange, data: MarketData | None = None,
+                 venue: str = "binanceusdm", api_key: str = "local-key",
+                 secret: str = "local-secret", limits: Limits | None = None,
+                 faults: Faults | None = None) -> None:
+        self.sim, self.data, self.venue = sim, data, venue
+        self.api_key, self.secret = api_key, secret
+        self.rates = RateGuard(limits or Limits())
+        self.faults = faults or Faults()
+        self.by_id: dict[str, Market] = {dialect.market_id(m): m for m in sim.markets.values()
+                                          if not m.spot}
+        self.spot_by_id = {dialect.market_id(m): m for m in sim.markets.values() if m.spot}
+        self.start_wallet = sim.wallet
+        self.trades: list[dict] = []
+        self.spot_trades: list[dict] = []
+        self.transfers: list[dict] = []
+        self.income: list[dict] = []
+        self.requests: dict[str, int] = {}
+        self._events = iter(data.events()) if data is not None else iter(())
+        self._pending = None
+        self._lock = asyncio.Lock()
+
+    # ---- market time ------------------------------------------------------------------
+    def advance(self, until: int) -> int:
+        """Feed the venue's data seen at or before `until` into the engine."""
+        n = 0
+        while True:
+            e = self._pending if self._pending is not None else next(self._events, None)
+            self._pending = None
+            if e is None:
+                break
+            if e.seen > until:
+                self._pending = e
+                break
+            n += 1
+            if e.exchange != self.venue:
+                continue
+            if e.kind in (CANDLE, SPOT):
+                self.sim.on_candle(e.symbol, e.seen, e.open, e.high, e.low, e.close)
+            elif e.kind == FUNDING:
+                self.sim.on_funding(e.symbol, e.ts, e.rate)
+        self.sim.now = max(self.sim.now, until)
+        self._collect()
+        return n
+
+    def candle(self, symbol: str, close_time: int, o: float, h: float, lo: float,
+               c: float) -> None:
+        """Move the engine by one candle (tests and tools that drive prices by hand)."""
+        self.sim.on_candle(symbol, close_time, o, h, lo, c)
+        self._collect()
+
+    def funding(self, symbol: str, ts: int, rate: float) -> None:
+        self.sim.on_funding(symbol, ts, rate)
+        self._collect()
+
+    def _collect(self) -> None:
+        """Turn the engine's fills and funding into userTrades and income records."""
+        for ev in self.sim.drain():
+            if isinstance(ev, Fill) and self.sim.markets[ev.symbol].spot:
+                m = self.sim.markets[ev.symbol]
+                order = self.sim.orders[ev.client_id]
+                self.spot_trades.append({
+                    "symbol": dialect.market_id(m), "id": len(self.spot_trades) + 1,
+                    "orderId": int(order.exchange_id), "orderListId": -1,
+                    "price": str(ev.price), "qty": str(ev.amount),
+                    "quoteQty": str(ev.amount * ev.price), "commission": str(ev.fee),
+                    "commissionAsset": m.quote, "time": ev.timestamp,
+                    "isBuyer": ev.side == "buy", "isMaker": False, "isBestMatch": True})
+            elif isinstance(ev, Fill):
+                m = self.sim.markets[ev.symbol]
+                order = self.sim.orders.get(ev.client_id)
+                is_algo = order is not None and order.type is OrderType.STOP_MARKET
+                oid = int(ev.exchange_id) + dialect.ACTUAL_ID_OFFSET if is_algo else (
+                    int(ev.exchange_id) if ev.exchange_id.isdigit() else 0)
+                self.trades.append({
+                    "symbol": dialect.market_id(m), "id": len(self.trades) + 1, "orderId": oid,
+                    "side": ev.side.upper(), "price": str(ev.price), "qty": str(ev.amount),
+                    "realizedPnl": "0", "quoteQty": str(ev.amount * ev.price),
+                    "commission": str(ev.fee), "commissionAsset": m.quote, "time": ev.timestamp,
+                    "positionSide": "BOTH", "buyer": ev.side == "buy", "maker": False,
+                    "clientOrderId": ev.client_id or f"autoclose-{ev.timestamp}",
+                    "liquidation": ev.liquidation})
+            elif isinstance(ev, FundingPayment):
+                m = self.sim.markets[ev.symbol]
+                self.income.append({
+                    "symbol": dialect.market_id(m), "incomeType": "FUNDING_FEE",
+                    "income": str(ev.amount), "asset": m.quote, "info": "FUNDING_FEE",
+                    "time": ev.timestamp, "tranId": len(self.income) + 1, "tradeId": ""})
+
+    # ---- the web application ----------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware])
+        r = app.router
+        r.add_get("/fapi/v1/ping", self.ping)
+        r.add_get("/fapi/v1/time", self.time)
+        r.add_get("/fapi/v1/exchangeInfo", self.exchange_info)
+        r.add_get("/fapi/v1/klines", self.klines)
+        r.add_get("/fapi/v1/premiumIndex", self.premium_index)
+        r.add_get("/fapi/v1/fundingRate", self.funding_rate)
+        r.add_get("/fapi/v1/leverageBracket", self.leverage_bracket)
+        r.add_get("/fapi/v1/openInterest", self.open_interest)
+        r.add_get("/futures/data/openInterestHist", self.open_interest_hist)
+        r.add_post("/fapi/v1/order", self.new_order)
+        r.add_get("/fapi/v1/order", self.get_order)
+        r.add_delete("/fapi/v1/order", self.cancel_order)
+        r.add_post("/fapi/v1/algoOrder", self.new_algo)
+        r.add_get("/fapi/v1/algoOrder", self.get_algo)
+        r.add_delete("/fapi/v1/algoOrder", self.cancel_algo)
+        r.add_get("/fapi/v1/openOrders", self.open_orders)
+        r.add_get("/fapi/v1/openAlgoOrders", self.open_algo)
+        for v in ("v2", "v3"):
+            r.add_get(f"/fapi/{v}/account", self.account)
+            r.add_get(f"/fapi/{v}/positionRisk", self.position_risk)
+            r.add_get(f"/fapi/{v}/balance", self.balance)
+        r.add_post("/fapi/v1/leverage", self.leverage)
+        r.add_post("/fapi/v1/marginType", self.margin_type)
+        r.add_get("/fapi/v1/userTrades", self.user_trades)
+        r.add_get("/fapi/v1/income", self.income_history)
+        self.add_spot_routes(r)
+        r.add_post("/sim/advance", self.sim_advance)
+        r.add_post("/sim/faults", self.sim_faults)
+        r.add_get("/sim/state", self.sim_state)
+        return app
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler):
+        path = request.path
+        key = f"{request.method} {path}"
+        self.requests[key] = self.requests.get(key, 0) + 1
+        if path.startswith("/sim/"):
+            return await handler(request)
+        await self.faults.delay()
+        fault = self.faults.next_for(key)
+        if fault == "5xx":
+            return web.Response(status=503, text="Service Unavailable")
+        if fault == "429":
+            return binance_error(429, -1003, "Too many requests.", {"Retry-After": "1"})
+        if fault == "drop_before":
+            request.transport.close()
+            raise asyncio.CancelledError
+        limited = self.rates.check(path, request.method)
+        if limited is not None:
+            return limited
+        body = await request.text()
+        if path not in PUBLIC:
+            refused = verify(request, body, self.api_key, self.secret)
+            if refused is not None:
+                return refused
+        request[PARAMS] = dict(parse_qsl(request.query_string)) | dict(parse_qsl(body))
+        async with self._lock:
+            try:
+                response = await handler(request)
+            except BaseError as err:  # the engine's rejects carry Binance's code
+                m = CODE.match(str(err))
+                code, msg = (int(m.group(1)), m.group(2)) if m else (-1000, str(err))
+                response = binance_error(400, code, msg)
+            except (KeyError, ValueError, InvalidOperation) as err:
+                response = binance_error(400, -1102, f"Mandatory parameter missing or "
+                                                     f"malformed: {err}")
+            self._collect()
+        if fault == "drop_after":  # the engine acted; the answer never arrives
+            request.transport.close()
+            raise asyncio.CancelledError
+        return response
+
+    # ---- trading ------------------------------------------------------------------------
+    def _request(self, p: dict, algo: bool) -> OrderRequest:
+        m = self._market(p)
+        kind = p["type"].upper()
+        types = {"MARKET": OrderType.MARKET, "LIMIT": OrderType.LIMIT,
+                 "STOP_MARKET": OrderType.STOP_MARKET}
+        if kind not in types or (kind == "STOP_MARKET") != algo:
+            raise BaseError(f"-1116 Invalid orderType {kind} for this endpoint.")
+        cid = p.get("clientAlgoId" if algo else "newClientOrderId") or f"local-{self.sim.seq + 1}"
+        stop = p.get("triggerPrice") if algo else None
+        return OrderRequest(cid, m.symbol, p["side"].lower(), types[kind],
+                            Decimal(p["quantity"]),
+                            Decimal(p["price"]) if kind == "LIMIT" else None,
+                            Decimal(stop) if stop else None,
+                            p.get("reduceOnly", "false").lower() == "true")
+
+    def _find(self, p: dict, algo: bool):
+        cid = p.get("clientAlgoId" if algo else "origClientOrderId")
+        oid = p.get("algoId" if algo else "orderId")
+        if cid:
+            return self.sim.fetch_order(cid)
+        if oid:
+            num = int(oid)
+            if not algo and num > dialect.ACTUAL_ID_OFFSET:
+                num -= dialect.ACTUAL_ID_OFFSET
+            for o in self.sim.orders.values():
+                if o.exchange_id == str(num):
+                    return o
+        raise BaseError("-2013 Order does not exist.")
+
+    async def new_order(self, request: web.Request) -> web.Response:
+        o = self.sim.create_order(self._request(request[PARAMS], algo=False))
+        return web.json_response(dialect.order_json(o, self.sim.markets[o.symbol]))
+
+    async def new_algo(self, request: web.Request) -> web.Response:
+        o = self.sim.create_order(self._request(request[PARAMS], algo=True))
+        return web.json_response(dialect.algo_json(o, self.sim.markets[o.symbol]))
+
+    async def get_order(self, request: web.Request) -> web.Response:
+        o = self._find(request[PARAMS], algo=False)
+        m = self.sim.markets[o.symbol]
+        if o.type is OrderType.STOP_MARKET:
+            return web.json_response(dialect.actual_order_json(o, m))
+        return web.json_response(dialect.order_json(o, m))
+
+    async def get_algo(self, request: web.Request) -> web.Response:
+        o = self._find(request[PARAMS], algo=True)
+        return web.json_response(dialect.algo_json(o, self.sim.markets[o.symbol]))
+
+    async def cancel_order(self, request: web.Request) -> web.Response:
+        o = self._find(request[PARAMS], algo=False)
+        o = self.sim.cancel_order(o.client_id)
+        return web.json_response(dialect.order_json(o, self.sim.markets[o.symbol]))
+
+    async def cancel_algo(self, request: web.Request) -> web.Response:
+        o = self._find(request[PARAMS], algo=True)
+        o = self.sim.cancel_order(o.client_id)
+        return web.json_response({"algoId": int(o.exchange_id), "clientAlgoId": o.client_id,
+                                  "code": "200", "msg": "success"})
+
+    def _open(self, p: dict, algo: bool) -> list:
+        sym = self.by_id[p["symbol"]].symbol if "symbol" in p else None
+        return [o for o in self.sim.open_orders(sym)
+                if (o.type is OrderType.STOP_MARKET) == algo]
+
+    async def open_orders(self, request: web.Request) -> web.Response:
+        return web.json_response([dialect.order_json(o, self.sim.markets[o.symbol])
+                                  for o in self._open(request[PARAMS], algo=False)])
+
+    async def open_algo(self, request: web.Request) -> web.Response:
+        return web.json_response([dialect.algo_json(o, self.sim.markets[o.symbol])
+                                  for o in self._open(request[PARAMS], algo=True)])
+
+    def _positions(self) -> list[dict]:
+        out = []
+        for pos in self.sim.fetch_positions():
+            m = self.sim.markets[pos.symbol]
+            mark = Decimal(repr(self.sim.last.get(pos.symbol, float(pos.entry_price))))
+            out.append(dialect.position_json(pos, m, mark))
+        return out
+
+    async def position_risk(self, _request: web.Request) -> web.Response:
+        return web.json_response(self._positions())
+
+    async def account(self, _request: web.Request) -> web.Response:
+        bal = self.sim.balance()
+        upnl = bal.equity - bal.wallet
+        asset = {"asset": "USDT", "walletBalance": str(bal.wallet),
+                 "unrealizedProfit": str(upnl), "marginBalance": str(bal.equity),
+                 "maintMargin": "0", "initialMargin": str(bal.wallet - bal.available),
+                 "positionInitialMargin": str(bal.wallet - bal.available),
+                 "openOrderInitialMargin": "0", "crossWalletBalance": str(bal.wallet),
+                 "crossUnPnl": "0", "availableBalance": str(bal.available),
+                 "maxWithdrawAmount": str(bal.available), "updateTime": self.sim.now}
+        return web.json_response({
+            "totalInitialMargin": asset["initialMargin"], "totalMaintMargin": "0",
+            "totalWalletBalance": str(bal.wallet), "totalUnrealizedProfit": str(upnl),
+            "totalMarginBalance": str(bal.equity), "availableBalance": str(bal.available),
+            "maxWithdrawAmount": str(bal.available), "assets": [asset],
+            "positions": self._positions()})
+
+    async def balance(self, _request: web.Request) -> web.Response:
+        bal = self.sim.balance()
+        return web.json_response([{"accountAlias": "local", "asset": "USDT",
+                                   "balance": str(bal.wallet),
+                                   "crossWalletBalance": str(bal.wallet),
+                                   "availableBalance": str(bal.available),
+                                   "maxWithdrawAmount": str(bal.available),
+                                   "updateTime": self.sim.now}])
+
+    async def leverage(self, request: web.Request) -> web.Response:
+        p = request[PARAMS]
+        m = self._market(p)
+        self.sim.set_leverage(m.symbol, float(p["leverage"]))
+        return web.json_response({"leverage": int(float(p["leverage"])),
+                                  "maxNotionalValue": "1000000000", "symbol": p["symbol"]})
+
+    async def margin_type(self, request: web.Request) -> web.Response:
+        p = request[PARAMS]
+        self._market(p)
+        if p.get("marginType", "").upper() not in ("ISOLATED", "CROSSED"):
+            raise BaseError("-1130 Data sent for parameter 'marginType' is not valid.")
+        return web.json_response({"code": 200, "msg": "success"})
+
+    async def user_trades(self, request: web.Request) -> web.Response:
+        p = request[PARAMS]
+        rows = [t for t in self.trades if t["symbol"] == p.get("symbol", t["symbol"])]
+        if "orderId" in p:
+            rows = [t for t in rows if str(t["orderId"]) == p["orderId"]]
+        if "fromId" in p:
+            rows = [t for t in rows if t["id"] >= int(p["fromId"])]
+        limit = int(p.get("limit", 500))
+        if "startTime" in p:
+            rows = [t for t in rows if t["time"] >= int(p["startTime"])]
+        elif "fromId" not in p:  # as Binance: without a start, the most recent
+            return web.json_response(rows[-limit:])
+        return web.json_response(rows[:limit])
+
+    async def income_history(self, request: web.Request) -> web.Response:
+        p = request[PARAMS]
+        rows = [i for i in self.income if "symbol" not in p or i["symbol"] == p["symbol"]]
+        limit = int(p.get("limit", 100))
+        if "startTime" not in p:  # as Binance: without a start, the most recent
+            return web.json_response(rows[-limit:])
+        rows = [i for i in rows if i["time"] >= int(p["startTime"])]
+        return web.json_response(rows[:limit])
+
+    # ---- control (not Binance's) -----------------------------------------------------------
+    async def sim_advance(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        async with self._lock:
+            n = self.advance(int(body["until"]))
+        return web.json_response({"events": n, "now": self.sim.now})
+
+    async def sim_faults(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.faults.script.extend((s, k) for s, k in body.get("script", []))
+        for key in ("latency_s", "p_5xx", "p_429", "p_drop"):
+            if key in body:
+                setattr(self.faults, key, float(body[key]))
+        return web.json_response({"ok": True})
+
+    async def sim_state(self, _request: web.Request) -> web.Response:
+        bal = self.sim.balance()
+        return web.json_response(json.loads(json.dumps({
+            "now": self.sim.now, "wallet": str(bal.wallet), "equity": str(bal.equity),
+            "orders": [{"client_id": o.client_id, "status": o.status.value,
+                        "filled": str(o.filled)} for o in self.sim.orders.values()],
+            "open": [{"client_id": o.client_id, "symbol": o.symbol, "type": o.type.value,
+                      "reduce_only": o.reduce_only, "amount": str(o.amount - o.filled)}
+                     for o in self.sim.open.values() if o.status is OrderStatus.OPEN],
+            "positions": {p.symbol: str(p.contracts) for p in self.sim.fetch_positions()},
+            "spot": {a: str(v) for a, v in self.sim.spot.items()},
+            # the futures wallet's own result: what transfers moved is not profit
+            "futures_pnl": str(bal.wallet - self.start_wallet + self.sim.transferred),
+            "trades": self.trades,
+            "fees": str(sum((Decimal(t["commission"]) for t in self.trades + self.spot_trades),
+                            Decimal(0))),
+            "funding": str(sum((Decimal(i["income"]) for i in self.income), Decimal(0))),
+            "rate_limited": self.rates.counts, "requests": self.requests})))

@@ -1,0 +1,405 @@
+"""An in-process exchange: perp and spot orders, fees, funding, isolated margin, liquidation.
+
+It rejects what a real exchange rejects (with Binance's codes in the message) and
+raises ccxt's own exception classes, so code above the gateway sees one error tree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from ccxt.base.errors import (
+    BadSymbol,
+    DuplicateOrderId,
+    InsufficientFunds,
+    InvalidOrder,
+    OrderImmediatelyFillable,
+    OrderNotFound,
+)
+
+from bot.exchanges.sim.matching import candle_path, segments, touch
+from bot.markets import Market, is_multiple
+from bot.types import (
+    Balance,
+    Fill,
+    FundingPayment,
+    GatewayEvent,
+    OrderRequest,
+    OrderState,
+    OrderStatus,
+    OrderType,
+    Position,
+)
+from risk.manager import mmr_for
+
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class _Pos:
+    contracts: Decimal = ZERO
+    entry: Decimal = ZERO
+    margin: Decimal = ZERO
+    leverage: float = 5.0
+
+
+def _dec(x: float) -> Decimal:
+    return Decimal(repr(x))
+
+
+class SimExchange:
+    def __init__(self, markets: dict[str, Market], start_balance: Decimal | float,
+                 maker_fee: float = 0.0002, taker_fee: float = 0.0005,
+                 slippage_bps: float = 0.0,
+                 mmr_tiers: tuple[tuple[float, float], ...] = ((float("inf"), 0.004),),
+                 default_leverage: float = 5.0):
+        self.markets = markets
+        self.wallet = Decimal(str(start_balance))
+        self.spot: dict[str, Decimal] = {}
+        self.transferred = ZERO  # net quote moved from the futures wallet to spot
+        self.maker_fee, self.taker_fee = Decimal(str(maker_fee)), Decimal(str(taker_fee))
+        self.slippage = Decimal(str(slippage_bps)) / Decimal(10_000)
+        self.mmr_tiers = mmr_tiers
+        self.default_leverage = default_leverage
+        self.leverage: dict[str, float] = {}
+        self.positions: dict[str, _Pos] = {}
+        self.orders: dict[str, OrderState] = {}
+        self.open: dict[str, OrderState] = {}
+        self.last: dict[str, float] = {}
+        self.now = 0
+        self.seq = 0
+        self.events: list[GatewayEvent] = []
+
+    # ---- market data in -------------------------------------------------------------
+    def on_candle(self, symbol: str, close_time: int, o: float, h: float, lo: float,
+                  c: float) -> None:
+        self.now = max(self.now, close_time)
+        if symbol in self.markets and (symbol in self.positions or self._has_open(symbol)):
+            self._walk(symbol, o, h, lo, c)
+        self.last[symbol] = c
+
+    def on_funding(self, symbol: str, timestamp: int, rate: float) -> None:
+        self.now = max(self.now, timestamp)
+        pos = self.positions.get(symbol)
+        if pos is None or pos.contracts == 0 or symbol not in self.last:
+            return
+        notional = abs(pos.contracts) * _dec(self.last[symbol])
+        sign = 1 if pos.contracts > 0 else -1
+        amount = -sign * notional * Decimal(repr(rate))  # longs pay a positive rate
+        self.wallet += amount
+        self.events.append(FundingPayment(symbol, timestamp, rate, notional, amount))
+
+    # ---- trading ----------------------------------------------------------------------
+    def set_leverage(self, symbol: str, leverage: float) -> None:
+        market = self._market(symbol)
+        if not 0 < leverage <= market.max_leverage:
+            raise InvalidOrder(f"-4028 Leverage {leverage} is not valid for {symbol}")
+        self.leverage[symbol] = leverage
+
+    def create_order(self, req: OrderRequest) -> OrderState:
+        market = self._market(req.symbol)
+        if req.client_id in self.orders:
+            raise DuplicateOrderId(f"-4116 ClientOrderId is duplicated: {req.client_id}")
+        self._validate(req, market)
+        self.seq += 1
+        state = OrderState(req.client_id, str(self.seq), req.symbol, req.side, req.type,
+                           req.amount, req.price, req.stop_price, req.reduce_only,
+                           OrderStatus.OPEN, timestamp=self.now)
+        self.orders[req.client_id] = state
+        last = _dec(self.last[req.symbol])
+        if req.type is OrderType.MARKET:
+            self._fill(state, last, taker=True)
+        elif req.type is OrderType.LIMIT and self._marketable(req, last):
+            self._fill(state, min(last, req.price) if req.side == "buy" else max(last, req.price),
+                       taker=True)
+        else:
+            self.open[req.client_id] = state
+            self.events.append(state)
+        return self.orders[req.client_id]
+
+    def cancel_order(self, client_id: str) -> OrderState:
+        state = self.open.pop(client_id, None)
+        if state is None:
+            known = self.orders.get(client_id)
+            why = "is already " + known.status.value if known else "does not exist"
+            raise OrderNotFound(f"-2011 Unknown order sent: {client_id} {why}")
+        return self._finish(state, OrderStatus.CANCELED)
+
+    def fetch_order(self, client_id: str) -> OrderState:
+        try:
+            return self.orders[client_id]
+        except KeyError:
+            raise OrderNotFound(f"-2013 Order does not exist: {client_id}") from None
+
+    def open_orders(self, symbol: str | None = None) -> list[OrderState]:
+        return [o for o in self.open.values() if symbol is None or o.symbol == symbol]
+
+    def fetch_positions(self) -> list[Position]:
+        out = []
+        for sym, p in self.positions.items():
+            mark = _dec(self.last.get(sym, float(p.entry)))
+            out.append(Position(sym, p.contracts, p.entry, p.margin, p.leverage,
+                                self._liq_price(p), (mark - p.entry) * p.contracts))
+        return out
+
+    def balance(self) -> Balance:
+        unrealised = sum((pos.unrealised for pos in self.fetch_positions()), ZERO)
+        used = sum((p.margin for p in self.positions.values()), ZERO)
+        return Balance(self.wallet, self.wallet + unrealised,
+                       self.wallet - used - self._order_margin(), dict(self.spot))
+
+    def transfer(self, asset: str, amount: Decimal, to_spot: bool) -> None:
+        """Move quote between the futures wallet and the spot account."""
+        if amount <= 0:
+            raise InvalidOrder(f"transfer amount must be positive, got {amount}")
+        if to_spot:
+            if amount > self.balance().available:
+                raise InsufficientFunds(f"-5013 futures balance {self.balance().available} "
+                                        f"is below transfer {amount}")
+            self.wallet -= amount
+            self.transferred += amount
+            self.spot[asset] = self.spot.get(asset, ZERO) + amount
+        else:
+            if amount > self.spot.get(asset, ZERO):
+                raise InsufficientFunds(f"-5013 spot {asset} is below transfer {amount}")
+            self.spot[asset] -= amount
+            self.wallet += amount
+            self.transferred -= amount
+
+    def fill_partially(self, client_id: str, amount: Decimal, price: Decimal) -> OrderState:
+        """Part of a resting order trades (thin liquidity): the order stays open."""
+        state = self.open[client_id]
+        if self.markets[state.symbol].spot:
+            raise InvalidOrder(f"partial fills are for perp orders, not {state.symbol}")
+        if not 0 < amount < state.amount - state.filled:
+            raise InvalidOrder(f"partial fill {amount} must be below what is left of "
+                               f"{client_id} ({state.amount - state.filled})")
+        fee = amount * price * self.maker_fee
+        self.wallet += self._apply(state.symbol, state.side, amount, price) - fee
+        filled = state.filled + amount
+        avg = ((state.average or ZERO) * state.filled + price * amount) / filled
+        self.events.append(Fill(client_id, state.exchange_id, state.symbol, state.side, amount,
+                                price, fee, self.now))
+        state = state.evolve(filled=filled, average=avg, fee=state.fee + fee,
+                             timestamp=self.now)
+        self.open[client_id] = self.orders[client_id] = state
+        self.events.append(state)
+        return state
+
+    def drain(self) -> list[GatewayEvent]:
+        out, self.events = self.events, []
+        return out
+
+    # ---- internals ----------------------------------------------------------------------
+    def _market(self, symbol: str) -> Market:
+        try:
+            return self.markets[symbol]
+        except KeyError:
+            raise BadSymbol(f"-1121 Invalid symbol {symbol}") from None
+
+    def _has_open(self, symbol: str) -> bool:
+        return any(o.symbol == symbol for o in self.open.values())
+
+    def _validate(self, req: OrderRequest, m: Market) -> None:
+        if req.side not in ("buy", "sell"):
+            raise InvalidOrder(f"-1117 Invalid side {req.side!r}")
+        if req.amount <= 0 or not is_multiple(req.amount, m.amount_step):
+            raise InvalidOrder(f"-1111 Precision is over the maximum defined for this asset: "
+                               f"amount {req.amount}, step {m.amount_step}")
+        if req.amount < m.min_amount:
+            raise InvalidOrder(f"-4003 Quantity {req.amount} below minimum {m.min_amount}")
+        needs = {OrderType.LIMIT: req.price, OrderType.STOP_MARKET: req.stop_price}
+        if req.type in needs:
+            px = needs[req.type]
+            if px is None or px <= 0:
+                raise InvalidOrder(f"-1102 {req.type.value} order needs a positive price")
+            if not is_multiple(px, m.price_tick):
+                raise InvalidOrder(f"-4014 Price {px} not increased by tick size {m.price_tick}")
+        if req.symbol not in self.last:
+            raise InvalidOrder(f"-1013 No market price yet for {req.symbol}")
+        last = _dec(self.last[req.symbol])
+        ref = req.price or req.stop_price or last
+        if req.type is OrderType.STOP_MARKET:
+            fires_now = last <= req.stop_price if req.side == "sell" else last >= req.stop_price
+            if fires_now:
+                raise OrderImmediatelyFillable(f"-2021 Order would immediately trigger: stop {req.stop_price},"
+                                   f" last {last}")
+        if m.spot:
+            return self._check_spot_funds(req, m, ref)
+        if req.reduce_only:
+            pos = self.positions.get(req.symbol)
+            if pos is None or pos.contracts == 0 or (pos.contracts > 0) == (req.side == "buy"):
+                raise InvalidOrder("-2022 ReduceOnly Order is rejected: no position to reduce")
+            return None
+        notional = req.amount * ref
+        if notional < m.min_notional:
+            raise InvalidOrder(f"-4164 Order's notional must be no smaller than {m.min_notional} "
+                               f"(unless you choose reduce only): {notional}")
+        need = notional / Decimal(repr(self._lev(req.symbol))) + notional * self.taker_fee
+        available = self.balance().available
+        if need > available:
+            raise InsufficientFunds(f"-2019 Margin is insufficient: need {need:.2f}, "
+                                    f"available {available:.2f}")
+        return None
+
+    def _check_spot_funds(self, req: OrderRequest, m: Market, ref: Decimal) -> None:
+        if req.amount * ref < m.min_notional:
+            raise InvalidOrder(f"-1013 Filter failure: NOTIONAL {req.amount * ref} "
+                               f"< {m.min_notional}")
+        if req.side == "buy":
+            need, have = req.amount * ref * (1 + self.taker_fee), self.spot.get(m.quote, ZERO)
+            asset = m.quote
+        else:
+            need, have, asset = req.amount, self.spot.get(m.base, ZERO), m.base
+        if need > have:
+            raise InsufficientFunds(f"-2010 Account has insufficient balance: {asset} "
+                                    f"{have} < {need:.8f}")
+
+    @staticmethod
+    def _marketable(req: OrderRequest, last: Decimal) -> bool:
+        return last <= req.price if req.side == "buy" else last >= req.price
+
+    def _lev(self, symbol: str) -> float:
+        return self.leverage.get(symbol, self.default_leverage)
+
+    def _order_margin(self) -> Decimal:
+        total = ZERO
+        for o in self.open.values():
+            if not o.reduce_only and not self.markets[o.symbol].spot:
+                px = o.price or o.stop_price or ZERO
+                total += (o.amount - o.filled) * px / Decimal(repr(self._lev(o.symbol)))
+        return total
+
+    def _liq_price(self, p: _Pos) -> Decimal | None:
+        if p.contracts == 0:
+            return None
+        inv = Decimal(1) / Decimal(repr(p.leverage))
+        mmr = Decimal(repr(mmr_for(float(abs(p.contracts) * p.entry), self.mmr_tiers)))
+        if p.contracts > 0:
+            return p.entry * (1 - inv + mmr)
+        return p.entry * (1 + inv - mmr)
+
+    def _walk(self, symbol: str, o: float, h: float, lo: float, c: float) -> None:
+        pos = self.positions.get(symbol)
+        sign = 0 if pos is None or pos.contracts == 0 else (1 if pos.contracts > 0 else -1)
+        for a, b, at_open in segments(candle_path(o, h, lo, c, sign)):
+            while (hit := self._first_touch(symbol, a, b, at_open)) is not None:
+                _, _, price, state = hit
+                if state is None:
+                    self._liquidate(symbol, price)
+                else:
+                    self._fill(state, _dec(price), taker=state.type is OrderType.STOP_MARKET)
+                a = price  # the walk goes on from where it filled
+                at_open = False
+
+    def _first_touch(self, symbol: str, a: float, b: float, at_open: bool):
+        best = None
+        pos = self.positions.get(symbol)
+        if pos is not None and pos.contracts != 0:
+            liq = float(self._liq_price(pos))
+            px = touch(liq, pos.contracts > 0, a, b, at_open)
+            if px is not None:
+                best = (abs(px - a), 0, px, None)
+        for state in self.open.values():
+            if state.symbol != symbol:
+                continue
+            if state.type is OrderType.STOP_MARKET:
+                px = touch(float(state.stop_price), state.side == "sell", a, b, at_open)
+                rank = 1
+            else:
+                px = touch(float(state.price), state.side == "buy", a, b, at_open)
+                rank = 2
+            if px is not None and (best is None or (abs(px - a), rank) < best[:2]):
+                best = (abs(px - a), rank, px, state)
+        return best
+
+    def _finish(self, state: OrderState, status: OrderStatus, reason: str = "") -> OrderState:
+        self.open.pop(state.client_id, None)
+        done = state.evolve(status=status, timestamp=self.now, reason=reason)
+        self.orders[state.client_id] = done
+        self.events.append(done)
+        return done
+
+    def _fill(self, state: OrderState, price: Decimal, taker: bool) -> None:
+        m = self.markets[state.symbol]
+        amount = state.amount - state.filled
+        pos = self.positions.get(state.symbol)
+        if state.reduce_only and not m.spot:
+            if pos is None or pos.contracts == 0 or (pos.contracts > 0) == (state.side == "buy"):
+                self._finish(state, OrderStatus.EXPIRED, "reduce-only: no position to reduce")
+                return
+            amount = min(amount, abs(pos.contracts))
+        if taker:
+            price = self._slip(price, state.side, m)
+        fee = amount * price * (self.taker_fee if taker else self.maker_fee)
+        if m.spot:
+            self._settle_spot(m, state.side, amount, price, fee)
+        else:
+            self.wallet += self._apply(state.symbol, state.side, amount, price) - fee
+        filled = state.filled + amount
+        avg = ((state.average or ZERO) * state.filled + price * amount) / filled
+        status = OrderStatus.CLOSED if filled == state.amount else OrderStatus.EXPIRED
+        self.events.append(Fill(state.client_id, state.exchange_id, state.symbol, state.side,
+                                amount, price, fee, self.now))
+        state = state.evolve(filled=filled, average=avg, fee=state.fee + fee)
+        reason = "" if status is OrderStatus.CLOSED else "reduce-only remainder expired"
+        self._finish(state, status, reason)
+        if not m.spot:
+            self._expire_stale_reduce_only(state.symbol)
+
+    def _slip(self, price: Decimal, side: str, m: Market) -> Decimal:
+        if not self.slippage:
+            return price
+        if side == "buy":
+            raw = price * (1 + self.slippage)
+            return (raw / m.price_tick).to_integral_value(ROUND_CEILING) * m.price_tick
+        raw = price * (1 - self.slippage)
+        return (raw / m.price_tick).to_integral_value(ROUND_FLOOR) * m.price_tick
+
+    def _settle_spot(self, m: Market, side: str, amount: Decimal, price: Decimal,
+                     fee: Decimal) -> None:
+        sign = 1 if side == "buy" else -1
+        self.spot[m.base] = self.spot.get(m.base, ZERO) + sign * amount
+        self.spot[m.quote] = self.spot.get(m.quote, ZERO) - sign * amount * price - fee
+
+    def _apply(self, symbol: str, side: str, amount: Decimal, price: Decimal) -> Decimal:
+        """Book a perp fill into the position; return the realised price PnL."""
+        pos = self.positions.setdefault(symbol, _Pos(leverage=self._lev(symbol)))
+        sign = 1 if side == "buy" else -1
+        lev = Decimal(repr(pos.leverage))
+        if pos.contracts == 0 or (pos.contracts > 0) == (sign > 0):
+            size = abs(pos.contracts)
+            pos.entry = (pos.entry * size + price * amount) / (size + amount)
+            pos.contracts += sign * amount
+            pos.margin += amount * price / lev
+            return ZERO
+        size = abs(pos.contracts)
+        closing = min(amount, size)
+        realised = (price - pos.entry) * closing * (1 if pos.contracts > 0 else -1)
+        pos.margin -= pos.margin * closing / size
+        pos.contracts += sign * closing
+        if pos.contracts == 0:
+            del self.positions[symbol]
+        if amount > closing:  # flip: the rest opens the other side
+            realised += self._apply(symbol, side, amount - closing, price)
+        return realised
+
+    def _liquidate(self, symbol: str, price: float) -> None:
+        pos = self.positions.pop(symbol)
+        px = _dec(price)
+        sign = 1 if pos.contracts > 0 else -1
+        price_pnl = (px - pos.entry) * abs(pos.contracts) * sign
+        clearing_fee = pos.margin + price_pnl  # isolated: the whole margin is lost
+        self.wallet -= pos.margin
+        side = "sell" if sign > 0 else "buy"
+        self.events.append(Fill("", f"liq-{self.now}", symbol, side, abs(pos.contracts), px,
+                                clearing_fee, self.now, liquidation=True,
+                                fill_id=f"liq-{symbol}-{self.now}"))
+        self._expire_stale_reduce_only(symbol)
+
+    def _expire_stale_reduce_only(self, symbol: str) -> None:
+        if symbol in self.positions:
+            return
+        for state in [o for o in self.open.values() if o.symbol == symbol and o.reduce_only]:
+            self._finish(state, OrderStatus.EXPIRED, "reduce-only: position closed")

@@ -1,0 +1,120 @@
+"""Rolling market history per symbol, bounded by lookback, with indicators computed per bar."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from bot.marketdata.layout import CANDLE, FUNDING, OI, CandleEvent, Event, FundingEvent, OIEvent
+from strategies.funding import to_8h
+from strategies.indicators import WilderIndicators
+from strategies.types import Candles, MarketView, Series
+
+CANDLE_FIELDS = ("open", "high", "low", "close", "volume", "taker_buy", "atr", "adx")
+
+
+class Ring:
+    """Columns appended row by row (floats, or the dtype given); keeps the last `maxlen`
+    rows contiguous."""
+
+    def __init__(self, fields: tuple[str, ...], maxlen: int, dtype=np.float64) -> None:
+        self.fields = fields
+        self.maxlen = maxlen
+        self.data = np.empty((len(fields), 2 * maxlen), dtype=dtype)
+        self.start = self.end = 0
+
+    def append(self, row: tuple[float, ...]) -> None:
+        if self.end == self.data.shape[1]:
+            keep = self.maxlen - 1
+            self.data[:, :keep] = self.data[:, self.end - keep:self.end]
+            self.start, self.end = 0, keep
+        self.data[:, self.end] = row
+        self.end += 1
+        if self.end - self.start > self.maxlen:
+            self.start += 1
+
+    def column(self, i: int) -> np.ndarray:
+        return self.data[i, self.start:self.end]
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+
+class SymbolHistory:
+    def __init__(self, symbol: str, bars: int, funding_periods: int, oi_points: int) -> None:
+        self.symbol = symbol
+        self.candles = Ring(CANDLE_FIELDS, bars)
+        self.times = Ring(("ts",), bars, np.int64)  # the candles' open times, as integers
+        self.indicators = WilderIndicators(14)
+        self.funding: dict[str, Ring] = {}
+        self.oi: dict[str, Ring] = {}
+        self._funding_len, self._oi_len = funding_periods, oi_points
+        self.funding_version = 0  # prints added: readings of funding alone can be reused
+
+    def add_candle(self, e: CandleEvent) -> None:
+        atr, adx = self.indicators.update(e.high, e.low, e.close)
+        self.candles.append((e.open, e.high, e.low, e.close, e.volume, e.taker_buy, atr, adx))
+        self.times.append((e.ts,))
+
+    def add_funding(self, e: FundingEvent) -> None:
+        ring = self.funding.setdefault(e.exchange, Ring(("ts", "v"), self._funding_len))
+        ring.append((e.ts, to_8h(e.rate, e.interval_hours)))
+        self.funding_version += 1
+
+    def add_oi(self, e: OIEvent) -> None:
+        ring = self.oi.setdefault(e.exchange, Ring(("ts", "v"), self._oi_len))
+        ring.append((e.ts, e.open_interest))
+
+
+class History:
+    """What the signal modules see: the venue's candles, every exchange's funding and OI."""
+
+    def __init__(self, venue: str, bars: int = 2_400, funding_periods: int = 400,
+                 oi_points: int = 800) -> None:
+        self.venue = venue
+        self.sizes = (bars, funding_periods, oi_points)
+        self.symbols: dict[str, SymbolHistory] = {}
+
+    def _of(self, symbol: str) -> SymbolHistory:
+        h = self.symbols.get(symbol)
+        if h is None:
+            h = self.symbols[symbol] = SymbolHistory(symbol, *self.sizes)
+        return h
+
+    def ingest(self, e: Event) -> bool:
+        """Add one event; True when it is a new venue candle (a decision point)."""
+        if e.kind == CANDLE:
+            if e.exchange != self.venue:
+                return False
+            self._of(e.symbol).add_candle(e)
+            return True
+        if e.kind == FUNDING:
+            self._of(e.symbol).add_funding(e)
+        elif e.kind == OI:
+            self._of(e.symbol).add_oi(e)
+        return False
+
+    def view(self, symbol: str, now: int) -> MarketView:
+        h = self._of(symbol)
+        c = h.candles
+        tb = c.column(5)
+        candles = Candles(h.times.column(0), c.column(0), c.column(1), c.column(2),
+                          c.column(3), c.column(4), c.column(6), c.column(7),
+                          None if len(tb) == 0 or np.isnan(tb[-1]) else tb)
+        funding = {ex: Series(r.column(0), r.column(1)) for ex, r in h.funding.items()}
+        oi = {ex: Series(r.column(0), r.column(1)) for ex, r in h.oi.items()}
+        return MarketView(symbol, self.venue, now, candles, funding, oi,
+                          funding_version=h.funding_version)
+
+    def funding_series(self, symbol: str) -> Series | None:
+        """The venue's funding prints for `symbol` (8 h-equivalent), oldest first."""
+        ring = self._of(symbol).funding.get(self.venue)
+        return None if ring is None else Series(ring.column(0), ring.column(1))
+
+    def closes(self, symbol: str, n: int) -> np.ndarray:
+        return self._of(symbol).candles.column(3)[-n:]
+
+    def last_close(self, symbol: str) -> float:
+        c = self._of(symbol).candles
+        return float(c.column(3)[-1]) if len(c) else math.nan

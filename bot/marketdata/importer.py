@@ -1,0 +1,114 @@
+"""Bring outside history into the canonical layout: freqtrade feather/CSV candles and funding,
+and Coinalyze-style daily open interest (one column per venue, USD)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bot.marketdata.layout import DataError, read_table
+from bot.markets import symbol_dir
+
+DAY_MS = 86_400_000
+
+
+def read_frame(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    try:
+        if path.suffix == ".feather":
+            return pd.read_feather(path)
+        return pd.read_csv(path)
+    except Exception as err:  # noqa: BLE001 - any reader failure is a data error for the user
+        raise DataError(f"{path}: cannot be read: {err}") from None
+
+
+def _ms(df: pd.DataFrame, path: Path) -> np.ndarray:
+    for col in ("timestamp", "date", "t", "time"):
+        if col in df.columns:
+            raw = df[col]
+            if pd.api.types.is_numeric_dtype(raw):
+                return raw.to_numpy(np.int64)
+            stamps = pd.to_datetime(raw, utc=True, errors="coerce")
+            if stamps.isna().any():
+                row = int(np.flatnonzero(stamps.isna().to_numpy())[0])
+                raise DataError(f"{path}: row {row + 1}: {col} {raw.iloc[row]!r} is not a time")
+            return (stamps.dt.as_unit("ms").astype("int64")).to_numpy(np.int64)
+    raise DataError(f"{path}: no time column (timestamp, date or t)")
+
+
+def _window(df: pd.DataFrame, since: int | None, until: int | None) -> pd.DataFrame:
+    keep = np.ones(len(df), bool)
+    if since is not None:
+        keep &= df["timestamp"].to_numpy() >= since
+    if until is not None:
+        keep &= df["timestamp"].to_numpy() < until
+    return df[keep].reset_index(drop=True)
+
+
+def candles(path: Path, since: int | None = None, until: int | None = None) -> pd.DataFrame:
+    df = read_frame(path)
+    missing = [c for c in ("open", "high", "low", "close", "volume") if c not in df.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
+    out = pd.DataFrame({"timestamp": _ms(df, path)})
+    for col in ("open", "high", "low", "close", "volume", "taker_buy_volume"):
+        if col in df.columns:
+            out[col] = df[col].to_numpy(float)
+    return _window(out.sort_values("timestamp", kind="stable"), since, until)
+
+
+def funding(path: Path, since: int | None = None, until: int | None = None) -> pd.DataFrame:
+    """`rate` column, or freqtrade's funding candles whose `open` holds the rate."""
+    df = read_frame(path)
+    col = "rate" if "rate" in df.columns else "open" if "open" in df.columns else None
+    if col is None:
+        raise DataError(f"{path}: no rate column (rate, or open in freqtrade funding files)")
+    out = pd.DataFrame({"timestamp": _ms(df, path), "rate": df[col].to_numpy(float)})
+    return _window(out.sort_values("timestamp", kind="stable"), since, until)
+
+
+def daily_open_interest(path: Path, column: str, closes: pd.DataFrame,
+                        since: int | None = None, until: int | None = None) -> pd.DataFrame:
+    """Daily OI in USD from one venue column; stamped at the day's end (when it is known)
+    and turned into contracts with the candle close of that moment."""
+    df = read_frame(path)
+    if column not in df.columns:
+        raise DataError(f"{path}: no column {column!r}; have {', '.join(map(str, df.columns))}")
+    ts = _ms(df, path) + DAY_MS
+    value = df[column].to_numpy(float)
+    order = np.argsort(ts, kind="stable")
+    ts, value = ts[order], value[order]
+    ok = np.isfinite(value) & (value > 0)
+    ts, value = ts[ok], value[ok]
+    close_time = closes["timestamp"].to_numpy() + 3_600_000
+    i = np.searchsorted(close_time, ts, side="right") - 1
+    known = i >= 0
+    price = closes["close"].to_numpy()[np.maximum(i, 0)]
+    out = pd.DataFrame({"timestamp": ts[known], "open_interest": (value / price)[known],
+                        "open_interest_value": value[known]})
+    return _window(out, since, until)
+
+
+def import_symbol(out: Path, exchange: str, symbol: str, candles_file: Path,
+                  funding_file: Path | None = None, oi_file: Path | None = None,
+                  oi_column: str | None = None, since: int | None = None,
+                  until: int | None = None) -> Path:
+    folder = out / exchange / symbol_dir(symbol)
+    folder.mkdir(parents=True, exist_ok=True)
+    c = candles(candles_file, since, until)
+    if c.empty:
+        raise DataError(f"{candles_file}: no candles in the chosen window")
+    c.to_csv(folder / "candles_1h.csv", index=False)
+    if funding_file is not None:
+        funding(funding_file, since, until).to_csv(folder / "funding.csv", index=False)
+    if oi_file is not None:
+        if not oi_column:
+            raise DataError("--oi-column is needed with --oi")
+        daily_open_interest(oi_file, oi_column, c, since, until).to_csv(
+            folder / "open_interest.csv", index=False)
+    for f in folder.glob("*.csv"):
+        read_table(f)  # what was written must load
+    return folder

@@ -1,0 +1,86 @@
+"""The approval gate: in live mode (and in paper when asked) a new position becomes a stored
+proposal; a person approves or rejects it; on approval the plan is checked again against the
+current price and risk, and executes at most once, never after its expiry. Scale-outs, stop
+moves, exits and `derivbot flatten` never wait for approval."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+
+from bot.operator.metrics import Metrics
+from risk.manager import Approved, Decision, Refused
+from state import proposals
+from state.models import Proposal
+from state.store import Store
+from strategies.types import Direction, Target, TradePlan
+
+log = logging.getLogger("derivbot.approval")
+HOUR_MS = 3_600_000
+
+
+class ApprovalGate:
+    def __init__(self, required: bool, store: Store, metrics: Metrics, tolerance: float = 0.005,
+                 expiry_bars: int = 1) -> None:
+        self.required, self.store, self.metrics = required, store, metrics
+        self.tolerance, self.expiry_bars = tolerance, expiry_bars
+
+    def propose(self, ap: Approved, now: int, weight: float) -> Proposal:
+        plan = ap.plan
+        p = Proposal(created_at=now, expires_at=now + self.expiry_bars * HOUR_MS,
+                     status="pending", strategy=plan.strategy, symbol=plan.symbol,
+                     side=plan.direction.side, size=ap.size, entry=plan.entry, stop=plan.stop,
+                     targets_json=json.dumps([[t.price, t.fraction] for t in plan.targets]),
+                     risk_cash=ap.risk_cash, margin=ap.margin, liquidation=ap.liquidation,
+                     fraction=ap.fraction, weight=weight, atr=plan.atr, regime=plan.regime,
+                     reasons_json=json.dumps(plan.reasons, default=str),
+                     cuts_json=json.dumps(list(ap.cuts)))
+        self.store.save(p)
+        log.warning("event=proposal id=%s symbol=%s side=%s size=%s entry=%s stop=%s expires=%s",
+                    p.id, p.symbol, p.side, p.size, p.entry, p.stop, p.expires_at)
+        return p
+
+    def propose_basis(self, perp: str, amount, price: float, avg: float, leverage: float,
+                      now: int) -> Proposal:
+        """A delta-neutral pair: buy `amount` spot and sell as much of the perp."""
+        p = Proposal(created_at=now, expires_at=now + self.expiry_bars * HOUR_MS,
+                     status="pending", strategy="basis", symbol=perp,
+                     side="spot long + perp short", size=amount, entry=price, stop=0.0,
+                     targets_json="[]", risk_cash=0.0,
+                     margin=float(amount) * price / leverage, liquidation=0.0,
+                     reasons_json=json.dumps({"avg_funding_8h": avg}))
+        self.store.save(p)
+        log.warning("event=proposal id=%s basis=%s amount=%s price=%s avg_funding=%.5f "
+                    "expires=%s", p.id, perp, amount, price, avg, p.expires_at)
+        return p
+
+    def ready(self, now: int) -> list[Proposal]:
+        """Approved proposals still in time; the rest of the stale ones expire now."""
+        proposals.expire(self.store, now)
+        pending = proposals.listing(self.store, "pending")
+        self.metrics.proposals_pending.set(len(pending))
+        self.metrics.proposal_age.set(max(((now - p.created_at) / 1000 for p in pending),
+                                          default=0))
+        return proposals.listing(self.store, "approved")
+
+    @staticmethod
+    def plan_of(p: Proposal) -> TradePlan:
+        return TradePlan(p.strategy, p.symbol, Direction.LONG if p.side == "long" else
+                         Direction.SHORT, p.entry, p.stop,
+                         tuple(Target(px, f) for px, f in json.loads(p.targets_json)),
+                         p.regime, p.atr, p.created_at,
+                         is_fade=p.strategy != "liquidation_magnet",
+                         reasons=json.loads(p.reasons_json))
+
+    def recheck(self, p: Proposal, price: float, fresh: Decision) -> Approved | str:
+        """The approved plan against the market now: price within tolerance, risk still fits."""
+        moved = abs(price / p.entry - 1)
+        if moved > self.tolerance:
+            return (f"price moved {moved:.2%} from {p.entry:.2f} to {price:.2f}, beyond the "
+                    f"{self.tolerance:.2%} tolerance")
+        if isinstance(fresh, Refused):
+            return f"risk no longer fits: {fresh.rule}: {fresh.reason}"
+        if fresh.size > p.size:  # never more than the person approved
+            fresh = replace(fresh, size=p.size)
+        return fresh
