@@ -9,8 +9,8 @@ from decimal import Decimal
 import numpy as np
 
 from bot.clock import ReplayClock
-from bot.exchanges.gateway import SimGateway
 from bot.exchanges.sim.exchange import SimExchange
+from bot.exchanges.sim.gateway import SimGateway
 from bot.execution.orders import OrderManager
 from bot.markets import default_market
 from risk.manager import Approved
@@ -42,8 +42,9 @@ def replay_runner(folder, db, extra: dict | None = None, gateway=SimGateway):
     # imported here: bot.app.modes brings ccxt (~1.7 s) to tests that only want a SimExchange
     from bot.app.modes import build_markets, build_sim
     from bot.config import parse_config
+    from bot.exchanges.sim.gateway import SimMarketSink
     from bot.marketdata import layout as marketdata
-    from bot.runner import Runner, SimMarketSink, batches
+    from bot.runner import Runner, batches
 
     cfg = parse_config({"data": {"dir": str(folder)}} | (extra or {}))
     data = marketdata.load(folder, symbols=cfg.data.symbols)

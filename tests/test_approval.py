@@ -89,8 +89,8 @@ def test_paper_with_approval_proposes_then_executes_once(synth_dir, tmp_path):
         (p,) = proposals.listing(store, "pending")
         assert p.size > 0 and p.liquidation > 0 and json.loads(p.reasons_json)
         proposals.decide(store, p.id, True, "alice", runner.clock.now())
-        await runner.execute_approved(runner.clock.now())  # the loop's next look
-        await runner.execute_approved(runner.clock.now())  # and again: still only once
+        await runner.approvals.execute(runner.clock.now())  # the loop's next look
+        await runner.approvals.execute(runner.clock.now())  # and again: still only once
         done = proposals.get(store, p.id)
         assert done.status == "executed" and done.trade_id is not None
         entries = [o for o in engine.orders.values() if o.client_id.endswith("-entry-0")]

@@ -13,8 +13,8 @@ from bot.app.modes import build_markets, build_sim, load_data
 from bot.clock import ReplayClock
 from bot.config import ConfigError, parse_config
 from bot.exchanges.faulty import FaultyGateway
-from bot.exchanges.gateway import SimGateway
-from bot.runner import Runner, SimMarketSink
+from bot.exchanges.sim.gateway import SimGateway, SimMarketSink
+from bot.runner import Runner
 from bot.types import OrderRequest, OrderType
 from risk.basis import basis_capital, basis_notional
 from state.store import Store

@@ -73,7 +73,7 @@ def test_operator_clicks_in_chromium(synth_dir, tmp_path):
             assert page.locator(f"#proposal-{p.id}").is_visible()
             page.click(f"#approve-{p.id}")
             assert f"proposal {p.id} approved" in page.inner_text("#flash")
-            bot.call(bot.runner.execute_approved(bot.runner.clock.now()))
+            bot.call(bot.runner.approvals.execute(bot.runner.clock.now()))
             done = proposals.get(bot.store, p.id)
             assert done.status == "executed"
             entry = f"dbot-{done.trade_id:06d}-entry-0"

@@ -7,12 +7,13 @@ from bot.app.modes import build_markets, build_sim
 from bot.clock import ReplayClock
 from bot.config import parse_config
 from bot.exchanges.ccxt.gateway import CcxtGateway
-from bot.exchanges.gateway import SimGateway
 from bot.exchanges.localex import LocalExchange, api_urls, start
+from bot.exchanges.localex.client import RemoteSimSink
 from bot.exchanges.localex.guard import Limits
+from bot.exchanges.sim.gateway import SimGateway, SimMarketSink
 from bot.marketdata import layout as marketdata
 from bot.marketdata.synth import SynthSpec, generate
-from bot.runner import RemoteSimSink, Runner, SimMarketSink
+from bot.runner import Runner
 from state.store import Store
 from tests.helpers import run
 

@@ -4,7 +4,7 @@ sequence that follows; an accepted-but-timed-out submit never produces a second 
 from decimal import Decimal as D
 
 from bot.exchanges.faulty import FaultyGateway
-from bot.exchanges.gateway import SimGateway
+from bot.exchanges.sim.gateway import SimGateway
 from bot.execution.orders import OrderManager
 from tests.helpers import BTC, HOUR, Desk, plan, run, sim
 

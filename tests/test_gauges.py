@@ -9,14 +9,14 @@ def test_gauges_follow_the_book_tick_by_tick(synth_dir, tmp_path):
     runner, engine, store, feed = replay_runner(synth_dir, tmp_path / "bot.db")
     reg = runner.metrics.registry
     read: dict[tuple[str, str], float] = {}
-    report = runner.report_readings
+    report = runner.telemetry.readings
 
     def noted(now, symbol, readings):
         for name, sig in readings.signals.items():
             read[(symbol, name)] = int(sig.direction) * sig.strength
         report(now, symbol, readings)
 
-    runner.report_readings = noted
+    runner.telemetry.readings = noted
     snapshot, snapped = runner.snapshot, []
 
     async def noted_snapshot(t):
@@ -34,7 +34,7 @@ def test_gauges_follow_the_book_tick_by_tick(synth_dir, tmp_path):
             if not snapped or snapped[-1] != t:
                 continue  # no candle closed: the book is shown as it was
             bal = engine.balance()
-            assert reg.get_sample_value("derivbot_equity") == float(runner.total_equity(bal))
+            assert reg.get_sample_value("derivbot_equity") == float(runner.account.total_equity(bal))
             assert reg.get_sample_value("derivbot_wallet") == float(bal.wallet)
             assert reg.get_sample_value("derivbot_open_positions") == len(runner.om.active)
             for state in ("open", "filled", "canceled"):

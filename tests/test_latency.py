@@ -1,10 +1,10 @@
 """The decision latency the bot reports: market update in -> its first order request
-handed to the gateway (issue 8's measure); the stop and targets an entry's fill brings
+handed to the gateway; the stop and targets an entry's fill brings
 within the same tick are counted in the tick's other figure, not in this one."""
 
 import asyncio
 
-from bot.exchanges.gateway import SimGateway
+from bot.exchanges.sim.gateway import SimGateway
 from tests.helpers import replay_runner, run
 
 SLOW = 0.05  # seconds each stop and target takes to hand over, here

@@ -1,4 +1,4 @@
-"""Issue 3's modules on hand-built series: each rule's boundary pinned, abstentions named."""
+"""The signal modules on hand-built series: each rule's boundary pinned, abstentions named."""
 
 import numpy as np
 import pytest
@@ -422,8 +422,8 @@ def test_the_heaviest_strategy_with_a_plan_wins_and_lighter_ones_are_not_asked(m
     """Runner._pick: heaviest first, config order between equals; the first plan ends it."""
     from types import SimpleNamespace
 
-    from bot import runner
     from bot.config import parse_config
+    from bot.execution import decisions as runner
 
     asked: list[str] = []
 
@@ -442,13 +442,13 @@ def test_the_heaviest_strategy_with_a_plan_wins_and_lighter_ones_are_not_asked(m
         "trapped_trader": {"weight": 2.0}, "liquidation_magnet": {"enabled": False},
         "triple_confluence": {"weight": 1.5}, "composite": {"weight": 0.5}}})
     me = SimpleNamespace(cfg=cfg, _asked=runner.asked_order(cfg))
-    assert runner.Runner._pick(me, None) == ("plan of oi_divergence_reversal", 1.5)
+    assert runner.Decisions._pick(me, None) == ("plan of oi_divergence_reversal", 1.5)
     assert asked == ["trapped_trader", "oi_divergence_reversal"]  # 2.0 had none; 1.5 first
     has_plan["oi_divergence_reversal"] = has_plan["triple_confluence"] = False
     monkeypatch.setattr(runner, "STRATEGIES",
                         {name: strategy(name, p) for name, p in has_plan.items()})
     asked.clear()
     me._asked = runner.asked_order(cfg)
-    assert runner.Runner._pick(me, None) == ("plan of funding_fade", 1.0)
+    assert runner.Decisions._pick(me, None) == ("plan of funding_fade", 1.0)
     assert asked == ["trapped_trader", "oi_divergence_reversal", "triple_confluence",
                      "funding_fade"]  # the disabled magnet is never asked

@@ -1,4 +1,4 @@
-"""Issue 4's rulebook: half-Kelly, buckets, halts that survive a restart, tiers, clusters."""
+"""The risk rulebook: half-Kelly, buckets, halts that survive a restart, tiers, clusters."""
 
 import json
 from dataclasses import replace

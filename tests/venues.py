@@ -5,10 +5,10 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from bot.exchanges.ccxt.gateway import CcxtGateway
-from bot.exchanges.gateway import SimGateway
 from bot.exchanges.localex import LocalExchange, api_urls, start
 from bot.exchanges.localex.guard import Faults, Limits
 from bot.exchanges.sim.exchange import SimExchange
+from bot.exchanges.sim.gateway import SimGateway
 from tests.helpers import BTC, sim
 
 

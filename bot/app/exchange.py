@@ -14,9 +14,10 @@ from bot.config import Config
 from bot.exchanges.ccxt.data import CcxtFeed
 from bot.exchanges.ccxt.gateway import CcxtGateway
 from bot.exchanges.localex import LocalExchange, api_urls, start
+from bot.exchanges.localex.client import RemoteSimSink
 from bot.exchanges.localex.guard import Limits
 from bot.operator.metrics import Metrics
-from bot.runner import RemoteSimSink, Runner
+from bot.runner import Runner
 from state.store import Store
 
 log = logging.getLogger("derivbot.app")

@@ -13,16 +13,16 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bot.clock import PacedClock, ReplayClock
 from bot.config import Config
-from bot.exchanges.gateway import SimGateway
 from bot.exchanges.sim import state as sim_state
 from bot.exchanges.sim.exchange import SimExchange
+from bot.exchanges.sim.gateway import SimGateway, SimMarketSink
 from bot.marketdata import layout as marketdata
 from bot.marketdata.layout import MarketData
 from bot.marketdata.synth import SynthSpec, generate
 from bot.markets import Market, default_market, split_symbol
 from bot.operator.metrics import Metrics
 from bot.operator.report import build_report, plot_equity, write_trades_csv
-from bot.runner import Runner, SimMarketSink
+from bot.runner import Runner
 from state.store import Store
 
 log = logging.getLogger("derivbot.app")

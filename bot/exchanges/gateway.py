@@ -1,11 +1,13 @@
-"""The one small interface every exchange sits behind, and its in-process implementation."""
+"""The one small interface every exchange sits behind, and the error families it raises:
+NetworkError (out of reach: retry or skip the tick) and ExchangeError (refused: never retried
+blindly) — ccxt's tree, which the simulated exchange raises too."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Protocol
 
-from bot.exchanges.sim.exchange import SimExchange
+from ccxt.base.errors import ExchangeError, NetworkError
+
 from bot.markets import Market
 from bot.types import Balance, GatewayEvent, OrderRequest, OrderState, Position
 
@@ -27,43 +29,4 @@ class Gateway(Protocol):
     async def close(self) -> None: ...
 
 
-class SimGateway:
-    """The SimExchange behind the Gateway interface (replay and paper on the simulator)."""
-
-    name = "sim"
-
-    def __init__(self, exchange: SimExchange) -> None:
-        self.exchange = exchange
-
-    async def load_markets(self) -> dict[str, Market]:
-        return dict(self.exchange.markets)
-
-    async def set_leverage(self, symbol: str, leverage: float) -> None:
-        self.exchange.set_leverage(symbol, leverage)
-
-    async def create_order(self, req: OrderRequest) -> OrderState:
-        return self.exchange.create_order(req)
-
-    async def cancel_order(self, symbol: str, client_id: str) -> OrderState:
-        return self.exchange.cancel_order(client_id)
-
-    async def fetch_order(self, symbol: str, client_id: str) -> OrderState:
-        return self.exchange.fetch_order(client_id)
-
-    async def fetch_open_orders(self, symbol: str | None = None) -> list[OrderState]:
-        return self.exchange.open_orders(symbol)
-
-    async def fetch_positions(self) -> list[Position]:
-        return self.exchange.fetch_positions()
-
-    async def fetch_balance(self) -> Balance:
-        return self.exchange.balance()
-
-    async def poll_events(self) -> list[GatewayEvent]:
-        return self.exchange.drain()
-
-    async def transfer(self, asset: str, amount: Decimal, to_spot: bool) -> None:
-        self.exchange.transfer(asset, amount, to_spot)
-
-    async def close(self) -> None:
-        return None
+__all__ = ["ExchangeError", "Gateway", "NetworkError"]

@@ -15,10 +15,10 @@ import numpy as np
 from bot.app.modes import build_markets, build_sim
 from bot.clock import ReplayClock
 from bot.config import parse_config
-from bot.exchanges.gateway import SimGateway
+from bot.exchanges.sim.gateway import SimGateway, SimMarketSink
 from bot.marketdata import layout as marketdata
 from bot.marketdata.synth import SynthSpec, generate
-from bot.runner import Runner, SimMarketSink, batches
+from bot.runner import Runner, batches
 from state.models import Order
 from state.store import Store
 
@@ -30,8 +30,13 @@ class Undecided(Runner):
     the order manager's sync, the equity row and gauges, the commit — the floor under any
     tick this design makes (replay, paper and live share the tick path)."""
 
-    async def decide(self, symbol: str, now: int) -> None:
-        return None
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+
+        async def nothing(symbol: str, now: int) -> None:
+            return None
+
+        self.decisions.decide = nothing
 
 
 def _replay(folder: Path, symbols: tuple[str, ...], db: Path, cfg_extra: dict | None = None,
@@ -197,7 +202,7 @@ def test_replay_throughput_synthetic_two_symbols(tmp_path, figures):
 
 
 def test_replay_fifty_symbols_three_years(tmp_path, figures):
-    """The issue's large market: 50 symbols x 3 years of 1 h bars on one exchange
+    """A large market: 50 symbols x 3 years of 1 h bars on one exchange
     (DERIVBOT_BENCH_SYMBOLS / DERIVBOT_BENCH_DAYS scale it down for a quick look)."""
     k = int(os.environ.get("DERIVBOT_BENCH_SYMBOLS", "50"))
     days = int(os.environ.get("DERIVBOT_BENCH_DAYS", str(3 * 365)))

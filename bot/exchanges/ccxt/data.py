@@ -27,22 +27,22 @@ class MarketFetcher:
         ex = self.gw.ex
         if self.gw.name == "binanceusdm":
             market = ex.market(symbol)
-            raw = await self.gw._call("klines", ex.fapiPublicGetKlines,
+            raw = await self.gw.call("klines", ex.fapiPublicGetKlines,
                                       {"symbol": market["id"], "interval": "1h",
                                        "startTime": since, "limit": limit})
             return [[int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]),
                      float(r[9])] for r in raw]
-        rows = await self.gw._call("ohlcv", ex.fetch_ohlcv, symbol, "1h", since, limit)
+        rows = await self.gw.call("ohlcv", ex.fetch_ohlcv, symbol, "1h", since, limit)
         return [[int(r[0]), *map(float, r[1:6]), math.nan] for r in rows]
 
     async def funding(self, symbol: str, since: int, limit: int = 1000) -> list[tuple[int, float]]:
-        rows = await self.gw._call("funding_rates", self.gw.ex.fetch_funding_rate_history,
+        rows = await self.gw.call("funding_rates", self.gw.ex.fetch_funding_rate_history,
                                    symbol, since, limit)
         return [(int(r["timestamp"]), float(r["fundingRate"])) for r in rows]
 
     async def open_interest(self, symbol: str, since: int, limit: int = 500
                             ) -> list[tuple[int, float, float]]:
-        rows = await self.gw._call("open_interest", self.gw.ex.fetch_open_interest_history,
+        rows = await self.gw.call("open_interest", self.gw.ex.fetch_open_interest_history,
                                    symbol, "1h", since, limit)
         return [(int(r["timestamp"]), float(r["openInterestAmount"] or 0),
                  float(r.get("openInterestValue") or math.nan)) for r in rows]

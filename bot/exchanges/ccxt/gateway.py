@@ -3,16 +3,12 @@
 Errors are mapped once, here, into ccxt's tree; only the NetworkError family is retried
 (tenacity, exponential backoff with jitter). An order whose submit outcome is unknown is
 looked up by its client id before any resubmit, so it is never doubled. Order endpoints
-are capped per account by asyncio-throttle on top of ccxt's own rate limiter.
+are capped per account (requests.py) on top of ccxt's own rate limiter.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import re
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -26,11 +22,9 @@ from ccxt.base.errors import (
     OrderNotFound,
     RateLimitExceeded,
 )
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
-from tenacity import wait_exponential_jitter as backoff
 
 from bot.exchanges.ccxt.profiles import PROFILES, Profile
-from bot.exchanges.ccxt.throttle import CompletionThrottler
+from bot.exchanges.ccxt.requests import Requests
 from bot.markets import Market
 from bot.types import (
     Balance,
@@ -46,7 +40,6 @@ from bot.types import (
 )
 
 log = logging.getLogger("derivbot.ccxt")
-CODE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
 STATUS = {"open": OrderStatus.OPEN, "closed": OrderStatus.CLOSED,
           "canceled": OrderStatus.CANCELED, "expired": OrderStatus.EXPIRED,
           "rejected": OrderStatus.REJECTED}
@@ -86,17 +79,11 @@ class CcxtGateway:
             else:
                 self.ex.set_sandbox_mode(True)
         self.symbols = symbols
-        self.attempts, self.base_wait = attempts, base_wait
-        self.throttlers = [CompletionThrottler(max(int(n * self.profile.safety), 1), p)
-                           for n, p in self.profile.order_limits]
-        self.throttle = throttle  # off only against a local exchange without limits
-        weight, period = self.profile.weight_limit
-        self.weight = CompletionThrottler(max(int(weight * self.profile.safety), 1), period)
-        self.metrics = metrics
+        self.requests = Requests(self.profile, attempts, base_wait, metrics, capped=throttle)
+        self.call = self.requests.call
         self.markets: dict[str, Market] = {}
         self.watch: dict[str, OrderState] = {}  # working orders this gateway follows
         self.kinds: dict[str, OrderType] = {}
-        self.retries = 0
         self.traded: set[str] = set()  # symbols we placed orders on: fills and funding to poll
         self._seen_trades: set[str] = set()
         self._trades_since: dict[str, int] = {}
@@ -104,63 +91,9 @@ class CcxtGateway:
         self._funding_since: dict[str, int] = {}
         self._funding_due = True  # a start asks once: payments made while the bot was down
 
-    # ---- plumbing ---------------------------------------------------------------------
-    def _map(self, err: Exception) -> Exception:
-        """ccxt's class by the exchange's own code (ccxt's URL tables miss a local exchange)."""
-        m = CODE.search(str(err)) if isinstance(err, ccxt.BaseError) else None
-        cls = self.profile.errors.get(int(m.group(1))) if m else None
-        return cls(str(err)) if cls is not None and not isinstance(err, cls) else err
-
-    async def _call(self, endpoint: str, fn: Callable[..., Awaitable], *args, order: bool = False,
-                    retry: bool = True, **kw):
-        """Call ccxt; map errors; retry only network errors (timeouts, 5xx, 429)."""
-        if not retry:  # the order path: one attempt, no retry machinery in the way
-            return await self._once(endpoint, fn, args, kw, order)
-        async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self.attempts),
-                wait=backoff(multiplier=self.base_wait, max=10 * self.base_wait,
-                             jitter=self.base_wait),
-                retry=retry_if_exception_type(NetworkError), reraise=True):
-            with attempt:
-                if attempt.retry_state.attempt_number > 1:
-                    self.retries += 1
-                    if self.metrics is not None:
-                        self.metrics.retries.labels(endpoint).inc()
-                return await self._once(endpoint, fn, args, kw, order)
-        raise AssertionError("unreachable")
-
-    async def _once(self, endpoint: str, fn: Callable[..., Awaitable], args: tuple, kw: dict,
-                    order: bool):
-        """One request: room under the caps first, errors mapped, latency observed."""
-        taken: list[tuple[CompletionThrottler, int]] = []
-        started = time.perf_counter()
-        try:
-            if self.throttle:
-                for t, n in ([(t, 1) for t in self.throttlers] if order else []) + [
-                        (self.weight, self.profile.weights.get(endpoint, 1))]:
-                    await t.acquire(n)
-                    taken.append((t, n))
-            return await fn(*args, **kw)
-        except Exception as err:  # noqa: BLE001 - mapped to ccxt's tree, re-raised
-            raise self._map(err) from None
-        finally:
-            for t, n in taken:
-                t.release(n)
-            if self.metrics is not None:
-                self.metrics.request_latency.labels(endpoint).observe(
-                    time.perf_counter() - started)
-                self._export_waits()
-
-    def _export_waits(self) -> None:
-        for name, t in [("weight", self.weight)] + [(f"orders_{int(th.period)}s", th)
-                                                     for th in self.throttlers]:
-            if t.waited:
-                self.metrics.rate_limit_wait.labels(name).inc(t.waited)
-                t.waited = 0.0
-
     # ---- the Gateway interface ---------------------------------------------------------
     async def load_markets(self) -> dict[str, Market]:
-        raw = await self._call("markets", self.ex.load_markets)
+        raw = await self.call("markets", self.ex.load_markets)
         out = {}
         for sym, m in raw.items():
             if self.symbols and sym not in self.symbols:
@@ -185,7 +118,7 @@ class CcxtGateway:
         if not perps or not self.ex.has.get("fetchLeverageTiers"):
             return markets
         try:
-            tiers = await self._call("leverage_tiers", self.ex.fetch_leverage_tiers, perps)
+            tiers = await self.call("leverage_tiers", self.ex.fetch_leverage_tiers, perps)
         except ExchangeError as err:
             log.warning("event=no_leverage_brackets error=%r: using the configured MMR tiers",
                         err)
@@ -201,9 +134,9 @@ class CcxtGateway:
         return out
 
     async def set_leverage(self, symbol: str, leverage: float) -> None:
-        await self._call("leverage", self.ex.set_leverage, int(leverage), symbol)
+        await self.call("leverage", self.ex.set_leverage, int(leverage), symbol)
         try:
-            await self._call("margin_mode", self.ex.set_margin_mode, "isolated", symbol)
+            await self.call("margin_mode", self.ex.set_margin_mode, "isolated", symbol)
         except ExchangeError as err:  # already isolated is fine
             if "No need to change" not in str(err) and "MarginModeAlreadySet" not in type(
                     err).__name__:
@@ -226,36 +159,40 @@ class CcxtGateway:
             params[self.profile.trigger_param] = float(req.stop_price)
         ccxt_type = "limit" if req.type is OrderType.LIMIT else "market"
         price = float(req.price) if req.price is not None else None
-        for attempt in range(1, self.attempts + 1):
-            try:
-                raw = await self._call("create_order", self.ex.create_order, req.symbol,
-                                       ccxt_type, req.side, float(req.amount), price, params,
-                                       order=True, retry=False)
-                state = await self._state(raw, req.symbol, req.client_id)
-                break
-            except DuplicateOrderId:
-                if attempt == 1:  # the caller reused an id: not ours to paper over
-                    raise
-                state = await self.fetch_order(req.symbol, req.client_id)  # a lost answer
-                break
-            except NetworkError as err:
-                # a 429/418 is a refusal; a timeout, drop or 5xx may have been executed
-                refused = isinstance(err, (DDoSProtection, RateLimitExceeded))
-                log.warning("event=submit_%s order=%s attempt=%d error=%r",
-                            "refused" if refused else "unknown", req.client_id, attempt, err)
-                found = None if refused else await self._lookup(req.symbol, req.client_id)
-                if found is not None:
-                    state = found
-                    break
-                if attempt == self.attempts:
-                    raise
-                self.retries += 1
-                if self.metrics is not None:
-                    self.metrics.retries.labels("create_order").inc()
-                await asyncio.sleep(self.base_wait * 2 ** (attempt - 1))
+        async for attempt in self.requests.retrying("create_order"):
+            with attempt:
+                state = await self._submit(req, ccxt_type, price, params,
+                                           attempt.retry_state.attempt_number)
         if state.status is OrderStatus.OPEN or state.filled > 0:
             self.watch[req.client_id] = state
         return state
+
+    async def _submit(self, req: OrderRequest, ccxt_type: str, price: float | None,
+                      params: dict, attempt: int) -> OrderState:
+        """One submit. An answer lost to a timeout, a drop or a 5xx may hide an executed
+        order: it is looked up by client id before tenacity sends it again; a 429/418 is a
+        refusal and a DuplicateOrderId on a resend is the lost answer's order, adopted."""
+        try:
+            raw = await self.call("create_order", self.ex.create_order, req.symbol, ccxt_type,
+                                  req.side, float(req.amount), price, params, order=True,
+                                  retry=False)
+            return await self._state(raw, req.symbol, req.client_id)
+        except DuplicateOrderId:
+            if attempt == 1:  # the caller reused an id: not ours to paper over
+                raise
+            return await self.fetch_order(req.symbol, req.client_id)  # a lost answer
+        except NetworkError as err:
+            refused = isinstance(err, (DDoSProtection, RateLimitExceeded))
+            log.warning("event=submit_%s order=%s attempt=%d error=%r",
+                        "refused" if refused else "unknown", req.client_id, attempt, err)
+            found = None if refused else await self._lookup(req.symbol, req.client_id)
+            if found is not None:
+                return found
+            raise
+
+    @property
+    def retries(self) -> int:
+        return self.requests.retries
 
     async def _lookup(self, symbol: str, client_id: str) -> OrderState | None:
         try:
@@ -267,7 +204,7 @@ class CcxtGateway:
         params = {"clientOrderId": client_id}
         if self._conditional(client_id):
             params["trigger"] = True
-        await self._call("cancel_order", self.ex.cancel_order, None, symbol, params)
+        await self.call("cancel_order", self.ex.cancel_order, None, symbol, params)
         state = await self.fetch_order(symbol, client_id)
         self.watch.pop(client_id, None)
         return state
@@ -276,7 +213,7 @@ class CcxtGateway:
         params: dict[str, Any] = {"clientOrderId": client_id}
         if self._conditional(client_id):
             params["trigger"] = True
-        raw = await self._call("fetch_order", self.ex.fetch_order, None, symbol, params)
+        raw = await self.call("fetch_order", self.ex.fetch_order, None, symbol, params)
         state = await self._state(raw, symbol, client_id)
         if state.status is OrderStatus.OPEN and parse_client_id(client_id) is not None:
             self.watch[client_id] = state  # an order of ours found working (e.g. at restart)
@@ -287,7 +224,7 @@ class CcxtGateway:
         out = []
         for sym in ([symbol] if symbol else self._perp_symbols()):
             for trigger in (False, True):
-                rows = await self._call("open_orders", self.ex.fetch_open_orders, sym,
+                rows = await self.call("open_orders", self.ex.fetch_open_orders, sym,
                                         params={"trigger": True} if trigger else {})
                 for raw in rows:
                     cid = raw.get("clientOrderId") or ""
@@ -297,7 +234,7 @@ class CcxtGateway:
         return out
 
     async def fetch_positions(self) -> list[Position]:
-        rows = await self._call("positions", self.ex.fetch_positions, list(self._perp_symbols()))
+        rows = await self.call("positions", self.ex.fetch_positions, list(self._perp_symbols()))
         out = []
         for p in rows:
             info = p.get("info", {})
@@ -319,7 +256,7 @@ class CcxtGateway:
         return out
 
     async def fetch_balance(self) -> Balance:
-        raw = await self._call("balance", self.ex.fetch_balance)
+        raw = await self.call("balance", self.ex.fetch_balance)
         info = raw.get("info", {})
         quote = "USDT"
         wallet = _dec(info.get("totalWalletBalance")) or _dec(raw[quote]["total"]) or ZERO
@@ -327,7 +264,7 @@ class CcxtGateway:
         available = _dec(info.get("availableBalance")) or _dec(raw[quote]["free"]) or ZERO
         held: dict[str, Decimal] = {}
         if self.spot:
-            raw_spot = await self._call("spot_balance", self.ex.fetch_balance,
+            raw_spot = await self.call("spot_balance", self.ex.fetch_balance,
                                         {"type": "spot", "subType": "spot"})  # not linear
             for row in (raw_spot.get("info") or {}).get("balances", []):
                 amount = (_dec(row.get("free")) or ZERO) + (_dec(row.get("locked")) or ZERO)
@@ -396,7 +333,7 @@ class CcxtGateway:
         actual = info.get(self.profile.actual_order_field) if self.profile.actual_order_field \
             else None
         if kind is OrderType.STOP_MARKET and actual:
-            filled_raw = await self._call("fetch_order", self.ex.fetch_order, str(actual), symbol)
+            filled_raw = await self.call("fetch_order", self.ex.fetch_order, str(actual), symbol)
             ainfo = filled_raw.get("info", {})
             filled = _dec(ainfo.get(self.profile.filled_field)) or _dec(filled_raw.get("filled"))
             average = _dec(ainfo.get(self.profile.average_field)) or _dec(
@@ -422,7 +359,7 @@ class CcxtGateway:
         """The order's fees in the quote currency. A fee charged in the base asset (spot
         buys on Binance) is valued at its fill's price; one charged in another asset (BNB)
         is logged and not counted, as it never touches the quote balance."""
-        trades = await self._call("my_trades", self.ex.fetch_my_trades, symbol,
+        trades = await self.call("my_trades", self.ex.fetch_my_trades, symbol,
                                   params={"orderId": order_id})
         market = self.markets.get(symbol)
         total = ZERO
@@ -449,7 +386,7 @@ class CcxtGateway:
         """Fills not from our own orders' states: audit records and liquidations."""
         out = []
         for sym in self._traded_perps():
-            trades = await self._call("my_trades", self.ex.fetch_my_trades, sym,
+            trades = await self.call("my_trades", self.ex.fetch_my_trades, sym,
                                       self._trades_since.get(sym))
             for t in trades:
                 tid = str(t.get("id"))
@@ -472,7 +409,7 @@ class CcxtGateway:
     async def _funding(self) -> list[FundingPayment]:
         out = []
         for sym in self._traded_perps():
-            rows = await self._call("funding_history", self.ex.fetch_funding_history, sym,
+            rows = await self.call("funding_history", self.ex.fetch_funding_history, sym,
                                     self._funding_since.get(sym), 1000)
             for r in rows:
                 amount = _dec((r.get("info") or {}).get("income")) or _dec(r.get("amount"))
@@ -482,6 +419,6 @@ class CcxtGateway:
         return out
 
     async def transfer(self, asset: str, amount: Decimal, to_spot: bool) -> None:
-        await self._call("transfer", self.ex.transfer, asset, float(amount),
+        await self.call("transfer", self.ex.transfer, asset, float(amount),
                          "linear" if to_spot else "spot", "spot" if to_spot else "linear")
 

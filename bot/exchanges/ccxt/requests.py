@@ -1,0 +1,109 @@
+"""How one request reaches an exchange through ccxt: room under the account's published
+caps first (asyncio-throttle's sliding windows: orders per window, request weight per
+minute), errors mapped into ccxt's tree by the exchange's own code, and only the
+NetworkError family retried — by tenacity, exponential backoff with jitter."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable
+
+import ccxt.async_support as ccxt
+from asyncio_throttle import Throttler
+from ccxt.base.errors import NetworkError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity import wait_exponential_jitter as backoff
+
+from bot.exchanges.ccxt.profiles import Profile
+
+CODE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
+
+
+class Cap:
+    """One published limit — `limit` units per `period` seconds — kept as `SLICES` sliding
+    windows of a tenth: at most limit // SLICES units in any tenth of the period, so at most
+    `limit` in any whole period, in bursts small enough that a queue on the way to the
+    exchange cannot carry one window's requests into the next. A request of weight w takes
+    w units."""
+
+    SLICES = 10
+
+    def __init__(self, name: str, limit: int, period: float) -> None:
+        self.name, self.period = name, period
+        slices = max(min(self.SLICES, limit), 1)  # a slice holds at least one unit
+        self.window = Throttler(max(limit // slices, 1), period / slices)
+        self.waited = 0.0  # seconds spent waiting for room, not yet exported
+
+    async def take(self, units: int = 1) -> None:
+        started = time.monotonic()
+        for _ in range(units):
+            await self.window.acquire()
+        self.waited += time.monotonic() - started
+
+
+class Requests:
+    def __init__(self, profile: Profile, attempts: int, base_wait: float, metrics=None,
+                 capped: bool = True) -> None:
+        self.profile, self.attempts, self.base_wait = profile, attempts, base_wait
+        self.metrics = metrics
+        self.capped = capped  # off only against a local exchange without limits
+        self.orders = [Cap(f"orders_{int(p)}s", max(int(n * profile.safety), 1), p)
+                       for n, p in profile.order_limits]
+        weight, period = profile.weight_limit
+        self.weight = Cap("weight", max(int(weight * profile.safety), 1), period)
+        self.retries = 0
+
+    def retrying(self, endpoint: str) -> AsyncRetrying:
+        """tenacity's loop for `endpoint`: the NetworkError family only, backoff with jitter,
+        every retry counted (and exported)."""
+        def counted(_state: RetryCallState) -> None:
+            self.retries += 1
+            if self.metrics is not None:
+                self.metrics.retries.labels(endpoint).inc()
+
+        return AsyncRetrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=backoff(multiplier=self.base_wait, max=10 * self.base_wait,
+                         jitter=self.base_wait),
+            retry=retry_if_exception_type(NetworkError), before_sleep=counted, reraise=True)
+
+    async def call(self, endpoint: str, fn: Callable[..., Awaitable], *args, order: bool = False,
+                   retry: bool = True, **kw):
+        """Call ccxt; map errors; retry only network errors (timeouts, 5xx, 429)."""
+        if not retry:  # the order path: one attempt, no retry machinery in the way
+            return await self.once(endpoint, fn, args, kw, order)
+        async for attempt in self.retrying(endpoint):
+            with attempt:
+                return await self.once(endpoint, fn, args, kw, order)
+        raise AssertionError("unreachable")
+
+    async def once(self, endpoint: str, fn: Callable[..., Awaitable], args: tuple, kw: dict,
+                   order: bool):
+        """One request: room under the caps first, errors mapped, latency observed."""
+        started = time.perf_counter()
+        try:
+            if self.capped:
+                for cap in self.orders if order else ():
+                    await cap.take()
+                await self.weight.take(self.profile.weights.get(endpoint, 1))
+            return await fn(*args, **kw)
+        except Exception as err:  # noqa: BLE001 - mapped to ccxt's tree, re-raised
+            raise self.map(err) from None
+        finally:
+            if self.metrics is not None:
+                self.metrics.request_latency.labels(endpoint).observe(
+                    time.perf_counter() - started)
+                self._export_waits()
+
+    def map(self, err: Exception) -> Exception:
+        """ccxt's class by the exchange's own code (ccxt's URL tables miss a local exchange)."""
+        m = CODE.search(str(err)) if isinstance(err, ccxt.BaseError) else None
+        cls = self.profile.errors.get(int(m.group(1))) if m else None
+        return cls(str(err)) if cls is not None and not isinstance(err, cls) else err
+
+    def _export_waits(self) -> None:
+        for cap in [self.weight, *self.orders]:
+            if cap.waited:
+                self.metrics.rate_limit_wait.labels(cap.name).inc(cap.waited)
+                cap.waited = 0.0

@@ -1,0 +1,114 @@
+"""One symbol's decision on a closed bar: manage its open trades, read the signal modules,
+take the heaviest enabled strategy's plan, size it, and send it — or, when a person approves
+new positions, propose it. The basis executor's step is decided here too."""
+
+from __future__ import annotations
+
+import logging
+
+from ccxt.base.errors import ExchangeError, NetworkError
+
+from bot.config import Config
+from bot.execution.account import Account
+from bot.execution.basis import BasisDesk
+from bot.execution.orders import OrderManager
+from bot.execution.riskdesk import RiskDesk
+from bot.marketdata.history import History
+from bot.markets import Market
+from bot.operator.approval import ApprovalGate
+from bot.operator.metrics import Metrics
+from risk.manager import Approved
+from strategies.liquidation import cascade_climax
+from strategies.playbook import STRATEGIES, Readings, read_all
+from strategies.types import TradePlan
+
+log = logging.getLogger("derivbot.decisions")
+
+
+def asked_order(cfg: Config) -> list[tuple[str, float]]:
+    """The enabled strategies and their weights, heaviest first (config order on ties)."""
+    enabled = [(name, toggle.weight) for name in STRATEGIES
+               if (toggle := getattr(cfg.strategies, name)).enabled]
+    return sorted(enabled, key=lambda nw: -nw[1])  # stable
+
+
+class Decisions:
+    def __init__(self, cfg: Config, history: History, om: OrderManager, risk: RiskDesk,
+                 gate: ApprovalGate, basis: BasisDesk | None, account: Account,
+                 markets: dict[str, Market], metrics: Metrics) -> None:
+        self.cfg, self.history, self.om, self.risk = cfg, history, om, risk
+        self.gate, self.basis, self.account = gate, basis, account
+        self.markets, self.metrics = markets, metrics
+        self.plans = 0
+        self._memo: dict[str, dict] = {}  # per symbol: readings reused until funding moves
+        self._decided: list[tuple] = []  # this tick's risk decisions, recorded after it
+        self._asked = asked_order(cfg)
+
+    async def decide(self, symbol: str, now: int) -> Readings | None:
+        """Signals → plan → risk → order for one symbol; returns what the modules read."""
+        if self.basis is not None and self.basis.on(symbol) is not None:
+            return None  # the basis short holds this perp: a directional trade would net
+        view = self.history.view(symbol, now)
+        m = self.cfg.management
+        if (m.trailing_atr or m.time_stop_hours) and len(view.candles.close):
+            await self.om.manage(symbol, now, float(view.candles.close[-1]),
+                                 float(view.candles.atr[-1]), m)
+        readings = read_all(view, self.cfg.signals, self._memo.setdefault(symbol, {}))
+        await self._climax_exits(readings)
+        picked = self._pick(readings)
+        if picked is None:
+            return readings
+        plan, weight = picked
+        self.plans += 1
+        portfolio = await self.account.portfolio(now, self.om.open_risk())
+        decision = self.risk.decide(plan, portfolio, self.markets[symbol].rules(),
+                                    self.history, now, self.om, readings.clusters, weight)
+        trade_id = None
+        if isinstance(decision, Approved):
+            self.metrics.risk_fraction.set(decision.fraction)
+            if self.gate.required:
+                self.gate.propose(decision, now, weight)
+            else:
+                trade_id = (await self.om.open_trade(decision)).id
+        self._decided.append((plan, decision, now, trade_id))
+        return readings
+
+    def record(self) -> None:
+        """The record of each of the tick's decisions, written after its orders are out."""
+        for args in self._decided:
+            self.risk.record(*args)
+        self._decided.clear()
+
+    async def basis_step(self, t: int) -> None:
+        """The basis executor's step: open pairs driven, a new one opened where funding pays."""
+        if self.basis is None or self.basis.idle(t):
+            return  # no account reads (two REST calls on a real exchange) for nothing
+        try:
+            positions = {p.symbol: p for p in await self.account.gw.fetch_positions()}
+            bal = await self.account.gw.fetch_balance()
+            busy = {tr.symbol for tr in self.om.active.values()}
+            await self.basis.tick(t, float(self.account.total_equity(bal)), busy, positions,
+                                  bal.spot)
+        except NetworkError as err:
+            log.warning("event=basis_skipped error=%r", err)
+        except ExchangeError as err:  # a refusal outside the legs: the next tick tries again
+            log.error("event=basis_error error=%r", err)
+
+    def _pick(self, readings: Readings) -> tuple[TradePlan, float] | None:
+        """The plan of the heaviest enabled strategy that has one (config order breaks ties).
+        Strategies are asked heaviest first and the first plan ends the search: a lighter
+        one's plan could not win, and building it cost a plan's levels for nothing."""
+        for name, weight in self._asked:
+            plan = STRATEGIES[name](readings, self.cfg.signals)
+            if plan is not None:
+                return plan, weight
+        return None
+
+    async def _climax_exits(self, readings: Readings) -> None:
+        """Liquidation-magnet trades leave at the cascade's climax."""
+        for trade in list(self.om.active.values()):
+            if (trade.strategy == "liquidation_magnet" and trade.symbol == readings.view.symbol
+                    and trade.state not in ("pending_entry",)):
+                d = 1 if trade.side == "long" else -1
+                if cascade_climax(readings.view, d, self.cfg.signals.cascade_climax):
+                    await self.om.close_trade(trade.id, "cascade climax")
