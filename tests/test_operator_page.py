@@ -35,8 +35,8 @@ def test_token_is_required_and_buttons_need_the_csrf_token(tmp_path):
                 async with s.get(f"{base}/?token=s3cret") as r:
                     page = await r.text()
                     assert r.status == 200 and "derivbot operator" in page
-                    assert f"id='approve-{a.id}'" in page and "47100.00" in page
-                csrf = re.search(r"name='csrf' value='([^']+)'", page).group(1)
+                    assert f'id="approve-{a.id}"' in page and "47100.00" in page
+                csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
                 async with s.post(f"{base}/proposals/{a.id}/approve", data={}) as r:
                     assert r.status == 403  # no CSRF token
                 async with s.post(f"{base}/proposals/{a.id}/approve",
@@ -77,3 +77,28 @@ def test_page_beyond_loopback_refuses_to_start_without_a_token(monkeypatch):
         token_for("0.0.0.0")
     monkeypatch.setenv("DERIVBOT_OPERATOR_TOKEN", "t")
     assert token_for("0.0.0.0") == "t"
+
+
+def test_what_the_page_shows_is_escaped(tmp_path):
+    """A signal name or a flash message carrying markup is shown as text, never run."""
+    store = Store(tmp_path / "p.db")
+    p = proposal(store)
+    p.reasons_json = '{"<script>alert(1)</script>": 1}'
+    store.save(p)
+
+    async def go():
+        runner, base = await _page(store, None)
+        try:
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+                async with s.get(f"{base}/") as r:  # the session first
+                    assert r.status == 200
+                async with s.get(f"{base}/", params={"msg": "<b>hi</b>"}) as r:
+                    page = await r.text()
+        finally:
+            await runner.cleanup()
+        return page
+
+    page = run(go())
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert 'id="flash">&lt;b&gt;hi&lt;/b&gt;</p>' in page
+    assert f'id="approve-{p.id}"' in page

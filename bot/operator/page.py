@@ -1,19 +1,21 @@
 """The operator's page, served by the bot: pending proposals with Approve / Reject, open
 positions with stop and targets, working orders, equity and PnL split, latest signals,
 alerts and the halt. A token (from the environment) guards it; every button carries a
-CSRF token bound to the session. No CDN: the page and its stylesheet are served here."""
+CSRF token bound to the session. The page is a Jinja2 template (autoescaped); no CDN:
+the page and its stylesheet are served here."""
 
 from __future__ import annotations
 
 import hmac
-import html
 import json
 import os
 import secrets
 import time
 from collections.abc import Callable
+from importlib.resources import files
 
 from aiohttp import web
+from jinja2 import Environment, PackageLoader, select_autoescape
 
 from bot.operator.status import collect
 from state import proposals
@@ -22,10 +24,11 @@ from state.store import Store
 TOKEN_ENV = "DERIVBOT_OPERATOR_TOKEN"
 COOKIE = "derivbot_session"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-CSS = """body{font:14px system-ui,sans-serif;margin:24px;color:#1f2328}
-table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #d0d7de;padding:4px 8px}
-th{background:#f6f8fa}.halt{color:#b00020;font-weight:bold}button{margin-right:4px}
-.ok{color:#116329}"""
+TEMPLATES = Environment(loader=PackageLoader("bot.operator", "templates"),
+                        autoescape=select_autoescape(default=True), trim_blocks=True,
+                        lstrip_blocks=True)
+PAGE = TEMPLATES.get_template("page.html")
+CSS = (files("bot.operator") / "static" / "page.css").read_text()
 
 
 class OperatorConfigError(ValueError):
@@ -87,57 +90,17 @@ class OperatorPage:
         return web.json_response(state)
 
     async def index(self, request: web.Request) -> web.Response:
-        csrf = self._csrf(request)
-        s = collect(self.store)
         now = self.now()
-        e = html.escape
-        rows = []
-        for p in proposals.listing(self.store, "pending"):
-            targets = ", ".join(f"{t[0]:.2f}" for t in json.loads(p.targets_json))
-            why = ", ".join(json.loads(p.reasons_json))
-            rows.append(
-                f"<tr id='proposal-{p.id}'><td>{p.id}</td><td>{e(p.symbol)}</td>"
-                f"<td>{p.side}</td><td>{p.size}</td><td>{p.entry:.2f}</td><td>{p.stop:.2f}</td>"
-                f"<td>{targets}</td><td>{p.risk_cash:.2f}</td><td>{p.margin:.2f}</td>"
-                f"<td>{p.liquidation:.2f}</td><td>{e(why)}</td>"
-                f"<td>{max((p.expires_at - now) // 60_000, 0)} min</td><td>"
-                + "".join(
-                    f"<form method='post' action='/proposals/{p.id}/{a}' style='display:inline'>"
-                    f"<input type='hidden' name='csrf' value='{csrf}'>"
-                    f"<button id='{a}-{p.id}' type='submit'>{a.title()}</button></form>"
-                    for a in ("approve", "reject"))
-                + "</td></tr>")
-        positions = "".join(
-            f"<tr><td>{t['id']}</td><td>{e(t['symbol'])}</td><td>{t['side']}</td>"
-            f"<td>{t['state']}</td><td>{t['filled']}</td><td>{t['entry']}</td>"
-            f"<td>{t['stop']}</td><td>{', '.join(f'{x:.2f}' for x in t['targets'])}</td></tr>"
-            for t in s["open_trades"])
-        orders = "".join(
-            f"<tr><td>{e(o['client_id'])}</td><td>{e(o['symbol'])}</td><td>{o['side']}</td>"
-            f"<td>{o['type']}</td><td>{o['amount']}</td><td>{o['price']}</td></tr>"
-            for o in s["working_orders"])
-        alerts = "".join(f"<li>{e(a.message)}</li>" for a in self.store.alerts()[-10:])
-        signals = "".join(
-            f"<tr><td>{e(x.symbol)}</td><td>{e(x.module)}</td><td>{x.direction:+d}</td>"
-            f"<td>{x.strength:.2f}</td></tr>" for x in self.store.signals()[-12:])
-        halt = s["halt"]
-        flash = e(request.query.get("msg", ""))
-        body = f"""<!doctype html><html><head><meta charset="utf-8"><title>derivbot</title>
-<link rel="stylesheet" href="/static/page.css"></head><body>
-<h1>derivbot operator</h1><p class="ok" id="flash">{flash}</p>
-<p>equity <b id="equity">{s['equity']}</b> · net PnL {s['net_pnl']} (price {s['price_pnl']},
-fees −{s['fees']}, funding {s['funding']}) · closed trades {s['closed_trades']}</p>
-<p class="{'halt' if halt else 'ok'}" id="halt">{'HALTED: ' + e(halt['reason']) if halt
-                                                    else 'new entries allowed'}</p>
-<h2>Pending proposals</h2><table id="proposals"><tr><th>id</th><th>symbol</th><th>side</th>
-<th>size</th><th>entry</th><th>stop</th><th>targets</th><th>risk</th><th>margin</th>
-<th>liquidation</th><th>signals</th><th>expires</th><th></th></tr>{''.join(rows)}</table>
-<h2>Open positions</h2><table><tr><th>trade</th><th>symbol</th><th>side</th><th>state</th>
-<th>size</th><th>entry</th><th>stop</th><th>targets</th></tr>{positions}</table>
-<h2>Working orders</h2><table><tr><th>client id</th><th>symbol</th><th>side</th><th>type</th>
-<th>amount</th><th>price</th></tr>{orders}</table>
-<h2>Latest signals</h2><table><tr><th>symbol</th><th>module</th><th>dir</th><th>strength</th>
-</tr>{signals}</table><h2>Alerts</h2><ul>{alerts}</ul></body></html>"""
+        pending = [{"id": p.id, "symbol": p.symbol, "side": p.side, "size": p.size,
+                    "entry": p.entry, "stop": p.stop, "risk_cash": p.risk_cash,
+                    "margin": p.margin, "liquidation": p.liquidation,
+                    "targets": ", ".join(f"{t[0]:.2f}" for t in json.loads(p.targets_json)),
+                    "signals": ", ".join(json.loads(p.reasons_json)),
+                    "minutes_left": max((p.expires_at - now) // 60_000, 0)}
+                   for p in proposals.listing(self.store, "pending")]
+        body = PAGE.render(s=collect(self.store), pending=pending, csrf=self._csrf(request),
+                           flash=request.query.get("msg", ""),
+                           signals=self.store.signals()[-12:], alerts=self.store.alerts()[-10:])
         return web.Response(text=body, content_type="text/html")
 
     async def decide(self, request: web.Request) -> web.Response:
