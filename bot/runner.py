@@ -24,6 +24,7 @@ from bot.execution.decisions import Decisions
 from bot.execution.orders import OrderManager
 from bot.execution.reconcile import reconcile
 from bot.execution.riskdesk import RiskDesk
+from bot.logs import kv
 from bot.marketdata.history import History
 from bot.marketdata.layout import FUNDING, Event
 from bot.markets import Market
@@ -158,7 +159,9 @@ class Runner:
         try:
             await self.om.sync()
         except NetworkError as err:  # the exchange is out of reach: no decision on old state
-            log.warning("event=sync_failed error=%r: skipping decisions this tick", err)
+            log.warning(
+                "sync_failed", extra=kv(error=repr(err), note="skipping decisions this tick")
+            )
             decide = set()
         if self.gate.required:
             self.store.set_meta("market_now", t)

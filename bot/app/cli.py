@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from bot.config import Config, ConfigError, load_config
+from bot.logs import configure
 
 EXIT_USAGE = 2
 
@@ -263,8 +264,12 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
 
 def _with(p: argparse.ArgumentParser, *, data: bool = False, db: bool = False,
           as_json: bool = False) -> argparse.ArgumentParser:
-    """The options many commands share: --config, and --data / --db / --json where asked."""
+    """The options many commands share: --config and --log-format, and --data / --db /
+    --json where asked."""
     p.add_argument("--config", default="config.toml")
+    p.add_argument("--log-format", choices=("text", "json"),
+                   default=os.environ.get("DERIVBOT_LOG_FORMAT", "text"),
+                   help="log lines as logfmt text or one JSON object each (default: text)")
     if data:
         p.add_argument("--data", help="market data folder (default: config or synthetic)")
     if db:
@@ -396,9 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     from bot.operator.page import OperatorConfigError
 
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.command == "run" else logging.WARNING,
-                        stream=sys.stderr,
-                        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s")
+    configure(getattr(args, "log_format", "text"),
+              logging.INFO if args.command == "run" else logging.WARNING)
     try:
         return args.func(args)
     except ConfigError as err:

@@ -16,6 +16,7 @@ from bot.exchanges.ccxt.gateway import CcxtGateway
 from bot.exchanges.localex import LocalExchange, api_urls, start
 from bot.exchanges.localex.client import RemoteSimSink
 from bot.exchanges.localex.guard import Limits
+from bot.logs import use_market_clock
 from bot.operator.metrics import Metrics
 from bot.runner import Runner
 from state.store import Store
@@ -92,6 +93,7 @@ async def run_ccxt(cfg: Config, live: bool, data_dir: Path | None = None,
             sink = RemoteSimSink(cfg.exchange.local_url)
             runner = Runner(cfg, gw, store, markets, PacedClock(cfg.paper.time_scale), metrics,
                             sinks=(sink,))
+            use_market_clock(runner.clock.now)
             page = await start_operator(cfg, store, runner.clock.now)
             await runner.start()
             _on_signals(runner)
@@ -111,6 +113,7 @@ async def run_ccxt(cfg: Config, live: bool, data_dir: Path | None = None,
                 await sink.close()
         else:
             runner = Runner(cfg, gw, store, markets, WallClock(), metrics)
+            use_market_clock(runner.clock.now)
             page = await start_operator(cfg, store, runner.clock.now)
             await runner.start()
             _on_signals(runner)

@@ -16,6 +16,7 @@ from bot.config import Config
 from bot.exchanges.sim import state as sim_state
 from bot.exchanges.sim.exchange import SimExchange
 from bot.exchanges.sim.gateway import SimGateway, SimMarketSink
+from bot.logs import kv, use_market_clock
 from bot.marketdata import layout as marketdata
 from bot.marketdata.layout import MarketData
 from bot.marketdata.synth import SynthSpec, generate
@@ -78,6 +79,7 @@ async def replay(cfg: Config, data_dir: Path, out: Path, progress: bool = True,
     store = Store(db, durable=False)  # a report: a crashed replay is simply run again
     runner = Runner(cfg, SimGateway(sim), store, markets, ReplayClock(),
                     sinks=(SimMarketSink(sim, cfg.exchange.venue),), telemetry=telemetry)
+    use_market_clock(runner.clock.now)
     total = data.count()  # events stream from the files: memory does not grow with history
     await runner.start()
     if progress:
@@ -123,10 +125,12 @@ async def run_paper(cfg: Config, data_dir: Path, max_ticks: int | None = None,
     last_seen = store.get_meta("last_seen")
     resumed = last_seen is not None and sim_state.load(sim, sim_file)
     clock = PacedClock(cfg.paper.time_scale)
+    use_market_clock(clock.now)
     metrics = Metrics()
     if serve_metrics and cfg.metrics.enabled:
         metrics.serve(cfg.metrics.host, cfg.metrics.port)
-        log.info("metrics on http://%s:%s/metrics", cfg.metrics.host, cfg.metrics.port)
+        log.info("metrics_serving",
+                 extra=kv(url=f"http://{cfg.metrics.host}:{cfg.metrics.port}/metrics"))
     runner = Runner(cfg, SimGateway(sim), store, markets, clock, metrics,
                     sinks=(SimMarketSink(sim, cfg.exchange.venue),))
     page = await start_operator(cfg, store, clock.now) if serve_metrics else None
@@ -136,7 +140,7 @@ async def run_paper(cfg: Config, data_dir: Path, max_ticks: int | None = None,
         runner.warm(done)
         events = events[len(done):]
         clock.t = last_seen
-        log.info("resumed after %s with %d open trades", last_seen, len(runner.om.active))
+        log.info("resumed", extra=kv(after=last_seen, open_trades=len(runner.om.active)))
     await runner.start()
     _on_signals(runner)
 
@@ -174,7 +178,7 @@ async def start_operator(cfg: Config, store: Store, now):
         return None
     token = token_for(cfg.operator.host)
     runner = await serve(OperatorPage(store, token, now), cfg.operator.host, cfg.operator.port)
-    log.info("operator page on http://%s:%s/", cfg.operator.host, cfg.operator.port)
+    log.info("operator_page", extra=kv(url=f"http://{cfg.operator.host}:{cfg.operator.port}/"))
     return runner
 
 
@@ -194,7 +198,7 @@ def _on_signals(runner: Runner) -> None:
 
 
 def _request_stop(runner: Runner) -> None:
-    log.info("stop requested: finishing the tick and saving state")
+    log.info("stop_requested", extra=kv(note="finishing the tick and saving state"))
     runner.stop_requested = True
 
 

@@ -12,6 +12,7 @@ from bot.execution.account import Account
 from bot.execution.basis import BasisDesk
 from bot.execution.orders import OrderManager
 from bot.execution.riskdesk import RiskDesk
+from bot.logs import kv
 from bot.marketdata.history import History
 from bot.markets import Market
 from bot.operator.approval import ApprovalGate
@@ -50,12 +51,12 @@ class ApprovedProposals:
             if isinstance(out, str):
                 self.risk.record(repriced, fresh, now, None)
                 proposals.finish(self.store, p.id, "refused", out)
-                log.warning("event=proposal_refused id=%s reason=%r", p.id, out)
+                log.warning("proposal_refused", extra=kv(id=p.id, reason=out))
                 continue
             trade = await self.om.open_trade(out)
             self.risk.record(repriced, fresh, now, trade.id)
             proposals.finish(self.store, p.id, "executed", trade_id=trade.id)
-            log.info("event=proposal_executed id=%s trade=%s", p.id, trade.id)
+            log.info("proposal_executed", extra=kv(id=p.id, trade=trade.id))
 
     async def _execute_basis(self, p) -> None:
         """An approved basis pair: price still within tolerance and funding still paying."""
@@ -80,8 +81,8 @@ class ApprovedProposals:
                                          reasons.get("avg_funding_8h", 0.0), cap=p.size)
             if pair is not None:
                 proposals.finish(self.store, p.id, "executed", f"basis pair {pair.id}")
-                log.info("event=proposal_executed id=%s basis=%s", p.id, pair.id)
+                log.info("proposal_executed", extra=kv(id=p.id, basis=pair.id))
                 return
             why = "below the market's minimum size now"
         proposals.finish(self.store, p.id, "refused", why)
-        log.warning("event=proposal_refused id=%s reason=%r", p.id, why)
+        log.warning("proposal_refused", extra=kv(id=p.id, reason=why))

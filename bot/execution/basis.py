@@ -19,6 +19,7 @@ from ccxt.base.errors import ExchangeError, InvalidOrder, NetworkError, OrderNot
 from bot.config import BasisConfig
 from bot.execution.failpoints import failpoint
 from bot.execution.trade import FROM_STATUS, OrderLife, order_move_allowed
+from bot.logs import kv
 from bot.markets import Market, split_symbol
 from bot.types import OrderRequest, OrderState, OrderType, basis_client_id, parse_basis_id
 from risk.basis import basis_notional
@@ -154,8 +155,7 @@ class BasisDesk:
         self.store.stage(b)
         self._move(b, "opening", f"average funding {avg:.5f} per 8 h")
         self.active[b.id] = b
-        log.info("basis=%s event=open perp=%s amount=%s avg_funding=%.5f", b.id, perp, amount,
-                 avg)
+        log.info("open", extra=kv(basis=b.id, perp=perp, amount=amount, avg_funding=round(avg, 5)))
         await self.drive(b)
         return b
 
@@ -163,7 +163,7 @@ class BasisDesk:
         if b.state in ("opening", "open"):
             b.close_reason = reason
             self._move(b, "closing")
-            log.info("basis=%s event=closing reason=%s", b.id, reason)
+            log.info("closing", extra=kv(basis=b.id, reason=reason))
         await self.drive(b)
 
     # ---- the state machine ------------------------------------------------------------
@@ -182,17 +182,18 @@ class BasisDesk:
                       >= self.cfg.leg_retries]
             if failed:
                 last = self._last_refusal(b, failed[0])
-                b.close_reason = f"{failed[0]} leg failed after {self.cfg.leg_retries} tries: {last}"
+                b.close_reason = (
+                    f"{failed[0]} leg failed after {self.cfg.leg_retries} tries: {last}"
+                )
                 self._move(b, "closing")
-                log.warning("basis=%s event=unwind reason=%s", b.id, b.close_reason)
+                log.warning("unwind", extra=kv(basis=b.id, reason=b.close_reason))
                 return True
             need = {"spot": b.amount - b.spot_filled, "perp": b.amount - b.perp_filled}
             todo = {leg: left for leg, left in need.items() if left > 0}
             if not todo:
                 b.opened_at = self.clock.now()
                 self._move(b, "open", f"spot {b.spot_filled} and perp {b.perp_filled} filled")
-                log.info("basis=%s event=opened spot=%s perp=%s", b.id, b.spot_filled,
-                         b.perp_filled)
+                log.info("opened", extra=kv(basis=b.id, spot=b.spot_filled, perp=b.perp_filled))
                 return False
             if "spot" in todo:
                 await self._fund_spot(b, todo["spot"])
@@ -213,14 +214,13 @@ class BasisDesk:
                 self._move(b, "closed" if b.opened_at is not None else "failed")
                 self.active.pop(b.id, None)
                 await self._sweep_spot(b)
-                log.info("basis=%s event=%s pnl=%s funding=%s fees=%s", b.id, b.state, b.pnl,
-                         b.funding, b.fees)
+                log.info(b.state, extra=kv(basis=b.id, pnl=b.pnl, funding=b.funding, fees=b.fees))
                 return False
             stuck = [leg for leg in todo if self._refusals(b, leg) >= 2 * self.cfg.leg_retries]
             now = self.clock.now()
             if stuck and any(o.basis_id == b.id and o.leg in stuck and o.updated_at >= now
                              and o.state == OrderLife.REJECTED for o in self.orders.values()):
-                log.error("basis=%s event=unwind_stuck legs=%s", b.id, stuck)
+                log.error("unwind_stuck", extra=kv(basis=b.id, legs=stuck))
                 return False  # tried hard: one more try each tick until a leg goes through
             await asyncio.gather(*(self._submit(b, leg, left) for leg, left in todo.items()))
             return True
@@ -231,8 +231,7 @@ class BasisDesk:
         re-hedge then shrinks the short to match)."""
         if held >= b.spot_filled:
             return
-        log.warning("basis=%s event=spot_short_of_record held=%s record=%s", b.id, held,
-                    b.spot_filled)
+        log.warning("spot_short_of_record", extra=kv(basis=b.id, held=held, record=b.spot_filled))
         b.spot_cost = b.spot_cost * held / b.spot_filled if b.spot_filled else ZERO
         b.spot_filled = held
         self.store.save(b)
@@ -246,7 +245,7 @@ class BasisDesk:
         size = pm.amount_to_precision(abs(gap))
         if size < pm.min_amount:
             return False
-        log.info("basis=%s event=rehedge spot=%s perp=%s", b.id, b.spot_filled, b.perp_filled)
+        log.info("rehedge", extra=kv(basis=b.id, spot=b.spot_filled, perp=b.perp_filled))
         await self._submit(b, "perp" if gap > 0 else "perpx", size)
         return True
 
@@ -277,7 +276,7 @@ class BasisDesk:
         except (InvalidOrder, ExchangeError) as err:
             order.state, order.reason = OrderLife.REJECTED.value, str(err)
             self.store.record_order(order, self.clock.now(), str(err))
-            log.warning("basis=%s event=rejected order=%s reason=%s", b.id, req.client_id, err)
+            log.warning("rejected", extra=kv(basis=b.id, order=req.client_id, reason=err))
             failpoint("basis.leg")
             if order.leg == "perpx" and "-2022" in str(err):
                 await self._perp_gone(b)
@@ -297,15 +296,17 @@ class BasisDesk:
                                               from_state=b.state, to_state="closing",
                                               detail=b.close_reason))
             b.state = "closing"
-        log.error("basis=%s event=liquidated amount=%s price=%s", b.id, fill.amount, fill.price)
+        log.error("liquidated", extra=kv(basis=b.id, amount=fill.amount, price=fill.price))
 
     async def _perp_gone(self, b: BasisTrade) -> None:
         """A buy-back refused for want of a position: if the exchange holds no short, the
         leg is gone (liquidated or closed by hand) and is not bought again and again."""
         if any(p.symbol == b.perp and p.contracts < 0 for p in await self.gw.fetch_positions()):
             return
-        log.error("basis=%s event=perp_gone contracts=%s: the exchange holds no short",
-                  b.id, b.perp_filled)
+        log.error(
+            "perp_gone",
+            extra=kv(basis=b.id, contracts=b.perp_filled, note="the exchange holds no short"),
+        )
         b.close_reason = (b.close_reason + "; " if b.close_reason else "") + "perp leg gone"
         b.perp_filled = ZERO
         self.store.save(b)
@@ -381,7 +382,7 @@ class BasisDesk:
                 await self.gw.transfer(quote, (need - have).quantize(Decimal("0.01"), ROUND_UP),
                                        True)
             except (InvalidOrder, ExchangeError) as err:  # the spot buy will say why too
-                log.warning("basis=%s event=transfer_refused error=%s", b.id, err)
+                log.warning("transfer_refused", extra=kv(basis=b.id, error=err))
 
     async def _sweep_spot(self, b: BasisTrade) -> None:
         """With no pair left open, the spot account's quote goes back to futures."""

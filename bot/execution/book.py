@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from bot.exchanges.gateway import Gateway
 from bot.execution.trade import FROM_STATUS, OrderLife, TradeState, order_move_allowed
+from bot.logs import kv
 from bot.markets import Market
 from bot.types import Fill, FundingPayment, OrderRequest, OrderState, parse_client_id
 from risk.manager import OpenRisk
@@ -138,8 +139,16 @@ class TradeBook:
         trade.exit_price = value / trade.exited
         if trade.exited >= trade.filled and not trade.close_reason:
             trade.close_reason = leg  # the leg that made the trade flat
-        log.info("trade=%s event=exit leg=%s amount=%s price=%s left=%s", trade.id, leg, amount,
-                 price, trade.filled - trade.exited)
+        log.info(
+            "exit",
+            extra=kv(
+                trade=trade.id,
+                leg=leg,
+                amount=amount,
+                price=price,
+                left=trade.filled - trade.exited,
+            ),
+        )
 
     def next_seq(self, trade_id: int, leg: str) -> int:
         """The next unused sequence number of a trade's leg (client ids are never reused)."""

@@ -13,6 +13,7 @@ from bot.execution.account import Account
 from bot.execution.basis import BasisDesk
 from bot.execution.orders import OrderManager
 from bot.execution.riskdesk import RiskDesk
+from bot.logs import kv
 from bot.marketdata.history import History
 from bot.markets import Market
 from bot.operator.approval import ApprovalGate
@@ -90,9 +91,9 @@ class Decisions:
             await self.basis.tick(t, float(self.account.total_equity(bal)), busy, positions,
                                   bal.spot)
         except NetworkError as err:
-            log.warning("event=basis_skipped error=%r", err)
+            log.warning("basis_skipped", extra=kv(error=repr(err)))
         except ExchangeError as err:  # a refusal outside the legs: the next tick tries again
-            log.error("event=basis_error error=%r", err)
+            log.error("basis_error", extra=kv(error=repr(err)))
 
     def _pick(self, readings: Readings) -> tuple[TradePlan, float] | None:
         """The plan of the heaviest enabled strategy that has one (config order breaks ties).

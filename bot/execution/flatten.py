@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from bot.execution.orders import OrderManager
+from bot.logs import kv
 from bot.types import CLIENT_PREFIX, OrderRequest, OrderType
 
 log = logging.getLogger("derivbot.flatten")
@@ -50,9 +51,16 @@ async def flatten(om: OrderManager) -> FlattenReport:
     om.store.set_meta("last_flatten", {"at": om.clock.now(), "trades": r.trades_closed,
                                        "pairs": r.pairs_closed, "orders": r.orders_cancelled,
                                        "positions": r.positions_closed})
-    log.warning("event=flatten trades=%s pairs=%s orders=%s positions=%s left_alone=%s",
-                r.trades_closed, r.pairs_closed, r.orders_cancelled, r.positions_closed,
-                r.left_alone)
+    log.warning(
+        "flatten",
+        extra=kv(
+            trades=r.trades_closed,
+            pairs=r.pairs_closed,
+            orders=r.orders_cancelled,
+            positions=r.positions_closed,
+            left_alone=r.left_alone,
+        ),
+    )
     return r
 
 

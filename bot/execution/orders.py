@@ -22,6 +22,7 @@ from bot.execution.trade import (
     TradeState,
     check_trade_move,
 )
+from bot.logs import kv
 from bot.markets import Market
 from bot.types import (
     Fill,
@@ -58,8 +59,9 @@ class OrderManager(TradeBook):
                     risk_cash=ap.risk_cash, created_at=self.clock.now())
         self.store.add(trade)  # committed with its entry order, below
         self.active[trade.id] = trade
-        log.info("trade=%s event=open symbol=%s side=%s size=%s", trade.id, trade.symbol,
-                 trade.side, ap.size)
+        log.info(
+            "open", extra=kv(trade=trade.id, symbol=trade.symbol, side=trade.side, size=ap.size)
+        )
         if limit_price is None:
             await self._submit(trade, "entry", 0, OrderType.MARKET, ap.size)
         else:
@@ -114,7 +116,7 @@ class OrderManager(TradeBook):
                 continue
             if (cfg.time_stop_hours and trade.state == TradeState.OPEN
                     and now - trade.opened_at >= cfg.time_stop_hours * 3_600_000):
-                log.info("trade=%s event=time_stop hours=%s", trade.id, cfg.time_stop_hours)
+                log.info("time_stop", extra=kv(trade=trade.id, hours=cfg.time_stop_hours))
                 await self.close_trade(trade.id, "time stop")
                 continue
             if not cfg.trailing_atr or trade.state not in trailing_states[cfg.trail_from] \
@@ -124,7 +126,9 @@ class OrderManager(TradeBook):
             level = Decimal(repr(close - d * cfg.trailing_atr * atr))
             gain = (level - trade.stop_price) * d
             if gain >= Decimal(repr(cfg.trail_step_atr * atr)) and self.working(trade.id, "stop"):
-                log.info("trade=%s event=trail stop=%s->%s", trade.id, trade.stop_price, level)
+                log.info(
+                    "trail", extra=kv(trade=trade.id, stop_from=trade.stop_price, stop_to=level)
+                )
                 await self._move_stop(trade, level)
 
     # ---- reactions ------------------------------------------------------------------------
@@ -152,8 +156,9 @@ class OrderManager(TradeBook):
                 and trade.state in TRAILING and not self.working(trade.id, "stop")):
             # the stop went (expired, cancelled by hand): put it back, or learn why not
             level = trade.stop_price or Decimal(repr(trade.plan_stop))
-            log.warning("trade=%s event=stop_lost state=%s: placing it again", trade.id,
-                        order.state)
+            log.warning(
+                "stop_lost", extra=kv(trade=trade.id, state=order.state, note="placing it again")
+            )
             self.stops_replaced.append(trade.id)
             await self._place_stop(trade, level, self.next_seq(trade.id, "stop"))
             return
@@ -175,8 +180,9 @@ class OrderManager(TradeBook):
         if any(p.symbol == trade.symbol and p.contracts * d > 0
                for p in await self.gw.fetch_positions()) or trade.id not in self.active:
             return
-        log.error("trade=%s event=position_gone left=%s reason=%s", trade.id,
-                  trade.filled - trade.exited, why)
+        log.error(
+            "position_gone", extra=kv(trade=trade.id, left=trade.filled - trade.exited, reason=why)
+        )
         trade.close_reason = "position gone on the exchange"
         await self._finish(trade, trade.close_reason)
 
@@ -251,8 +257,16 @@ class OrderManager(TradeBook):
         self.pnl["funding"] += trade.funding
         for cid in [c for c, o in self.orders.items() if o.trade_id == trade.id]:
             del self.orders[cid]
-        log.info("trade=%s event=closed reason=%s pnl=%s fees=%s funding=%s", trade.id,
-                 trade.close_reason, trade.realised, trade.fees, trade.funding)
+        log.info(
+            "closed",
+            extra=kv(
+                trade=trade.id,
+                reason=trade.close_reason,
+                pnl=trade.realised,
+                fees=trade.fees,
+                funding=trade.funding,
+            ),
+        )
 
     async def _cancel_working(self, trade: Trade) -> None:
         for o in self.working(trade.id):
@@ -312,13 +326,14 @@ class OrderManager(TradeBook):
             self.unknown[req.client_id] = req
             order.reason = f"submit outcome unknown: {err}"
             self.store.record_order(order, self.clock.now(), order.reason)
-            log.warning("trade=%s event=submit_unknown order=%s error=%r", trade.id,
-                        req.client_id, err)
+            log.warning(
+                "submit_unknown", extra=kv(trade=trade.id, order=req.client_id, error=repr(err))
+            )
             return order  # still pending_create: not a rejection
         except (InvalidOrder, ExchangeError) as err:
             order.state, order.reason = OrderLife.REJECTED.value, str(err)
             self.store.record_order(order, self.clock.now(), str(err))
-            log.info("trade=%s event=rejected order=%s reason=%s", trade.id, req.client_id, err)
+            log.info("rejected", extra=kv(trade=trade.id, order=req.client_id, reason=err))
             if order.leg == "entry":
                 self._reactions.append((trade.id, order.client_id))
             elif req.reduce_only and "-2022" in str(err):

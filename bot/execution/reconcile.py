@@ -18,6 +18,7 @@ from ccxt.base.errors import OrderNotFound
 
 from bot.execution.orders import OrderManager
 from bot.execution.trade import OrderLife, TradeState
+from bot.logs import kv
 from bot.types import CLIENT_PREFIX
 
 log = logging.getLogger("derivbot.reconcile")
@@ -90,8 +91,17 @@ async def reconcile(om: OrderManager) -> Report:
                            if p.symbol not in traded]
     om.store.commit()
     r.seconds = time.perf_counter() - started
-    log.info("event=reconciled seconds=%.3f looked_up=%d adopted=%d never_placed=%d "
-             "orphans_cancelled=%d foreign=%s stops_replaced=%s unowned_positions=%s",
-             r.seconds, r.looked_up, r.adopted, len(r.never_placed), len(r.orphans_cancelled),
-             r.foreign_orders, r.stops_replaced, r.unowned_positions)
+    log.info(
+        "reconciled",
+        extra=kv(
+            seconds=round(r.seconds, 3),
+            looked_up=r.looked_up,
+            adopted=r.adopted,
+            never_placed=len(r.never_placed),
+            orphans_cancelled=len(r.orphans_cancelled),
+            foreign=r.foreign_orders,
+            stops_replaced=r.stops_replaced,
+            unowned_positions=r.unowned_positions,
+        ),
+    )
     return r

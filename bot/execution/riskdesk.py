@@ -10,6 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
+from bot.logs import kv
 from bot.marketdata.history import History
 from bot.operator.metrics import Metrics
 from bot.operator.report import net
@@ -90,7 +91,7 @@ class RiskDesk:
             halt = Halt(why, now, self.limits.halt_release)
             self.store.set_meta(HALT_KEY, {"reason": halt.reason, "since": halt.since,
                                            "release": halt.release})
-            log.info("event=halt reason=%r release=%s", why, halt.release)
+            log.info("halt", extra=kv(reason=why, release=halt.release))
         self.metrics.halted.set(1 if halt else 0)
         return halt
 
@@ -100,7 +101,7 @@ class RiskDesk:
         self.store.delete_meta(HALT_KEY)
         self.store.set_meta("halt_lifted", {"at": now, "by": by})
         self.metrics.halted.set(0)
-        log.info("event=halt_lifted by=%s", by)
+        log.info("halt_lifted", extra=kv(by=by))
         return True
 
     # ---- deciding ----------------------------------------------------------------------

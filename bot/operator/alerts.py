@@ -16,6 +16,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from bot.logs import kv
 from bot.operator.metrics import Metrics
 from state.store import Store
 from strategies.alerts import Condition
@@ -58,7 +59,9 @@ class Webhook:
                     self.metrics.alert_deliveries.labels("delivered").inc()
                 except Exception as err:  # noqa: BLE001 - a lost alert must not stop the bot
                     self.metrics.alert_deliveries.labels("failed").inc()
-                    log.warning("event=webhook_failed kind=%s error=%r", payload.get("kind"), err)
+                    log.warning(
+                        "webhook_failed", extra=kv(kind=payload.get("kind"), error=repr(err))
+                    )
                 finally:
                     self.queue.task_done()
         finally:
@@ -85,7 +88,7 @@ class Webhook:
         try:
             await asyncio.wait_for(self.queue.join(), timeout)
         except TimeoutError:
-            log.warning("event=webhook_undelivered count=%d", self.queue.qsize())
+            log.warning("webhook_undelivered", extra=kv(count=self.queue.qsize()))
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
@@ -105,7 +108,7 @@ class AlertBook:
         for c in new:
             self.store.add_alert(now, symbol, c.kind, c.message, c.details)
             self.metrics.alerts.labels(symbol, c.kind).inc()
-            log.info("event=alert symbol=%s kind=%s message=%r", symbol, c.kind, c.message)
+            log.info("alert", extra=kv(symbol=symbol, kind=c.kind, text=c.message))
             if self.webhook is not None:
                 self.webhook.send({"ts": now, "symbol": symbol, "kind": c.kind,
                                    "message": c.message,

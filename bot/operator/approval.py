@@ -9,6 +9,7 @@ import json
 import logging
 from dataclasses import replace
 
+from bot.logs import kv
 from bot.operator.metrics import Metrics
 from risk.manager import Approved, Decision, Refused
 from state import proposals
@@ -37,8 +38,18 @@ class ApprovalGate:
                      reasons_json=json.dumps(plan.reasons, default=str),
                      cuts_json=json.dumps(list(ap.cuts)))
         self.store.save(p)
-        log.warning("event=proposal id=%s symbol=%s side=%s size=%s entry=%s stop=%s expires=%s",
-                    p.id, p.symbol, p.side, p.size, p.entry, p.stop, p.expires_at)
+        log.warning(
+            "proposal",
+            extra=kv(
+                id=p.id,
+                symbol=p.symbol,
+                side=p.side,
+                size=p.size,
+                entry=p.entry,
+                stop=p.stop,
+                expires=p.expires_at,
+            ),
+        )
         return p
 
     def propose_basis(self, perp: str, amount, price: float, avg: float, leverage: float,
@@ -51,8 +62,17 @@ class ApprovalGate:
                      margin=float(amount) * price / leverage, liquidation=0.0,
                      reasons_json=json.dumps({"avg_funding_8h": avg}))
         self.store.save(p)
-        log.warning("event=proposal id=%s basis=%s amount=%s price=%s avg_funding=%.5f "
-                    "expires=%s", p.id, perp, amount, price, avg, p.expires_at)
+        log.warning(
+            "proposal",
+            extra=kv(
+                id=p.id,
+                basis=perp,
+                amount=amount,
+                price=price,
+                avg_funding=round(avg, 5),
+                expires=p.expires_at,
+            ),
+        )
         return p
 
     def ready(self, now: int) -> list[Proposal]:

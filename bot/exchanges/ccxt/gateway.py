@@ -25,6 +25,7 @@ from ccxt.base.errors import (
 
 from bot.exchanges.ccxt.profiles import PROFILES, Profile
 from bot.exchanges.ccxt.requests import Requests
+from bot.logs import kv
 from bot.markets import Market
 from bot.types import (
     Balance,
@@ -120,8 +121,10 @@ class CcxtGateway:
         try:
             tiers = await self.call("leverage_tiers", self.ex.fetch_leverage_tiers, perps)
         except ExchangeError as err:
-            log.warning("event=no_leverage_brackets error=%r: using the configured MMR tiers",
-                        err)
+            log.warning(
+                "no_leverage_brackets",
+                extra=kv(error=repr(err), note="using the configured MMR tiers"),
+            )
             return markets
         out = dict(markets)
         for sym in perps:
@@ -183,8 +186,10 @@ class CcxtGateway:
             return await self.fetch_order(req.symbol, req.client_id)  # a lost answer
         except NetworkError as err:
             refused = isinstance(err, (DDoSProtection, RateLimitExceeded))
-            log.warning("event=submit_%s order=%s attempt=%d error=%r",
-                        "refused" if refused else "unknown", req.client_id, attempt, err)
+            log.warning(
+                "submit_refused" if refused else "submit_unknown",
+                extra=kv(order=req.client_id, attempt=attempt, error=repr(err)),
+            )
             found = None if refused else await self._lookup(req.symbol, req.client_id)
             if found is not None:
                 return found
@@ -373,8 +378,9 @@ class CcxtGateway:
                 if asset == market.base:
                     fee *= _dec(info.get("price")) or _dec(t.get("price")) or ZERO
                 else:
-                    log.warning("event=fee_in_other_asset order=%s asset=%s fee=%s", order_id,
-                                asset, fee)
+                    log.warning(
+                        "fee_in_other_asset", extra=kv(order=order_id, asset=asset, fee=fee)
+                    )
                     fee = ZERO
             total += fee
             rank = int(info.get("id", 0) or 0)
