@@ -1,4 +1,8 @@
-"""config.toml → frozen, strictly validated settings; a bad key is an error naming the key."""
+"""config.toml → frozen, strictly validated settings; a bad key is an error naming the key.
+
+Any key can also come from the environment, which wins over the file: DERIVBOT_ + the key's
+path in capitals with `__` between levels (DERIVBOT_RISK__FRACTION=0.01,
+DERIVBOT_DATA__SYMBOLS='["BTC/USDT:USDT"]') — for containers."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from risk.limits import RiskLimits
 from strategies.playbook import SignalSet
@@ -138,7 +143,13 @@ class BasisConfig(Strict):
         return self
 
 
-class Config(Strict):
+ENV_PREFIX = "DERIVBOT_"
+
+
+class Config(BaseSettings):
+    model_config = SettingsConfigDict(extra="forbid", frozen=True, env_prefix=ENV_PREFIX,
+                                      env_nested_delimiter="__")
+
     mode: Literal["paper", "live", "replay"] = "paper"
     exchange: ExchangeConfig = ExchangeConfig()
     data: DataConfig = DataConfig()
@@ -161,6 +172,13 @@ class Config(Strict):
             raise ValueError("mode: 'live' needs exchange.gateway = 'ccxt'")
         return self
 
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, **_others
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The environment over the file; no .env or secrets directory is read."""
+        return env_settings, init_settings
+
     def api_credentials(self) -> tuple[str, str] | None:
         """Keys come only from the environment variables that config names."""
         key = os.environ.get(self.exchange.api_key_env)
@@ -174,22 +192,29 @@ def _describe(err: ValidationError) -> str:
     kind = first["type"]
     if not key:  # a cross-field rule: its message leads with the key it is about
         return first["msg"].removeprefix("Value error, ")
+    var = ENV_PREFIX + "__".join(str(p) for p in first["loc"]).upper()
+    source = f" from {var}" if var in os.environ else ""
     if kind == "extra_forbidden":
-        return f"{key}: unknown key"
+        return f"{key}: unknown key{source}"
     if kind == "missing":
         return f"{key}: required key is missing"
     msg = first["msg"].removeprefix("Value error, ")
-    return f"{key}: {msg} (got {first.get('input')!r})"
+    return f"{key}: {msg} (got {first.get('input')!r}{source})"
 
 
-def parse_config(raw: dict) -> Config:
+def parse_config(raw: dict, environ: bool = False) -> Config:
+    """`raw` (a config file's tables) validated; `environ`: DERIVBOT_* variables override it."""
+    for key in raw:
+        if str(key).startswith("_"):  # never taken for one of pydantic-settings' own arguments
+            raise ConfigError(f"{key}: unknown key")
     try:
-        return Config.model_validate(raw)
+        return Config(**raw) if environ else Config.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(_describe(err)) from None
 
 
 def load_config(path: str | Path) -> Config:
+    """The config file, with the environment's DERIVBOT_* keys over it."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -197,4 +222,4 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{path}: file not found") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: invalid TOML: {err}") from None
-    return parse_config(raw)
+    return parse_config(raw, environ=True)

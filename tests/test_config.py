@@ -71,3 +71,31 @@ def test_api_keys_only_from_environment(tmp_path, monkeypatch):
     assert cfg.api_credentials() == ("k", "s")
     with pytest.raises(ConfigError, match="exchange.api_key: unknown key"):
         load_config(write(tmp_path, "[exchange]\napi_key = 'abc'\n"))
+
+
+def test_the_environment_overrides_the_file_key_by_key(tmp_path, monkeypatch):
+    cfg = write(tmp_path, "[risk]\nfraction = 0.015\nleverage = 3\n[basis]\nenabled = true\n")
+    monkeypatch.setenv("DERIVBOT_RISK__FRACTION", "0.01")
+    monkeypatch.setenv("DERIVBOT_DATA__SYMBOLS", '["BTC/USDT:USDT"]')
+    monkeypatch.setenv("DERIVBOT_MODE", "replay")
+    monkeypatch.setenv("DERIVBOT_API_KEY", "not-a-config-key")  # other DERIVBOT_ names pass
+    c = load_config(cfg)
+    assert (c.risk.fraction, c.risk.leverage, c.basis.enabled) == (0.01, 3, True)
+    assert c.data.symbols == ("BTC/USDT:USDT",) and c.mode == "replay"
+
+
+@pytest.mark.parametrize("var, value, message", [
+    ("DERIVBOT_RISK__FRACTION", "0.05", "risk.fraction: Input should be less than or equal "
+     "to 0.02 (got '0.05' from DERIVBOT_RISK__FRACTION)"),
+    ("DERIVBOT_RISK__FRACTON", "0.01", "risk.fracton: unknown key from DERIVBOT_RISK__FRACTON"),
+])
+def test_a_bad_environment_value_names_its_variable_and_exits_2(tmp_path, capsys, monkeypatch,
+                                                                 var, value, message):
+    monkeypatch.setenv(var, value)
+    code, err = status_with(tmp_path, capsys, "")
+    assert code == 2 and err == f"derivbot: config error: {message}"
+
+
+def test_a_file_key_named_like_a_settings_argument_is_unknown(tmp_path, capsys):
+    code, err = status_with(tmp_path, capsys, '_secrets_dir = "/"\n')
+    assert code == 2 and err == "derivbot: config error: _secrets_dir: unknown key"
