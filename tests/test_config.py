@@ -85,8 +85,8 @@ def test_the_environment_overrides_the_file_key_by_key(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("var, value, message", [
-    ("DERIVBOT_RISK__FRACTION", "0.05", "risk.fraction: Input should be less than or equal "
-     "to 0.02 (got '0.05' from DERIVBOT_RISK__FRACTION)"),
+    ("DERIVBOT_RISK__FRACTION", "0.05", ("risk.fraction: Input should be less than or equal "
+                                         "to 0.02 (got '0.05' from DERIVBOT_RISK__FRACTION)")),
     ("DERIVBOT_RISK__FRACTON", "0.01", "risk.fracton: unknown key from DERIVBOT_RISK__FRACTON"),
 ])
 def test_a_bad_environment_value_names_its_variable_and_exits_2(tmp_path, capsys, monkeypatch,

@@ -19,14 +19,14 @@ BASE = "python:3.11-slim"
 
 
 def env_lines() -> dict[str, str]:
-    block = re.search(r"^ENV (.+?)(?=^\S)", DOCKERFILE, re.M | re.S).group(1)
+    block = re.search(r"^ENV (.+?)(?=^\S)", DOCKERFILE, re.MULTILINE | re.DOTALL).group(1)
     return dict(re.findall(r"(\w+)=(\S+)", block))
 
 
 def test_the_image_runs_derivbot_as_a_non_root_user_with_both_ports_exposed():
     assert DOCKERFILE.startswith("#") and f"FROM {BASE}" in DOCKERFILE
-    assert re.search(r"^USER derivbot$", DOCKERFILE, re.M)
-    assert re.search(r"^EXPOSE 9108 9109$", DOCKERFILE, re.M)
+    assert re.search(r"^USER derivbot$", DOCKERFILE, re.MULTILINE)
+    assert re.search(r"^EXPOSE 9108 9109$", DOCKERFILE, re.MULTILINE)
     assert 'ENTRYPOINT ["derivbot"]' in DOCKERFILE
 
 
