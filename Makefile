@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench replay lint
+.PHONY: run test bench replay lint docs
 
 $(BIN)/derivbot: pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -25,3 +25,6 @@ bench: $(BIN)/derivbot
 
 lint: $(BIN)/derivbot
 	$(BIN)/ruff check bot strategies risk state tests
+
+docs: $(BIN)/derivbot
+	$(BIN)/derivbot config reference > docs/configuration.md

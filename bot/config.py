@@ -34,11 +34,11 @@ class Strict(BaseModel):
 
 
 class ExchangeConfig(Strict):
-    venue: Literal["binanceusdm", "bybit", "okx"] = "binanceusdm"
-    gateway: Literal["sim", "ccxt"] = "sim"
-    testnet: bool = True
-    api_key_env: str = "DERIVBOT_API_KEY"
-    api_secret_env: str = "DERIVBOT_API_SECRET"
+    venue: Literal["binanceusdm", "bybit", "okx"] = "binanceusdm"  # where orders go
+    gateway: Literal["sim", "ccxt"] = "sim"  # sim: the built-in exchange; ccxt: a real or local one
+    testnet: bool = True  # ccxt: the exchange's testnet/demo
+    api_key_env: str = "DERIVBOT_API_KEY"  # the variable holding the API key
+    api_secret_env: str = "DERIVBOT_API_SECRET"  # the variable holding the secret
     local_url: str = ""  # a `derivbot exchange serve` on loopback, driven by the bot's data
     poll_s: float = Field(default=30.0, gt=0)  # market data polling against a real exchange
     rate_limit_ms: float | None = Field(default=None, ge=0)  # ccxt's limiter; None: its own
@@ -47,9 +47,9 @@ class ExchangeConfig(Strict):
 
 class DataConfig(Strict):
     dir: str = ""  # empty: the embedded synthetic market
-    symbols: tuple[str, ...] = ("BTC/USDT:USDT", "ETH/USDT:USDT")
-    synth_seed: int = 7
-    synth_days: int = Field(default=365, gt=0)
+    symbols: tuple[str, ...] = ("BTC/USDT:USDT", "ETH/USDT:USDT")  # ccxt perp symbols traded
+    synth_seed: int = 7  # seed of the embedded synthetic market
+    synth_days: int = Field(default=365, gt=0)  # its length
 
 
 class PaperConfig(Strict):
@@ -58,22 +58,22 @@ class PaperConfig(Strict):
 
 
 class SimConfig(Strict):
-    start_equity: float = Field(default=100_000.0, gt=0)
-    maker_fee: float = Field(default=0.0002, ge=0, lt=0.01)
-    taker_fee: float = Field(default=0.0005, ge=0, lt=0.01)
-    slippage_bps: float = Field(default=1.0, ge=0, lt=100)
+    start_equity: float = Field(default=100_000.0, gt=0)  # the simulator's starting wallet (USDT)
+    maker_fee: float = Field(default=0.0002, ge=0, lt=0.01)  # fraction of notional
+    taker_fee: float = Field(default=0.0005, ge=0, lt=0.01)  # fraction of notional
+    slippage_bps: float = Field(default=1.0, ge=0, lt=100)  # against market fills
 
 
 class MetricsConfig(Strict):
-    enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = Field(default=9108, ge=0, le=65535)
+    enabled: bool = True  # serve /metrics
+    host: str = "127.0.0.1"  # bind address
+    port: int = Field(default=9108, ge=0, le=65535)  # 0: any free port
 
 
 class AlertsConfig(Strict):
     webhook_url: str = ""  # POST JSON here when set (e.g. a chat bridge)
-    retries: int = Field(default=4, ge=1, le=20)
-    timeout_s: float = Field(default=5.0, gt=0)
+    retries: int = Field(default=4, ge=1, le=20)  # delivery attempts per alert
+    timeout_s: float = Field(default=5.0, gt=0)  # per attempt
 
     @field_validator("webhook_url")
     @classmethod
@@ -90,17 +90,17 @@ class ApprovalConfig(Strict):
 
 
 class OperatorConfig(Strict):
-    enabled: bool = True
+    enabled: bool = True  # serve the operator page
     host: str = "127.0.0.1"  # beyond loopback needs DERIVBOT_OPERATOR_TOKEN, else no start
-    port: int = Field(default=9109, ge=0, le=65535)
+    port: int = Field(default=9109, ge=0, le=65535)  # 0: any free port
 
 
 class StateConfig(Strict):
-    db: str = "var/derivbot.db"
+    db: str = "var/derivbot.db"  # the bot's SQLite database
 
 
 class StrategyToggle(Strict):
-    enabled: bool = True
+    enabled: bool = True  # the strategy may trade
     weight: float = Field(default=1.0, gt=0, le=2)  # scales the risk fraction (within the band)
 
 
@@ -125,7 +125,7 @@ class ManagementConfig(Strict):
 class BasisConfig(Strict):
     """The delta-neutral basis executor (SPEC §5): spot long + perp short, collect funding."""
 
-    enabled: bool = False
+    enabled: bool = False  # run the basis executor
     entry_rate: float = Field(default=0.0003, gt=0, lt=0.01)  # average funding per 8 h to open
     exit_rate: float = Field(default=0.0001, ge=0, lt=0.01)  # last funding below this: close
     average_days: float = Field(default=7.0, gt=0, le=60)
@@ -150,7 +150,7 @@ class Config(BaseSettings):
     model_config = SettingsConfigDict(extra="forbid", frozen=True, env_prefix=ENV_PREFIX,
                                       env_nested_delimiter="__")
 
-    mode: Literal["paper", "live", "replay"] = "paper"
+    mode: Literal["paper", "live", "replay"] = "paper"  # live: real money, needs --live too
     exchange: ExchangeConfig = ExchangeConfig()
     data: DataConfig = DataConfig()
     paper: PaperConfig = PaperConfig()

@@ -99,3 +99,13 @@ def test_a_bad_environment_value_names_its_variable_and_exits_2(tmp_path, capsys
 def test_a_file_key_named_like_a_settings_argument_is_unknown(tmp_path, capsys):
     code, err = status_with(tmp_path, capsys, '_secrets_dir = "/"\n')
     assert code == 2 and err == "derivbot: config error: _secrets_dir: unknown key"
+
+
+def test_the_configuration_reference_is_the_one_the_code_writes(capsys):
+    """docs/configuration.md is `derivbot config reference`'s output (`make docs` writes it):
+    a key added, renamed or re-ranged in the models shows up there."""
+    assert main(["config", "reference"]) == 0
+    text = capsys.readouterr().out
+    assert text == (ROOT / "docs" / "configuration.md").read_text()
+    assert "| `fraction` | float | `0.015` | ≥ 0.01, ≤ 0.02 |" in text
+    assert "`DERIVBOT_SIGNALS__FUNDING_EXTREME__THRESHOLD`" in text

@@ -253,6 +253,13 @@ def cmd_halt(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config_reference(_args: argparse.Namespace) -> int:
+    from bot.app.configdoc import reference
+
+    print(reference(), end="")
+    return 0
+
+
 def cmd_data_synth(args: argparse.Namespace) -> int:
     from bot.marketdata.synth import SynthSpec, generate
 
@@ -338,6 +345,11 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-limits", action="store_true",
                        help="no rate limits (fast local sessions); default: Binance's")
     serve.set_defaults(func=cmd_exchange_serve)
+
+    conf = sub.add_parser("config", help="the configuration reference")
+    conf.add_subparsers(dest="what", required=True).add_parser(
+        "reference", help="every key with its type, default, range and meaning (Markdown)"
+    ).set_defaults(func=cmd_config_reference)
 
     sig = _with(sub.add_parser("signals", help="every signal module's reading per symbol"),
                 data=True)
