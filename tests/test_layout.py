@@ -92,3 +92,27 @@ def test_the_repository_speaks_of_the_product_not_of_its_history():
              for i, line in enumerate((ROOT / f).read_text().splitlines(), 1)
              if (m := HISTORY.search(line)) and "HISTORY = re.compile" not in line]
     assert found == []
+
+
+def _declared() -> set[str]:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    specs = project["dependencies"] + [d for extra in project["optional-dependencies"].values()
+                                       for d in extra]
+    assert all(re.search(r">=\s*\d", s) for s in specs), "every dependency has a lower bound"
+    return {re.split(r"[<>=!~\[ ;]", s, maxsplit=1)[0].lower().replace("_", "-") for s in specs}
+
+
+def test_every_imported_package_is_declared_with_a_lower_bound():
+    import sys
+    from importlib.metadata import packages_distributions
+
+    dists = packages_distributions()
+    own = {"bot", "strategies", "risk", "state", "tests"}
+    files = [p for top in (*own,) for p in (ROOT / top).rglob("*.py")]
+    used = {name.split(".")[0] for f in files for name in imports(f)}
+    third = used - own - set(sys.stdlib_module_names)
+    missing = {m: dists.get(m) for m in third
+               if not {d.lower().replace("_", "-") for d in dists.get(m, [m])} & _declared()}
+    assert missing == {}

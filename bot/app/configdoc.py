@@ -9,14 +9,13 @@ import inspect
 import re
 import typing
 
-from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from bot.config import ENV_PREFIX, Config
 
 COMMENT = re.compile(r"^\s+(\w+)\s*:[^#]*#\s*(.+)$")
-BOUNDS = ((Ge, "ge", "≥"), (Gt, "gt", ">"), (Le, "le", "≤"), (Lt, "lt", "<"))
+BOUNDS = (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"))  # pydantic's bound markers
 
 
 def _comments(model: type[BaseModel]) -> dict[str, str]:
@@ -47,7 +46,7 @@ def _type(annotation) -> str:
 
 def _allowed(info: FieldInfo) -> str:
     return ", ".join(f"{sign} {getattr(m, attr)}" for m in info.metadata
-                     for kind, attr, sign in BOUNDS if isinstance(m, kind))
+                     for attr, sign in BOUNDS if type(m).__name__.lower() == attr)
 
 
 def _default(value) -> str:
