@@ -31,34 +31,54 @@ def _iso(ms: int | None) -> str:
     return "" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
 
-def curve_stats(ts: np.ndarray, equity: np.ndarray) -> dict:
-    """Max drawdown and annualised Sharpe of daily returns (365 days a year)."""
-    if len(equity) < 2:
-        return {"max_drawdown": 0.0, "sharpe": 0.0}
-    peak = np.maximum.accumulate(equity)
-    max_dd = float(((peak - equity) / peak).max())
-    days = ts // DAY_MS
-    last_of_day = np.flatnonzero(np.diff(days, append=days[-1] + 1) != 0)
-    daily = equity[last_of_day]
+def sharpe(daily: np.ndarray) -> float:
+    """Annualised Sharpe (365 days) of the returns between consecutive daily equities; the
+    first entry is the equity before the first day, so the first day's move counts."""
     rets = np.diff(daily) / daily[:-1]
     sd = float(rets.std(ddof=1)) if len(rets) > 1 else 0.0
-    sharpe = 0.0 if sd == 0 else float(rets.mean() / sd * math.sqrt(365))
-    return {"max_drawdown": round(max_dd, 6), "sharpe": round(sharpe, 4)}
+    return 0.0 if sd == 0 else round(float(rets.mean() / sd * math.sqrt(365)), 4)
 
 
-def trade_stats(trades: list[Trade], start_equity: float) -> dict:
+def max_drawdown(equity: np.ndarray) -> float:
+    if len(equity) < 2:
+        return 0.0
+    peak = np.maximum.accumulate(equity)
+    return round(float(((peak - equity) / peak).max()), 6)
+
+
+def curve_stats(ts: np.ndarray, equity: np.ndarray) -> dict:
+    """Max drawdown and the Sharpe of daily returns, from the first row's equity (the start)
+    to each day's last."""
+    if len(equity) < 2:
+        return {"max_drawdown": 0.0, "sharpe": 0.0}
+    days = ts // DAY_MS
+    last_of_day = np.flatnonzero(np.diff(days, append=days[-1] + 1) != 0)
+    daily = np.concatenate([equity[:1], equity[last_of_day]])
+    return {"max_drawdown": max_drawdown(equity), "sharpe": sharpe(daily)}
+
+
+def trade_stats(trades: list[Trade], start_equity: float,
+                span: tuple[int, int] | None = None) -> dict:
+    """Counts, win rate, profit factor, R, holds and net PnL of closed trades, and the curve
+    of their net PnL booked at each close: its drawdown, and its Sharpe over every day of
+    `span` (first and last ms of the replay; else the trades' own days), idle days too."""
     nets = np.array([float(net(t)) for t in trades])
     wins, losses = nets[nets > 0], nets[nets <= 0]
     gross_loss = float(-losses.sum())
     r = r_multiples(trades)
     holds = [(t.closed_at - t.opened_at) / HOUR_MS for t in trades
              if t.closed_at is not None and t.opened_at is not None]
-    # a per-strategy equity path: its trades' net PnL booked at their close
     order = sorted(trades, key=lambda t: t.closed_at or 0)
-    path = start_equity + np.cumsum([float(net(t)) for t in order]) if order else np.array([])
-    stamps = np.array([t.closed_at or 0 for t in order], dtype=np.int64)
-    curve = curve_stats(np.concatenate([[stamps[0]], stamps]) if len(order) else stamps,
-                        np.concatenate([[start_equity], path]) if len(order) else path)
+    booked = np.array([float(net(t)) for t in order])
+    path = np.concatenate([[start_equity], start_equity + np.cumsum(booked)])
+    curve = {"max_drawdown": max_drawdown(path), "sharpe": 0.0}
+    if order:
+        closed_day = np.array([(t.closed_at or 0) // DAY_MS for t in order], dtype=np.int64)
+        first, last = (span[0] // DAY_MS, span[1] // DAY_MS) if span else (
+            int(closed_day[0]), int(closed_day[-1]))
+        days = np.arange(min(first, closed_day[0]), max(last, closed_day[-1]) + 1)
+        by_day = np.searchsorted(closed_day, days, side="right")  # trades closed by each day
+        curve["sharpe"] = sharpe(np.concatenate([[start_equity], path[by_day]]))
     return {
         "trades": len(trades),
         "win_rate": round(len(wins) / len(trades), 4) if trades else 0.0,
@@ -82,8 +102,9 @@ def build_report(store: Store, start_equity: float, strategies: tuple[str, ...] 
     overall.update(curve_stats(ts, eq))
     decisions = store.decisions()
     per = {}
+    span = (int(ts[0]), int(ts[-1])) if len(ts) else None
     for name in sorted(set(strategies) | {t.strategy for t in closed}):
-        per[name] = trade_stats([t for t in closed if t.strategy == name], start_equity)
+        per[name] = trade_stats([t for t in closed if t.strategy == name], start_equity, span)
         mine = [d for d in decisions if d.strategy == name]
         per[name]["plans"] = len(mine)
         per[name]["refused"] = sum(1 for d in mine if not d.approved)
