@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from risk.limits import FRACTION_BAND, RiskLimits
-from risk.sizing import liquidation_price, margin, round_down
+from risk.sizing import isolated_liquidation, margin, round_down
 from strategies.liquidation_map import Cluster
 from strategies.types import TradePlan
 
@@ -166,9 +166,9 @@ def _size(plan: TradePlan, p: Portfolio, market: MarketRules, limits: RiskLimits
     if notional < market.min_notional:
         return Refused(plan, "min_notional", f"notional {notional:.2f} is below the market "
                                              f"minimum {market.min_notional}")
-    mmr = mmr_for(notional, market.mmr_tiers or limits.mmr_tiers)
     d = int(plan.direction)
-    liq = liquidation_price(plan.entry, lev, mmr, d)
+    liq = isolated_liquidation(plan.entry, float(size), lev, d,
+                               market.mmr_tiers or limits.mmr_tiers)
     required = plan.stop * (1 - d * limits.liq_buffer)
     if (liq - required) * d >= 0:
         return Refused(plan, "liquidation", f"liquidation {liq:.2f} is not beyond stop "
@@ -183,11 +183,3 @@ def _size(plan: TradePlan, p: Portfolio, market: MarketRules, limits: RiskLimits
     fraction_used = float(size) * distance / p.equity
     return Approved(plan, size, fraction_used, float(size) * distance,
                     margin(float(size), plan.entry, lev), lev, liq, tuple(cuts))
-
-
-def mmr_for(notional: float, tiers: Sequence[tuple[float, float]]) -> float:
-    """The maintenance margin rate of the tier this notional falls in."""
-    for cap, rate in tiers:
-        if notional <= cap:
-            return rate
-    return tiers[-1][1]

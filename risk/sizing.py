@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import ROUND_DOWN, Decimal
 
 
@@ -38,3 +39,19 @@ def liquidation_price(entry: float, leverage: float, mmr: float, direction: int)
     if direction > 0:
         return entry * (1 - 1 / leverage + mmr)
     return entry * (1 + 1 / leverage - mmr)
+
+
+def mmr_for(notional: float, tiers: Sequence[tuple[float, float]]) -> float:
+    """The maintenance margin rate of the tier this notional falls in."""
+    for cap, rate in tiers:
+        if notional <= cap:
+            return rate
+    return tiers[-1][1]
+
+
+def isolated_liquidation(entry: float, size: float, leverage: float, direction: int,
+                         tiers: Sequence[tuple[float, float]]) -> float:
+    """The liquidation price of an isolated position of `size` at `entry`, with the
+    maintenance rate of its notional's tier — the one calculation the risk manager and
+    `derivbot size` share."""
+    return liquidation_price(entry, leverage, mmr_for(size * entry, tiers), direction)

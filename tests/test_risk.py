@@ -53,6 +53,40 @@ def test_spec_vectors_through_risk_manager(equity, f, entry, stop, lev, step, si
     assert out.margin == pytest.approx(mrg, abs=0.01)
 
 
+@pytest.mark.parametrize("equity, f, entry, stop, lev, step, size, mrg", VECTORS)
+def test_the_calculator_and_the_risk_manager_give_one_liquidation_price(
+        capsys, tmp_path, monkeypatch, equity, f, entry, stop, lev, step, size, mrg):
+    """Both read the maintenance rate of the notional's tier (70 650 of BTC is in the
+    0.5 % tier, not the first tier's 0.4 %)."""
+    monkeypatch.chdir(tmp_path)  # no config.toml here: the built-in tiers
+    assert main(["size", "--equity", str(equity), "--risk", str(f), "--entry", str(entry),
+                 "--stop", str(stop), "--leverage", str(lev), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    direction = 1 if stop < entry else -1
+    d = entry - stop
+    p = plan(direction, entry, stop, (entry + d, entry + 2 * d, entry + 3 * d),
+             symbol=BTC if entry > 10_000 else ETH)
+    approved = assess(p, Portfolio(equity, equity), default_market(p.symbol, entry).rules(),
+                      RiskLimits(fraction=f, leverage=lev))
+    assert out["liquidation_price"] == round(approved.liquidation, 2)
+    if entry == 47_100:
+        assert out["liquidation_price"] == 56_284.5 and out["mmr"] == 0.005
+
+
+def test_the_calculator_reads_the_configured_tiers_or_a_flat_rate(capsys, tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[risk]\nmmr_tiers = [[1e18, 0.01]]\n")
+    args = ["size", "--equity", "50000", "--risk", "0.015", "--entry", "47100", "--stop",
+            "47600", "--leverage", "5", "--json"]
+    assert main([*args, "--config", str(cfg)]) == 0
+    assert json.loads(capsys.readouterr().out)["liquidation_price"] == round(
+        47_100 * (1 + 1 / 5 - 0.01), 2)
+    assert main([*args, "--mmr", "0.004"]) == 0
+    assert json.loads(capsys.readouterr().out)["liquidation_price"] == 56_331.6
+    assert main([*args, "--mmr", "1.5"]) == 2
+    assert "--mmr is a rate between 0 and 1, got 1.5" in capsys.readouterr().err
+
+
 def test_funding_carry_vector():
     from strategies.funding import annualised
     per_period = 100_000 * 0.0005

@@ -26,9 +26,9 @@ from risk.manager import (
     Refused,
     assess,
     first_refusal,
-    mmr_for,
 )
 from risk.montecarlo import simulate
+from risk.sizing import mmr_for
 from state.store import Store
 from strategies.liquidation_map import Cluster
 from tests.helpers import BTC, ETH, T0, plan

@@ -1,10 +1,13 @@
-"""The position size and liquidation calculator behind `derivbot size`."""
+"""The position size and liquidation calculator behind `derivbot size`: the risk manager's
+own sizing and liquidation arithmetic (the maintenance rate of the notional's tier)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
-from risk.sizing import liquidation_price, margin, position_size, risk_cash
+from risk.limits import RiskLimits
+from risk.sizing import isolated_liquidation, margin, mmr_for, position_size, risk_cash
 
 
 class CalculatorError(ValueError):
@@ -12,7 +15,10 @@ class CalculatorError(ValueError):
 
 
 def calculate(equity: float, fraction: float, entry: float, stop: float, leverage: float,
-              side: str | None = None, step: str = "0.001", mmr: float = 0.004) -> dict:
+              side: str | None = None, step: str = "0.001", mmr: float | None = None,
+              tiers: Sequence[tuple[float, float]] = RiskLimits().mmr_tiers) -> dict:
+    """`tiers`: (notional up to, maintenance rate), as the risk manager reads them; `mmr`
+    a flat rate instead, when given."""
     for name, value in (("--equity", equity), ("--entry", entry), ("--stop", stop),
                         ("--leverage", leverage), ("--risk", fraction)):
         if not value > 0:
@@ -34,7 +40,10 @@ def calculate(equity: float, fraction: float, entry: float, stop: float, leverag
         raise CalculatorError(f"--step must be positive, got {step}")
     size = position_size(equity, fraction, entry, stop, amount_step)
     d = 1 if side == "long" else -1
-    liq = liquidation_price(entry, leverage, mmr, d)
+    if mmr is not None and not 0 < mmr < 1:
+        raise CalculatorError(f"--mmr is a rate between 0 and 1, got {mmr}")
+    liq = isolated_liquidation(entry, float(size), leverage, d,
+                               ((float("inf"), mmr),) if mmr is not None else tiers)
     return {
         "side": side,
         "size": str(size),
@@ -43,6 +52,7 @@ def calculate(equity: float, fraction: float, entry: float, stop: float, leverag
         "notional": round(float(size) * entry, 2),
         "margin": round(margin(float(size), entry, leverage), 2),
         "liquidation_price": round(liq, 2),
+        "mmr": mmr if mmr is not None else mmr_for(float(size) * entry, tiers),
         "liquidation_beyond_stop": (liq - stop) * d < 0,
     }
 
@@ -51,4 +61,4 @@ def render(r: dict) -> str:
     warn = "" if r["liquidation_beyond_stop"] else "  (WARNING: liquidation before the stop)"
     return (f"side {r['side']}  size {r['size']}  risk {r['risk_cash']}  "
             f"notional {r['notional']}  margin {r['margin']}  "
-            f"liquidation {r['liquidation_price']}{warn}")
+            f"liquidation {r['liquidation_price']} (mmr {r['mmr']:.2%}){warn}")

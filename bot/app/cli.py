@@ -157,9 +157,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_size(args: argparse.Namespace) -> int:
     from bot.app.calculator import calculate, render
+    from risk.limits import RiskLimits
 
+    path = args.config or ("config.toml" if Path("config.toml").exists() else None)
+    tiers = _config(path).risk.mmr_tiers if path else RiskLimits().mmr_tiers
     result = calculate(args.equity, args.risk, args.entry, args.stop, args.leverage,
-                       args.side, args.step, args.mmr)
+                       args.side, args.step, args.mmr, tiers)
     print(json.dumps(result) if args.json else render(result))
     return 0
 
@@ -333,7 +336,10 @@ def parser() -> argparse.ArgumentParser:
     sz.add_argument("--leverage", type=float, required=True)
     sz.add_argument("--side", choices=("long", "short"), help="default: from stop vs entry")
     sz.add_argument("--step", default="0.001", help="amount step of the market")
-    sz.add_argument("--mmr", type=float, default=0.004, help="maintenance margin rate")
+    sz.add_argument("--mmr", type=float, help="a flat maintenance margin rate (default: the "
+                    "tiers of risk.mmr_tiers, by the position's notional)")
+    sz.add_argument("--config", help="whose risk.mmr_tiers to use (default: ./config.toml "
+                    "when present, else the built-in tiers)")
     sz.add_argument("--json", action="store_true")
     sz.set_defaults(func=cmd_size)
 

@@ -23,7 +23,7 @@ from bot.logs import kv
 from bot.markets import Market, split_symbol
 from bot.types import OrderRequest, OrderState, OrderType, basis_client_id, parse_basis_id
 from risk.basis import basis_notional
-from risk.manager import mmr_for
+from risk.sizing import mmr_for
 from state import proposals
 from state.models import BasisEvent, BasisTrade, Order, row
 from state.store import Store

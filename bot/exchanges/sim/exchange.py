@@ -31,7 +31,7 @@ from bot.types import (
     OrderType,
     Position,
 )
-from risk.manager import mmr_for
+from risk.sizing import mmr_for
 
 ZERO = Decimal(0)
 
