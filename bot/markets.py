@@ -23,6 +23,7 @@ class Market:
     min_notional: Decimal
     max_leverage: float = 125.0
     mmr_tiers: tuple[tuple[float, float], ...] | None = None  # the exchange's brackets
+    taker_fee: float = 0.0005  # of notional: an entry's margin check pays it too
 
     def amount_to_precision(self, amount: Decimal | float) -> Decimal:
         """Round down: never send more than was sized."""
@@ -33,7 +34,8 @@ class Market:
 
     def rules(self) -> MarketRules:
         return MarketRules(self.amount_step, self.price_tick, self.min_amount,
-                           float(self.min_notional), self.max_leverage, self.mmr_tiers)
+                           float(self.min_notional), self.max_leverage, self.mmr_tiers,
+                           self.taker_fee)
 
 
 def _quantize(value: Decimal, step: Decimal, rounding: str) -> Decimal:

@@ -20,6 +20,7 @@ class MarketRules:
     min_notional: float
     max_leverage: float = 125.0
     mmr_tiers: tuple[tuple[float, float], ...] | None = None  # the exchange's, when known
+    taker_fee: float = 0.0005  # an entry at market pays it out of the same margin
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +156,10 @@ def _size(plan: TradePlan, p: Portfolio, market: MarketRules, limits: RiskLimits
     if size > cap:
         cuts.append(f"leverage cap: size cut from {size} to {cap}")
         size = cap
-    if margin(float(size), plan.entry, lev) > p.available:
-        fit = round_down(p.available * lev / plan.entry, market.amount_step)
+    # the exchange wants the entry's margin and its taker fee out of the available margin
+    per_unit = plan.entry * (1 / lev + market.taker_fee)
+    if float(size) * per_unit > p.available:
+        fit = round_down(p.available / per_unit, market.amount_step)
         cuts.append(f"available margin {p.available:.2f}: size cut from {size} to {fit}")
         size = fit
     if size <= 0 or size < market.min_amount:

@@ -1,5 +1,7 @@
 """Trade management on the simulated exchange, checked as a trader would."""
 
+import csv
+from decimal import Decimal
 from decimal import Decimal as D
 
 import pytest
@@ -8,7 +10,7 @@ from bot.execution.orders import split_amounts
 from bot.execution.trade import IllegalTransition, TradeState, check_trade_move
 from bot.markets import default_market
 from bot.types import client_id, parse_client_id
-from tests.helpers import BTC, Desk, plan, sim
+from tests.helpers import BTC, Desk, plan, run, sim
 
 
 def test_t1_breakeven_t2_stop_at_t1_path_with_exact_pnl():
@@ -165,3 +167,35 @@ def test_targets_left_unsent_when_the_first_finds_the_position_gone_say_so():
     ]
     assert "-2022" in desk.store.orders(trade.id)[2].reason
     assert desk.ex.open_orders() == []
+
+
+def test_a_plan_sized_to_the_whole_margin_leaves_room_for_the_taker_fee():
+    """Sized at the available margin (5× of a 10 000 wallet), the entry's margin plus its
+    taker fee fits: the exchange fills it instead of refusing -2019."""
+    from risk.limits import RiskLimits
+    from risk.manager import Approved, Portfolio, assess
+
+    ex = sim(balance=10_000, price=50_000)  # taker 0.05 %
+    ex.set_leverage(BTC, 5)
+    p = plan(1, 50_000, 49_900, (50_100, 50_200, 50_300))  # risk 150 / 100 → 1.5 BTC wanted
+    out = assess(p, Portfolio(10_000, 10_000), ex.markets[BTC].rules(),
+                 RiskLimits(leverage=5, kelly=False))
+    assert isinstance(out, Approved)
+    need = out.size * Decimal(50_000) * (Decimal("0.2") + Decimal("0.0005"))
+    assert out.size == Decimal("0.997") and need <= 10_000  # 0.998 would need 10 004.95
+    assert any("available margin" in c for c in out.cuts)
+    desk = Desk(ex)
+    trade = run(desk.om.open_trade(out))
+    assert trade.state == "open" and trade.filled == Decimal("0.997")
+
+
+def test_a_refused_entry_leaves_its_reason_on_the_trade_and_in_trades_csv(tmp_path):
+    from bot.operator.report import write_trades_csv
+
+    desk = Desk(sim(balance=1_000))
+    trade = desk.open(plan(1, 50_000, 49_000, (51_000, 52_000, 53_000)), "1")
+    assert trade.state == "failed" and trade.close_reason.startswith(
+        "entry rejected: -2019 Margin is insufficient")
+    write_trades_csv(desk.store, tmp_path / "trades.csv")
+    rows = list(csv.DictReader((tmp_path / "trades.csv").open()))
+    assert rows[0]["state"] == "failed" and "-2019" in rows[0]["close_reason"]

@@ -34,7 +34,7 @@ async def serve_exchange(cfg: Config, data_dir: Path, port: int,
                          ready: asyncio.Event | None = None, unlimited: bool = False) -> None:
     """`derivbot exchange serve`: Binance USD-M's dialect on 127.0.0.1 until stopped."""
     data = load_data(cfg, data_dir)
-    engine = build_sim(cfg, build_markets(data, cfg.data.symbols))
+    engine = build_sim(cfg, build_markets(data, cfg.data.symbols, cfg.sim.taker_fee))
     key, secret = local_credentials()
     limits = Limits(10**9, 10**9, 10**9) if unlimited else Limits()
     local = LocalExchange(engine, data, cfg.exchange.venue, key, secret, limits)

@@ -7,6 +7,7 @@ import json
 import logging
 import shutil
 import signal
+from dataclasses import replace
 from pathlib import Path
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -45,13 +46,15 @@ def resolve_data(cfg: Config, override: str | None = None, cache: Path = Path("v
     return folder
 
 
-def build_markets(data: MarketData, symbols: tuple[str, ...]) -> dict[str, Market]:
+def build_markets(data: MarketData, symbols: tuple[str, ...],
+                  taker_fee: float = 0.0005) -> dict[str, Market]:
+    """Each perp and its spot market, with the simulated exchange's taker fee."""
     markets = {}
     for symbol in symbols:
         price = data.first_price(symbol)
-        markets[symbol] = default_market(symbol, price)
         base, quote, _ = split_symbol(symbol)
-        markets[f"{base}/{quote}"] = default_market(f"{base}/{quote}", price)
+        for sym in (symbol, f"{base}/{quote}"):
+            markets[sym] = replace(default_market(sym, price), taker_fee=taker_fee)
     return markets
 
 
@@ -74,7 +77,7 @@ async def replay(cfg: Config, data_dir: Path, out: Path, progress: bool = True,
     db = out / "derivbot.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
-    markets = build_markets(data, cfg.data.symbols)
+    markets = build_markets(data, cfg.data.symbols, cfg.sim.taker_fee)
     sim = build_sim(cfg, markets)
     store = Store(db, durable=False)  # a report: a crashed replay is simply run again
     runner = Runner(cfg, SimGateway(sim), store, markets, ReplayClock(),
@@ -118,7 +121,7 @@ async def run_paper(cfg: Config, data_dir: Path, max_ticks: int | None = None,
                     serve_metrics: bool = True) -> Runner:
     """Paper trading on the simulated exchange, paced faster than real time; resumable."""
     data = load_data(cfg, data_dir)
-    markets = build_markets(data, cfg.data.symbols)
+    markets = build_markets(data, cfg.data.symbols, cfg.sim.taker_fee)
     sim = build_sim(cfg, markets)
     store = Store(cfg.state.db)
     sim_file = Path(f"{cfg.state.db}.sim.json")
@@ -209,7 +212,7 @@ async def flatten_paper(cfg: Config, data_dir: Path):
     from bot.execution.orders import OrderManager
 
     data = load_data(cfg, data_dir)
-    sim = build_sim(cfg, build_markets(data, cfg.data.symbols))
+    sim = build_sim(cfg, build_markets(data, cfg.data.symbols, cfg.sim.taker_fee))
     sim_file = Path(f"{cfg.state.db}.sim.json")
     if not sim_state.load(sim, sim_file):
         raise FileNotFoundError(f"{sim_file}: no saved simulator state to flatten")

@@ -144,7 +144,8 @@ class OrderManager(TradeBook):
                 if trade.filled > 0:
                     await self._protect(trade)
                 else:
-                    self._move(trade, TradeState.FAILED, f"entry {order.state}: {order.reason}")
+                    trade.close_reason = f"entry {order.state}: {order.reason}"
+                    self._move(trade, TradeState.FAILED, trade.close_reason)
                     self.active.pop(trade.id)
             elif trade.state == TradeState.PENDING_ENTRY and trade.filled > trade.exited:
                 await self._cover(trade)  # part of a resting entry filled: stop it now

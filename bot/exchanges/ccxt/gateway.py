@@ -107,7 +107,8 @@ class CcxtGateway:
             min_cost = _dec(m["limits"]["cost"]["min"]) or Decimal(5)
             max_lev = (m.get("limits", {}).get("leverage", {}) or {}).get("max") or 125
             out[sym] = Market(sym, m["base"], m["quote"], bool(m.get("spot")), step, tick,
-                              min_amount, min_cost, float(max_lev))
+                              min_amount, min_cost, float(max_lev),
+                              taker_fee=float(m.get("taker") or 0.0005))
         self.markets = await self._with_brackets(out)
         return self.markets
 
