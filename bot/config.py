@@ -134,6 +134,8 @@ class BasisConfig(Strict):
     margin_buffer: float = Field(default=0.2, ge=0, lt=1)  # of the cushion above maintenance
     drift: float = Field(default=0.02, gt=0, lt=1)  # re-hedge when the legs differ by more
     leg_retries: int = Field(default=3, ge=1, le=10)  # attempts per leg before unwinding
+    retry_after_hours: float = Field(default=24.0, ge=0)  # after a pair failed to open
+    max_price_age_hours: float = Field(default=2.0, gt=0)  # both legs priced this fresh
 
     @model_validator(mode="after")
     def _exit_below_entry(self) -> BasisConfig:

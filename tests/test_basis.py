@@ -134,8 +134,10 @@ def test_a_failed_spot_leg_is_retried_then_the_perp_is_unwound(tmp_path):
     assert sorted(sent[:2]) == ["perp-0", "spot-0"]  # both legs at once
     assert sent[2:] == ["spot-1", "spot-2", "perpx-0"]  # two more tries, then unwind
     assert first.perp_filled == 0 and first.spot_filled == 0
-    # never one leg: the next pair (funding still pays) opened whole
+    # never one leg: the next pair (funding still pays) opened whole, a day later, not
+    # on the next tick
     assert later and later[0].state == "open"
+    assert later[0].created_at >= first.closed_at + 24 * HOUR
     assert ex.positions[PERP].contracts == -later[0].amount == -D(ex.spot["BTC"])
 
 
@@ -283,3 +285,56 @@ def test_an_unwind_refused_again_and_again_is_tried_once_more_each_tick(tmp_path
     run(runner.basis.drive(pair))
     assert pair.state == "closed" and ex.spot["BTC"] == 0 and ex.positions == {}
     assert len([t for m, t in gw.calls if "-spotx-" in t and m == "create_order"]) == 8
+
+
+def test_without_a_spot_price_no_pair_opens_and_no_leg_is_sent(tmp_path):
+    """Funding pays, but the data has no spot candles: neither leg goes out (a perp short
+    with a refused spot leg, unwound every hour, cost real history 21.7k)."""
+    folder = write_market(tmp_path, days=12, rich_until=12)
+    (folder / "binanceusdm" / "BTCUSDT" / "spot_candles_1h.csv").unlink()
+    runner, ex, store, _ = replay(folder, config())
+    assert store.basis_trades() == []
+    assert ex.positions == {} and not any(o.client_id.startswith("dbot-b")
+                                          for o in ex.orders.values())
+
+
+def test_a_stale_spot_price_stops_new_pairs_until_it_is_fresh_again(tmp_path):
+    folder = write_market(tmp_path, days=12, rich_until=12)
+    spot = folder / "binanceusdm" / "BTCUSDT" / "spot_candles_1h.csv"
+    frame = pd.read_csv(spot)
+    gap = (frame.timestamp >= T0 + 6 * DAY) & (frame.timestamp < T0 + 9 * DAY)
+    frame[~gap].to_csv(spot, index=False)  # no spot prints on days 6–9
+    _, _, store, _ = replay(folder, config())
+    [pair] = store.basis_trades()
+    # funding's 7-day average pays from day 7: the pair waits for spot prices (day 9)
+    assert T0 + 9 * DAY <= pair.created_at <= T0 + 9 * DAY + 2 * HOUR
+
+
+def test_a_halt_stops_new_pairs_but_an_open_pair_is_still_closed(tmp_path):
+    from bot.execution.riskdesk import HALT_KEY
+
+    cfg = config()
+    folder = write_market(tmp_path, days=30, rich_until=20)
+    data = load_data(cfg, folder)
+    markets = build_markets(data, cfg.data.symbols)
+    ex = build_sim(cfg, markets)
+    store = Store(":memory:")
+    runner = Runner(cfg, SimGateway(ex), store, markets, ReplayClock(),
+                    sinks=(SimMarketSink(ex, cfg.exchange.venue),))
+    events = list(data.events())
+
+    async def go():
+        await runner.start()
+        halted = {"reason": "drawdown 21% from peak", "since": T0, "release": "manual"}
+        store.set_meta(HALT_KEY, halted)  # before any pair: none may open
+        await runner.run([e for e in events if e.seen < T0 + 10 * DAY])
+        assert store.basis_trades() == []
+        runner.risk.lift(T0 + 10 * DAY, "alice")
+        await runner.run([e for e in events if T0 + 10 * DAY <= e.seen < T0 + 12 * DAY])
+        [pair] = store.basis_trades()
+        assert pair.state == "open"
+        store.set_meta(HALT_KEY, halted)  # halted again: the open pair is managed, closed
+        await runner.run([e for e in events if e.seen >= T0 + 12 * DAY])
+        [pair] = store.basis_trades()
+        assert pair.state == "closed" and "below" in pair.close_reason
+    run(go())

@@ -28,6 +28,7 @@ from state import proposals
 from state.models import BasisEvent, BasisTrade, Order, row
 from state.store import Store
 from strategies.basis import exit_reason, margin_short, should_open
+from strategies.types import HOUR_MS
 
 log = logging.getLogger("derivbot.basis")
 ZERO = Decimal(0)
@@ -48,6 +49,10 @@ class BasisDesk:
         self.taker_fee = Decimal(repr(taker_fee))
         self.gate = None  # live (or paper with approval): new pairs wait for a person
         self.active: dict[int, BasisTrade] = {b.id: b for b in store.open_basis()}
+        self.retry_at: dict[str, int] = {}  # perp -> when a pair may be tried again there
+        for b in store.basis_trades():
+            if b.state == "failed" and b.closed_at is not None:
+                self._back_off(b)
         self.orders: dict[str, Order] = {o.client_id: o for b in self.active.values()
                                          for o in store.basis_orders(b.id)}
 
@@ -82,17 +87,33 @@ class BasisDesk:
     def owns(self, client_id: str) -> bool:
         return client_id in self.orders
 
-    def idle(self, now: int) -> bool:
+    def idle(self, now: int, allow_new: bool = True) -> bool:
         """No pair under way and none about to open: the tick needs no account data."""
         if self.active:
             return False
-        return not any(should_open(self.history.funding_series(perp), now,
-                                   self.cfg.average_days, self.cfg.entry_rate)[0]
-                       for perp, _ in self.pairs())
+        return not allow_new or not any(
+            self.may_open(perp, spot, now) and should_open(
+                self.history.funding_series(perp), now, self.cfg.average_days,
+                self.cfg.entry_rate)[0]
+            for perp, spot in self.pairs())
+
+    def may_open(self, perp: str, spot: str, now: int) -> bool:
+        """Both legs have a fresh price, and no pair failed on this perp too recently."""
+        age = int(self.cfg.max_price_age_hours * HOUR_MS)
+        return (now >= self.retry_at.get(perp, 0)
+                and math.isfinite(self.history.quote(perp, now, age))
+                and math.isfinite(self.history.quote(spot, now, age)))
+
+    def _back_off(self, b: BasisTrade) -> None:
+        """A pair that never held both legs: its perp waits `retry_after_hours`."""
+        until = (b.closed_at or 0) + int(self.cfg.retry_after_hours * HOUR_MS)
+        self.retry_at[b.perp] = max(self.retry_at.get(b.perp, 0), until)
 
     async def tick(self, now: int, equity: float, busy: set[str],
-                   positions: dict | None = None, spot_held: dict | None = None) -> None:
-        """Drive open pairs; open a new one where funding pays and the perp is free."""
+                   positions: dict | None = None, spot_held: dict | None = None,
+                   allow_new: bool = True) -> None:
+        """Drive open pairs; open a new one where funding pays and the perp is free (not
+        when `allow_new` is False: a halt stops new pairs, open ones are still managed)."""
         for perp, spot in self.pairs():
             b = self.on(perp)
             view = self.history.funding_series(perp)
@@ -109,7 +130,7 @@ class BasisDesk:
                         await self.close(b, why)
                         continue
                 await self.drive(b)
-            elif perp not in busy:
+            elif allow_new and perp not in busy and self.may_open(perp, spot, now):
                 ok, avg = should_open(view, now, self.cfg.average_days, self.cfg.entry_rate)
                 price = self.history.last_close(perp)
                 # not while the exit rule holds: the average lags a collapse in funding
@@ -213,6 +234,8 @@ class BasisDesk:
                 b.closed_at = self.clock.now()
                 self._move(b, "closed" if b.opened_at is not None else "failed")
                 self.active.pop(b.id, None)
+                if b.state == "failed":
+                    self._back_off(b)
                 await self._sweep_spot(b)
                 log.info(b.state, extra=kv(basis=b.id, pnl=b.pnl, funding=b.funding, fees=b.fees))
                 return False

@@ -81,15 +81,19 @@ class Decisions:
         self._decided.clear()
 
     async def basis_step(self, t: int) -> None:
-        """The basis executor's step: open pairs driven, a new one opened where funding pays."""
-        if self.basis is None or self.basis.idle(t):
+        """The basis executor's step: open pairs driven, a new one opened where funding pays
+        — unless new entries are halted (open pairs are still managed and closed)."""
+        if self.basis is None:
+            return
+        allow_new = self.risk.halt(t) is None
+        if self.basis.idle(t, allow_new):
             return  # no account reads (two REST calls on a real exchange) for nothing
         try:
             positions = {p.symbol: p for p in await self.account.gw.fetch_positions()}
             bal = await self.account.gw.fetch_balance()
             busy = {tr.symbol for tr in self.om.active.values()}
             await self.basis.tick(t, float(self.account.total_equity(bal)), busy, positions,
-                                  bal.spot)
+                                  bal.spot, allow_new)
         except NetworkError as err:
             log.warning("basis_skipped", extra=kv(error=repr(err)))
         except ExchangeError as err:  # a refusal outside the legs: the next tick tries again

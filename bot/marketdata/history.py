@@ -6,7 +6,16 @@ import math
 
 import numpy as np
 
-from bot.marketdata.layout import CANDLE, FUNDING, OI, CandleEvent, Event, FundingEvent, OIEvent
+from bot.marketdata.layout import (
+    CANDLE,
+    FUNDING,
+    OI,
+    SPOT,
+    CandleEvent,
+    Event,
+    FundingEvent,
+    OIEvent,
+)
 from strategies.funding import to_8h
 from strategies.indicators import WilderIndicators
 from strategies.types import Candles, MarketView, Series
@@ -75,6 +84,7 @@ class History:
         self.venue = venue
         self.sizes = (bars, funding_periods, oi_points)
         self.symbols: dict[str, SymbolHistory] = {}
+        self.quotes: dict[str, tuple[int, float]] = {}  # perp or spot: (seen, last close)
 
     def _of(self, symbol: str) -> SymbolHistory:
         h = self.symbols.get(symbol)
@@ -88,7 +98,12 @@ class History:
             if e.exchange != self.venue:
                 return False
             self._of(e.symbol).add_candle(e)
+            self.quotes[e.symbol] = (e.seen, e.close)
             return True
+        if e.kind == SPOT:
+            if e.exchange == self.venue:
+                self.quotes[e.symbol] = (e.seen, e.close)
+            return False
         if e.kind == FUNDING:
             self._of(e.symbol).add_funding(e)
         elif e.kind == OI:
@@ -114,6 +129,12 @@ class History:
 
     def closes(self, symbol: str, n: int) -> np.ndarray:
         return self._of(symbol).candles.column(3)[-n:]
+
+    def quote(self, symbol: str, now: int, max_age_ms: int) -> float:
+        """The last close of `symbol` (a perp, or a spot market) seen within `max_age_ms`
+        of `now`; NaN when there is none that fresh."""
+        seen, price = self.quotes.get(symbol, (None, math.nan))
+        return price if seen is not None and now - seen <= max_age_ms else math.nan
 
     def last_close(self, symbol: str) -> float:
         c = self._of(symbol).candles
