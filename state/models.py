@@ -273,6 +273,18 @@ class Meta(SQLModel, table=True):
     value: str
 
 
+class HaltRow(SQLModel, table=True):
+    """A halt on new entries: when, why, how it releases, and when and by whom it lifted."""
+
+    __tablename__ = "halt"
+    id: int | None = Field(default=None, primary_key=True)
+    since: int = Field(index=True)
+    reason: str
+    release: str  # next_day | manual
+    lifted_at: int | None = None
+    lifted_by: str = ""
+
+
 class Alert(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     ts: int = Field(index=True)

@@ -30,6 +30,7 @@ from state.models import (
     EquityRow,
     FillRow,
     FundingRow,
+    HaltRow,
     Order,
     PositionRow,
     RiskDecision,
@@ -308,6 +309,20 @@ class Store:
 
     def positions(self) -> list[PositionRow]:
         return list(self.session.exec(select(PositionRow)))
+
+    def add_halt(self, since: int, reason: str, release: str) -> None:
+        self._exec("INSERT INTO halt (since, reason, release, lifted_by) VALUES (?, ?, ?, '')",
+                   (since, reason, release))
+        self.commit()
+
+    def lift_halts(self, at: int, by: str) -> None:
+        """Every halt still on is lifted now, by `by`."""
+        self._exec("UPDATE halt SET lifted_at = ?, lifted_by = ? WHERE lifted_at IS NULL",
+                   (at, by))
+        self.commit()
+
+    def halts(self) -> list[HaltRow]:
+        return list(self.session.exec(select(HaltRow).order_by(HaltRow.id)))
 
     def alerts(self) -> list[Alert]:
         self.flush()

@@ -292,7 +292,7 @@ def test_without_a_spot_price_no_pair_opens_and_no_leg_is_sent(tmp_path):
     with a refused spot leg, unwound every hour, cost real history 21.7k)."""
     folder = write_market(tmp_path, days=12, rich_until=12)
     (folder / "binanceusdm" / "BTCUSDT" / "spot_candles_1h.csv").unlink()
-    runner, ex, store, _ = replay(folder, config())
+    _, ex, store, _ = replay(folder, config())
     assert store.basis_trades() == []
     assert ex.positions == {} and not any(o.client_id.startswith("dbot-b")
                                           for o in ex.orders.values())

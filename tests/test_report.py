@@ -43,3 +43,23 @@ def test_the_equity_curve_keeps_its_first_days_move():
     stats = curve_stats(ts, eq)
     assert stats["sharpe"] < 0  # −10 % on day one outweighs two small up days
     assert stats["max_drawdown"] == pytest.approx(0.1)
+
+
+def test_every_halt_is_in_the_report_with_its_length_and_who_lifted_it(tmp_path):
+    from bot.operator.report import build_report
+    from state.store import Store
+
+    store = Store(tmp_path / "r.db")
+    store.add_equity(T0, Decimal(100_000), Decimal(100_000), 0)
+    store.add_halt(T0 + DAY // 2, "drawdown 21.00% from peak exceeds limit 20.00%", "next_day")
+    store.lift_halts(T0 + DAY, "next day")
+    store.add_halt(T0 + 2 * DAY, "daily loss 5.10% exceeds limit 5.00%", "manual")
+    store.add_equity(T0 + 3 * DAY, Decimal(90_000), Decimal(90_000), 0)
+    store.flush()
+    halts = build_report(store, 100_000.0)["halts"]
+    assert halts == [
+        {"since": "2025-01-01T12:00:00+00:00",
+         "reason": "drawdown 21.00% from peak exceeds limit 20.00%", "release": "next_day",
+         "lifted_at": "2025-01-02T00:00:00+00:00", "lifted_by": "next day", "hours": 12.0},
+        {"since": "2025-01-03T00:00:00+00:00", "reason": "daily loss 5.10% exceeds limit 5.00%",
+         "release": "manual", "lifted_at": "", "lifted_by": "", "hours": 24.0}]

@@ -31,7 +31,7 @@ from risk.montecarlo import simulate
 from risk.sizing import mmr_for
 from state.store import Store
 from strategies.liquidation_map import Cluster
-from tests.helpers import BTC, ETH, T0, plan
+from tests.helpers import BTC, ETH, T0, plan, run
 
 NO_RECORD = SimpleNamespace(finished={}, changed=[])  # no closed trades yet
 
@@ -246,6 +246,52 @@ def test_next_day_halt_lifts_by_itself(tmp_path):
     assert desk.check_halt(deep, T0 + 1000) is not None
     assert desk.halt(T0 + 1000 + 3_600_000) is not None
     assert desk.halt(T0 + 86_400_000) is None
+    store.close()
+
+
+def test_a_drawdown_halt_that_lifts_next_day_does_not_halt_again_at_once(tmp_path):
+    """Lifted, the drawdown is measured from the equity at the lift: the old peak would halt
+    the bot again on the same loss (a replay once took no entry for three years)."""
+    store = Store(tmp_path / "bot.db")
+    desk = RiskDesk(RiskLimits(max_drawdown=0.2, halt_release="next_day"), store, Metrics())
+    day = 86_400_000
+    assert desk.check_halt(Portfolio(79_000, 79_000, peak_equity=100_000), T0) is not None
+    assert desk.check_halt(Portfolio(79_000, 79_000, peak_equity=100_000), T0 + 5) is not None
+    # the next day the halt lifts: the same 21 % below the old peak is now the new start
+    assert desk.check_halt(Portfolio(78_500, 78_500, peak_equity=100_000), T0 + day) is None
+    assert store.get_meta("halt_lifted") == {"at": T0 + day, "by": "next day",
+                                             "equity": 78_500}
+    # a fresh 20 % from there halts again
+    assert desk.check_halt(Portfolio(62_000, 62_000, peak_equity=78_500),
+                           T0 + day + 9) is not None
+    desk.lift(T0 + day + 99, "alice")
+    halts = [(h.since, h.reason[:8], h.lifted_at, h.lifted_by) for h in store.halts()]
+    assert halts == [(T0, "drawdown", T0 + day, "next day"),
+                     (T0 + day + 9, "drawdown", T0 + day + 99, "alice")]
+    store.close()
+
+
+def test_the_accounts_peak_restarts_at_a_lift_and_survives_a_restart(tmp_path):
+    from bot.execution.account import Account
+    from bot.marketdata.history import History
+
+    class Wallet:
+        equity = Decimal(79_000)
+
+        async def fetch_balance(self):
+            return SimpleNamespace(equity=self.equity, available=self.equity, spot={})
+
+    store = Store(tmp_path / "bot.db")
+    account = Account(Wallet(), store, History("binanceusdm"), None)
+    account.mark(100_000.0)
+    assert run(account.portfolio(T0, ())).peak_equity == 100_000.0
+    RiskDesk(RiskLimits(), store, Metrics()).lift(T0 + 1, "alice")  # no halt on: no lift
+    assert run(account.portfolio(T0 + 2, ())).peak_equity == 100_000.0
+    store.set_meta("halt", {"reason": "drawdown", "since": T0, "release": "manual"})
+    RiskDesk(RiskLimits(), store, Metrics()).lift(T0 + 3, "alice")  # a person, from the CLI
+    assert run(account.portfolio(T0 + 4, ())).peak_equity == 79_000.0
+    again = Account(Wallet(), store, History("binanceusdm"), None)  # a restart
+    assert run(again.portfolio(T0 + 5, ())).peak_equity == 79_000.0
     store.close()
 
 

@@ -65,6 +65,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     b = report["basis"]
     print(f"basis: pairs={b['pairs']} failed={b['failed']} funding={b['funding']} "
           f"price_pnl={b['price_pnl']} fees={b['fees']} pnl={b['pnl']}")
+    for h in report["halts"]:
+        lifted = (f"lifted {h['lifted_at'][:16]} by {h['lifted_by']}" if h["lifted_at"]
+                  else "still on at the end")
+        print(f"halt {h['since'][:16]}: {h['reason']} ({h['hours']} h, {lifted})")
     print(f"wrote {out / 'report.json'}, {out / 'trades.csv'}, {out / 'equity.png'}, "
           f"{out / 'derivbot.db'}" + ("" if report["telemetry"] else
                                       " (no signal rows or alerts: --no-telemetry)"))

@@ -20,6 +20,7 @@ class Account:
         self.gw, self.store, self.history, self.clock = gateway, store, history, clock
         self._day = store.get_meta("day", [0, None])
         self.peak: float | None = store.get_meta("peak_equity")
+        self._peak_since = store.get_meta("peak_since", 0)  # the lift the peak restarted at
 
     def total_equity(self, bal) -> Decimal:
         """Futures equity plus what the spot account holds, at last prices."""
@@ -42,8 +43,19 @@ class Account:
         day's start and the peak."""
         bal = await self.gw.fetch_balance()
         equity = float(self.total_equity(bal))
+        self._restart_peak(equity)
         return Portfolio(equity, float(bal.available), tuple(open_risk),
                          self._day_start(now, equity), self.peak)
+
+    def _restart_peak(self, equity: float) -> None:
+        """After a halt lifts (by the day or by a person), drawdown is measured from the
+        equity at the lift, not from the peak that halted it."""
+        lifted = self.store.get_meta("halt_lifted")
+        if lifted is not None and lifted["at"] > self._peak_since:
+            self.peak = lifted.get("equity") or equity
+            self._peak_since = lifted["at"]
+            self.store.set_meta("peak_since", self._peak_since)
+            self.store.set_meta("peak_equity", self.peak)
 
     def mark(self, equity: float) -> None:
         """A new equity reading: the peak follows it up."""

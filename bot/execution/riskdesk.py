@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Protocol
 
 import numpy as np
@@ -74,32 +75,45 @@ class RiskDesk:
         return self._fraction
 
     # ---- the halt ----------------------------------------------------------------------
-    def halt(self, now: int) -> Halt | None:
+    def halt(self, now: int, equity: float | None = None) -> Halt | None:
+        """The halt on now, lifting one whose release time has come (`equity`: the equity at
+        that moment, where the drawdown is measured from after it)."""
         raw = self.store.get_meta(HALT_KEY)
         if raw is None:
             return None
         halt = Halt(**raw)
         if not halt.active(now):
-            self.lift(now, "next day")
+            self.lift(now, "next day", equity)
             return None
         return halt
 
     def check_halt(self, p: Portfolio, now: int) -> Halt | None:
-        """The active halt, starting one when a limit is breached now."""
-        halt = self.halt(now)
+        """The active halt, starting one when a limit is breached now. A halt that lifts
+        here restarts the drawdown from the equity of now: the peak it was measured from
+        would otherwise halt again at once."""
+        halt = self.halt(now, p.equity)
+        if halt is None and self.just_lifted(now):
+            p = replace(p, peak_equity=p.equity)
         if halt is None and (why := halt_reason(p, self.limits)) is not None:
             halt = Halt(why, now, self.limits.halt_release)
             self.store.set_meta(HALT_KEY, {"reason": halt.reason, "since": halt.since,
                                            "release": halt.release})
+            self.store.add_halt(now, why, halt.release)
             log.info("halt", extra=kv(reason=why, release=halt.release))
         self.metrics.halted.set(1 if halt else 0)
         return halt
 
-    def lift(self, now: int, by: str) -> bool:
+    def just_lifted(self, now: int) -> bool:
+        lifted = self.store.get_meta("halt_lifted")
+        return lifted is not None and lifted["at"] == now
+
+    def lift(self, now: int, by: str, equity: float | None = None) -> bool:
+        """Lift the halt; the peak restarts from `equity` (or from the next equity read)."""
         if self.store.get_meta(HALT_KEY) is None:
             return False
         self.store.delete_meta(HALT_KEY)
-        self.store.set_meta("halt_lifted", {"at": now, "by": by})
+        self.store.set_meta("halt_lifted", {"at": now, "by": by, "equity": equity})
+        self.store.lift_halts(now, by)
         self.metrics.halted.set(0)
         log.info("halt_lifted", extra=kv(by=by))
         return True

@@ -120,7 +120,20 @@ def build_report(store: Store, start_equity: float, strategies: tuple[str, ...] 
         "refusals": sum(1 for d in decisions if not d.approved),
         "per_strategy": per,
         "basis": basis_stats(store),
+        "halts": halt_list(store, int(ts[-1]) if len(ts) else None),
     }
+
+
+def halt_list(store: Store, end: int | None) -> list[dict]:
+    """Every halt on new entries: when, why, how long, and who lifted it (still on at the
+    end of the replay: lifted by nobody, counted to the end)."""
+    out = []
+    for h in store.halts():
+        until = h.lifted_at if h.lifted_at is not None else end
+        out.append({"since": _iso(h.since), "reason": h.reason, "release": h.release,
+                    "lifted_at": _iso(h.lifted_at), "lifted_by": h.lifted_by or "",
+                    "hours": round((until - h.since) / HOUR_MS, 1) if until else None})
+    return out
 
 
 def basis_stats(store: Store) -> dict:
