@@ -124,3 +124,64 @@ def test_cli_paper_session_through_the_local_exchange(synth_dir, tmp_path):
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
     assert time.time()
+
+
+def _four_hour_market(synth_dir, root):
+    """The synthetic BTC market with funding printed every 4 h (half the 8 h rate each)."""
+    import shutil
+
+    src = synth_dir / "binanceusdm" / "BTCUSDT"
+    dst = root / "binanceusdm" / "BTCUSDT"
+    shutil.copytree(src, dst)
+    f = pd.read_csv(src / "funding.csv")
+    half = f.assign(rate=f.rate / 2)
+    mid = half.assign(timestamp=half.timestamp + 4 * 3_600_000)
+    pd.concat([half, mid]).sort_values("timestamp").to_csv(dst / "funding.csv", index=False)
+    return root
+
+
+def test_a_four_hour_funding_market_is_read_with_its_interval(synth_dir, tmp_path):
+    """The exchange says the market pays every 4 h (Binance's fundingInfo): the live feed's
+    prints and the fetched history carry 4 h, so every module reads them per 8 h as twice
+    the printed rate — not as 8 h prints of half the size."""
+    from bot.marketdata.history import History
+
+    root = _four_hour_market(synth_dir, tmp_path / "four")
+
+    async def go():
+        data, local, server, gw = await _local(root, 0)
+        first = int(data.tables[("binanceusdm", BTC, "funding.csv")]["timestamp"][0])
+        now = first + 60 * 3_600_000
+        local.advance(now)
+        feed = CcxtFeed(gw, (BTC,), poll_s=0.01, history_bars=100)
+        feed._now = lambda: now
+        try:
+            events = await feed.poll()
+            await fetch_history(gw, BTC, first, now, tmp_path / "fetched")
+        finally:
+            await gw.close()
+            await server.cleanup()
+        return events
+
+    events = run(go())
+    prints = [e for e in events if e.kind == 2]
+    assert len(prints) >= 10 and {e.interval_hours for e in prints} == {4.0}
+    history = History("binanceusdm")
+    for e in events:
+        history.ingest(e)
+    series = history.funding_series(BTC)
+    assert series.value[-1] == prints[-1].rate * 2
+    fetched = pd.read_csv(tmp_path / "fetched/binanceusdm/BTCUSDT/funding.csv")
+    assert set(fetched["interval_hours"]) == {4.0}
+    again = marketdata.load(tmp_path / "fetched")  # the column is part of the layout
+    read = [e for e in again.events() if e.kind == 2]
+    assert {e.interval_hours for e in read} == {4.0}
+
+
+def test_print_intervals_follow_the_gaps_and_skip_missing_prints():
+    from bot.exchanges.ccxt.data import print_intervals
+
+    h = 3_600_000
+    times = [0, 8 * h, 16 * h, 32 * h, 36 * h, 40 * h]  # a missing print, then 4 h prints
+    assert print_intervals(times, 8.0) == [8.0, 8.0, 8.0, 8.0, 4.0, 4.0]
+    assert print_intervals([5 * h], 4.0) == [4.0]

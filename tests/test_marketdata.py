@@ -37,6 +37,8 @@ def good_candles(n=3, t0=0):
     ("candles_1h.csv", HEADER + "0,1,1.2,0.5,1.5,3\n", "line 2: high/low do not contain"),
     ("funding.csv", "timestamp,rate,extra\n0,0.0001,1\n", "unknown column(s) extra"),
     ("funding.csv", "timestamp,rate\n0,abc\n", "line 2: rate is missing or not a number ('abc')"),
+    ("funding.csv", "timestamp,rate,interval_hours\n0,0.0001,8\n1,0.0001,0\n",
+     "line 3: interval_hours 0 is not a funding interval"),
 ])
 def test_bad_files_are_named_with_their_line(tmp_path, name, text, message):
     files = {"candles_1h.csv": good_candles()} | {name: text}
@@ -101,3 +103,15 @@ def test_synthetic_market_has_crowding_and_unwinds(tmp_path):
     assert ((c.taker_buy_volume > 0) & (c.taker_buy_volume <= c.volume)).all()
     oi = pd.read_csv(root / "binanceusdm/BTCUSDT/open_interest.csv").open_interest
     assert (oi.pct_change(24) < -0.08).any(), "some unwinds flush open interest"
+
+
+def test_a_funding_files_interval_column_is_each_prints_interval(tmp_path):
+    """A market that moved from 8 h to 4 h prints: each print carries its own interval
+    (without the column, the prints' median spacing stands for all of them)."""
+    root = layout(tmp_path, {
+        "candles_1h.csv": good_candles(3),
+        "funding.csv": (f"timestamp,rate,interval_hours\n{H},0.0001,8\n{9 * H},0.0001,8\n"
+                        f"{13 * H},0.00005,4\n{17 * H},0.00005,4\n"),
+    })
+    prints = [e for e in marketdata.load(root).events() if e.kind == FUNDING]
+    assert [e.interval_hours for e in prints] == [8.0, 8.0, 4.0, 4.0]

@@ -1,7 +1,7 @@
 """The canonical on-disk market data layout, its validation, and the time-ordered event stream.
 
     DATA/<exchange>/<SYMBOL>/candles_1h.csv       timestamp,open,high,low,close,volume[,taker_buy_volume]
-                             funding.csv          timestamp,rate
+                             funding.csv          timestamp,rate[,interval_hours]
                              open_interest.csv    timestamp,open_interest[,open_interest_value]
                              spot_candles_1h.csv  as candles_1h.csv
 
@@ -26,7 +26,7 @@ CANDLE_COLS = ("timestamp", "open", "high", "low", "close", "volume")
 FILES = {
     "candles_1h.csv": (CANDLE_COLS, ("taker_buy_volume",)),
     "spot_candles_1h.csv": (CANDLE_COLS, ("taker_buy_volume",)),
-    "funding.csv": (("timestamp", "rate"), ()),
+    "funding.csv": (("timestamp", "rate"), ("interval_hours",)),
     "open_interest.csv": (("timestamp", "open_interest"), ("open_interest_value",)),
 }
 # Order of kinds that share one instant: prices first (they mark positions), then cash.
@@ -109,6 +109,13 @@ def read_table(path: Path) -> pd.DataFrame:
                         f"(previous {ts[row - 1]})")
     if path.name.endswith("candles_1h.csv"):
         _check_candles(path, df)
+    if "interval_hours" in df:
+        hours = df["interval_hours"].to_numpy()
+        bad = np.flatnonzero(~((hours > 0) & (hours <= 24)))
+        if len(bad):
+            row = int(bad[0])
+            raise DataError(f"{path}: line {row + 2}: interval_hours {hours[row]} is not "
+                            "a funding interval (0 < hours <= 24)")
     return df
 
 
@@ -186,6 +193,7 @@ def load(root: str | Path, symbols: tuple[str, ...] | None = None,
 
 
 def _funding_interval_hours(ts: np.ndarray) -> float:
+    """A file without an interval column: the median spacing of its prints (8 h alone)."""
     if len(ts) < 2:
         return 8.0
     return float(np.median(np.diff(ts))) / HOUR_MS
@@ -206,9 +214,10 @@ def _rows(ex: str, sym: str, name: str, df: pd.DataFrame) -> Iterator[Event]:
         for t, *vals in _chunked(ts, *cols, taker):
             yield CandleEvent(kind, ex, target, t, t + HOUR_MS, *vals)
     elif name == "funding.csv":
-        interval = _funding_interval_hours(ts)
-        for t, r in _chunked(ts, df["rate"].to_numpy()):
-            yield FundingEvent(FUNDING, ex, sym, t, t, r, interval)
+        hours = (df["interval_hours"].to_numpy() if "interval_hours" in df
+                 else np.full(len(df), _funding_interval_hours(ts)))
+        for t, r, h in _chunked(ts, df["rate"].to_numpy(), hours):
+            yield FundingEvent(FUNDING, ex, sym, t, t, r, h)
     else:
         val = (df["open_interest_value"].to_numpy() if "open_interest_value" in df
                else np.full(len(df), np.nan))

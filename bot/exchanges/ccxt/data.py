@@ -10,11 +10,14 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pandas as pd
+from ccxt.base.errors import BaseError
 
 from bot.exchanges.ccxt.gateway import CcxtGateway
 from bot.marketdata.layout import CANDLE, FUNDING, OI, CandleEvent, Event, FundingEvent, OIEvent
 from bot.markets import symbol_dir
 from strategies.types import HOUR_MS
+
+INTERVALS = (1.0, 2.0, 4.0, 8.0)  # hours between funding prints that venues use
 
 
 class MarketFetcher:
@@ -40,6 +43,26 @@ class MarketFetcher:
                                    symbol, since, limit)
         return [(int(r["timestamp"]), float(r["fundingRate"])) for r in rows]
 
+    async def funding_interval(self, symbol: str) -> float | None:
+        """The hours between the market's funding prints, as the exchange states them:
+        Binance lists the markets that do not pay every 8 h in /fapi/v1/fundingInfo, Bybit
+        gives each market's interval in minutes, OKX answers per market. None when the
+        exchange does not say (or cannot be reached)."""
+        ex = self.gw.ex
+        try:
+            if self.gw.name == "binanceusdm":
+                rows = await self.gw.call("funding_info", ex.fapiPublicGetFundingInfo)
+                wanted = ex.market(symbol)["id"]
+                return next((float(r["fundingIntervalHours"]) for r in rows
+                             if r.get("symbol") == wanted), 8.0)
+            if self.gw.name == "bybit":
+                minutes = ex.market(symbol)["info"].get("fundingInterval")
+                return float(minutes) / 60 if minutes else 8.0
+            answer = await self.gw.call("funding_interval", ex.fetch_funding_interval, symbol)
+            return float(str(answer.get("interval") or "8h").rstrip("h"))
+        except (BaseError, KeyError, ValueError):
+            return None
+
     async def open_interest(self, symbol: str, since: int, limit: int = 500
                             ) -> list[tuple[int, float, float]]:
         rows = await self.gw.call("open_interest", self.gw.ex.fetch_open_interest_history,
@@ -64,6 +87,19 @@ async def _pages(fetch: Callable, symbol: str, since: int, until: int,
     return out
 
 
+def print_intervals(times: list[int], stated: float) -> list[float]:
+    """Each print's interval in hours: the gap to the print before it when that is a
+    funding interval (1, 2, 4 or 8 h; a longer gap is a missing print, not a slower
+    market), else the interval before it; the first print's is the gap to the next, or the
+    interval the exchange states."""
+    out: list[float] = []
+    for i, t in enumerate(times):
+        gap = (t - times[i - 1]) / HOUR_MS if i else (
+            (times[1] - t) / HOUR_MS if len(times) > 1 else stated)
+        out.append(gap if gap in INTERVALS else (out[-1] if out else stated))
+    return out
+
+
 def _resume_from(path: Path, default: int) -> tuple[int, pd.DataFrame | None]:
     if not path.exists():
         return default, None
@@ -82,7 +118,7 @@ async def fetch_history(gw: CcxtGateway, symbol: str, since: int, until: int, ou
     jobs = (
         ("candles_1h.csv", f.candles,
          ["timestamp", "open", "high", "low", "close", "volume", "taker_buy_volume"]),
-        ("funding.csv", f.funding, ["timestamp", "rate"]),
+        ("funding.csv", f.funding, ["timestamp", "rate"]),  # + interval_hours, below
         ("open_interest.csv", f.open_interest,
          ["timestamp", "open_interest", "open_interest_value"]),
     )
@@ -92,6 +128,11 @@ async def fetch_history(gw: CcxtGateway, symbol: str, since: int, until: int, ou
         rows = await _pages(fetch, symbol, start, until, progress if name.startswith("c")
                             else None)
         new = pd.DataFrame(rows, columns=cols)
+        if name == "funding.csv":
+            before = [] if old is None else old["timestamp"].tolist()[-1:]
+            stated = await f.funding_interval(symbol) or 8.0
+            new["interval_hours"] = print_intervals(before + new["timestamp"].tolist(),
+                                                    stated)[len(before):]
         if name == "candles_1h.csv" and new["taker_buy_volume"].isna().all():
             new = new.drop(columns="taker_buy_volume")
         if name == "open_interest.csv" and new["open_interest_value"].isna().all():
@@ -112,6 +153,7 @@ class CcxtFeed:
         self.fetch = MarketFetcher(gw)
         self.metrics = metrics
         self.last: dict[tuple[int, str], int] = {}
+        self.intervals: dict[str, tuple[int, float]] = {}  # symbol: (asked at, hours)
 
     def _now(self) -> int:
         return int(time.time() * 1000)
@@ -129,9 +171,14 @@ class CcxtFeed:
                                               *r[1:6], r[6]))
                     self.last[(CANDLE, sym)] = r[0] + 1
             since = self.last.get((FUNDING, sym), now - self.history_bars * HOUR_MS)
-            for t, rate in await self.fetch.funding(sym, since):
-                events.append(FundingEvent(FUNDING, venue, sym, t, t, rate, 8.0))
-                self.last[(FUNDING, sym)] = t + 1
+            prints = await self.fetch.funding(sym, since)
+            if prints:
+                stated = await self._interval(sym, now)
+                before = [self.last[(FUNDING, sym)] - 1] if (FUNDING, sym) in self.last else []
+                hours = print_intervals(before + [t for t, _ in prints], stated)[len(before):]
+                for (t, rate), h in zip(prints, hours, strict=True):
+                    events.append(FundingEvent(FUNDING, venue, sym, t, t, rate, h))
+                self.last[(FUNDING, sym)] = prints[-1][0] + 1
             since = self.last.get((OI, sym), now - min(self.history_bars, 500) * HOUR_MS)
             for t, amount, value in await self.fetch.open_interest(sym, since):
                 events.append(OIEvent(OI, venue, sym, t, t, amount, value))
@@ -141,6 +188,14 @@ class CcxtFeed:
                 self.metrics.data_age.labels(sym).set(max(age, 0))
         events.sort(key=lambda e: (e.seen, e.kind))
         return events
+
+    async def _interval(self, symbol: str, now: int) -> float:
+        """The exchange's stated interval for `symbol`, asked again every hour."""
+        asked, hours = self.intervals.get(symbol, (None, 8.0))
+        if asked is None or now - asked >= HOUR_MS:
+            hours = await self.fetch.funding_interval(symbol) or hours  # unsaid: as before
+            self.intervals[symbol] = (now, hours)
+        return hours
 
     async def stream(self) -> AsyncIterator[list[Event]]:
         """Every poll, even an empty one: the loop also has approvals to look at."""

@@ -96,6 +96,23 @@ class PublicRoutes:
                                  "fundingRate": str(r.rate), "markPrice": ""})
         return web.json_response(rows)
 
+    async def funding_info(self, _request: web.Request) -> web.Response:
+        """Binance lists the markets whose funding interval is not 8 h (their cap and floor,
+        their interval); from the data: its interval column, else its prints' spacing."""
+        out = []
+        for m in self.by_id.values():
+            df = None if self.data is None else self.data.tables.get(
+                (self.venue, m.symbol, "funding.csv"))
+            if df is None or len(df) < 2:
+                continue
+            hours = (float(df["interval_hours"].iloc[-1]) if "interval_hours" in df
+                     else float(df["timestamp"].diff().median()) / 3_600_000)
+            if hours != 8:
+                out.append({"symbol": dialect.market_id(m), "adjustedFundingRateCap": "0.02500000",
+                            "adjustedFundingRateFloor": "-0.02500000",
+                            "fundingIntervalHours": int(hours), "disclaimer": False})
+        return web.json_response(out)
+
     def _oi_rows(self, m: Market):
         if self.data is None:
             return None

@@ -126,6 +126,7 @@ class LocalExchange(PublicRoutes, SpotRoutes):
         r.add_get("/fapi/v1/klines", self.klines)
         r.add_get("/fapi/v1/premiumIndex", self.premium_index)
         r.add_get("/fapi/v1/fundingRate", self.funding_rate)
+        r.add_get("/fapi/v1/fundingInfo", self.funding_info)
         r.add_get("/fapi/v1/leverageBracket", self.leverage_bracket)
         r.add_get("/fapi/v1/openInterest", self.open_interest)
         r.add_get("/futures/data/openInterestHist", self.open_interest_hist)
