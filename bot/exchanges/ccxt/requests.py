@@ -1,10 +1,17 @@
 """How one request reaches an exchange through ccxt: room under the account's published
 caps first (asyncio-throttle's sliding windows: orders per window, request weight per
 minute), errors mapped into ccxt's tree by the exchange's own code, and only the
-NetworkError family retried — by tenacity, exponential backoff with jitter."""
+NetworkError family retried — by tenacity, exponential backoff with jitter.
+
+A window counts a request when it takes its room. So that this is also when the exchange
+sees it, at most IN_FLIGHT requests are under way at once and a request takes its room
+only once it has a slot: a burst queues here, not on the wire, where requests counted in
+one window could otherwise reach the exchange in the next (the published limits keep 5 %
+of room for the few in flight)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -18,26 +25,21 @@ from tenacity import wait_exponential_jitter as backoff
 from bot.exchanges.ccxt.profiles import Profile
 
 CODE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
+IN_FLIGHT = 8
 
 
 class Cap:
-    """One published limit — `limit` units per `period` seconds — kept as `SLICES` sliding
-    windows of a tenth: at most limit // SLICES units in any tenth of the period, so at most
-    `limit` in any whole period, in bursts small enough that a queue on the way to the
-    exchange cannot carry one window's requests into the next. A request of weight w takes
-    w units."""
-
-    SLICES = 10
+    """One published limit — `limit` units per `period` seconds — as asyncio-throttle's
+    sliding window; a request of weight w takes w units."""
 
     def __init__(self, name: str, limit: int, period: float) -> None:
         self.name, self.period = name, period
-        slices = max(min(self.SLICES, limit), 1)  # a slice holds at least one unit
-        self.window = Throttler(max(limit // slices, 1), period / slices)
+        self.window = Throttler(limit, period)
         self.waited = 0.0  # seconds spent waiting for room, not yet exported
 
     async def take(self, units: int = 1) -> None:
         started = time.monotonic()
-        for _ in range(units):
+        for _ in range(min(units, self.window.rate_limit)):
             await self.window.acquire()
         self.waited += time.monotonic() - started
 
@@ -52,21 +54,31 @@ class Requests:
                        for n, p in profile.order_limits]
         weight, period = profile.weight_limit
         self.weight = Cap("weight", max(int(weight * profile.safety), 1), period)
+        self.slots = asyncio.Semaphore(IN_FLIGHT)
         self.retries = 0
 
-    def retrying(self, endpoint: str) -> AsyncRetrying:
+    def retrying(self, endpoint: str, after_failure: bool = False) -> AsyncRetrying:
         """tenacity's loop for `endpoint`: the NetworkError family only, backoff with jitter,
-        every retry counted (and exported)."""
+        every retry counted (and exported). `after_failure`: the first try already failed
+        outside the loop (the order path keeps tenacity out of a submit that succeeds), so
+        the loop makes the remaining tries, each after its backoff."""
+        wait = backoff(multiplier=self.base_wait, max=10 * self.base_wait, jitter=self.base_wait)
+
         def counted(_state: RetryCallState) -> None:
             self.retries += 1
             if self.metrics is not None:
                 self.metrics.retries.labels(endpoint).inc()
 
-        return AsyncRetrying(
-            stop=stop_after_attempt(self.attempts),
-            wait=backoff(multiplier=self.base_wait, max=10 * self.base_wait,
-                         jitter=self.base_wait),
-            retry=retry_if_exception_type(NetworkError), before_sleep=counted, reraise=True)
+        async def pause(state: RetryCallState) -> None:
+            counted(state)
+            await asyncio.sleep(wait(state))
+
+        if after_failure:
+            return AsyncRetrying(stop=stop_after_attempt(self.attempts - 1), before=pause,
+                                 retry=retry_if_exception_type(NetworkError), reraise=True)
+        return AsyncRetrying(stop=stop_after_attempt(self.attempts), wait=wait,
+                             retry=retry_if_exception_type(NetworkError),
+                             before_sleep=counted, reraise=True)
 
     async def call(self, endpoint: str, fn: Callable[..., Awaitable], *args, order: bool = False,
                    retry: bool = True, **kw):
@@ -83,11 +95,13 @@ class Requests:
         """One request: room under the caps first, errors mapped, latency observed."""
         started = time.perf_counter()
         try:
-            if self.capped:
+            if not self.capped:
+                return await fn(*args, **kw)
+            async with self.slots:
                 for cap in self.orders if order else ():
                     await cap.take()
                 await self.weight.take(self.profile.weights.get(endpoint, 1))
-            return await fn(*args, **kw)
+                return await fn(*args, **kw)
         except Exception as err:  # noqa: BLE001 - mapped to ccxt's tree, re-raised
             raise self.map(err) from None
         finally:
