@@ -257,17 +257,19 @@ def test_a_drawdown_halt_that_lifts_next_day_does_not_halt_again_at_once(tmp_pat
     day = 86_400_000
     assert desk.check_halt(Portfolio(79_000, 79_000, peak_equity=100_000), T0) is not None
     assert desk.check_halt(Portfolio(79_000, 79_000, peak_equity=100_000), T0 + 5) is not None
-    # the next day the halt lifts: the same 21 % below the old peak is now the new start
-    assert desk.check_halt(Portfolio(78_500, 78_500, peak_equity=100_000), T0 + day) is None
+    # the next day the halt lifts (at midnight, seen at the first look after it): the same
+    # 21 % below the old peak is now the new start
+    seen = T0 + day + 7 * 3_600_000
+    assert desk.check_halt(Portfolio(78_500, 78_500, peak_equity=100_000), seen) is None
     assert store.get_meta("halt_lifted") == {"at": T0 + day, "by": "next day",
-                                             "equity": 78_500}
+                                             "equity": 78_500, "seen": seen}
     # a fresh 20 % from there halts again
     assert desk.check_halt(Portfolio(62_000, 62_000, peak_equity=78_500),
-                           T0 + day + 9) is not None
-    desk.lift(T0 + day + 99, "alice")
+                           seen + 9) is not None
+    desk.lift(seen + 99, "alice")
     halts = [(h.since, h.reason[:8], h.lifted_at, h.lifted_by) for h in store.halts()]
     assert halts == [(T0, "drawdown", T0 + day, "next day"),
-                     (T0 + day + 9, "drawdown", T0 + day + 99, "alice")]
+                     (seen + 9, "drawdown", seen + 99, "alice")]
     store.close()
 
 

@@ -51,9 +51,9 @@ class Account:
         """After a halt lifts (by the day or by a person), drawdown is measured from the
         equity at the lift, not from the peak that halted it."""
         lifted = self.store.get_meta("halt_lifted")
-        if lifted is not None and lifted["at"] > self._peak_since:
+        if lifted is not None and lifted.get("seen", lifted["at"]) > self._peak_since:
             self.peak = lifted.get("equity") or equity
-            self._peak_since = lifted["at"]
+            self._peak_since = lifted.get("seen", lifted["at"])
             self.store.set_meta("peak_since", self._peak_since)
             self.store.set_meta("peak_equity", self.peak)
 

@@ -82,8 +82,8 @@ class RiskDesk:
         if raw is None:
             return None
         halt = Halt(**raw)
-        if not halt.active(now):
-            self.lift(now, "next day", equity)
+        if not halt.active(now):  # lifted at the day's end, seen now
+            self.lift(halt.lifts_at() or now, "next day", equity, seen=now)
             return None
         return halt
 
@@ -105,14 +105,17 @@ class RiskDesk:
 
     def just_lifted(self, now: int) -> bool:
         lifted = self.store.get_meta("halt_lifted")
-        return lifted is not None and lifted["at"] == now
+        return lifted is not None and lifted.get("seen", lifted["at"]) == now
 
-    def lift(self, now: int, by: str, equity: float | None = None) -> bool:
-        """Lift the halt; the peak restarts from `equity` (or from the next equity read)."""
+    def lift(self, now: int, by: str, equity: float | None = None,
+             seen: int | None = None) -> bool:
+        """Lift the halt as of `now` (`seen`: when the bot noticed, if later); the peak
+        restarts from `equity` (or from the next equity read)."""
         if self.store.get_meta(HALT_KEY) is None:
             return False
         self.store.delete_meta(HALT_KEY)
-        self.store.set_meta("halt_lifted", {"at": now, "by": by, "equity": equity})
+        self.store.set_meta("halt_lifted", {"at": now, "by": by, "equity": equity,
+                                            "seen": now if seen is None else seen})
         self.store.lift_halts(now, by)
         self.metrics.halted.set(0)
         log.info("halt_lifted", extra=kv(by=by))
