@@ -100,8 +100,13 @@ class StateConfig(Strict):
 
 
 class StrategyToggle(Strict):
+    """Each strategy: on or off, its weight, and how often it may enter."""
+
     enabled: bool = True  # the strategy may trade
     weight: float = Field(default=1.0, gt=0, le=2)  # scales the risk fraction (within the band)
+    reentry: Literal["episode", "cooldown"] = "episode"  # once per signal episode, or timed
+    cooldown_hours: float = Field(default=24.0, ge=0)  # "cooldown": hours between entries
+    max_trades_per_day: int = Field(default=0, ge=0)  # entries a UTC day, all symbols; 0: any
 
 
 class StrategiesConfig(Strict):

@@ -303,10 +303,20 @@ def _with_trigger(name: str, r: Readings, bias: Callable[[], Direction], s: Sign
                       _why(r, *modules, trig.module), r.clusters, s.plan, is_fade=is_fade)
 
 
+def fade_bias(r: Readings) -> Direction:
+    """Extreme funding across exchanges, else by z-score: the crowd to fade."""
+    return r["funding_extreme"].direction or r["funding_zscore"].direction
+
+
+def confluence_bias(r: Readings) -> Direction:
+    """The way three or more positioning modules agree with none against, else flat."""
+    votes = [r[m].direction for m in VOTERS if r[m].direction != Direction.FLAT]
+    return votes[0] if len(votes) >= 3 and len(set(votes)) == 1 else Direction.FLAT
+
+
 def funding_fade(r: Readings, s: SignalSet) -> TradePlan | None:
     """Extreme funding (across exchanges, or by z-score) + a swing failure or spring."""
-    return _with_trigger("funding_fade", r, lambda: r["funding_extreme"].direction
-                         or r["funding_zscore"].direction, s,
+    return _with_trigger("funding_fade", r, lambda: fade_bias(r), s,
                          ("funding_extreme", "funding_zscore"), ("swing_failure", "spring"))
 
 
@@ -370,4 +380,15 @@ STRATEGIES: dict[str, Callable[[Readings, SignalSet], TradePlan | None]] = {
     "liquidation_magnet": magnet,
     "triple_confluence": triple_confluence,
     "composite": composite_strategy,
+}
+
+# Each strategy's positioning bias, without its trigger: a signal episode is a run of bars
+# on which it points one way; it ends when the bias returns inside its band (flat) or turns.
+BIAS: dict[str, Callable[[Readings], Direction]] = {
+    "funding_fade": fade_bias,
+    "oi_divergence_reversal": lambda r: r["oi_divergence"].direction,
+    "trapped_trader": lambda r: r["trapped_traders"].direction,
+    "liquidation_magnet": lambda r: r["liquidation_magnet"].direction,
+    "triple_confluence": confluence_bias,
+    "composite": lambda r: r["composite"].direction,
 }

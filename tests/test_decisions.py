@@ -25,14 +25,15 @@ def test_the_heaviest_strategy_with_a_plan_wins_and_lighter_ones_are_not_asked(m
         "funding_fade": {"weight": 1.0}, "oi_divergence_reversal": {"weight": 1.5},
         "trapped_trader": {"weight": 2.0}, "liquidation_magnet": {"enabled": False},
         "triple_confluence": {"weight": 1.5}, "composite": {"weight": 0.5}}})
-    me = SimpleNamespace(cfg=cfg, _asked=runner.asked_order(cfg))
-    assert runner.Decisions._pick(me, None) == ("plan of oi_divergence_reversal", 1.5)
+    anything = SimpleNamespace(allows=lambda _plan, _now: True)  # no entry rule in the way
+    me = SimpleNamespace(cfg=cfg, _asked=runner.asked_order(cfg), entries=anything)
+    assert runner.Decisions._pick(me, None, 0) == ("plan of oi_divergence_reversal", 1.5)
     assert asked == ["trapped_trader", "oi_divergence_reversal"]  # 2.0 had none; 1.5 first
     has_plan["oi_divergence_reversal"] = has_plan["triple_confluence"] = False
     monkeypatch.setattr(runner, "STRATEGIES",
                         {name: strategy(name, p) for name, p in has_plan.items()})
     asked.clear()
     me._asked = runner.asked_order(cfg)
-    assert runner.Decisions._pick(me, None) == ("plan of funding_fade", 1.0)
+    assert runner.Decisions._pick(me, None, 0) == ("plan of funding_fade", 1.0)
     assert asked == ["trapped_trader", "oi_divergence_reversal", "triple_confluence",
                      "funding_fade"]  # the disabled magnet is never asked

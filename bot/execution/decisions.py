@@ -11,6 +11,7 @@ from ccxt.base.errors import ExchangeError, NetworkError
 from bot.config import Config
 from bot.execution.account import Account
 from bot.execution.basis import BasisDesk
+from bot.execution.entries import EntryRules
 from bot.execution.orders import OrderManager
 from bot.execution.riskdesk import RiskDesk
 from bot.logs import kv
@@ -44,6 +45,7 @@ class Decisions:
         self._memo: dict[str, dict] = {}  # per symbol: readings reused until funding moves
         self._decided: list[tuple] = []  # this tick's risk decisions, recorded after it
         self._asked = asked_order(cfg)
+        self.entries = EntryRules(cfg.strategies, risk.store)
 
     async def decide(self, symbol: str, now: int) -> Readings | None:
         """Signals → plan → risk → order for one symbol; returns what the modules read."""
@@ -56,7 +58,8 @@ class Decisions:
                                  float(view.candles.atr[-1]), m)
         readings = read_all(view, self.cfg.signals, self._memo.setdefault(symbol, {}))
         await self._climax_exits(readings)
-        picked = self._pick(readings)
+        self.entries.observe(symbol, readings)
+        picked = self._pick(readings, now)
         if picked is None:
             return readings
         plan, weight = picked
@@ -66,6 +69,7 @@ class Decisions:
                                     self.history, now, self.om, readings.clusters, weight)
         trade_id = None
         if isinstance(decision, Approved):
+            self.entries.entered(plan, now)  # the episode is taken, whatever follows
             self.metrics.risk_fraction.set(decision.fraction)
             if self.gate.required:
                 self.gate.propose(decision, now, weight)
@@ -99,13 +103,14 @@ class Decisions:
         except ExchangeError as err:  # a refusal outside the legs: the next tick tries again
             log.error("basis_error", extra=kv(error=repr(err)))
 
-    def _pick(self, readings: Readings) -> tuple[TradePlan, float] | None:
-        """The plan of the heaviest enabled strategy that has one (config order breaks ties).
-        Strategies are asked heaviest first and the first plan ends the search: a lighter
-        one's plan could not win, and building it cost a plan's levels for nothing."""
+    def _pick(self, readings: Readings, now: int) -> tuple[TradePlan, float] | None:
+        """The plan of the heaviest enabled strategy that has one its entry rules allow
+        (config order breaks ties). Strategies are asked heaviest first and the first such
+        plan ends the search: a lighter one's could not win, and building it cost a plan's
+        levels for nothing."""
         for name, weight in self._asked:
             plan = STRATEGIES[name](readings, self.cfg.signals)
-            if plan is not None:
+            if plan is not None and self.entries.allows(plan, now):
                 return plan, weight
         return None
 
