@@ -51,14 +51,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _day(text: str | None, flag: str) -> int | None:
+    """ms UTC of an ISO date or date-time given to `flag`."""
+    if text is None:
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{flag} {text!r} is not an ISO date (e.g. 2022-01-01)") from None
+    return int((at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp() * 1000)
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     from bot.app import modes as app
 
     cfg = _config(args.config)
     folder = app.resolve_data(cfg, args.data)
     out = Path(args.out)
+    since, until = (_day(args.since, "--since"), _day(args.until, "--until"))
+    if since is not None and until is not None and since >= until:
+        raise UsageError(f"--since {args.since} must be before --until {args.until}")
     report = asyncio.run(app.replay(cfg, folder, out, progress=not args.quiet,
-                                    telemetry=not args.no_telemetry))
+                                    telemetry=not args.no_telemetry, since=since,
+                                    until=until))
     keys = ("trades", "win_rate", "profit_factor", "sharpe", "max_drawdown", "total_return",
             "fees", "funding_pnl")
     print(" ".join(f"{k}={report[k]}" for k in keys))
@@ -306,6 +323,9 @@ def parser() -> argparse.ArgumentParser:
     rep = _with(sub.add_parser("replay", help="run the whole bot over history"), data=True)
     rep.add_argument("--out", default="out/replay")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    rep.add_argument("--since", help="trade from this ISO date (the history before it is "
+                     "read as warm-up)")
+    rep.add_argument("--until", help="stop before this ISO date")
     rep.add_argument("--no-telemetry", action="store_true",
                      help="record what the bot decides and does (trades, orders, fills, risk "
                           "decisions, equity) but not every bar's signal rows and alerts: the "

@@ -7,6 +7,7 @@ import json
 import logging
 import shutil
 import signal
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from bot.exchanges.sim.exchange import SimExchange
 from bot.exchanges.sim.gateway import SimGateway, SimMarketSink
 from bot.logs import kv, use_market_clock
 from bot.marketdata import layout as marketdata
-from bot.marketdata.layout import MarketData
+from bot.marketdata.layout import Event, MarketData
 from bot.marketdata.synth import SynthSpec, generate
 from bot.markets import Market, default_market, split_symbol
 from bot.operator.metrics import Metrics
@@ -68,10 +69,25 @@ def load_data(cfg: Config, folder: Path) -> MarketData:
     return marketdata.load(folder, symbols=cfg.data.symbols)
 
 
+def window(events: Iterable[Event], warm: Callable[[Event], object], since: int | None,
+           until: int | None) -> Iterator[Event]:
+    """The events seen in [since, until); those before `since` go to `warm` (read, not
+    traded: indicators and windows fill up as they would have)."""
+    for e in events:
+        if since is not None and e.seen < since:
+            warm(e)
+        elif until is not None and e.seen >= until:
+            return
+        else:
+            yield e
+
+
 async def replay(cfg: Config, data_dir: Path, out: Path, progress: bool = True,
-                 telemetry: bool = True) -> dict:
+                 telemetry: bool = True, since: int | None = None,
+                 until: int | None = None) -> dict:
     """Run the whole bot over history as fast as it goes; write the report files to `out`.
-    `telemetry` False: no per-bar signal rows, signal gauges or alerts (Runner)."""
+    `telemetry` False: no per-bar signal rows, signal gauges or alerts (Runner). `since`,
+    `until` (ms): trade only that span, the history before it read as warm-up."""
     data = load_data(cfg, data_dir)
     out.mkdir(parents=True, exist_ok=True)
     db = out / "derivbot.db"
@@ -97,10 +113,11 @@ async def replay(cfg: Config, data_dir: Path, out: Path, progress: bool = True,
                 if seen[0] % step < n:
                     bar.update(task, completed=seen[0])
 
-            await runner.run(data.events(), on_tick=on_tick)
+            await runner.run(window(data.events(), runner.history.ingest, since, until),
+                             on_tick=on_tick)
             bar.update(task, completed=total)
     else:
-        await runner.run(data.events())
+        await runner.run(window(data.events(), runner.history.ingest, since, until))
     await runner.close_all("end of replay")
     await runner.snapshot(runner.clock.now())
     await runner.save_positions()
