@@ -123,7 +123,7 @@ def test_a_replay_window_trades_only_inside_it_after_reading_what_came_before(
     full = Store(replay_out / "derivbot.db")
     start = full.equity_curve()[0].ts
     since, until = start + 100 * 86_400_000, start + 140 * 86_400_000
-    day = lambda ms: datetime.fromtimestamp(ms / 1000, UTC).date().isoformat()  # noqa: E731
+    day = lambda ms: datetime.fromtimestamp(ms / 1000, UTC).date().isoformat()
     since, until = (int(datetime.fromisoformat(day(x)).replace(tzinfo=UTC).timestamp() * 1000)
                     for x in (since, until))
     cfg = tmp_path / "config.toml"
