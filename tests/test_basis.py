@@ -57,7 +57,9 @@ def config(**basis):
                          "basis": {"enabled": True, **basis}, "metrics": {"enabled": False}})
 
 
-def replay(folder: Path, cfg, wrap=None):
+def build(folder: Path, cfg, wrap=None):
+    """The runner a replay of `folder` builds on the simulator: (runner, exchange, store,
+    data), its gateway wrapped by `wrap` when given."""
     data = load_data(cfg, folder)
     markets = build_markets(data, cfg.data.symbols)
     ex = build_sim(cfg, markets)
@@ -65,6 +67,11 @@ def replay(folder: Path, cfg, wrap=None):
     store = Store(":memory:")
     runner = Runner(cfg, gw, store, markets, ReplayClock(),
                     sinks=(SimMarketSink(ex, cfg.exchange.venue),))
+    return runner, ex, store, data
+
+
+def replay(folder: Path, cfg, wrap=None):
+    runner, ex, store, data = build(folder, cfg, wrap)
 
     async def go():
         await runner.start()
@@ -209,13 +216,7 @@ def test_with_approval_a_pair_waits_for_a_person_then_opens_at_most_the_approved
 
     cfg = parse_config({**config().model_dump(mode="json"),
                         "approval": {"paper": True, "expiry_bars": 3}})
-    folder = write_market(tmp_path, days=12, rich_until=12)
-    data = load_data(cfg, folder)
-    markets = build_markets(data, cfg.data.symbols)
-    ex = build_sim(cfg, markets)
-    store = Store(":memory:")
-    runner = Runner(cfg, SimGateway(ex), store, markets, ReplayClock(),
-                    sinks=(SimMarketSink(ex, cfg.exchange.venue),))
+    runner, ex, store, data = build(write_market(tmp_path, days=12, rich_until=12), cfg)
     events = list(data.events())
     day7 = [e for e in events if e.seen <= T0 + 7 * DAY + HOUR]
     run(runner.start())
@@ -313,14 +314,7 @@ def test_a_stale_spot_price_stops_new_pairs_until_it_is_fresh_again(tmp_path):
 def test_a_halt_stops_new_pairs_but_an_open_pair_is_still_closed(tmp_path):
     from bot.execution.riskdesk import HALT_KEY
 
-    cfg = config()
-    folder = write_market(tmp_path, days=30, rich_until=20)
-    data = load_data(cfg, folder)
-    markets = build_markets(data, cfg.data.symbols)
-    ex = build_sim(cfg, markets)
-    store = Store(":memory:")
-    runner = Runner(cfg, SimGateway(ex), store, markets, ReplayClock(),
-                    sinks=(SimMarketSink(ex, cfg.exchange.venue),))
+    runner, _, store, data = build(write_market(tmp_path, days=30, rich_until=20), config())
     events = list(data.events())
 
     async def go():
