@@ -63,3 +63,28 @@ def test_every_halt_is_in_the_report_with_its_length_and_who_lifted_it(tmp_path)
          "lifted_at": "2025-01-02T00:00:00+00:00", "lifted_by": "next day", "hours": 12.0},
         {"since": "2025-01-03T00:00:00+00:00", "reason": "daily loss 5.10% exceeds limit 5.00%",
          "release": "manual", "lifted_at": "", "lifted_by": "", "hours": 24.0}]
+
+
+def test_trades_csv_has_prices_on_the_tick_money_in_cents_and_no_json(tmp_path):
+    import csv
+
+    from bot.operator.report import write_trades_csv
+    from state.store import Store
+
+    store = Store(tmp_path / "t.db")
+    t = closed(0.5, "123.456789")
+    t.entry_price, t.exit_price = Decimal("47100.123456789"), Decimal("47350.87")
+    t.plan_stop, t.fees = 46_599.999999999996, Decimal("0.0499")
+    t.targets_json = "[[47600.30000000001, 0.4], [48100.1, 0.3], [48600.2, 0.3]]"
+    t.symbol, t.risk_cash = "BTC/USDT:USDT", 300.0
+    store.add(t)
+    store.commit()
+    write_trades_csv(store, tmp_path / "trades.csv", {"BTC/USDT:USDT": Decimal("0.1")})
+    text = (tmp_path / "trades.csv").read_text()
+    assert "[" not in text and "{" not in text
+    row = next(csv.DictReader(text.splitlines()))
+    assert (row["entry_price"], row["plan_stop"], row["exit_price"]) == (
+        "47100.1", "46600.0", "47350.9")
+    assert (row["t1"], row["t2"], row["t3"]) == ("47600.3", "48100.1", "48600.2")
+    assert (row["realised"], row["fees"], row["net"]) == ("123.46", "0.05", "123.41")
+    assert row["r_multiple"] == "0.411"

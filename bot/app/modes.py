@@ -128,7 +128,8 @@ async def replay(cfg: Config, data_dir: Path, out: Path, progress: bool = True,
     report["data"] = str(data_dir)
     report["telemetry"] = telemetry
     (out / "report.json").write_text(json.dumps(report, indent=2))
-    write_trades_csv(store, out / "trades.csv")
+    write_trades_csv(store, out / "trades.csv",
+                     {sym: m.price_tick for sym, m in markets.items()})
     plot_equity(store, out / "equity.png")
     store.close()
     return report

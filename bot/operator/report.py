@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -151,19 +152,37 @@ def basis_stats(store: Store) -> dict:
     }
 
 
-def write_trades_csv(store: Store, path: Path) -> None:
+CENT = Decimal("0.01")
+
+
+def _at_tick(value, tick: Decimal) -> str:
+    """A price as the market quotes it: on its tick, no float noise."""
+    if value is None or value == "":
+        return ""
+    return str(Decimal(repr(value) if isinstance(value, float) else value).quantize(tick))
+
+
+def write_trades_csv(store: Store, path: Path, ticks: dict[str, Decimal] | None = None) -> None:
+    """Every trade a row: prices on the market's tick (`ticks` by symbol; cents without),
+    money in cents, targets in their own columns — no JSON in a cell."""
     cols = ["id", "strategy", "symbol", "side", "state", "size", "filled", "entry_price",
-            "plan_stop", "targets", "exit_price", "opened_at", "closed_at", "realised", "fees",
-            "funding", "net", "r_multiple", "close_reason"]
+            "plan_stop", "t1", "t2", "t3", "exit_price", "opened_at", "closed_at", "realised",
+            "fees", "funding", "net", "r_multiple", "close_reason"]
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(cols)
         for t in store.trades():
-            r = float(net(t)) / t.risk_cash if t.risk_cash else ""
+            tick = (ticks or {}).get(t.symbol, CENT)
+            targets = [px for px, _ in json.loads(t.targets_json)][:3]
+            targets += [""] * (3 - len(targets))
+            r = round(float(net(t)) / t.risk_cash, 3) if t.risk_cash else ""
             w.writerow([t.id, t.strategy, t.symbol, t.side, t.state, t.size, t.filled,
-                        t.entry_price, t.plan_stop, t.targets_json, t.exit_price,
-                        _iso(t.opened_at), _iso(t.closed_at), t.realised, t.fees, t.funding,
-                        net(t), r, t.close_reason])
+                        _at_tick(t.entry_price, tick), _at_tick(t.plan_stop, tick),
+                        *(_at_tick(px, tick) for px in targets), _at_tick(t.exit_price, tick),
+                        _iso(t.opened_at), _iso(t.closed_at),
+                        *(Decimal(v).quantize(CENT) for v in (t.realised, t.fees, t.funding,
+                                                             net(t))),
+                        r, t.close_reason])
 
 
 def plot_equity(store: Store, path: Path) -> None:
