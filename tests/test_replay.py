@@ -22,8 +22,16 @@ def replay_out(synth_dir, tmp_path_factory):
 def test_report_has_the_promised_keys_and_trades(replay_out):
     report = json.loads((replay_out / "report.json").read_text())
     for key in ("trades", "win_rate", "profit_factor", "sharpe", "max_drawdown",
-                "avg_hold_hours", "total_return", "fees", "funding_pnl", "per_strategy"):
+                "avg_hold_hours", "total_return", "fees", "funding_pnl", "per_strategy",
+                "cagr", "sortino", "calmar", "expectancy_r", "longest_losing_streak",
+                "drawdown_start", "per_pair", "per_exit", "per_month", "buy_and_hold"):
         assert key in report
+    assert set(report["buy_and_hold"]) == {"BTC/USDT:USDT", "ETH/USDT:USDT"}
+    assert sum(g["trades"] for g in report["per_pair"].values()) == report["trades"]
+    assert sum(g["trades"] for g in report["per_month"].values()) == report["trades"]
+    assert round(sum(g["net_pnl"] for g in report["per_exit"].values()), 2) == round(
+        float(Decimal(report["price_pnl"]) - Decimal(report["fees"])
+              + Decimal(report["funding_pnl"])), 2)
     assert report["trades"] > 0
     per = report["per_strategy"]
     assert sum(v["trades"] for v in per.values()) == report["trades"]

@@ -88,3 +88,41 @@ def test_trades_csv_has_prices_on_the_tick_money_in_cents_and_no_json(tmp_path):
     assert (row["t1"], row["t2"], row["t3"]) == ("47600.3", "48100.1", "48600.2")
     assert (row["realised"], row["fees"], row["net"]) == ("123.46", "0.05", "123.41")
     assert row["r_multiple"] == "0.411"
+
+
+def test_cagr_sortino_calmar_and_the_worst_drawdowns_dates_from_a_hand_made_curve():
+    from bot.operator.analysis import curve_details
+
+    ts = np.array([T0, *(T0 + DAY * np.arange(1, 5) - 1)])  # the start, then each day's end
+    eq = np.array([100.0, 120.0, 90.0, 100.0, 130.0])
+    d = curve_details(ts, eq)
+    years = (ts[-1] - ts[0]) / DAY / 365
+    assert d["cagr"] == round(1.3 ** (1 / years) - 1, 6)
+    assert (d["drawdown_start"][:10], d["drawdown_trough"][:10],
+            d["drawdown_recovered"][:10]) == ("2025-01-01", "2025-01-02", "2025-01-04")
+    assert d["calmar"] == round(d["cagr"] / 0.25, 4)
+    rets = np.array([0.2, -0.25, 1 / 9, 0.3])
+    assert d["sortino"] == round(rets.mean() / np.sqrt(0.25 ** 2 / 4) * np.sqrt(365), 4)
+    assert d["best_day"] == {"day": "2025-01-04", "return": 0.3}
+    assert d["worst_day"] == {"day": "2025-01-02", "return": -0.25}
+    under = curve_details(ts[:3], eq[:3])
+    assert under["drawdown_recovered"] is None  # still under water at the end
+
+
+def test_expectancy_streak_best_worst_and_groups_by_pair_exit_and_month():
+    from bot.operator.analysis import buy_and_hold, by, month, trade_details
+
+    trades = [closed(i + 0.5, pnl) for i, pnl in enumerate(["-1", "-2", "3", "-1", "-1", "-1",
+                                                            "2"])]
+    for i, t in enumerate(trades):
+        t.id, t.risk_cash, t.close_reason = i + 1, 1.0, "stop" if t.realised < 0 else "t1"
+    trades[-1].symbol = "ETH/USDT:USDT"
+    d = trade_details(trades)
+    assert d["longest_losing_streak"] == 3 and d["expectancy_r"] == round(-1 / 7, 4)
+    assert d["best_trade"] == {"id": 3, "net": 3.0} and d["worst_trade"] == {"id": 2, "net": -2.0}
+    pairs = by(trades, lambda t: t.symbol)
+    assert pairs["BTC/USDT:USDT"]["trades"] == 6 and pairs["ETH/USDT:USDT"]["net_pnl"] == 2.0
+    exits = by(trades, lambda t: t.close_reason)
+    assert exits["stop"]["win_rate"] == 0.0 and exits["t1"]["profit_factor"] is None
+    assert list(by(trades, month)) == ["2025-01"]
+    assert buy_and_hold({"BTC/USDT:USDT": (100.0, 50.0)}) == {"BTC/USDT:USDT": -0.5}

@@ -79,6 +79,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     keys = ("trades", "win_rate", "profit_factor", "sharpe", "max_drawdown", "total_return",
             "fees", "funding_pnl")
     print(" ".join(f"{k}={report[k]}" for k in keys))
+    if not args.quiet:
+        from bot.operator.console import show
+
+        show(report)
     b = report["basis"]
     print(f"basis: pairs={b['pairs']} failed={b['failed']} funding={b['funding']} "
           f"price_pnl={b['price_pnl']} fees={b['fees']} pnl={b['pnl']}")

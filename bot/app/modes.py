@@ -82,6 +82,21 @@ def window(events: Iterable[Event], warm: Callable[[Event], object], since: int 
             yield e
 
 
+def first_last_closes(data: MarketData, cfg: Config, since: int | None, until: int | None
+                      ) -> dict[str, tuple[float, float]]:
+    """Each perp's first and last close seen in [since, until): its buy and hold."""
+    out = {}
+    for sym in cfg.data.symbols:
+        df = data.tables.get((cfg.exchange.venue, sym, "candles_1h.csv"))
+        if df is None:
+            continue
+        seen = df["timestamp"] + HOUR_MS
+        keep = df[(seen >= (since or 0)) & (seen < (until or 2**62))]
+        if len(keep):
+            out[sym] = (float(keep["close"].iloc[0]), float(keep["close"].iloc[-1]))
+    return out
+
+
 async def replay(cfg: Config, data_dir: Path, out: Path, progress: bool = True,
                  telemetry: bool = True, since: int | None = None,
                  until: int | None = None) -> dict:
@@ -123,7 +138,8 @@ async def replay(cfg: Config, data_dir: Path, out: Path, progress: bool = True,
     await runner.save_positions()
     await runner.shutdown()
     enabled = tuple(name for name, toggle in cfg.strategies if toggle.enabled)
-    report = build_report(store, cfg.sim.start_equity, enabled)
+    report = build_report(store, cfg.sim.start_equity, enabled,
+                          first_last_closes(data, cfg, since, until))
     report["events"] = runner.stats.events
     report["data"] = str(data_dir)
     report["telemetry"] = telemetry

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.operator.analysis import buy_and_hold, by, curve_details, month, trade_details
 from state.models import Trade
 from state.store import Store
 from strategies.types import HOUR_MS
@@ -88,12 +89,18 @@ def trade_stats(trades: list[Trade], start_equity: float,
         "avg_r": round(float(np.mean(r)), 4) if r else 0.0,
         "avg_hold_hours": round(float(np.mean(holds)), 2) if holds else 0.0,
         "net_pnl": round(float(nets.sum()), 2) if len(nets) else 0.0,
+        "price": str(sum((t.realised for t in trades), Decimal(0))),
+        "fees": str(sum((t.fees for t in trades), Decimal(0))),
+        "funding": str(sum((t.funding for t in trades), Decimal(0))),
         **curve,
     }
 
 
-def build_report(store: Store, start_equity: float, strategies: tuple[str, ...] = ()) -> dict:
-    """Overall statistics, and per strategy for every strategy that ran (traded or not)."""
+def build_report(store: Store, start_equity: float, strategies: tuple[str, ...] = (),
+                 prices: dict[str, tuple[float, float]] | None = None) -> dict:
+    """Overall statistics, and per strategy for every strategy that ran (traded or not), per
+    pair, exit reason and month; `prices`: each pair's first and last close in the span, for
+    its buy-and-hold return."""
     closed = [t for t in store.trades() if t.state == "closed"]
     rows = store.equity_curve()
     ts = np.array([r.ts for r in rows], dtype=np.int64)
@@ -101,6 +108,8 @@ def build_report(store: Store, start_equity: float, strategies: tuple[str, ...] 
     final = float(eq[-1]) if len(eq) else start_equity
     overall = trade_stats(closed, start_equity)
     overall.update(curve_stats(ts, eq))
+    overall.update(curve_details(ts, eq))
+    overall.update(trade_details(closed))
     decisions = store.decisions()
     per = {}
     span = (int(ts[0]), int(ts[-1])) if len(ts) else None
@@ -120,6 +129,10 @@ def build_report(store: Store, start_equity: float, strategies: tuple[str, ...] 
         "failed_entries": sum(1 for t in store.trades() if t.state == "failed"),
         "refusals": sum(1 for d in decisions if not d.approved),
         "per_strategy": per,
+        "per_pair": by(closed, lambda t: t.symbol),
+        "per_exit": by(closed, lambda t: t.close_reason or "unknown"),
+        "per_month": by(closed, month),
+        "buy_and_hold": buy_and_hold(prices or {}),
         "basis": basis_stats(store),
         "halts": halt_list(store, int(ts[-1]) if len(ts) else None),
     }
