@@ -116,6 +116,9 @@ class StrategiesConfig(Strict):
     liquidation_magnet: StrategyToggle = StrategyToggle(enabled=False, weight=0.5)
     triple_confluence: StrategyToggle = StrategyToggle()
     composite: StrategyToggle = StrategyToggle(weight=0.75)
+    # the funding z-score alone, stop 3 ATR(4 h), out after 77 h: off until a walk-forward
+    # study says how it trades out of sample
+    funding_reversion: StrategyToggle = StrategyToggle(enabled=False)
 
 
 class ManagementConfig(Strict):

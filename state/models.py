@@ -107,6 +107,7 @@ class Trade(WrittenThrough, SQLModel, table=True):
     created_at: int = 0
     opened_at: int | None = None
     closed_at: int | None = None
+    max_hold_hours: float | None = None  # out at market after this long
 
 
 class TradeEvent(SQLModel, table=True):

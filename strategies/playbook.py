@@ -45,6 +45,7 @@ from strategies.oi import (
 from strategies.options import OptionsParams, options_positioning
 from strategies.plan import PlanParams, build_plan
 from strategies.regime import AtrWindow, RegimeParams, regime, regime_name
+from strategies.reversion import FundingReversionParams, funding_reversion
 from strategies.series import aggregate_funding, fresh_funding, oi_weighted_funding
 from strategies.structure import (
     BreakParams,
@@ -88,6 +89,7 @@ class SignalSet(BaseModel):
     break_of_structure: BreakParams = BreakParams()
     volume_confirmation: VolumeParams = VolumeParams()
     plan: PlanParams = PlanParams()
+    funding_reversion: FundingReversionParams = FundingReversionParams()
     alerts: AlertParams = AlertParams()
 
 
@@ -373,6 +375,14 @@ def composite_strategy(r: Readings, s: SignalSet) -> TradePlan | None:
     return _with_trigger("composite", r, lambda: r["composite"].direction, s, ("composite",))
 
 
+def reversion(r: Readings, s: SignalSet) -> TradePlan | None:
+    """The funding z-score alone (no trigger), a fixed ATR stop and a time exit."""
+    z = r["funding_zscore"]
+    if z.direction == Direction.FLAT:
+        return None  # the regime (for the plan) is read only for a plan
+    return funding_reversion(r.view, z, r.regime, s.funding_reversion)
+
+
 STRATEGIES: dict[str, Callable[[Readings, SignalSet], TradePlan | None]] = {
     "funding_fade": funding_fade,
     "oi_divergence_reversal": oi_divergence_reversal,
@@ -380,6 +390,7 @@ STRATEGIES: dict[str, Callable[[Readings, SignalSet], TradePlan | None]] = {
     "liquidation_magnet": magnet,
     "triple_confluence": triple_confluence,
     "composite": composite_strategy,
+    "funding_reversion": reversion,
 }
 
 # Each strategy's positioning bias, without its trigger: a signal episode is a run of bars
@@ -391,4 +402,5 @@ BIAS: dict[str, Callable[[Readings], Direction]] = {
     "liquidation_magnet": lambda r: r["liquidation_magnet"].direction,
     "triple_confluence": confluence_bias,
     "composite": lambda r: r["composite"].direction,
+    "funding_reversion": lambda r: r["funding_zscore"].direction,
 }

@@ -125,6 +125,7 @@ class TradePlan:
     created_at: int
     is_fade: bool = True
     reasons: Mapping[str, Any] = field(default_factory=dict)
+    max_hold_hours: float | None = None  # out at market after this long (no targets needed)
 
     @property
     def stop_distance(self) -> float:
@@ -140,5 +141,7 @@ class TradePlan:
         prices = [self.entry] + [t.price for t in self.targets]
         if any((b - a) * d <= 0 for a, b in pairwise(prices)):
             raise ValueError(f"targets {prices[1:]} are not beyond entry in order")
-        if abs(sum(t.fraction for t in self.targets) - 1.0) > 1e-9:
+        if self.targets and abs(sum(t.fraction for t in self.targets) - 1.0) > 1e-9:
             raise ValueError("target fractions do not sum to 1")
+        if not self.targets and not self.max_hold_hours:
+            raise ValueError("a plan without targets needs max_hold_hours")

@@ -369,8 +369,8 @@ def test_without_a_trigger_deciding_reads_the_triggers_only():
     r = read_all(v, s)
     assert not armed(r)  # no sweep, spring or break on the last bar
     assert all(build(r, s) is None for name, build in STRATEGIES.items()
-               if name != "liquidation_magnet")  # the magnet needs no trigger (off by default)
-    assert set(r) == set(TRIGGERS)
+               if name not in ("liquidation_magnet", "funding_reversion"))
+    assert set(r) == set(TRIGGERS)  # (those two need no trigger; both are off by default)
     later = r.signals
     assert list(later) == list(MODULES) and later == read_all(v, s).signals
 

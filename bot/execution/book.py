@@ -43,6 +43,10 @@ class TradeBook:
                     "fees": sum((t.fees for t in done), ZERO),
                     "funding": sum((t.funding for t in done), ZERO)}
 
+    def timed(self, symbol: str) -> bool:
+        """An active trade on `symbol` leaves at a time of its own."""
+        return any(t.symbol == symbol and t.max_hold_hours for t in self.active.values())
+
     def open_risk(self) -> list[OpenRisk]:
         return [OpenRisk(t.symbol, t.risk_cash) for t in self.active.values()]
 

@@ -53,7 +53,8 @@ class Decisions:
             return None  # the basis short holds this perp: a directional trade would net
         view = self.history.view(symbol, now)
         m = self.cfg.management
-        if (m.trailing_atr or m.time_stop_hours) and len(view.candles.close):
+        if (m.trailing_atr or m.time_stop_hours or self.om.timed(symbol)) and len(
+                view.candles.close):
             await self.om.manage(symbol, now, float(view.candles.close[-1]),
                                  float(view.candles.atr[-1]), m)
         readings = read_all(view, self.cfg.signals, self._memo.setdefault(symbol, {}))

@@ -56,7 +56,8 @@ class OrderManager(TradeBook):
                     plan_stop=plan.stop,
                     targets_json=json.dumps([[t.price, t.fraction] for t in plan.targets]),
                     reasons_json=json.dumps(plan.reasons, default=str), size=ap.size,
-                    risk_cash=ap.risk_cash, created_at=self.clock.now())
+                    risk_cash=ap.risk_cash, created_at=self.clock.now(),
+                    max_hold_hours=plan.max_hold_hours)
         self.store.add(trade)  # committed with its entry order, below
         self.active[trade.id] = trade
         log.info(
@@ -109,10 +110,15 @@ class OrderManager(TradeBook):
                 await self._react(*self._reactions.popleft())
 
     async def manage(self, symbol: str, now: int, close: float, atr: float, cfg) -> None:
-        """Time stop and trailing stop (both optional, from [management]) for `symbol`."""
+        """A plan's time exit; the time stop and trailing stop of [management] (both
+        optional) for `symbol`."""
         trailing_states = {"open": TRAILING, "t1": TRAILING[1:], "t2": TRAILING[2:]}
         for trade in [t for t in self.active.values() if t.symbol == symbol]:
             if trade.state not in TRAILING or trade.opened_at is None:
+                continue
+            if trade.max_hold_hours and now - trade.opened_at >= trade.max_hold_hours * 3_600_000:
+                log.info("time_exit", extra=kv(trade=trade.id, hours=trade.max_hold_hours))
+                await self.close_trade(trade.id, "time exit")
                 continue
             if (cfg.time_stop_hours and trade.state == TradeState.OPEN
                     and now - trade.opened_at >= cfg.time_stop_hours * 3_600_000):
