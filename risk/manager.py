@@ -101,7 +101,7 @@ def assess(plan: TradePlan, p: Portfolio, market: MarketRules, limits: RiskLimit
             return Refused(plan, "regime", "trending regime: fades are skipped")
         fraction *= limits.trend_cut
         cuts.append(f"trending regime: fade cut to {limits.trend_cut:.0%}")
-    if plan.regime == "volatile" and plan.stop_distance > plan.atr > 0:
+    if plan.regime == "volatile" and not plan.fixed_stop and plan.stop_distance > plan.atr > 0:
         d = int(plan.direction)
         plan = replace(plan, stop=plan.entry - d * plan.atr)
         cuts.append(f"volatile regime: stop tightened to 1 ATR at {plan.stop:.2f}")

@@ -67,6 +67,6 @@ def funding_reversion(view: MarketView, zscore: Signal, regime: str,
                      entry - d * p.stop_atr * atr, (), regime, atr, view.now, is_fade=True,
                      reasons={"funding_zscore": dict(zscore.reasons),
                               f"atr_{p.atr_hours}h": atr},
-                     max_hold_hours=p.max_hold_hours)
+                     max_hold_hours=p.max_hold_hours, fixed_stop=True)
     plan.check()
     return plan

@@ -126,6 +126,7 @@ class TradePlan:
     is_fade: bool = True
     reasons: Mapping[str, Any] = field(default_factory=dict)
     max_hold_hours: float | None = None  # out at market after this long (no targets needed)
+    fixed_stop: bool = False  # the rule's own stop: no regime moves it
 
     @property
     def stop_distance(self) -> float:
