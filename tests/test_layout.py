@@ -116,3 +116,10 @@ def test_every_imported_package_is_declared_with_a_lower_bound():
     missing = {m: dists.get(m) for m in third
                if not {d.lower().replace("_", "-") for d in dists.get(m, [m])} & _declared()}
     assert missing == {}
+
+
+def test_the_readme_is_a_guide_under_250_lines_and_docs_hold_the_rest():
+    readme = (ROOT / "README.md").read_text().splitlines()
+    assert len(readme) < 250
+    for doc in ("spec.md", "architecture.md", "performance.md", "configuration.md"):
+        assert (ROOT / "docs" / doc).stat().st_size > 1000, doc
