@@ -3,6 +3,7 @@
 import json
 from decimal import Decimal
 
+import pandas as pd
 import pytest
 
 from bot.app.cli import main
@@ -148,3 +149,25 @@ def test_a_replay_window_trades_only_inside_it_after_reading_what_came_before(
         return [(s.ts, s.symbol, s.module, s.direction, round(s.strength, 9))
                 for s in store.signals() if since <= s.ts < until]
     assert signals(part) == signals(full) and len(signals(part)) > 100
+
+
+def test_trades_html_draws_every_entry_and_exit_and_needs_no_network(replay_out):
+    """out/trades.html: one price line per symbol, a marker at every entry and exit, stops
+    and targets as segments, equity and drawdown — plotly.js inside the file, no CDN."""
+    import re
+
+    from bot.operator.chart import trades_figure
+
+    html = (replay_out / "trades.html").read_text()
+    assert not re.search(r"<script[^>]*src=", html) and "Plotly.newPlot" in html
+    store = Store(replay_out / "derivbot.db")
+    closes = {s: pd.DataFrame({"timestamp": [0], "close": [1.0]})
+              for s in ("BTC/USDT:USDT", "ETH/USDT:USDT")}
+    fig = trades_figure(store, closes)
+    traded = [t for t in store.trades() if t.opened_at is not None]
+    entries = sum(len(tr.x) for tr in fig.data if tr.name.endswith("entries"))
+    exits = sum(len(tr.x) for tr in fig.data if tr.name.endswith("exits"))
+    assert entries == len(traded) > 0
+    assert exits == sum(t.closed_at is not None and t.exit_price is not None for t in traded)
+    assert {tr.name for tr in fig.data} >= {"equity", "drawdown", "BTC/USDT:USDT stops",
+                                            "ETH/USDT:USDT T1"}

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bot.clock import PacedClock, ReplayClock
@@ -23,6 +24,7 @@ from bot.marketdata import layout as marketdata
 from bot.marketdata.layout import Event, MarketData
 from bot.marketdata.synth import SynthSpec, generate
 from bot.markets import Market, default_market, split_symbol
+from bot.operator.chart import write_trades_html
 from bot.operator.metrics import Metrics
 from bot.operator.report import build_report, plot_equity, write_trades_csv
 from bot.runner import Runner
@@ -82,9 +84,9 @@ def window(events: Iterable[Event], warm: Callable[[Event], object], since: int 
             yield e
 
 
-def first_last_closes(data: MarketData, cfg: Config, since: int | None, until: int | None
-                      ) -> dict[str, tuple[float, float]]:
-    """Each perp's first and last close seen in [since, until): its buy and hold."""
+def replay_closes(data: MarketData, cfg: Config, since: int | None, until: int | None
+                  ) -> dict[str, pd.DataFrame]:
+    """Each perp's candles seen in [since, until) on the traded venue."""
     out = {}
     for sym in cfg.data.symbols:
         df = data.tables.get((cfg.exchange.venue, sym, "candles_1h.csv"))
@@ -93,8 +95,15 @@ def first_last_closes(data: MarketData, cfg: Config, since: int | None, until: i
         seen = df["timestamp"] + HOUR_MS
         keep = df[(seen >= (since or 0)) & (seen < (until or 2**62))]
         if len(keep):
-            out[sym] = (float(keep["close"].iloc[0]), float(keep["close"].iloc[-1]))
+            out[sym] = keep[["timestamp", "close"]]
     return out
+
+
+def first_last_closes(data: MarketData, cfg: Config, since: int | None, until: int | None
+                      ) -> dict[str, tuple[float, float]]:
+    """Each perp's first and last close seen in [since, until): its buy and hold."""
+    return {sym: (float(df["close"].iloc[0]), float(df["close"].iloc[-1]))
+            for sym, df in replay_closes(data, cfg, since, until).items()}
 
 
 async def replay(cfg: Config, data_dir: Path, out: Path, progress: bool = True,
@@ -147,6 +156,7 @@ async def replay(cfg: Config, data_dir: Path, out: Path, progress: bool = True,
     write_trades_csv(store, out / "trades.csv",
                      {sym: m.price_tick for sym, m in markets.items()})
     plot_equity(store, out / "equity.png")
+    write_trades_html(store, replay_closes(data, cfg, since, until), out / "trades.html")
     store.close()
     return report
 
