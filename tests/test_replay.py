@@ -119,8 +119,10 @@ def test_replay_without_telemetry_makes_the_same_trades(replay_out, synth_dir, t
     assert _rows(fast, "signal") == [] and _rows(fast, "alert") == []
     report, fast_report = (json.loads((o / "report.json").read_text()) for o in (replay_out, out))
     assert (report["telemetry"], fast_report["telemetry"]) == (True, False)
-    assert {k: v for k, v in fast_report.items() if k not in ("telemetry", "data")} == {
-        k: v for k, v in report.items() if k not in ("telemetry", "data")}
+    skip = ("telemetry", "data", "abstentions")  # abstentions are counted from telemetry
+    assert {k: v for k, v in fast_report.items() if k not in skip} == {
+        k: v for k, v in report.items() if k not in skip}
+    assert fast_report["abstentions"].startswith("not counted")
 
 
 def test_a_replay_window_trades_only_inside_it_after_reading_what_came_before(
@@ -171,3 +173,13 @@ def test_trades_html_draws_every_entry_and_exit_and_needs_no_network(replay_out)
     assert exits == sum(t.closed_at is not None and t.exit_price is not None for t in traded)
     assert {tr.name for tr in fig.data} >= {"equity", "drawdown", "BTC/USDT:USDT stops",
                                             "ETH/USDT:USDT T1"}
+
+
+def test_the_report_says_how_often_each_module_abstained_and_why(replay_out):
+    report = json.loads((replay_out / "report.json").read_text())
+    abstained = report["abstentions"]
+    assert abstained["options_positioning"] == {"share": 1.0, "why": {"no options feed": 1.0}}
+    assert all(0 < a["share"] <= 1 and abs(sum(a["why"].values()) - a["share"]) < 1e-3
+               for a in abstained.values())
+    # the synthetic market has OI on three exchanges: the OI modules speak most of the time
+    assert abstained.get("oi_divergence", {"share": 0})["share"] < 0.2

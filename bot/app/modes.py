@@ -152,6 +152,8 @@ async def replay(cfg: Config, data_dir: Path, out: Path, progress: bool = True,
     report["events"] = runner.stats.events
     report["data"] = str(data_dir)
     report["telemetry"] = telemetry
+    report["abstentions"] = (runner.telemetry.abstentions() if telemetry
+                             else "not counted: --no-telemetry reads modules only for decisions")
     (out / "report.json").write_text(json.dumps(report, indent=2))
     write_trades_csv(store, out / "trades.csv",
                      {sym: m.price_tick for sym, m in markets.items()})

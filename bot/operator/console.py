@@ -54,3 +54,11 @@ def show(report: dict, console: Console | None = None) -> None:
     c.print(_groups("per pair", report["per_pair"]))
     c.print(_groups("per exit reason", report["per_exit"]))
     c.print(_groups("per month", report["per_month"]))
+    if isinstance(report.get("abstentions"), dict) and report["abstentions"]:
+        t = Table(title="modules abstaining (share of bars, why)", title_justify="left")
+        t.add_column("", no_wrap=True)
+        t.add_column("bars", justify="right")
+        t.add_column("why")
+        for module, a in report["abstentions"].items():
+            t.add_row(module, _pct(a["share"]), "; ".join(a["why"]))
+        c.print(t)

@@ -3,6 +3,7 @@ reading (its gauge and, when it leans, a signal row), and the alert conditions."
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from bot.config import Config
@@ -13,6 +14,7 @@ from strategies.alerts import conditions
 from strategies.playbook import Readings
 from strategies.types import Signal
 
+NUMBER = re.compile(r"\d+(?:\.\d+)?")
 ORDER_STATES = ("pending_create", "open", "filled", "canceled", "expired", "rejected")
 
 
@@ -24,6 +26,9 @@ class Telemetry:
                         if hook else None)
         self.alerts = AlertBook(store, metrics, self.webhook)
         self._shown: dict[tuple, list] = {}  # (metric, labels) -> [gauge, value shown]
+        self.bars = 0  # symbol-bars whose readings were shown
+        self._abstained: dict[tuple[str, str], int] = {}  # (module, why) -> bars
+        self._why: dict[str, str] = {}  # a reason as said -> with its numbers as N
 
     def start(self) -> None:
         if self.webhook is not None:
@@ -37,8 +42,12 @@ class Telemetry:
     def readings(self, now: int, symbol: str, readings: Readings) -> None:
         """Signal gauges and rows, and the alert conditions, of one symbol's readings."""
         signals = readings.signals
+        self.bars += 1
         for sig in signals.values():
             self._signal(now, symbol, sig)
+            if "abstain" in sig.reasons:
+                key = (sig.module, self._general(sig.reasons["abstain"]))
+                self._abstained[key] = self._abstained.get(key, 0) + 1
         self.alerts.update(now, symbol, conditions(readings.view, signals, readings.clusters,
                                                    self.cfg.signals.alerts))
 
@@ -67,6 +76,23 @@ class Telemetry:
             counts[o.state] = counts.get(o.state, 0) + 1
         for state in ORDER_STATES:
             show(m.orders, counts.get(state, 0), state)
+
+    def abstentions(self) -> dict[str, dict]:
+        """Per module: the share of symbol-bars on which it abstained, and why (each reason
+        with the share of bars it held)."""
+        out: dict[str, dict] = {}
+        for (module, why), n in sorted(self._abstained.items()):
+            m = out.setdefault(module, {"share": 0.0, "why": {}})
+            m["why"][why] = round(n / self.bars, 4)
+            m["share"] = round(m["share"] + n / self.bars, 4)
+        return out
+
+    def _general(self, why: str) -> str:
+        """'needs 104 funding periods, have 37' -> 'needs N funding periods, have N'."""
+        general = self._why.get(why)
+        if general is None:
+            general = self._why[why] = NUMBER.sub("N", why)
+        return general
 
     def _signal(self, now: int, symbol: str, sig: Signal) -> None:
         self._show(self.metrics.signal, int(sig.direction) * sig.strength, symbol, sig.module)
