@@ -209,7 +209,8 @@ def cmd_data_import(args: argparse.Namespace) -> int:
                            Path(args.funding) if args.funding else None,
                            Path(args.oi) if args.oi else None, args.oi_column,
                            parse_time(args.since) if args.since else None,
-                           parse_time(args.until) if args.until else None)
+                           parse_time(args.until) if args.until else None,
+                           Path(args.spot_candles) if args.spot_candles else None)
     print(f"imported {args.symbol} on {args.exchange} into {folder}")
     return 0
 

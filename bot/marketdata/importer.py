@@ -95,7 +95,9 @@ def daily_open_interest(path: Path, column: str, closes: pd.DataFrame,
 def import_symbol(out: Path, exchange: str, symbol: str, candles_file: Path,
                   funding_file: Path | None = None, oi_file: Path | None = None,
                   oi_column: str | None = None, since: int | None = None,
-                  until: int | None = None) -> Path:
+                  until: int | None = None, spot_file: Path | None = None) -> Path:
+    """Perp candles (and, when given, funding, daily OI and the spot market's candles, for
+    the basis trade) into `out`/exchange/SYMBOL/, each file checked as the loader reads it."""
     folder = out / exchange / symbol_dir(symbol)
     folder.mkdir(parents=True, exist_ok=True)
     c = candles(candles_file, since, until)
@@ -104,6 +106,11 @@ def import_symbol(out: Path, exchange: str, symbol: str, candles_file: Path,
     c.to_csv(folder / "candles_1h.csv", index=False)
     if funding_file is not None:
         funding(funding_file, since, until).to_csv(folder / "funding.csv", index=False)
+    if spot_file is not None:
+        spot = candles(spot_file, since, until)
+        if spot.empty:
+            raise DataError(f"{spot_file}: no candles in the chosen window")
+        spot.to_csv(folder / "spot_candles_1h.csv", index=False)
     if oi_file is not None:
         if not oi_column:
             raise DataError("--oi-column is needed with --oi")
