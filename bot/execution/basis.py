@@ -18,6 +18,7 @@ from ccxt.base.errors import ExchangeError, InvalidOrder, NetworkError, OrderNot
 
 from bot.config import BasisConfig
 from bot.execution.failpoints import failpoint
+from bot.execution.legs import LEGS, book_leg
 from bot.execution.trade import FROM_STATUS, OrderLife, order_move_allowed
 from bot.logs import kv
 from bot.markets import Market, split_symbol
@@ -33,9 +34,6 @@ from strategies.types import HOUR_MS
 log = logging.getLogger("derivbot.basis")
 ZERO = Decimal(0)
 WORKING = (OrderLife.PENDING_CREATE, OrderLife.OPEN)
-# leg → (market, side, reduce_only): spot/perp build the pair, spotx/perpx take it apart
-LEGS = {"spot": ("spot", "buy", False), "perp": ("perp", "sell", False),
-        "spotx": ("spot", "sell", False), "perpx": ("perp", "buy", True)}
 SPOT_SLACK = Decimal("1.01")  # quote moved to spot above the leg's cost: fees and a tick
 
 
@@ -366,33 +364,11 @@ class BasisDesk:
             return
         if delta > 0:
             price = (st.average * st.filled - (order.average or ZERO) * order.filled) / delta
-            self._book(b, order.leg, delta, price, st.fee - order.fee)
+            book_leg(b, order.leg, delta, price, st.fee - order.fee)
             order.filled, order.average, order.fee = st.filled, st.average, st.fee
         order.state, order.exchange_id = new.value, st.exchange_id or order.exchange_id
         order.reason = st.reason or order.reason
         self.store.record_order(order, self.clock.now(), st.reason, b)
-
-    @staticmethod
-    def _book(b: BasisTrade, leg: str, amount: Decimal, price: Decimal, fee: Decimal) -> None:
-        if leg == "spot":
-            b.spot_filled += amount
-            b.spot_cost += amount * price
-            b.spot_fees += fee
-        elif leg == "spotx":
-            avg = b.spot_cost / b.spot_filled if b.spot_filled else price
-            b.spot_realised += (price - avg) * amount
-            b.spot_cost -= avg * amount
-            b.spot_filled -= amount
-            b.spot_fees += fee
-        elif leg == "perp":
-            b.perp_entry = ((b.perp_entry or ZERO) * b.perp_filled + price * amount) / (
-                b.perp_filled + amount)
-            b.perp_filled += amount
-            b.perp_fees += fee
-        else:  # perpx: a buy back of the short
-            b.perp_realised += ((b.perp_entry or price) - price) * amount
-            b.perp_filled -= amount
-            b.perp_fees += fee
 
     # ---- money between the accounts ---------------------------------------------------
     async def _fund_spot(self, b: BasisTrade, amount: Decimal) -> None:
