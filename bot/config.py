@@ -134,6 +134,7 @@ class BasisConfig(Strict):
     """The delta-neutral basis executor (SPEC §5): spot long + perp short, collect funding."""
 
     enabled: bool = False  # run the basis executor
+    leverage: float = Field(default=2.0, gt=0, le=20)  # the short's; 2×: liquidation ~+49 %
     entry_rate: float = Field(default=0.0003, gt=0, lt=0.01)  # average funding per 8 h to open
     exit_rate: float = Field(default=0.0001, ge=0, lt=0.01)  # last funding below this: close
     average_days: float = Field(default=7.0, gt=0, le=60)

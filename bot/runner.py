@@ -104,7 +104,9 @@ class Runner:
         self.telemetry.start()
         for symbol, market in self.markets.items():
             if not market.spot:
-                await self.gw.set_leverage(symbol, self.cfg.risk.leverage)
+                held = self.basis is not None and self.basis.on(symbol) is not None
+                await self.gw.set_leverage(symbol, self.basis.leverage if held
+                                           else self.cfg.risk.leverage)
         report = await reconcile(self.om)
         self.metrics.reconcile_seconds.set(report.seconds)
         self.reconciled = report

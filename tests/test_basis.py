@@ -108,6 +108,7 @@ def test_positive_funding_is_collected_as_notional_times_rate_each_period(tmp_pa
     # the exchange agrees: futures wallet moved by the perp leg and funding only, spot
     # was swept back, nothing is held
     assert ex.positions == {} and ex.spot.get("BTC", D(0)) == 0
+    assert ex.leverage[PERP] == 5  # the pair done, the perp is back at the directional 5×
     assert ex.spot["USDT"] < D("0.01")  # below a cent stays behind
     assert ex.wallet + ex.spot["USDT"] == D(100_000) + pair.pnl
 
@@ -117,8 +118,9 @@ def test_legs_are_equal_and_sized_from_capital(tmp_path):
     [pair] = store.basis_trades()
     assert pair.state == "open" and pair.spot_filled == pair.perp_filled == pair.amount
     price = float(pair.spot_cost / pair.spot_filled)
-    # a quarter of 100 000 carries 25 000 / (1 + 1/5 + 0.1) of notional
-    assert float(pair.amount) * price == pytest.approx(basis_notional(25_000, 5, 0.1), rel=0.01)
+    # a quarter of 100 000 carries 25 000 / (1 + 1/2 + 0.1) of notional: the short at 2×
+    assert float(pair.amount) * price == pytest.approx(basis_notional(25_000, 2, 0.1), rel=0.01)
+    assert ex.positions[PERP].leverage == 2 and ex.leverage[PERP] == 2
     assert basis_capital(100_000, 5, 10_000) == 130_000
     assert ex.spot["BTC"] == pair.amount and ex.positions[PERP].contracts == -pair.amount
     legs = [(o.leg, o.side, o.state) for o in store.basis_orders(pair.id)]

@@ -40,10 +40,13 @@ SPOT_SLACK = Decimal("1.01")  # quote moved to spot above the leg's cost: fees a
 class BasisDesk:
     def __init__(self, gateway, store: Store, markets: dict[str, Market], clock, history,
                  cfg: BasisConfig, leverage: float, mmr_tiers: tuple[tuple[float, float], ...],
-                 taker_fee: float = 0.0005) -> None:
+                 taker_fee: float = 0.0005, directional_leverage: float | None = None) -> None:
+        """`leverage`: the basis short's; `directional_leverage`: the perp's otherwise, set
+        back when a pair is done (a perp holds one or the other, never both)."""
         self.gw, self.store, self.markets, self.clock = gateway, store, markets, clock
         self.history = history  # last prices (spot trades at the perp's price ± basis)
         self.cfg, self.leverage, self.mmr_tiers = cfg, leverage, mmr_tiers
+        self.directional = directional_leverage or leverage
         self.taker_fee = Decimal(repr(taker_fee))
         self.gate = None  # live (or paper with approval): new pairs wait for a person
         self.active: dict[int, BasisTrade] = {b.id: b for b in store.open_basis()}
@@ -58,8 +61,8 @@ class BasisDesk:
     def from_config(cls, gateway, store: Store, markets: dict[str, Market], clock, history,
                     cfg) -> BasisDesk:
         """The desk a whole config describes (the runner's, and the kill switch's)."""
-        return cls(gateway, store, markets, clock, history, cfg.basis, cfg.risk.leverage,
-                   cfg.risk.mmr_tiers, cfg.sim.taker_fee)
+        return cls(gateway, store, markets, clock, history, cfg.basis, cfg.basis.leverage,
+                   cfg.risk.mmr_tiers, cfg.sim.taker_fee, cfg.risk.leverage)
 
     # ---- what the runner asks ---------------------------------------------------------
     def pairs(self) -> list[tuple[str, str]]:
@@ -171,6 +174,8 @@ class BasisDesk:
             amount = min(amount, cap)
         b = BasisTrade(perp=perp, spot=spot, state="new", amount=amount, entry_rate=avg,
                        created_at=self.clock.now())
+        if self.leverage != self.directional:
+            await self.gw.set_leverage(perp, self.leverage)  # the short at its own leverage
         self.store.stage(b)
         self._move(b, "opening", f"average funding {avg:.5f} per 8 h")
         self.active[b.id] = b
@@ -234,6 +239,8 @@ class BasisDesk:
                 self.active.pop(b.id, None)
                 if b.state == "failed":
                     self._back_off(b)
+                if self.leverage != self.directional:
+                    await self.gw.set_leverage(b.perp, self.directional)
                 await self._sweep_spot(b)
                 log.info(b.state, extra=kv(basis=b.id, pnl=b.pnl, funding=b.funding, fees=b.fees))
                 return False
