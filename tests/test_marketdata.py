@@ -115,3 +115,29 @@ def test_a_funding_files_interval_column_is_each_prints_interval(tmp_path):
     })
     prints = [e for e in marketdata.load(root).events() if e.kind == FUNDING]
     assert [e.interval_hours for e in prints] == [8.0, 8.0, 4.0, 4.0]
+
+
+def test_an_import_with_nothing_to_import_is_refused_in_one_line(tmp_path, capsys):
+    from bot.app.cli import main
+
+    assert main(["data", "import", "--out", str(tmp_path), "--exchange", "bybit",
+                 "--symbol", "BTC/USDT:USDT"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "derivbot: nothing to import: give --candles, --funding or both")
+
+
+def test_funding_from_a_local_clock_csv_is_brought_to_utc_and_merged(tmp_path):
+    from bot.app.cli import main
+
+    src = tmp_path / "bybit.csv"
+    src.write_text("Symbol,Date,Funding Rate\nBTC-USDT,2021-01-01 03:00:00,0.0003\n"
+                   "BTC-USDT,2021-01-01 11:00:00,0.0001\n")
+    later = tmp_path / "later.csv"
+    later.write_text(f"timestamp,rate\n{1609488000000},0.0002\n{1609516800000},0.0004\n")
+    for f, offset in ((src, "3"), (later, "0")):
+        assert main(["data", "import", "--out", str(tmp_path / "d"), "--exchange", "bybit",
+                     "--symbol", "BTC/USDT:USDT", "--funding", str(f),
+                     "--utc-offset", offset]) == 0
+    text = (tmp_path / "d" / "bybit" / "BTCUSDT" / "funding.csv").read_text()
+    assert text.splitlines() == ["timestamp,rate", "1609459200000,0.0003",
+                                 "1609488000000,0.0002", "1609516800000,0.0004"]

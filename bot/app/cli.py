@@ -166,9 +166,11 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("--out", required=True)
     imp.add_argument("--exchange", required=True, help="ccxt id, e.g. binanceusdm")
     imp.add_argument("--symbol", required=True, help="ccxt symbol, e.g. BTC/USDT:USDT")
-    imp.add_argument("--candles", required=True, help="1h candles: feather or CSV")
+    imp.add_argument("--candles", help="1h candles: feather or CSV")
     imp.add_argument("--funding", help="funding: feather (freqtrade) or CSV")
     imp.add_argument("--spot-candles", help="the spot market's 1h candles (the basis trade)")
+    imp.add_argument("--utc-offset", type=float, default=0.0,
+                     help="the files' times are UTC+this many hours (subtracted)")
     imp.add_argument("--oi", help="daily open interest CSV, one column per venue (USD)")
     imp.add_argument("--oi-column", help="the venue column, e.g. 'BTC/USDT - Binance'")
     imp.add_argument("--since", help="ISO date: keep rows from here")

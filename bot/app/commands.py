@@ -205,12 +205,14 @@ def cmd_data_import(args: argparse.Namespace) -> int:
     from bot.marketdata.importer import import_symbol
     from bot.operator.dashboard import parse_time
 
-    folder = import_symbol(Path(args.out), args.exchange, args.symbol, Path(args.candles),
+    folder = import_symbol(Path(args.out), args.exchange, args.symbol,
+                           Path(args.candles) if args.candles else None,
                            Path(args.funding) if args.funding else None,
                            Path(args.oi) if args.oi else None, args.oi_column,
                            parse_time(args.since) if args.since else None,
                            parse_time(args.until) if args.until else None,
-                           Path(args.spot_candles) if args.spot_candles else None)
+                           Path(args.spot_candles) if args.spot_candles else None,
+                           args.utc_offset)
     print(f"imported {args.symbol} on {args.exchange} into {folder}")
     return 0
 

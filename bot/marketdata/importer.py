@@ -25,18 +25,33 @@ def read_frame(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: cannot be read: {err}") from None
 
 
-def _ms(df: pd.DataFrame, path: Path) -> np.ndarray:
-    for col in ("timestamp", "date", "t", "time"):
-        if col in df.columns:
-            raw = df[col]
-            if pd.api.types.is_numeric_dtype(raw):
-                return raw.to_numpy(np.int64)
-            stamps = pd.to_datetime(raw, utc=True, errors="coerce")
-            if stamps.isna().any():
-                row = int(np.flatnonzero(stamps.isna().to_numpy())[0])
-                raise DataError(f"{path}: row {row + 1}: {col} {raw.iloc[row]!r} is not a time")
-            return (stamps.dt.as_unit("ms").astype("int64")).to_numpy(np.int64)
-    raise DataError(f"{path}: no time column (timestamp, date or t)")
+def _key(name: str) -> str:
+    return str(name).lower().replace(" ", "").replace("_", "")
+
+
+def _column(df: pd.DataFrame, *names: str) -> str | None:
+    """The first of `names` the frame has, whatever its case, spaces or underscores."""
+    have = {_key(c): c for c in df.columns}
+    return next((have[_key(n)] for n in names if _key(n) in have), None)
+
+
+def _ms(df: pd.DataFrame, path: Path, offset_hours: float = 0) -> np.ndarray:
+    """ms UTC of each row; `offset_hours`: the file's clock is UTC+offset (subtracted)."""
+    return _stamps(df, path) - int(offset_hours * 3_600_000)
+
+
+def _stamps(df: pd.DataFrame, path: Path) -> np.ndarray:
+    col = _column(df, "timestamp", "date", "t", "time")
+    if col is None:
+        raise DataError(f"{path}: no time column (timestamp, date or t)")
+    raw = df[col]
+    if pd.api.types.is_numeric_dtype(raw):
+        return raw.to_numpy(np.int64)
+    stamps = pd.to_datetime(raw, utc=True, errors="coerce")
+    if stamps.isna().any():
+        row = int(np.flatnonzero(stamps.isna().to_numpy())[0])
+        raise DataError(f"{path}: row {row + 1}: {col} {raw.iloc[row]!r} is not a time")
+    return (stamps.dt.as_unit("ms").astype("int64")).to_numpy(np.int64)
 
 
 def _window(df: pd.DataFrame, since: int | None, until: int | None) -> pd.DataFrame:
@@ -48,25 +63,30 @@ def _window(df: pd.DataFrame, since: int | None, until: int | None) -> pd.DataFr
     return df[keep].reset_index(drop=True)
 
 
-def candles(path: Path, since: int | None = None, until: int | None = None) -> pd.DataFrame:
+def candles(path: Path, since: int | None = None, until: int | None = None,
+            offset_hours: float = 0) -> pd.DataFrame:
     df = read_frame(path)
     missing = [c for c in ("open", "high", "low", "close", "volume") if c not in df.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
-    out = pd.DataFrame({"timestamp": _ms(df, path)})
+    out = pd.DataFrame({"timestamp": _ms(df, path, offset_hours)})
     for col in ("open", "high", "low", "close", "volume", "taker_buy_volume"):
         if col in df.columns:
             out[col] = df[col].to_numpy(float)
     return _window(out.sort_values("timestamp", kind="stable"), since, until)
 
 
-def funding(path: Path, since: int | None = None, until: int | None = None) -> pd.DataFrame:
-    """`rate` column, or freqtrade's funding candles whose `open` holds the rate."""
+def funding(path: Path, since: int | None = None, until: int | None = None,
+            offset_hours: float = 0) -> pd.DataFrame:
+    """A rate column (rate, funding rate, fundingRate), or freqtrade's funding candles whose
+    `open` holds the rate."""
     df = read_frame(path)
-    col = "rate" if "rate" in df.columns else "open" if "open" in df.columns else None
+    col = _column(df, "rate", "funding rate", "open")
     if col is None:
-        raise DataError(f"{path}: no rate column (rate, or open in freqtrade funding files)")
-    out = pd.DataFrame({"timestamp": _ms(df, path), "rate": df[col].to_numpy(float)})
+        raise DataError(f"{path}: no rate column (rate, funding rate, or open in freqtrade "
+                        "funding files)")
+    out = pd.DataFrame({"timestamp": _ms(df, path, offset_hours),
+                        "rate": df[col].to_numpy(float)})
     return _window(out.sort_values("timestamp", kind="stable"), since, until)
 
 
@@ -92,28 +112,43 @@ def daily_open_interest(path: Path, column: str, closes: pd.DataFrame,
     return _window(out, since, until)
 
 
-def import_symbol(out: Path, exchange: str, symbol: str, candles_file: Path,
+def import_symbol(out: Path, exchange: str, symbol: str, candles_file: Path | None,
                   funding_file: Path | None = None, oi_file: Path | None = None,
                   oi_column: str | None = None, since: int | None = None,
-                  until: int | None = None, spot_file: Path | None = None) -> Path:
-    """Perp candles (and, when given, funding, daily OI and the spot market's candles, for
-    the basis trade) into `out`/exchange/SYMBOL/, each file checked as the loader reads it."""
+                  until: int | None = None, spot_file: Path | None = None,
+                  offset_hours: float = 0) -> Path:
+    """Perp candles, funding, daily OI and the spot market's candles (each optional, but
+    candles or funding) into `out`/exchange/SYMBOL/, each file checked as the loader reads
+    it. Funding merges with what the folder holds (the newer file wins a print both have),
+    so a venue's history can come from several files; `offset_hours`: the files' clock is
+    UTC+offset."""
+    if candles_file is None and funding_file is None:
+        raise DataError("nothing to import: give --candles, --funding or both")
     folder = out / exchange / symbol_dir(symbol)
     folder.mkdir(parents=True, exist_ok=True)
-    c = candles(candles_file, since, until)
-    if c.empty:
-        raise DataError(f"{candles_file}: no candles in the chosen window")
-    c.to_csv(folder / "candles_1h.csv", index=False)
+    c = None
+    if candles_file is not None:
+        c = candles(candles_file, since, until, offset_hours)
+        if c.empty:
+            raise DataError(f"{candles_file}: no candles in the chosen window")
+        c.to_csv(folder / "candles_1h.csv", index=False)
     if funding_file is not None:
-        funding(funding_file, since, until).to_csv(folder / "funding.csv", index=False)
+        new = funding(funding_file, since, until, offset_hours)
+        path = folder / "funding.csv"
+        if path.exists():
+            new = pd.concat([read_table(path)[["timestamp", "rate"]], new])
+            new = new.drop_duplicates("timestamp", keep="last").sort_values("timestamp")
+        new.to_csv(path, index=False)
     if spot_file is not None:
-        spot = candles(spot_file, since, until)
+        spot = candles(spot_file, since, until, offset_hours)
         if spot.empty:
             raise DataError(f"{spot_file}: no candles in the chosen window")
         spot.to_csv(folder / "spot_candles_1h.csv", index=False)
     if oi_file is not None:
         if not oi_column:
             raise DataError("--oi-column is needed with --oi")
+        if c is None:
+            raise DataError("--oi needs --candles (daily OI is priced at the day's close)")
         daily_open_interest(oi_file, oi_column, c, since, until).to_csv(
             folder / "open_interest.csv", index=False)
     for f in folder.glob("*.csv"):
