@@ -126,3 +126,25 @@ def test_expectancy_streak_best_worst_and_groups_by_pair_exit_and_month():
     assert exits["stop"]["win_rate"] == 0.0 and exits["t1"]["profit_factor"] is None
     assert list(by(trades, month)) == ["2025-01"]
     assert buy_and_hold({"BTC/USDT:USDT": (100.0, 50.0)}) == {"BTC/USDT:USDT": -0.5}
+
+
+def test_status_shows_money_to_the_cent_and_json_keeps_every_digit(tmp_path, capsys):
+    import json as js
+
+    from bot.operator.status import print_status
+    from state.store import Store
+
+    db = tmp_path / "s.db"
+    store = Store(db)
+    store.add_equity(T0, Decimal("97342.4443108619944"), Decimal("97000.1"), 0)
+    t = closed(0.5, "-2401.87274")
+    t.fees, t.funding = Decimal("329.898611110"), Decimal("74.2156619719944")
+    store.add(t)
+    store.commit()
+    store.close()
+    print_status(str(db))
+    text = capsys.readouterr().out
+    assert "equity 97,342.44" in text and "fees -329.90" in text and "funding 74.22" in text
+    assert "4443108619944" not in text
+    print_status(str(db), as_json=True)
+    assert js.loads(capsys.readouterr().out)["equity"] == "97342.4443108619944"
