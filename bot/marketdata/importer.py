@@ -126,12 +126,15 @@ def import_symbol(out: Path, exchange: str, symbol: str, candles_file: Path | No
         raise DataError("nothing to import: give --candles, --funding or both")
     folder = out / exchange / symbol_dir(symbol)
     folder.mkdir(parents=True, exist_ok=True)
-    c = None
-    if candles_file is not None:
-        c = candles(candles_file, since, until, offset_hours)
-        if c.empty:
-            raise DataError(f"{candles_file}: no candles in the chosen window")
-        c.to_csv(folder / "candles_1h.csv", index=False)
+
+    def write_candles(source: Path, name: str) -> pd.DataFrame:
+        frame = candles(source, since, until, offset_hours)
+        if frame.empty:
+            raise DataError(f"{source}: no candles in the chosen window")
+        frame.to_csv(folder / name, index=False)
+        return frame
+
+    c = None if candles_file is None else write_candles(candles_file, "candles_1h.csv")
     if funding_file is not None:
         new = funding(funding_file, since, until, offset_hours)
         path = folder / "funding.csv"
@@ -140,10 +143,7 @@ def import_symbol(out: Path, exchange: str, symbol: str, candles_file: Path | No
             new = new.drop_duplicates("timestamp", keep="last").sort_values("timestamp")
         new.to_csv(path, index=False)
     if spot_file is not None:
-        spot = candles(spot_file, since, until, offset_hours)
-        if spot.empty:
-            raise DataError(f"{spot_file}: no candles in the chosen window")
-        spot.to_csv(folder / "spot_candles_1h.csv", index=False)
+        write_candles(spot_file, "spot_candles_1h.csv")
     if oi_file is not None:
         if not oi_column:
             raise DataError("--oi-column is needed with --oi")
