@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench replay lint docs
+.PHONY: run test bench replay lint docs data
 
 $(BIN)/derivbot: pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -28,3 +28,6 @@ lint: $(BIN)/derivbot
 
 docs: $(BIN)/derivbot
 	$(BIN)/derivbot config reference > docs/configuration.md
+
+data: $(BIN)/derivbot
+	$(BIN)/derivbot data import --all ../shared/data --out data/real

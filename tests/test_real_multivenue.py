@@ -48,3 +48,28 @@ def test_bybit_funding_beside_binance_makes_the_two_venue_modules_speak(tmp_path
     assert any(a.kind == "funding_spread" for a in store.alerts())
     abstained = json.loads((out / "report.json").read_text())["abstentions"]
     assert "funding_extreme" not in abstained and "funding_spread" not in abstained
+
+
+def test_import_all_builds_the_multi_venue_set_and_a_second_run_changes_nothing(tmp_path,
+                                                                                capsys):
+    import filecmp
+
+    from bot.marketdata import layout
+
+    out = tmp_path / "real"
+    assert main(["data", "import", "--all", str(SHARED), "--out", str(out),
+                 "--since", "2023-11-01", "--until", "2024-02-01"]) == 0
+    said = capsys.readouterr().out
+    assert "bybit BTC/USDT:USDT: funding from bybit_BTCUSDT_funding_8h_2021-2023" in said
+    first = {p.relative_to(out): p.read_bytes() for p in out.rglob("*.csv")}
+    assert {Path("binanceusdm/BTCUSDT") / f for f in (
+        "candles_1h.csv", "funding.csv", "spot_candles_1h.csv", "open_interest.csv")} <= set(first)
+    bybit = pd.read_csv(out / "bybit" / "BTCUSDT" / "funding.csv")
+    assert bybit["timestamp"].is_unique and len(bybit) == 92 * 3  # both files, merged
+    assert main(["data", "import", "--all", str(SHARED), "--out", str(out),
+                 "--since", "2023-11-01", "--until", "2024-02-01"]) == 0
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*.csv")} == first
+    data = layout.load(out)
+    assert set(data.exchanges) == {"binanceusdm", "bybit"}  # OKX's prints start 2025-10
+    assert not filecmp.cmp(out / "binanceusdm/BTCUSDT/funding.csv",
+                           out / "bybit/BTCUSDT/funding.csv", shallow=False)

@@ -164,8 +164,10 @@ def parser() -> argparse.ArgumentParser:
     fetch.set_defaults(func=cmd_data_fetch)
     imp = dsub.add_parser("import", help="import outside history into the layout")
     imp.add_argument("--out", required=True)
-    imp.add_argument("--exchange", required=True, help="ccxt id, e.g. binanceusdm")
-    imp.add_argument("--symbol", required=True, help="ccxt symbol, e.g. BTC/USDT:USDT")
+    imp.add_argument("--all", metavar="DIR", help="every history file DIR holds that is known "
+                     "by name (e.g. ../shared/data): the whole multi-venue set")
+    imp.add_argument("--exchange", help="ccxt id, e.g. binanceusdm")
+    imp.add_argument("--symbol", help="ccxt symbol, e.g. BTC/USDT:USDT")
     imp.add_argument("--candles", help="1h candles: feather or CSV")
     imp.add_argument("--funding", help="funding: feather (freqtrade) or CSV")
     imp.add_argument("--spot-candles", help="the spot market's 1h candles (the basis trade)")

@@ -202,15 +202,27 @@ def cmd_signals(args: argparse.Namespace) -> int:
 
 
 def cmd_data_import(args: argparse.Namespace) -> int:
+    from bot.marketdata.collection import import_all
     from bot.marketdata.importer import import_symbol
     from bot.operator.dashboard import parse_time
 
+    since = parse_time(args.since) if args.since else None
+    until = parse_time(args.until) if args.until else None
+    if args.all:
+        src = Path(args.all)
+        if not src.is_dir():
+            raise UsageError(f"--all {args.all}: not a folder")
+        done = import_all(src, Path(args.out), since, until)
+        if not done:
+            raise UsageError(f"--all {args.all}: no history file it knows by name")
+        print("\n".join(done) + f"\nimported {len(done)} files into {args.out}")
+        return 0
+    if not (args.exchange and args.symbol):
+        raise UsageError("data import needs --exchange and --symbol (or --all DIR)")
     folder = import_symbol(Path(args.out), args.exchange, args.symbol,
                            Path(args.candles) if args.candles else None,
                            Path(args.funding) if args.funding else None,
-                           Path(args.oi) if args.oi else None, args.oi_column,
-                           parse_time(args.since) if args.since else None,
-                           parse_time(args.until) if args.until else None,
+                           Path(args.oi) if args.oi else None, args.oi_column, since, until,
                            Path(args.spot_candles) if args.spot_candles else None,
                            args.utc_offset)
     print(f"imported {args.symbol} on {args.exchange} into {folder}")

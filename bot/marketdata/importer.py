@@ -141,7 +141,8 @@ def import_symbol(out: Path, exchange: str, symbol: str, candles_file: Path | No
         if path.exists():
             new = pd.concat([read_table(path)[["timestamp", "rate"]], new])
             new = new.drop_duplicates("timestamp", keep="last").sort_values("timestamp")
-        new.to_csv(path, index=False)
+        if len(new):  # a file with no print in the window leaves no empty table behind
+            new.to_csv(path, index=False)
     if spot_file is not None:
         write_candles(spot_file, "spot_candles_1h.csv")
     if oi_file is not None:
