@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.types import Series
+from strategies.types import DAY_MS, Series
 
 EIGHT_HOURS_MS = 8 * 3_600_000
 
@@ -13,7 +13,7 @@ def average_funding(funding: Series | None, now: int, days: float) -> float | No
     """Mean 8 h-equivalent funding over the last `days`; None until the window is covered."""
     if funding is None or len(funding) == 0:
         return None
-    start = now - days * 86_400_000
+    start = now - days * DAY_MS
     if funding.ts[0] > start + EIGHT_HOURS_MS:
         return None  # history does not reach back far enough yet
     window = funding.value[funding.ts > start]

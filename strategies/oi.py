@@ -16,9 +16,7 @@ from strategies.series import (
     venue_oi,
     weighted_funding,
 )
-from strategies.types import HOUR_MS, Direction, MarketView, Signal
-
-DAY_MS = 24 * HOUR_MS
+from strategies.types import DAY_MS, HOUR_MS, Direction, MarketView, Signal
 
 
 class OIPriceRegimeParams(BaseModel):

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
 
 
 class Direction(IntEnum):

@@ -11,8 +11,7 @@ from bot.markets import QUOTES
 from risk.manager import Portfolio
 from state.models import PositionRow
 from state.store import Store
-
-DAY_MS = 86_400_000
+from strategies.types import DAY_MS
 
 
 class Account:

@@ -9,9 +9,8 @@ from __future__ import annotations
 from bot.config import StrategiesConfig
 from state.store import Store
 from strategies.playbook import BIAS, Readings
-from strategies.types import HOUR_MS, Direction, TradePlan
+from strategies.types import DAY_MS, HOUR_MS, Direction, TradePlan
 
-DAY_MS = 24 * HOUR_MS
 KEY = "entries"
 
 

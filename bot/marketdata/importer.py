@@ -10,8 +10,7 @@ import pandas as pd
 
 from bot.marketdata.layout import DataError, read_table
 from bot.markets import symbol_dir
-
-DAY_MS = 86_400_000
+from strategies.types import DAY_MS
 
 
 def read_frame(path: Path) -> pd.DataFrame:

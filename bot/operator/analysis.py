@@ -14,8 +14,8 @@ from decimal import Decimal
 import numpy as np
 
 from state.models import Trade
+from strategies.types import DAY_MS
 
-DAY_MS = 86_400_000
 YEAR_DAYS = 365.0
 
 

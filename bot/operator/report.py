@@ -14,9 +14,7 @@ import numpy as np
 from bot.operator.analysis import buy_and_hold, by, curve_details, month, trade_details
 from state.models import Trade
 from state.store import Store
-from strategies.types import HOUR_MS
-
-DAY_MS = 86_400_000
+from strategies.types import DAY_MS, HOUR_MS
 
 
 def net(t: Trade) -> Decimal:
