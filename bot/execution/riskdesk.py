@@ -13,8 +13,8 @@ import numpy as np
 
 from bot.logs import kv
 from bot.marketdata.history import History
+from bot.operator.analysis import net
 from bot.operator.metrics import Metrics
-from bot.operator.report import net
 from risk.buckets import bucket_of, correlated_groups
 from risk.halt import Halt
 from risk.kelly import kelly_fraction

@@ -19,12 +19,25 @@ from strategies.types import DAY_MS
 YEAR_DAYS = 365.0
 
 
-def _iso(ms: int | None) -> str | None:
+def iso(ms: int | None) -> str | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
 
+def net(t: Trade) -> Decimal:
+    """A trade's PnL after fees and funding."""
+    return t.realised - t.fees + t.funding
+
+
 def _net(t: Trade) -> float:
-    return float(t.realised - t.fees + t.funding)
+    return float(net(t))
+
+
+def daily(ts: np.ndarray, equity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the index of each UTC day's last row, the equity before the first day followed by
+    each day's last): the series every daily figure is read from."""
+    days = ts // DAY_MS
+    last = np.flatnonzero(np.diff(days, append=days[-1] + 1) != 0)
+    return last, np.concatenate([equity[:1], equity[last]])
 
 
 def curve_details(ts: np.ndarray, equity: np.ndarray) -> dict:
@@ -44,22 +57,20 @@ def curve_details(ts: np.ndarray, equity: np.ndarray) -> dict:
     if dd[trough] > 0:
         start = int(np.flatnonzero(equity[:trough + 1] == peak[trough])[-1])
         back = np.flatnonzero(equity[trough:] >= peak[trough])
-        out["drawdown_start"], out["drawdown_trough"] = _iso(ts[start]), _iso(ts[trough])
-        out["drawdown_recovered"] = _iso(ts[trough + back[0]]) if len(back) else None
+        out["drawdown_start"], out["drawdown_trough"] = iso(ts[start]), iso(ts[trough])
+        out["drawdown_recovered"] = iso(ts[trough + back[0]]) if len(back) else None
         out["calmar"] = round(out["cagr"] / float(dd[trough]), 4)
-    days = ts // DAY_MS
-    last = np.flatnonzero(np.diff(days, append=days[-1] + 1) != 0)
-    daily = np.concatenate([equity[:1], equity[last]])
-    rets = np.diff(daily) / daily[:-1]
+    last, closes = daily(ts, equity)
+    rets = np.diff(closes) / closes[:-1]
     down = rets[rets < 0]
     downside = math.sqrt(float((down ** 2).sum()) / len(rets)) if len(rets) else 0.0
     if downside > 0:
         out["sortino"] = round(float(rets.mean()) / downside * math.sqrt(YEAR_DAYS), 4)
     if len(rets):
         best, worst = int(rets.argmax()), int(rets.argmin())
-        out["best_day"] = {"day": _iso(int(days[last[best]]) * DAY_MS)[:10],
+        out["best_day"] = {"day": iso(int(ts[last[best]]))[:10],
                            "return": round(float(rets[best]), 6)}
-        out["worst_day"] = {"day": _iso(int(days[last[worst]]) * DAY_MS)[:10],
+        out["worst_day"] = {"day": iso(int(ts[last[worst]]))[:10],
                             "return": round(float(rets[worst]), 6)}
     return out
 
@@ -102,7 +113,7 @@ def by(trades: Iterable[Trade], key: Callable[[Trade], str]) -> dict[str, dict]:
 
 
 def month(t: Trade) -> str:
-    return (_iso(t.closed_at) or "")[:7]
+    return (iso(t.closed_at) or "")[:7]
 
 
 def buy_and_hold(first_last: dict[str, tuple[float, float]]) -> dict[str, float]:

@@ -11,14 +11,19 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.operator.analysis import buy_and_hold, by, curve_details, month, trade_details
+from bot.operator.analysis import (
+    buy_and_hold,
+    by,
+    curve_details,
+    daily,
+    iso,
+    month,
+    net,
+    trade_details,
+)
 from state.models import Trade
 from state.store import Store
 from strategies.types import DAY_MS, HOUR_MS
-
-
-def net(t: Trade) -> Decimal:
-    return t.realised - t.fees + t.funding
 
 
 def r_multiples(trades: list[Trade]) -> list[float]:
@@ -28,7 +33,7 @@ def r_multiples(trades: list[Trade]) -> list[float]:
 
 
 def _iso(ms: int | None) -> str:
-    return "" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+    return iso(ms) or ""
 
 
 def sharpe(daily: np.ndarray) -> float:
@@ -51,10 +56,7 @@ def curve_stats(ts: np.ndarray, equity: np.ndarray) -> dict:
     to each day's last."""
     if len(equity) < 2:
         return {"max_drawdown": 0.0, "sharpe": 0.0}
-    days = ts // DAY_MS
-    last_of_day = np.flatnonzero(np.diff(days, append=days[-1] + 1) != 0)
-    daily = np.concatenate([equity[:1], equity[last_of_day]])
-    return {"max_drawdown": max_drawdown(equity), "sharpe": sharpe(daily)}
+    return {"max_drawdown": max_drawdown(equity), "sharpe": sharpe(daily(ts, equity)[1])}
 
 
 def trade_stats(trades: list[Trade], start_equity: float,
