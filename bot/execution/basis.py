@@ -88,11 +88,11 @@ class BasisDesk:
     def owns(self, client_id: str) -> bool:
         return client_id in self.orders
 
-    def idle(self, now: int, allow_new: bool = True) -> bool:
+    def idle(self, now: int) -> bool:
         """No pair under way and none about to open: the tick needs no account data."""
         if self.active:
             return False
-        return not allow_new or not any(
+        return not any(
             self.may_open(perp, spot, now) and should_open(
                 self.history.funding_series(perp), now, self.cfg.average_days,
                 self.cfg.entry_rate)[0]

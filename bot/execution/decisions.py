@@ -88,11 +88,11 @@ class Decisions:
     async def basis_step(self, t: int) -> None:
         """The basis executor's step: open pairs driven, a new one opened where funding pays
         — unless new entries are halted (open pairs are still managed and closed)."""
-        if self.basis is None:
-            return
-        allow_new = self.risk.halt(t) is None
-        if self.basis.idle(t, allow_new):
+        if self.basis is None or self.basis.idle(t):
             return  # no account reads (two REST calls on a real exchange) for nothing
+        allow_new = self.risk.halt(t) is None
+        if not allow_new and not self.basis.active:
+            return  # halted, and no pair to manage
         try:
             positions = {p.symbol: p for p in await self.account.gw.fetch_positions()}
             bal = await self.account.gw.fetch_balance()

@@ -49,6 +49,7 @@ class Record(Protocol):
 class RiskDesk:
     def __init__(self, limits: RiskLimits, store: Store, metrics: Metrics) -> None:
         self.limits, self.store, self.metrics = limits, store, metrics
+        self._lifted_seen: int | None = None  # when this desk last lifted a halt
         self._record: tuple[int, int] = (0, 0)  # which record, how many changes applied
         self._r: dict[int, float] = {}  # trade id -> net PnL in R
         self._fraction = limits.fraction
@@ -104,8 +105,9 @@ class RiskDesk:
         return halt
 
     def just_lifted(self, now: int) -> bool:
-        lifted = self.store.get_meta("halt_lifted")
-        return lifted is not None and lifted.get("seen", lifted["at"]) == now
+        """This desk lifted a halt at `now` (a lift from elsewhere reaches the account's
+        peak through the stored record instead)."""
+        return self._lifted_seen == now
 
     def lift(self, now: int, by: str, equity: float | None = None,
              seen: int | None = None) -> bool:
@@ -114,8 +116,9 @@ class RiskDesk:
         if self.store.get_meta(HALT_KEY) is None:
             return False
         self.store.delete_meta(HALT_KEY)
+        self._lifted_seen = now if seen is None else seen
         self.store.set_meta("halt_lifted", {"at": now, "by": by, "equity": equity,
-                                            "seen": now if seen is None else seen})
+                                            "seen": self._lifted_seen})
         self.store.lift_halts(now, by)
         self.metrics.halted.set(0)
         log.info("halt_lifted", extra=kv(by=by))
