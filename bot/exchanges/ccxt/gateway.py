@@ -163,15 +163,8 @@ class CcxtGateway:
             params[self.profile.trigger_param] = float(req.stop_price)
         ccxt_type = "limit" if req.type is OrderType.LIMIT else "market"
         price = float(req.price) if req.price is not None else None
-        try:
-            state = await self._submit(req, ccxt_type, price, params, 1)
-        except NetworkError:
-            if self.requests.attempts < 2:
-                raise
-            async for attempt in self.requests.retrying("create_order", after_failure=True):
-                with attempt:
-                    state = await self._submit(req, ccxt_type, price, params,
-                                               attempt.retry_state.attempt_number + 1)
+        state = await self.requests.tries(
+            "create_order", lambda n: self._submit(req, ccxt_type, price, params, n))
         if state.status is OrderStatus.OPEN or state.filled > 0:
             self.watch[req.client_id] = state
         return state
