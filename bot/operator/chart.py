@@ -63,10 +63,10 @@ def trades_figure(store: Store, closes: dict[str, pd.DataFrame]) -> go.Figure:
         xs, ys = _segments(mine, lambda t: t.stop_price or t.plan_stop)
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=f"{sym} stops",
                                  line={"color": "red", "dash": "dot", "width": 1}), row=row, col=1)
+        targets = {t.id: [px for px, _ in json.loads(t.targets_json)] for t in mine}
         for k in range(3):
-            xs, ys = _segments(mine, lambda t, k=k: (json.loads(t.targets_json)[k][0]
-                                                     if len(json.loads(t.targets_json)) > k
-                                                     else None))
+            xs, ys = _segments(mine, lambda t, k=k, of=targets: (
+                of[t.id][k] if len(of[t.id]) > k else None))
             fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=f"{sym} T{k + 1}",
                                      line={"color": "green", "dash": "dot", "width": 1}),
                           row=row, col=1)

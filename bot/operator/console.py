@@ -6,13 +6,13 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from bot.operator.status import cash
+
 
 def _pct(x) -> str:
     return "" if x is None else f"{x:.2%}"
 
 
-def _num(x, places: int = 2) -> str:
-    return "" if x is None else f"{float(x):,.{places}f}"
 
 
 def _groups(title: str, rows: dict[str, dict]) -> Table:
@@ -21,9 +21,9 @@ def _groups(title: str, rows: dict[str, dict]) -> Table:
     for col in ("trades", "win", "PF", "net", "price", "fees", "funding"):
         t.add_column(col, justify="right")
     for name, r in rows.items():
-        t.add_row(name, str(r["trades"]), _pct(r["win_rate"]), _num(r["profit_factor"]),
-                  _num(r["net_pnl"]), _num(r.get("price")), _num(r.get("fees")),
-                  _num(r.get("funding")))
+        t.add_row(name, str(r["trades"]), _pct(r["win_rate"]), cash(r["profit_factor"]),
+                  cash(r["net_pnl"]), cash(r.get("price")), cash(r.get("fees")),
+                  cash(r.get("funding")))
     return t
 
 
@@ -33,7 +33,7 @@ def show(report: dict, console: Console | None = None) -> None:
     for label, value in (
             ("trades (failed entries)", f"{report['trades']} ({report['failed_entries']})"),
             ("win rate / profit factor", (f"{_pct(report['win_rate'])} / "
-                                         f"{_num(report['profit_factor'])}")),
+                                         f"{cash(report['profit_factor'])}")),
             ("return / CAGR", f"{_pct(report['total_return'])} / {_pct(report['cagr'])}"),
             ("Sharpe / Sortino / Calmar", (f"{report['sharpe']} / {report['sortino']} / "
                                           f"{report['calmar']}")),
@@ -43,9 +43,9 @@ def show(report: dict, console: Console | None = None) -> None:
                              f"{(report['drawdown_recovered'] or 'not yet')[:10]}")),
             ("expectancy / losing streak", (f"{report['expectancy_r']} R / "
                                            f"{report['longest_losing_streak']} trades")),
-            ("PnL: price / fees / funding", (f"{_num(report['price_pnl'])} / "
-                                            f"−{_num(report['fees'])} / "
-                                            f"{_num(report['funding_pnl'])}")),
+            ("PnL: price / fees / funding", (f"{cash(report['price_pnl'])} / "
+                                            f"−{cash(report['fees'])} / "
+                                            f"{cash(report['funding_pnl'])}")),
             ("buy and hold", ", ".join(f"{s.split('/')[0]} {_pct(r)}"
                                        for s, r in report["buy_and_hold"].items()))):
         head.add_row(label, value)

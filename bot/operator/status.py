@@ -50,7 +50,7 @@ def collect(store: Store) -> dict:
     }
 
 
-def _cash(value) -> str:
+def cash(value) -> str:
     """Money as a person reads it: to the cent, thousands apart (the JSON keeps every digit)."""
     return "" if value is None else f"{Decimal(str(value)):,.2f}"
 
@@ -65,10 +65,10 @@ def print_status(db: str, as_json: bool = False) -> None:
         print(json.dumps(s, indent=2))
         return
     con = Console()
-    con.print(f"[bold]equity[/] {_cash(s['equity'])} as of {_t(s['as_of'])}   closed trades "
-              f"{s['closed_trades']}   net PnL {_cash(s['net_pnl'])} (price "
-              f"{_cash(s['price_pnl'])}, fees -{_cash(s['fees'])}, funding "
-              f"{_cash(s['funding'])})")
+    con.print(f"[bold]equity[/] {cash(s['equity'])} as of {_t(s['as_of'])}   closed trades "
+              f"{s['closed_trades']}   net PnL {cash(s['net_pnl'])} (price "
+              f"{cash(s['price_pnl'])}, fees -{cash(s['fees'])}, funding "
+              f"{cash(s['funding'])})")
     halt = s["halt"]
     con.print("[bold red]new entries HALTED[/]: " + halt["reason"] + f" (lifts: {halt['release']})"
               if halt else "new entries allowed")
@@ -78,7 +78,7 @@ def print_status(db: str, as_json: bool = False) -> None:
         pos.add_column(col)
     for t in s["open_trades"]:
         pos.add_row(str(t["id"]), t["symbol"], t["side"], t["state"], t["filled"], t["entry"],
-                    t["stop"], ", ".join(f"{p:.2f}" for p in t["targets"]), _cash(t["funding"]),
+                    t["stop"], ", ".join(f"{p:.2f}" for p in t["targets"]), cash(t["funding"]),
                     _t(t["opened_at"]))
     con.print(pos)
     orders = Table(title="working orders")
@@ -89,11 +89,11 @@ def print_status(db: str, as_json: bool = False) -> None:
                        o["price"], o["state"])
     con.print(orders)
     if s["basis_pairs"]:
-        pairs = Table(title=f"basis pairs (all pairs' PnL {_cash(s['basis_pnl'])})")
+        pairs = Table(title=f"basis pairs (all pairs' PnL {cash(s['basis_pnl'])})")
         for col in ("id", "perp", "state", "spot held", "perp short", "funding", "fees",
                     "opened"):
             pairs.add_column(col)
         for b in s["basis_pairs"]:
             pairs.add_row(str(b["id"]), b["perp"], b["state"], b["spot_held"], b["perp_short"],
-                          _cash(b["funding"]), _cash(b["fees"]), _t(b["opened_at"]))
+                          cash(b["funding"]), cash(b["fees"]), _t(b["opened_at"]))
         con.print(pairs)
