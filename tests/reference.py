@@ -92,3 +92,162 @@ def funding_reversion_trades(candles: pd.DataFrame, funding: pd.DataFrame, tick:
         trades.append((entered, side, price, stop, int(closes[-1]), "end of replay",
                        _fill(c[-1])))
     return trades
+
+
+def wilder(x: np.ndarray, n: int) -> np.ndarray:
+    """Wilder's smoothing of x: the mean of its first n values, then y += (x − y) / n each
+    value after; NaN before the first n."""
+    out = np.full(len(x), np.nan)
+    if len(x) >= n:
+        seeded = pd.Series(np.concatenate([[x[:n].mean()], x[n:]]))
+        out[n - 1:] = seeded.ewm(alpha=1.0 / n, adjust=False).mean().to_numpy()
+    return out
+
+
+def atr_adx_1h(h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: int = 14
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Wilder's ATR(n) and ADX(n) of each bar (true range and directional moves from the
+    second bar on; ADX the smoothed DX once n of them are known)."""
+    pc, ph, pl = c[:-1], h[:-1], lo[:-1]
+    tr = np.maximum.reduce([h[1:] - lo[1:], np.abs(h[1:] - pc), np.abs(lo[1:] - pc)])
+    up, down = h[1:] - ph, pl - lo[1:]
+    pdm = np.where((up > down) & (up > 0), up, 0.0)
+    ndm = np.where((down > up) & (down > 0), down, 0.0)
+    atr, sp, sn = (np.concatenate([[np.nan], wilder(x, n)]) for x in (tr, pdm, ndm))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pdi, ndi = sp / atr, sn / atr
+        dx = np.where(atr > 0, np.nan_to_num(100 * np.abs(pdi - ndi) / (pdi + ndi)), 0.0)
+    adx = np.full(len(c), np.nan)
+    adx[n:] = wilder(dx[n:], n)
+    return atr, adx
+
+
+def regimes(atr: np.ndarray, adx: np.ndarray, trending: float = 30.0, days: int = 90,
+            q: float = 0.8) -> np.ndarray:
+    """SPEC's regime of each bar without open interest (so never a vacuum): trending when
+    ADX > 30, else volatile when ATR is above the 80th percentile of its last 90 days (at
+    least 20 values known), else ranging; ranging while ADX is unknown."""
+    cut = pd.Series(atr).rolling(days * 24, min_periods=20).quantile(q).to_numpy()
+    out = np.where(adx > trending, "trending", np.where(atr > cut, "volatile", "ranging"))
+    return np.where(np.isnan(adx), "ranging", out)
+
+
+def _structure(d: pd.DataFrame, lookback: int = 24, reclaim: int = 3) -> dict:
+    """The fade's triggers on each bar, each with its invalidation (NaN where it is not
+    there): a swing failure (beyond the prior `lookback` bars' extreme, closing back
+    inside — the high side read first), else a spring / upthrust (the last `reclaim` bars
+    swept the range of the `lookback` bars before them and the bar closes back inside it,
+    up for a spring, down for an upthrust — the spring read first)."""
+    h, lo, c, o = d["high"], d["low"], d["close"], d["open"]
+    hh, ll = h.shift().rolling(lookback).max(), lo.shift().rolling(lookback).min()
+    sfp_short = (h > hh) & (c < hh)
+    sfp_long = (lo < ll) & (c > ll) & ~sfp_short
+    rh, rl = h.shift(reclaim).rolling(lookback).max(), lo.shift(reclaim).rolling(lookback).min()
+    sweep_hi, sweep_lo = h.rolling(reclaim).max(), lo.rolling(reclaim).min()
+    up = c > o
+    spring_long = (sweep_lo < rl) & (c > rl) & up
+    spring_short = (sweep_hi > rh) & (c < rh) & ~up & ~spring_long
+    return {1: np.where(sfp_long, lo, np.where(spring_long, sweep_lo, np.nan)),
+            -1: np.where(sfp_short, h, np.where(spring_short, sweep_hi, np.nan))}
+
+
+def _poc(h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray, bins: int = 50
+         ) -> float:
+    """The point of control: the middle of the bin (of `bins` from the lowest low to the
+    highest high) holding the most volume, each bar's volume at its typical price."""
+    if v.sum() <= 0:
+        return np.nan
+    if h.max() <= lo.min():
+        return float(c[-1])
+    counts, edges = np.histogram((h + lo + c) / 3, bins=bins, range=(lo.min(), h.max()),
+                                 weights=v)
+    i = int(counts.argmax())
+    return float((edges[i] + edges[i + 1]) / 2)
+
+
+def _fade_plan(d: pd.DataFrame, i: int, way: int, inv: float, atr: float, regime: str,
+               tick: Decimal) -> tuple[Decimal, list[Decimal]]:
+    """SPEC §3's stop and targets for an entry at bar i's close, on the tick: the stop at
+    the structure plus 0.1 ATR within 1–2 ATR (1 ATR when volatile); T1 at 1R; T2 the
+    nearest of VWAP(24), point of control (72) and the last 24 bars' opposite extreme
+    beyond T1 by a quarter R (else 2R); T3 the next of them beyond T2 (else T2 + 1R)."""
+    h, lo, c, v = (d[k].to_numpy()[max(0, i - 71):i + 1] for k in ("high", "low", "close",
+                                                                 "volume"))
+    entry = float(c[-1])
+    dist = atr if regime == "volatile" else min(max(abs(entry - inv) + 0.1 * atr, atr),
+                                                2 * atr)
+    t1 = entry + way * dist
+    tail = slice(-24, None)
+    typical = (h[tail] + lo[tail] + c[tail]) / 3
+    levels = {"vwap": float((typical * v[tail]).sum() / v[tail].sum()) if v[tail].sum() > 0
+              else np.nan,
+              "poc": _poc(h, lo, c, v),
+              "opposite_extreme": float(h[tail].max() if way > 0 else lo[tail].min())}
+    ahead = sorted(((px - entry) * way, name, px) for name, px in levels.items()
+                   if np.isfinite(px) and (px - t1) * way > 0.25 * dist)
+    t2 = ahead[0][2] if ahead else entry + 2 * way * dist
+    beyond = [px for _, _, px in ahead if (px - t2) * way > 0.25 * dist]
+    t3 = beyond[0] if beyond else t2 + way * dist
+    return _on_tick(entry - way * dist, tick), [_on_tick(t, tick) for t in (t1, t2, t3)]
+
+
+def funding_fade_trades(candles: pd.DataFrame, funding: pd.DataFrame, tick: Decimal,
+                        threshold: float = 2.0) -> list[tuple]:
+    """Each trade of the funding fade on one venue's history as (entry time, side, entry
+    price, stop, targets, exit time, exit reason). The bias is the funding z-score beyond
+    ±threshold (one venue: the multi-exchange extreme cannot speak); an entry needs the
+    trigger the same way, once per episode, flat, at the bar's close. Each bar walks open →
+    the extreme against the position → the one for it → close: the stop fills on the first
+    leg (at the open on a gap), targets on the second (40/30/30). At the close the stop
+    moves to breakeven after T1 and to T1 after T2 — or, if the close is already through
+    that level, the rest leaves at the close."""
+    d = candles.reset_index(drop=True)
+    closes = d["timestamp"].to_numpy() + HOUR
+    z_at = funding_z(funding).reindex(closes, method="ffill").to_numpy()
+    o, h, lo, c = (d[k].to_numpy() for k in ("open", "high", "low", "close"))
+    atr, adx = atr_adx_1h(h, lo, c)
+    regime = regimes(atr, adx)
+    triggers = _structure(d)
+    trades, pos, episode = [], None, 0
+    for i, t in enumerate(closes):
+        if pos is not None:
+            way, entered, price, stop, targets, hit, moved = pos
+            adverse = lo[i] if way > 0 else h[i]
+            gap = (o[i] - float(moved)) * way <= 0
+            done = None
+            if gap or (adverse - float(moved)) * way <= 0:
+                done = "stop"
+            else:
+                for k, tp in enumerate(targets):
+                    if k >= hit and ((h[i] if way > 0 else lo[i]) - float(tp)) * way >= 0:
+                        hit = k + 1
+                if hit == 3:
+                    done = "t3"
+                else:
+                    for k in range(pos[5], hit):  # the reactions, in order of the fills
+                        level = price if k == 0 else targets[0]
+                        if (c[i] - float(level)) * way <= 0:
+                            done = "stop already crossed"
+                            break
+                        moved = level
+            if done:
+                trades.append((entered, "long" if way > 0 else "short", price, stop,
+                               tuple(targets), int(t), done))
+                pos = None
+            else:
+                pos = (way, entered, price, stop, targets, hit, moved)
+        z = z_at[i]
+        bias = 0 if not abs(z) >= threshold else (-1 if z > 0 else 1)
+        if bias != episode:
+            episode = 0
+        if pos is None and bias != 0 and bias != episode and np.isfinite(atr[i]) and (
+                np.isfinite(triggers[bias][i])):
+            stop, targets = _fade_plan(d, i, bias, float(triggers[bias][i]), float(atr[i]),
+                                       str(regime[i]), tick)
+            pos = (bias, int(t), _fill(c[i]), stop, targets, 0, stop)
+            episode = bias
+    if pos is not None:
+        way, entered, price, stop, targets = pos[:5]
+        trades.append((entered, "long" if way > 0 else "short", price, stop, tuple(targets),
+                       int(closes[-1]), "end of replay"))
+    return trades
