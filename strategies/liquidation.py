@@ -6,18 +6,46 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from strategies.liquidation_map import Cluster, LiquidationMapParams, map_view
-from strategies.types import Direction, MarketView, Signal
+from strategies.liquidation_map import Cluster, LiquidationMapParams
+from strategies.types import HOUR_MS, Direction, MarketView, Signal
 
 
-def liquidation_map(view: MarketView, p: LiquidationMapParams) -> Signal:
+def liquidated(view: MarketView, hours: float) -> dict | None:
+    """What the venues reported liquidated in the `hours` up to now — USD of longs and of
+    shorts summed over the exchanges that report, and their count; None when none does.
+    A daily total is stamped at its day's end, so a 24 h window holds the last one."""
+    since = view.now - hours * HOUR_MS
+    long_usd = short_usd = 0.0
+    venues = 0
+    for rows in view.liquidations.values():
+        i = int(np.searchsorted(rows.ts, since, side="right"))
+        j = int(np.searchsorted(rows.ts, view.now, side="right"))
+        if j > i:
+            long_usd += float(rows.long_usd[i:j].sum())
+            short_usd += float(rows.short_usd[i:j].sum())
+            venues += 1
+    if not venues:
+        return None
+    total = long_usd + short_usd
+    return {"long_usd": round(long_usd, 2), "short_usd": round(short_usd, 2),
+            "long_share": round(long_usd / total, 4) if total > 0 else None,
+            "exchanges": venues}
+
+
+def liquidation_map(view: MarketView, found: list[Cluster], p: LiquidationMapParams
+                    ) -> Signal:
+    """The clusters estimated from OI (the strongest `top`), beside the liquidations the
+    venues reported over the last `reported_hours`."""
     name = "liquidation_map"
-    if not view.open_interest.get(view.venue) or len(view.open_interest[view.venue]) < 2:
-        return Signal.abstain(name, f"no open interest history for {view.venue}")
-    found = map_view(view, p)
-    top = [{"price": round(c.price, 8), "notional": round(c.notional, 2), "side": c.side,
-            "dense": c.dense} for c in found[:p.top]]
-    return Signal.flat(name, clusters=top, levels=len(found))
+    real = liquidated(view, p.reported_hours)
+    seen = {} if real is None else {"reported": real}
+    if not view.open_interest:
+        if real is None:
+            return Signal.abstain(name, "no open interest and no reported liquidations")
+        return Signal.flat(name, clusters=[], levels=0, estimate="no open interest", **seen)
+    top = [{"price": round(x.price, 8), "notional": round(x.notional, 2), "side": x.side,
+            "dense": x.dense} for x in found[:p.top]]
+    return Signal.flat(name, clusters=top, levels=len(found), **seen)
 
 
 class MagnetParams(BaseModel):

@@ -30,6 +30,7 @@ class LiquidationMapParams(BaseModel):
     lookback_bars: int = Field(default=30 * 24, ge=2)
     dense_factor: float = Field(default=3.0, gt=0)  # × mean bucket notional
     top: int = Field(default=5, ge=1)
+    reported_hours: float = Field(default=24.0, gt=0)  # liquidations the venues reported
 
 
 class Cluster(NamedTuple):

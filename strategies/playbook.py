@@ -30,7 +30,12 @@ from strategies.funding import (
     funding_spread,
     funding_zscore,
 )
-from strategies.liquidation import ClimaxParams, MagnetParams, liquidation_magnet
+from strategies.liquidation import (
+    ClimaxParams,
+    MagnetParams,
+    liquidation_magnet,
+    liquidation_map,
+)
 from strategies.liquidation_map import Cluster, LiquidationBook, LiquidationMapParams, map_view
 from strategies.oi import (
     OIDivergenceParams,
@@ -186,14 +191,6 @@ def read_all(view: MarketView, s: SignalSet, memo: dict | None = None) -> Readin
     return Readings(view, s, memo)
 
 
-def _map_signal(r: Readings) -> Signal:
-    found = r.clusters
-    top = [{"price": round(x.price, 8), "notional": round(x.notional, 2), "side": x.side,
-            "dense": x.dense} for x in found[:r.s.liquidation_map.top]]
-    return (Signal.flat("liquidation_map", clusters=top, levels=len(found))
-            if r.view.open_interest else Signal.abstain("liquidation_map", "no open interest"))
-
-
 MODULES: dict[str, Callable[[Readings], Signal]] = {
     "funding_extreme": lambda r: r.reuse("funding_extreme", "fresh", lambda: funding_extreme(
         r.view, r.s.funding_extreme)),
@@ -222,7 +219,7 @@ MODULES: dict[str, Callable[[Readings], Signal]] = {
                                                        r.kept("swings", SwingTrack)),
     "volume_confirmation": lambda r: volume_confirmation(r.view.candles,
                                                          r.s.volume_confirmation),
-    "liquidation_map": _map_signal,
+    "liquidation_map": lambda r: liquidation_map(r.view, r.clusters, r.s.liquidation_map),
     "confluence": lambda r: confluence(r.view, r, r.clusters, r.s.confluence, r.weighted),
     "composite": lambda r: composite(r.view, r, r.clusters, r.s.composite),
 }

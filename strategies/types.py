@@ -66,6 +66,21 @@ class MarketView:
     spot_close: Series | None = None  # the venue's spot closes, for the basis
     options: OptionsChain | None = None  # an options chain, when a feed gives one
     funding_version: int = -1  # changes whenever a funding series gains a print; -1: unknown
+    # exchange -> liquidated notional (USD) reported by the venue: prints or period totals
+    liquidations: Mapping[str, Liquidations] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Liquidations:
+    """Liquidations a venue reported, oldest first: each row's time (a print's, or the end
+    of the period it totals) and the USD notional of longs and of shorts liquidated."""
+
+    ts: np.ndarray
+    long_usd: np.ndarray
+    short_usd: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ts)
 
 
 @dataclass(frozen=True, slots=True)

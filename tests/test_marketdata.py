@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from bot.marketdata import layout as marketdata
-from bot.marketdata.layout import CANDLE, FUNDING, OI, SPOT, DataError
+from bot.marketdata.layout import CANDLE, FUNDING, LIQUIDATION, OI, SPOT, DataError
 from bot.marketdata.synth import SynthSpec, generate
 
 HEADER = "timestamp,open,high,low,close,volume\n"
@@ -39,6 +39,9 @@ def good_candles(n=3, t0=0):
     ("funding.csv", "timestamp,rate\n0,abc\n", "line 2: rate is missing or not a number ('abc')"),
     ("funding.csv", "timestamp,rate,interval_hours\n0,0.0001,8\n1,0.0001,0\n",
      "line 3: interval_hours 0 is not a funding interval"),
+    ("liquidations.csv", "timestamp,long_usd,short_usd\n0,5,1\n1,-2,1\n",
+     "line 3: long_usd -2 is negative"),
+    ("liquidations.csv", "timestamp,long_usd\n0,5\n", "missing column(s) short_usd"),
 ])
 def test_bad_files_are_named_with_their_line(tmp_path, name, text, message):
     files = {"candles_1h.csv": good_candles()} | {name: text}
@@ -72,6 +75,10 @@ def test_events_are_time_ordered_candles_seen_at_close(tmp_path):
     first_candle = next(e for e in events if e.kind == CANDLE)
     assert first_candle.ts == 0 and first_candle.seen == H
     assert [e.kind for e in events if e.seen == H] == [CANDLE, SPOT, FUNDING, OI]
+    liq = [e for e in marketdata.load(layout(tmp_path, {
+        "liquidations.csv": f"timestamp,long_usd,short_usd\n{H},2500.5,10\n"})).events()
+           if e.kind == LIQUIDATION]
+    assert [(e.seen, e.long_usd, e.short_usd) for e in liq] == [(H, 2500.5, 10.0)]
     assert next(e for e in events if e.kind == SPOT).symbol == "BTC/USDT"
     assert next(e for e in events if e.kind == FUNDING).interval_hours == 8.0
     later = list(marketdata.load(root).events(start=H))
@@ -141,3 +148,34 @@ def test_funding_from_a_local_clock_csv_is_brought_to_utc_and_merged(tmp_path):
     text = (tmp_path / "d" / "bybit" / "BTCUSDT" / "funding.csv").read_text()
     assert text.splitlines() == ["timestamp,rate", "1609459200000,0.0003",
                                  "1609488000000,0.0002", "1609516800000,0.0004"]
+
+
+def test_daily_venue_tables_become_prints_oi_and_liquidations_of_each_venue(tmp_path):
+    """A Coinalyze-style day (rows out of order, percent funding, `<venue>_long`): OKX's
+    funding is that day's 16:00 UTC print as a fraction per 8 h, merged beside an 8 h file
+    without the interval column; liquidations are stamped at the day's end."""
+    from bot.marketdata.importer import import_daily, import_symbol
+
+    day = 86_400_000
+    t0 = 1_704_067_200_000  # 2024-01-01
+    fund = tmp_path / "funding.csv"
+    fund.write_text("t,BTC/USDT - OKX\n2024-01-02,0.02\n2024-01-01,-0.01\n2024-01-03,\n")
+    liq = tmp_path / "liq.csv"
+    liq.write_text("t,BTC/USDT - OKX_short,BTC/USDT - OKX_long\n2024-01-02,7,3.5\n"
+                   "2024-01-01,1,2\n")
+    eight = tmp_path / "okx8h.csv"
+    eight.write_text(f"timestamp,rate\n{t0 + 2 * day},0.0001\n{t0 + 2 * day + 8 * H},0.0002\n")
+    out = tmp_path / "d"
+    import_symbol(out, "okx", "BTC/USDT:USDT", None, eight)
+    import_daily(out, "okx", "BTC/USDT:USDT", funding_file=fund, liquidations=liq,
+                 column="BTC/USDT - OKX")
+    folder = out / "okx" / "BTCUSDT"
+    assert (folder / "funding.csv").read_text().splitlines() == [
+        "timestamp,rate,interval_hours", f"{t0 + 16 * H},-0.0001,8.0",
+        f"{t0 + day + 16 * H},0.0002,8.0", f"{t0 + 2 * day},0.0001,8.0",
+        f"{t0 + 2 * day + 8 * H},0.0002,8.0"]
+    assert (folder / "liquidations.csv").read_text().splitlines() == [
+        "timestamp,long_usd,short_usd", f"{t0 + day},2.0,1.0", f"{t0 + 2 * day},3.5,7.0"]
+    with pytest.raises(DataError, match="no column 'BTC/USDT - Bybit_long'; have t, "):
+        import_daily(out, "bybit", "BTC/USDT:USDT", liquidations=liq,
+                     column="BTC/USDT - Bybit")

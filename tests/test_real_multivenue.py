@@ -1,4 +1,4 @@
-"""Two venues of funding on real history: Bybit's prints (a CSV stamped in UTC+3, brought
+"""Several venues of funding on real history: Bybit's prints (a CSV stamped in UTC+3, brought
 to UTC with --utc-offset) beside Binance's, so funding_extreme and funding_spread — which
 need two exchanges — speak on real data: an episode of each in early 2021."""
 
@@ -70,6 +70,54 @@ def test_import_all_builds_the_multi_venue_set_and_a_second_run_changes_nothing(
                  "--since", "2023-11-01", "--until", "2024-02-01"]) == 0
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*.csv")} == first
     data = layout.load(out)
-    assert set(data.exchanges) == {"binanceusdm", "bybit"}  # OKX's prints start 2025-10
+    # OKX: its 8 h prints start 2025-10; here the daily table's funding, OI and liquidations
+    assert set(data.exchanges) == {"binanceusdm", "bybit", "okx"}
+    okx = pd.read_csv(out / "okx" / "BTCUSDT" / "funding.csv")
+    assert set((okx["timestamp"] // 3_600_000) % 24) == {16} and set(okx["interval_hours"]) == {8}
+    assert {(v, f) for v in ("binanceusdm", "bybit", "okx")
+            for f in ("open_interest.csv", "liquidations.csv")} <= {
+        (p.parent.parent.name, p.name) for p in out.rglob("*.csv")}
     assert not filecmp.cmp(out / "binanceusdm/BTCUSDT/funding.csv",
                            out / "bybit/BTCUSDT/funding.csv", shallow=False)
+
+
+def test_the_multi_venue_set_makes_every_cross_venue_reading_speak(tmp_path):
+    """Binance and Bybit 8 h prints, OKX's daily settlement, each venue's daily OI and
+    liquidations: around the March 2024 high, longs crowded on two venues at once."""
+    from bot.marketdata import layout
+    from bot.marketdata.history import History
+    from strategies.liquidation import liquidation_map
+    from strategies.liquidation_map import LiquidationMapParams
+    from strategies.series import oi_weighted_funding
+
+    out = tmp_path / "real"
+    assert main(["data", "import", "--all", str(SHARED), "--out", str(out),
+                 "--since", "2024-01-01", "--until", "2024-04-01"]) == 0
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[data]\ndir = "{out}"\nsymbols = ["BTC/USDT:USDT"]\n'
+                   "[basis]\nenabled = false\n")
+    assert main(["replay", "--config", str(cfg), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    store = Store(tmp_path / "o" / "derivbot.db")
+    extreme = [s for s in store.signals("funding_extreme") if s.direction != 0]
+    assert extreme and {s.direction for s in extreme} == {-1}  # crowded longs, faded
+    assert all(json.loads(s.reasons_json)["exchanges"] >= 2 for s in extreme)
+    assert any(a.kind == "funding_spread" for a in store.alerts())
+
+    history = History("binanceusdm")
+    at = 1_709_654_400_000  # 2024-03-05 16:00 UTC: the day's prints and OI are in
+    for e in layout.load(out, ("BTC/USDT:USDT",)).events():
+        if e.seen > at:
+            break
+        history.ingest(e)
+    view = history.view("BTC/USDT:USDT", at)
+    rate, venues = oi_weighted_funding(view)
+    last = {ex: float(f.value[-1]) for ex, f in view.funding.items()}
+    assert venues == 3 and min(last.values()) < rate < max(last.values())
+    assert rate not in last.values()  # weighted by each venue's open interest
+    # the last day's totals (4 March, known at its end), summed over the three venues
+    reported = liquidation_map(view, [], LiquidationMapParams()).reasons["reported"]
+    rows = [pd.read_csv(f).set_index("timestamp").loc[at - 16 * 3_600_000]
+            for f in out.glob("*/BTCUSDT/liquidations.csv")]
+    assert reported == {"long_usd": round(sum(r["long_usd"] for r in rows), 2),
+                        "short_usd": round(sum(r["short_usd"] for r in rows), 2),
+                        "long_share": pytest.approx(0.2475, abs=1e-4), "exchanges": 3}

@@ -9,20 +9,33 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from bot.marketdata.importer import import_symbol
+from bot.marketdata.importer import import_daily, import_symbol
+from bot.marketdata.layout import read_table
+from bot.markets import symbol_dir
 
+DAILY = "daily"  # a table of daily values with a column per venue (Coinalyze)
 # file name -> (venue, kind, the files' clock as UTC+hours); the base asset is named in it
 RULES = (
     (r"binance_usdm_(?P<base>[A-Z]+)USDT_perp_ohlcv_1h_.*\.feather", "binanceusdm", "candles", 0),
     (r"binance_usdm_(?P<base>[A-Z]+)USDT_funding_8h_.*\.feather", "binanceusdm", "funding", 0),
     (r"binance_spot_(?P<base>[A-Z]+)USDT_ohlcv_1h_.*\.feather", "binanceusdm", "spot", 0),
-    (r"coinalyze_(?P<base>[A-Z]+)_perp_open_interest_usd_daily_.*\.csv", "binanceusdm", "oi", 0),
+    (r"coinalyze_(?P<base>[A-Z]+)_perp_open_interest_usd_daily_.*\.csv", DAILY, "oi", 0),
+    (r"coinalyze_(?P<base>[A-Z]+)_perp_funding_pct_daily_multivenue_.*\.csv", DAILY, "funding",
+     0),
+    (r"coinalyze_(?P<base>[A-Z]+)_perp_liquidations_usd_daily_.*\.csv", DAILY, "liquidations",
+     0),
     (r"bybit_(?P<base>[A-Z]+)USDT_perp_ohlcv_1h_.*\.feather", "bybit", "candles", 0),
     (r"bybit_(?P<base>[A-Z]+)USDT_funding_8h_.*_UTCplus3\.csv", "bybit", "funding", 3),
     (r"bybit_(?P<base>[A-Z]+)USDT_funding_8h_.*\.feather", "bybit", "funding", 0),
     (r"okx_(?P<base>[A-Z]+)USDT_funding_8h_.*\.feather", "okx", "funding", 0),
 )
-OI_COLUMN = {"binanceusdm": "{base}/USDT - Binance"}
+# each venue's column in the daily tables
+COLUMN = {"binanceusdm": "{base}/USDT - Binance", "bybit": "{base}/USDT - Bybit",
+          "okx": "{base}/USDT - OKX"}
+# venues whose funding is taken from the daily table: those without 8 h prints of their own
+# over its span (OKX's prints start 2025-10); a daily sample is the 16:00 UTC print
+DAILY_FUNDING = ("okx",)
+PRICED_BY = "binanceusdm"  # whose 1 h closes turn daily OI in USD into contracts
 
 
 def known(src: Path) -> dict[tuple[str, str], dict[str, list[tuple[Path, float]]]]:
@@ -40,19 +53,45 @@ def import_all(src: Path, out: Path, since: int | None = None,
                until: int | None = None) -> list[str]:
     """Import every known file of `src` into `out`; the lines it did, for the person."""
     done = []
-    for (venue, base), kinds in sorted(known(src).items()):
+    found = known(src)
+    for (venue, base), kinds in sorted(found.items()):
+        if venue == DAILY:
+            continue
         symbol = f"{base}/USDT:USDT"
         candles = kinds.get("candles", [(None, 0)])[0][0]
         spot = kinds.get("spot", [(None, 0)])[0][0]
-        oi = kinds.get("oi", [(None, 0)])[0][0] if candles is not None else None
         if candles is not None:
-            import_symbol(out, venue, symbol, candles, None, oi,
-                          OI_COLUMN.get(venue, "").format(base=base) or None, since, until,
-                          spot)
-            done.append(f"{venue} {symbol}: candles" + (", spot" if spot else "")
-                        + (", open interest" if oi else ""))
+            import_symbol(out, venue, symbol, candles, None, since=since, until=until,
+                          spot_file=spot)
+            done.append(f"{venue} {symbol}: candles" + (", spot" if spot else ""))
         for path, offset in kinds.get("funding", []):
             import_symbol(out, venue, symbol, None, path, since=since, until=until,
                           offset_hours=offset)
             done.append(f"{venue} {symbol}: funding from {path.name}")
+    for (venue, base), kinds in sorted(found.items()):
+        if venue == DAILY:
+            done += _daily(out, base, kinds, since, until)
+    return done
+
+
+def _daily(out: Path, base: str, kinds: dict, since: int | None, until: int | None
+           ) -> list[str]:
+    """The daily tables of one asset, each venue's column into that venue's folder."""
+    symbol, done = f"{base}/USDT:USDT", []
+    priced = out / PRICED_BY / symbol_dir(symbol) / "candles_1h.csv"
+    closes = read_table(priced) if priced.exists() else None
+    for venue, column in COLUMN.items():
+        column = column.format(base=base)
+        got = []
+        for kind, arg in (("oi", "oi"), ("funding", "funding_file"),
+                          ("liquidations", "liquidations")):
+            if kind not in kinds or (kind == "oi" and closes is None) or (
+                    kind == "funding" and venue not in DAILY_FUNDING):
+                continue
+            path = kinds[kind][0][0]
+            import_daily(out, venue, symbol, column=column, closes=closes, since=since,
+                         until=until, **{arg: path})
+            got.append(f"daily {kind.replace('oi', 'open interest')} from {path.name}")
+        if got:
+            done.append(f"{venue} {symbol}: " + ", ".join(got))
     return done

@@ -9,16 +9,18 @@ import numpy as np
 from bot.marketdata.layout import (
     CANDLE,
     FUNDING,
+    LIQUIDATION,
     OI,
     SPOT,
     CandleEvent,
     Event,
     FundingEvent,
+    LiquidationEvent,
     OIEvent,
 )
 from strategies.funding import to_8h
 from strategies.indicators import WilderIndicators
-from strategies.types import Candles, MarketView, Series
+from strategies.types import Candles, Liquidations, MarketView, Series
 
 CANDLE_FIELDS = ("open", "high", "low", "close", "volume", "taker_buy", "atr", "adx")
 
@@ -58,6 +60,7 @@ class SymbolHistory:
         self.indicators = WilderIndicators(14)
         self.funding: dict[str, Ring] = {}
         self.oi: dict[str, Ring] = {}
+        self.liquidations: dict[str, Ring] = {}
         self._funding_len, self._oi_len = funding_periods, oi_points
         self.funding_version = 0  # prints added: readings of funding alone can be reused
 
@@ -74,6 +77,11 @@ class SymbolHistory:
     def add_oi(self, e: OIEvent) -> None:
         ring = self.oi.setdefault(e.exchange, Ring(("ts", "v"), self._oi_len))
         ring.append((e.ts, e.open_interest))
+
+    def add_liquidation(self, e: LiquidationEvent) -> None:
+        ring = self.liquidations.setdefault(e.exchange,
+                                            Ring(("ts", "long", "short"), self._oi_len))
+        ring.append((e.ts, e.long_usd, e.short_usd))
 
 
 class History:
@@ -108,6 +116,8 @@ class History:
             self._of(e.symbol).add_funding(e)
         elif e.kind == OI:
             self._of(e.symbol).add_oi(e)
+        elif e.kind == LIQUIDATION:
+            self._of(e.symbol).add_liquidation(e)
         return False
 
     def view(self, symbol: str, now: int) -> MarketView:
@@ -119,8 +129,10 @@ class History:
                           None if len(tb) == 0 or np.isnan(tb[-1]) else tb)
         funding = {ex: Series(r.column(0), r.column(1)) for ex, r in h.funding.items()}
         oi = {ex: Series(r.column(0), r.column(1)) for ex, r in h.oi.items()}
+        liq = {ex: Liquidations(r.column(0), r.column(1), r.column(2))
+               for ex, r in h.liquidations.items()}
         return MarketView(symbol, self.venue, now, candles, funding, oi,
-                          funding_version=h.funding_version)
+                          funding_version=h.funding_version, liquidations=liq)
 
     def funding_series(self, symbol: str) -> Series | None:
         """The venue's funding prints for `symbol` (8 h-equivalent), oldest first."""

@@ -1,5 +1,6 @@
 """Bring outside history into the canonical layout: freqtrade feather/CSV candles and funding,
-and Coinalyze-style daily open interest (one column per venue, USD)."""
+and Coinalyze-style daily tables (one column per venue): open interest (USD), funding (percent
+per 8 h, that day's 16:00 UTC settlement) and liquidations (USD, `<venue>_long`/`_short`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bot.marketdata.layout import DataError, read_table
+from bot.marketdata.layout import DataError, funding_interval_hours, read_table
 from bot.markets import symbol_dir
 from strategies.types import DAY_MS
 
@@ -135,13 +136,7 @@ def import_symbol(out: Path, exchange: str, symbol: str, candles_file: Path | No
 
     c = None if candles_file is None else write_candles(candles_file, "candles_1h.csv")
     if funding_file is not None:
-        new = funding(funding_file, since, until, offset_hours)
-        path = folder / "funding.csv"
-        if path.exists():
-            new = pd.concat([read_table(path)[["timestamp", "rate"]], new])
-            new = new.drop_duplicates("timestamp", keep="last").sort_values("timestamp")
-        if len(new):  # a file with no print in the window leaves no empty table behind
-            new.to_csv(path, index=False)
+        merge_funding(folder, funding(funding_file, since, until, offset_hours))
     if spot_file is not None:
         write_candles(spot_file, "spot_candles_1h.csv")
     if oi_file is not None:
@@ -151,6 +146,81 @@ def import_symbol(out: Path, exchange: str, symbol: str, candles_file: Path | No
             raise DataError("--oi needs --candles (daily OI is priced at the day's close)")
         daily_open_interest(oi_file, oi_column, c, since, until).to_csv(
             folder / "open_interest.csv", index=False)
+    for f in folder.glob("*.csv"):
+        read_table(f)  # what was written must load
+    return folder
+
+
+def merge_funding(folder: Path, new: pd.DataFrame) -> None:
+    """Prints merged with the folder's funding.csv (the new one wins a print both have).
+    When either side states each print's interval, both do: the other's from its spacing."""
+    path = folder / "funding.csv"
+    frames = [read_table(path), new] if path.exists() else [new]
+    if any("interval_hours" in f for f in frames):
+        frames = [f if "interval_hours" in f else f.assign(
+            interval_hours=funding_interval_hours(f["timestamp"].to_numpy())) for f in frames]
+    merged = pd.concat(frames).drop_duplicates("timestamp", keep="last")
+    if len(merged):  # a file with no print in the window leaves no empty table behind
+        merged.sort_values("timestamp").to_csv(path, index=False)
+
+
+def _venue_table(path: Path, columns: tuple[str, ...]) -> tuple[np.ndarray, pd.DataFrame]:
+    """A daily table's dates (ms, ascending: such files are not always in order) and the
+    venue's columns; an error naming what the file has when one is missing."""
+    df = read_frame(path)
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataError(f"{path}: no column {missing[0]!r}; have "
+                        f"{', '.join(map(str, df.columns))}")
+    ts = _ms(df, path)
+    order = np.argsort(ts, kind="stable")
+    return ts[order], df[list(columns)].iloc[order].reset_index(drop=True)
+
+
+def daily_funding(path: Path, column: str, since: int | None = None,
+                  until: int | None = None) -> pd.DataFrame:
+    """One venue's daily funding sample (percent per 8 h) as the 8 h print it is: the day's
+    16:00 UTC settlement, a fraction, interval_hours 8. Days without a value are left out."""
+    ts, df = _venue_table(path, (column,))
+    rate = df[column].to_numpy(float) / 100.0
+    ok = np.isfinite(rate)
+    out = pd.DataFrame({"timestamp": ts[ok] + 16 * 3_600_000, "rate": rate[ok],
+                        "interval_hours": 8.0})
+    return _window(out, since, until)
+
+
+def daily_liquidations(path: Path, venue: str, since: int | None = None,
+                       until: int | None = None) -> pd.DataFrame:
+    """One venue's daily liquidations (`<venue>_long`, `<venue>_short`, USD), stamped at
+    the day's end, when the total is known. Days missing either side are left out."""
+    ts, df = _venue_table(path, (f"{venue}_long", f"{venue}_short"))
+    lg, sh = (df[f"{venue}_{k}"].to_numpy(float) for k in ("long", "short"))
+    ok = np.isfinite(lg) & np.isfinite(sh) & (lg >= 0) & (sh >= 0)
+    out = pd.DataFrame({"timestamp": ts[ok] + DAY_MS, "long_usd": lg[ok],
+                        "short_usd": sh[ok]})
+    return _window(out, since, until)
+
+
+def import_daily(out: Path, exchange: str, symbol: str, *, oi: Path | None = None,
+                 funding_file: Path | None = None, liquidations: Path | None = None,
+                 column: str, closes: pd.DataFrame | None = None, since: int | None = None,
+                 until: int | None = None) -> Path:
+    """A venue's column of Coinalyze-style daily tables into out/exchange/SYMBOL/: open
+    interest (priced into contracts with `closes`, the 1 h candles of the same asset),
+    funding (merged) and liquidations."""
+    folder = out / exchange / symbol_dir(symbol)
+    folder.mkdir(parents=True, exist_ok=True)
+    if oi is not None:
+        if closes is None:
+            raise DataError("daily open interest needs 1 h candles of the asset to price it")
+        daily_open_interest(oi, column, closes, since, until).to_csv(
+            folder / "open_interest.csv", index=False)
+    if funding_file is not None:
+        merge_funding(folder, daily_funding(funding_file, column, since, until))
+    if liquidations is not None:
+        table = daily_liquidations(liquidations, column, since, until)
+        if len(table):
+            table.to_csv(folder / "liquidations.csv", index=False)
     for f in folder.glob("*.csv"):
         read_table(f)  # what was written must load
     return folder

@@ -4,6 +4,7 @@
                              funding.csv          timestamp,rate[,interval_hours]
                              open_interest.csv    timestamp,open_interest[,open_interest_value]
                              spot_candles_1h.csv  as candles_1h.csv
+                             liquidations.csv     timestamp,long_usd,short_usd[,price]
 
 Timestamps are ms UTC; a candle's timestamp is its open time and it is seen at its close.
 """
@@ -28,9 +29,12 @@ FILES = {
     "spot_candles_1h.csv": (CANDLE_COLS, ("taker_buy_volume",)),
     "funding.csv": (("timestamp", "rate"), ("interval_hours",)),
     "open_interest.csv": (("timestamp", "open_interest"), ("open_interest_value",)),
+    # liquidated notional (USD) of longs and shorts: a print (at its price) or a period's
+    # total stamped at the period's end, when it is known
+    "liquidations.csv": (("timestamp", "long_usd", "short_usd"), ("price",)),
 }
 # Order of kinds that share one instant: prices first (they mark positions), then cash.
-CANDLE, SPOT, FUNDING, OI = 0, 1, 2, 3
+CANDLE, SPOT, FUNDING, OI, LIQUIDATION = 0, 1, 2, 3, 4
 
 
 class DataError(ValueError):
@@ -71,7 +75,18 @@ class OIEvent(NamedTuple):
     value: float  # NaN when absent
 
 
-Event = CandleEvent | FundingEvent | OIEvent
+class LiquidationEvent(NamedTuple):
+    kind: int
+    exchange: str
+    symbol: str
+    ts: int
+    seen: int
+    long_usd: float  # longs liquidated
+    short_usd: float
+    price: float  # NaN for a period's total
+
+
+Event = CandleEvent | FundingEvent | OIEvent | LiquidationEvent
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -116,6 +131,10 @@ def read_table(path: Path) -> pd.DataFrame:
             row = int(bad[0])
             raise DataError(f"{path}: line {row + 2}: interval_hours {hours[row]} is not "
                             "a funding interval (0 < hours <= 24)")
+    for col in ("long_usd", "short_usd"):
+        if col in df and (df[col].to_numpy() < 0).any():
+            row = int(np.flatnonzero(df[col].to_numpy() < 0)[0])
+            raise DataError(f"{path}: line {row + 2}: {col} {df[col].iloc[row]} is negative")
     return df
 
 
@@ -192,7 +211,7 @@ def load(root: str | Path, symbols: tuple[str, ...] | None = None,
     return data
 
 
-def _funding_interval_hours(ts: np.ndarray) -> float:
+def funding_interval_hours(ts: np.ndarray) -> float:
     """A file without an interval column: the median spacing of its prints (8 h alone)."""
     if len(ts) < 2:
         return 8.0
@@ -215,9 +234,14 @@ def _rows(ex: str, sym: str, name: str, df: pd.DataFrame) -> Iterator[Event]:
             yield CandleEvent(kind, ex, target, t, t + HOUR_MS, *vals)
     elif name == "funding.csv":
         hours = (df["interval_hours"].to_numpy() if "interval_hours" in df
-                 else np.full(len(df), _funding_interval_hours(ts)))
+                 else np.full(len(df), funding_interval_hours(ts)))
         for t, r, h in _chunked(ts, df["rate"].to_numpy(), hours):
             yield FundingEvent(FUNDING, ex, sym, t, t, r, h)
+    elif name == "liquidations.csv":
+        price = df["price"].to_numpy() if "price" in df else np.full(len(df), np.nan)
+        for t, lg, sh, px in _chunked(ts, df["long_usd"].to_numpy(),
+                                      df["short_usd"].to_numpy(), price):
+            yield LiquidationEvent(LIQUIDATION, ex, sym, t, t, lg, sh, px)
     else:
         val = (df["open_interest_value"].to_numpy() if "open_interest_value" in df
                else np.full(len(df), np.nan))
