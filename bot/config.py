@@ -87,6 +87,8 @@ class ApprovalConfig(Strict):
     paper: bool = False  # live always asks a person; paper only when this is true
     tolerance: float = Field(default=0.005, gt=0, lt=0.5)  # price move that voids approval
     expiry_bars: int = Field(default=1, ge=1)  # a proposal lives until its signal's candle ends
+    min_wait: float = Field(default=600.0, ge=0)  # ... and at least this many wall seconds
+    hold_clock: bool = True  # paper: the paced clock stops while a proposal is in its min_wait
 
 
 class OperatorConfig(Strict):

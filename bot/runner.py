@@ -7,6 +7,7 @@ record of the decisions → telemetry (signal rows, alerts, equity, gauges) → 
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import inspect
 import logging
@@ -33,6 +34,7 @@ from bot.operator.metrics import Metrics
 from bot.operator.telemetry import Telemetry
 from state.store import Store
 
+HOLD_POLL_S = 0.25  # how often a held clock looks for a person's answer
 log = logging.getLogger("derivbot.runner")
 
 
@@ -86,7 +88,8 @@ class Runner:
             self.om.basis = self.basis
         a = cfg.approval
         self.gate = ApprovalGate(cfg.mode == "live" or a.paper, store, self.metrics,
-                                 a.tolerance, a.expiry_bars)
+                                 a.tolerance, a.expiry_bars, a.min_wait)
+        self.hold = False  # paper: hold the paced clock while a proposal waits for a person
         if self.basis is not None and self.gate.required:
             self.basis.gate = self.gate  # a new pair is a new position: a person approves it
         self.account = Account(gateway, store, self.history, self.clock)
@@ -125,12 +128,30 @@ class Runner:
         for t, batch in batches(events):
             if self.stop_requested or (max_ticks is not None and self.stats.ticks >= max_ticks):
                 break
+            await self._held()
             await self.clock.sleep_until(t)
             await self.tick(t, batch)
             if on_tick is not None:
                 on_tick(t, len(batch))
         self.store.flush()
         return self.stats
+
+    async def _held(self) -> None:
+        """While a proposal waits within its minimum wait, market time stands still: the
+        person answers at human speed, and what they approve executes at the instant they
+        saw. Pacing then resumes from here (no burst to catch up)."""
+        if not (self.hold and self.gate.required and self.trading):
+            return
+        held = False
+        while not self.stop_requested and self.gate.holding():
+            if not held:
+                log.info("clock_held", extra=kv(note="a proposal waits for a person"))
+            held = True
+            await asyncio.sleep(HOLD_POLL_S)
+            await self.om.sync()
+            await self.approvals.execute(self.clock.now())
+        if held and hasattr(self.clock, "pace"):
+            self.clock.pace(True)
 
     async def run_stream(self, stream: AsyncIterator[list[Event]],
                          max_ticks: int | None = None) -> TickStats:

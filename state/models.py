@@ -300,7 +300,8 @@ class Proposal(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     created_at: int = Field(index=True)
-    expires_at: int
+    expires_at: int  # market time: the signal's expiry
+    waits_until: int = 0  # wall ms: a person has at least until then, whatever the market
     status: str = Field(index=True)  # pending | approved | rejected | expired | executed | refused
     strategy: str
     symbol: str

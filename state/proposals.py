@@ -3,6 +3,8 @@ can never both win: each status change happens at most once."""
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import update
 from sqlmodel import select
 
@@ -33,12 +35,23 @@ def parse_id(text: str) -> int:
     return int(text)
 
 
-def decide(store: Store, pid: int, approve: bool, by: str, now: int, reason: str = "") -> str:
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def in_time(p: Proposal, now: int, wall: int) -> bool:
+    """A proposal lives through its signal's expiry (market time), and in any case until
+    the wall time it promised a person (`waits_until`)."""
+    return now <= p.expires_at or wall < p.waits_until
+
+
+def decide(store: Store, pid: int, approve: bool, by: str, now: int, reason: str = "",
+           wall: int | None = None) -> str:
     """A person's answer. Returns what happened; raises ProposalError with a clear reason."""
     p = get(store, pid)
     if p is None:
         raise ProposalError(f"no proposal {pid}")
-    if p.status == "pending" and now > p.expires_at:
+    if p.status == "pending" and not in_time(p, now, wall_ms() if wall is None else wall):
         _move(store, pid, ("pending",), "expired", reason="expired before a decision")
         raise ProposalError(f"proposal {pid} expired at {p.expires_at}; nothing will execute")
     to = "approved" if approve else "rejected"
@@ -59,13 +72,21 @@ def finish(store: Store, pid: int, status: str, reason: str = "",
     _move(store, pid, ("executing",), status, reason=reason, trade_id=trade_id)
 
 
-def expire(store: Store, now: int) -> int:
-    """Proposals past their expiry (valid through the expiry instant itself) expire."""
+def expire(store: Store, now: int, wall: int | None = None) -> int:
+    """Proposals past their expiry (valid through the expiry instant itself) and past the
+    wall time promised to a person expire."""
+    wall = wall_ms() if wall is None else wall
     with store.apart() as conn:
         res = conn.execute(update(Proposal).where(Proposal.status.in_(("pending", "approved")))
                            .where(Proposal.expires_at < now)
+                           .where(Proposal.waits_until <= wall)
                            .values(status="expired", reason="expired before execution"))
     return res.rowcount
+
+
+def drop(store: Store, pid: int, reason: str) -> bool:
+    """A pending proposal ends unanswered, with the reason a person reads."""
+    return _move(store, pid, ("pending",), "expired", reason=reason)
 
 
 def listing(store: Store, status: str | None = None) -> list[Proposal]:

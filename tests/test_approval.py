@@ -100,9 +100,18 @@ def test_paper_with_approval_proposes_then_executes_once(synth_dir, tmp_path):
         assert any("-stop-0" in o.client_id for o in engine.open.values())
         with pytest.raises(proposals.ProposalError, match="already executed"):
             proposals.decide(store, p.id, True, "bob", runner.clock.now())
-        # a proposal left alone expires and can never execute
+        # a proposal left alone outlives its signal's candle while a person's ten minutes
+        # run (market time here runs far faster than the wall), then expires
         await _until(runner, feed, lambda: proposals.listing(store, "pending"))
         (q,) = proposals.listing(store, "pending")
+        assert q.waits_until - proposals.wall_ms() > 590_000
+        for t, batch in feed:
+            await runner.tick(t, batch)
+            if t > q.expires_at + 2 * H:
+                break
+        assert proposals.get(store, q.id).status == "pending"
+        q.waits_until = proposals.wall_ms()  # as if the ten minutes had passed
+        store.save(q)
         await _until(runner, feed, lambda: proposals.get(store, q.id).status == "expired")
         with pytest.raises(proposals.ProposalError, match="already expired"):
             proposals.decide(store, q.id, True, "alice", runner.clock.now())
@@ -129,3 +138,51 @@ def test_a_price_move_beyond_tolerance_refuses_the_approved_plan(synth_dir, tmp_
 
     run(go())
     store.close()
+
+
+def test_paper_market_time_stands_still_while_a_person_decides(synth_dir, tmp_path):
+    """Paced paper with a person approving: while a proposal is within its minimum wait the
+    clock holds, what the person approves executes at the instant they saw, and one left
+    alone expires once its wait is over and its candle has ended."""
+    import asyncio
+    import time
+
+    from bot.app.modes import run_paper
+    from bot.config import parse_config
+
+    cfg = parse_config({
+        "data": {"dir": str(synth_dir)}, "state": {"db": str(tmp_path / "bot.db")},
+        "approval": {"paper": True, "min_wait": 1.5},
+        "paper": {"time_scale": 360_000, "warmup_bars": 720},
+        "metrics": {"enabled": False}, "operator": {"enabled": False}})
+
+    async def person(store: Store, skip: set[int]):
+        while not (new := [p for p in proposals.listing(store, "pending") if p.id not in skip]):
+            await asyncio.sleep(0.02)
+        return new[0], store.get_meta("market_now")
+
+    async def go():
+        bot = asyncio.create_task(run_paper(cfg, synth_dir, max_ticks=3000,
+                                            serve_metrics=False))
+        store = Store(cfg.state.db)  # a second connection, as the page or the CLI has
+        p, seen = await asyncio.wait_for(person(store, set()), 60)
+        await asyncio.sleep(0.6)  # reading the card
+        assert store.get_meta("market_now") == seen  # no candle went by meanwhile
+        proposals.decide(store, p.id, True, "alice", seen)
+        while proposals.get(store, p.id).status in ("approved", "executing"):
+            await asyncio.sleep(0.02)
+        done = proposals.get(store, p.id)
+        trade = next(t for t in store.trades() if t.id == done.trade_id)
+        assert done.status == "executed" and trade.opened_at == seen
+
+        q, seen = await asyncio.wait_for(person(store, {p.id}), 60)
+        left = time.monotonic()
+        while proposals.get(store, q.id).status == "pending":
+            await asyncio.sleep(0.02)
+        waited = time.monotonic() - left
+        assert 1.0 < waited < 10 and proposals.get(store, q.id).status == "expired"
+        assert store.get_meta("market_now") > seen  # the clock went on after the wait
+        bot.cancel()
+        store.close()
+
+    run(go())

@@ -27,7 +27,7 @@ class BotThread:
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, daemon=True).start()
         self.runner, self.engine, self.store, self.feed = replay_runner(
-            synth_dir, tmp_path / "bot.db", {"approval": {"paper": True}})
+            synth_dir, tmp_path / "bot.db", {"approval": {"paper": True, "min_wait": 0}})
         page = OperatorPage(self.store, "tok3n", self.runner.clock.now)
         self.server = self.call(serve(page, "127.0.0.1", 0))
         self.base = f"http://127.0.0.1:{self.server.addresses[0][1]}"

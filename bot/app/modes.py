@@ -182,6 +182,7 @@ async def run_paper(cfg: Config, data_dir: Path, max_ticks: int | None = None,
                  extra=kv(url=f"http://{cfg.metrics.host}:{cfg.metrics.port}/metrics"))
     runner = Runner(cfg, SimGateway(sim), store, markets, clock, metrics,
                     sinks=(SimMarketSink(sim, cfg.exchange.venue),))
+    runner.hold = cfg.approval.hold_clock
     page = await start_operator(cfg, store, clock.now) if serve_metrics else None
     events = list(data.events())
     if resumed:

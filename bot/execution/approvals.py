@@ -33,7 +33,7 @@ class ApprovedProposals:
 
     async def execute(self, now: int) -> None:
         """Approved proposals: checked again, then executed once (or refused with why)."""
-        for p in self.gate.ready(now):
+        for p in self.gate.ready(now, self._price):
             if not proposals.claim(self.store, p.id):
                 continue  # someone else took it
             if p.strategy == "basis":
@@ -57,6 +57,9 @@ class ApprovedProposals:
             self.risk.record(repriced, fresh, now, trade.id)
             proposals.finish(self.store, p.id, "executed", trade_id=trade.id)
             log.info("proposal_executed", extra=kv(id=p.id, trade=trade.id))
+
+    def _price(self, symbol: str) -> float:
+        return self.history.last_close(symbol)
 
     async def _execute_basis(self, p) -> None:
         """An approved basis pair: price still within tolerance and funding still paying."""

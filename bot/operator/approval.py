@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from bot.logs import kv
 from bot.operator.metrics import Metrics
+from bot.operator.status import cash
 from risk.manager import Approved, Decision, Refused
 from state import proposals
 from state.models import Proposal
@@ -23,14 +24,24 @@ HOUR_MS = 3_600_000
 
 class ApprovalGate:
     def __init__(self, required: bool, store: Store, metrics: Metrics, tolerance: float = 0.005,
-                 expiry_bars: int = 1) -> None:
+                 expiry_bars: int = 1, min_wait: float = 0.0) -> None:
         self.required, self.store, self.metrics = required, store, metrics
-        self.tolerance, self.expiry_bars = tolerance, expiry_bars
+        self.tolerance, self.expiry_bars, self.min_wait = tolerance, expiry_bars, min_wait
+
+    def _times(self, now: int) -> dict:
+        """A proposal's life: its signal's candle in market time, and at least `min_wait`
+        wall seconds for a person to read and answer it."""
+        return {"created_at": now, "expires_at": now + self.expiry_bars * HOUR_MS,
+                "waits_until": proposals.wall_ms() + int(self.min_wait * 1000)}
+
+    def holding(self) -> bool:
+        """A proposal is pending within the wall time promised to a person."""
+        wall = proposals.wall_ms()
+        return any(p.waits_until > wall for p in proposals.listing(self.store, "pending"))
 
     def propose(self, ap: Approved, now: int, weight: float) -> Proposal:
         plan = ap.plan
-        p = Proposal(created_at=now, expires_at=now + self.expiry_bars * HOUR_MS,
-                     status="pending", strategy=plan.strategy, symbol=plan.symbol,
+        p = Proposal(**self._times(now), status="pending", strategy=plan.strategy, symbol=plan.symbol,
                      side=plan.direction.side, size=ap.size, entry=plan.entry, stop=plan.stop,
                      targets_json=json.dumps([[t.price, t.fraction] for t in plan.targets]),
                      risk_cash=ap.risk_cash, margin=ap.margin, liquidation=ap.liquidation,
@@ -55,8 +66,7 @@ class ApprovalGate:
     def propose_basis(self, perp: str, amount, price: float, avg: float, leverage: float,
                       now: int) -> Proposal:
         """A delta-neutral pair: buy `amount` spot and sell as much of the perp."""
-        p = Proposal(created_at=now, expires_at=now + self.expiry_bars * HOUR_MS,
-                     status="pending", strategy="basis", symbol=perp,
+        p = Proposal(**self._times(now), status="pending", strategy="basis", symbol=perp,
                      side="spot long + perp short", size=amount, entry=price, stop=0.0,
                      targets_json="[]", risk_cash=0.0,
                      margin=float(amount) * price / leverage, liquidation=0.0,
@@ -75,10 +85,19 @@ class ApprovalGate:
         )
         return p
 
-    def ready(self, now: int) -> list[Proposal]:
-        """Approved proposals still in time; the rest of the stale ones expire now."""
-        proposals.expire(self.store, now)
+    def ready(self, now: int, price_of=None) -> list[Proposal]:
+        """Approved proposals still in time; the rest of the stale ones expire now, and so
+        does a pending one past its wait whose price left the tolerance (`price_of`)."""
+        wall = proposals.wall_ms()
+        proposals.expire(self.store, now, wall)
         pending = proposals.listing(self.store, "pending")
+        if price_of is not None:
+            for p in pending:
+                price = price_of(p.symbol)
+                if p.waits_until <= wall and abs(price / p.entry - 1) > self.tolerance:
+                    proposals.drop(self.store, p.id, f"price left the {self.tolerance:.2%} "
+                                   f"tolerance: {cash(p.entry)} then, {cash(price)} now")
+            pending = [p for p in pending if p.status == "pending"]
         self.metrics.proposals_pending.set(len(pending))
         self.metrics.proposal_age.set(max(((now - p.created_at) / 1000 for p in pending),
                                           default=0))
