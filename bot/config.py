@@ -109,6 +109,8 @@ class StrategyToggle(Strict):
     reentry: Literal["episode", "cooldown"] = "episode"  # once per signal episode, or timed
     cooldown_hours: float = Field(default=24.0, ge=0)  # "cooldown": hours between entries
     max_trades_per_day: int = Field(default=0, ge=0)  # entries a UTC day, all symbols; 0: any
+    # the bars its triggers, ATR, VWAP and regime read; it decides at their close (UTC)
+    timeframe: Literal["1h", "4h", "1d"] = "1h"
 
 
 class StrategiesConfig(Strict):
@@ -121,6 +123,11 @@ class StrategiesConfig(Strict):
     # the funding z-score alone, stop 3 ATR(4 h), out after 77 h: off until a walk-forward
     # study says how it trades out of sample
     funding_reversion: StrategyToggle = StrategyToggle(enabled=False)
+
+    def timeframes(self) -> tuple[str, ...]:
+        """The coarser bars the enabled strategies read (1 h is always kept)."""
+        return tuple(sorted({t.timeframe for _, t in self if isinstance(t, StrategyToggle)
+                             and t.enabled and t.timeframe != "1h"}))
 
 
 class ManagementConfig(Strict):

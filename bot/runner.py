@@ -78,7 +78,7 @@ class Runner:
         self.clock = clock or ReplayClock()
         self.metrics = metrics or Metrics()
         self.sinks = sinks
-        self.history = History(cfg.exchange.venue)
+        self.history = History(cfg.exchange.venue, timeframes=cfg.strategies.timeframes())
         self.om = OrderManager(gateway, store, markets, self.clock)
         self.risk = RiskDesk(cfg.risk, store, self.metrics)
         self.basis = None

@@ -105,11 +105,13 @@ class Readings(dict):
     view it reads, it is valid until its history takes the next event. A reading already
     made is a plain dict hit (`__missing__` runs only for the first)."""
 
-    __slots__ = ("_agg", "_armed", "_found", "_keys", "_memo", "_weighted", "s", "view")
+    __slots__ = ("_agg", "_armed", "_base", "_found", "_keys", "_memo", "_weighted", "s",
+                 "view")
 
-    def __init__(self, view: MarketView, s: SignalSet, memo: dict | None = None) -> None:
+    def __init__(self, view: MarketView, s: SignalSet, memo: dict | None = None,
+                 base: Readings | None = None) -> None:
         super().__init__()
-        self.view, self.s, self._memo = view, s, memo
+        self.view, self.s, self._memo, self._base = view, s, memo, base
         self._found: list[Cluster] | None = None
         self._keys: dict | None = None
         self._agg = None
@@ -130,6 +132,9 @@ class Readings(dict):
 
     @property
     def clusters(self) -> list[Cluster]:
+        """The liquidation map: the hourly one for a coarser view read beside it (`base`)."""
+        if self._base is not None:
+            return self._base.clusters
         if self._found is None:
             self._found = _liquidation_map(self.view, self.s.liquidation_map, self._memo)
         return self._found
@@ -183,12 +188,14 @@ class Readings(dict):
         return self._agg
 
 
-def read_all(view: MarketView, s: SignalSet, memo: dict | None = None) -> Readings:
+def read_all(view: MarketView, s: SignalSet, memo: dict | None = None,
+             base: Readings | None = None) -> Readings:
     """The readings of every module over `view`. `memo` (a dict the caller keeps per symbol,
     fed that symbol's views in time order, each read in full before the next) reuses the
     readings that depend on funding alone until a funding print arrives, and keeps the
-    liquidation map up to date bar by bar."""
-    return Readings(view, s, memo)
+    liquidation map up to date bar by bar. `base`: the hourly readings of the same instant,
+    whose liquidation map a coarser view shares."""
+    return Readings(view, s, memo, base)
 
 
 MODULES: dict[str, Callable[[Readings], Signal]] = {

@@ -191,8 +191,20 @@ def _fade_plan(d: pd.DataFrame, i: int, way: int, inv: float, atr: float, regime
     return _on_tick(entry - way * dist, tick), [_on_tick(t, tick) for t in (t1, t2, t3)]
 
 
+def bars_of(candles: pd.DataFrame, hours: int) -> pd.DataFrame:
+    """`hours` bars built from 1 h candles (UTC-aligned; a bucket with a missing hour is the
+    hours it has), stamped with their open time."""
+    if hours == 1:
+        return candles.reset_index(drop=True)
+    g = candles.groupby(candles["timestamp"] // (hours * HOUR))
+    return pd.DataFrame({"timestamp": g["timestamp"].first() // (hours * HOUR) * hours * HOUR,
+                         "open": g["open"].first(), "high": g["high"].max(),
+                         "low": g["low"].min(), "close": g["close"].last(),
+                         "volume": g["volume"].sum()}).reset_index(drop=True)
+
+
 def funding_fade_trades(candles: pd.DataFrame, funding: pd.DataFrame, tick: Decimal,
-                        threshold: float = 2.0) -> list[tuple]:
+                        threshold: float = 2.0, hours: int = 1) -> list[tuple]:
     """Each trade of the funding fade on one venue's history as (entry time, side, entry
     price, stop, targets, exit time, exit reason). The bias is the funding z-score beyond
     ±threshold (one venue: the multi-exchange extreme cannot speak); an entry needs the
@@ -200,14 +212,20 @@ def funding_fade_trades(candles: pd.DataFrame, funding: pd.DataFrame, tick: Deci
     the extreme against the position → the one for it → close: the stop fills on the first
     leg (at the open on a gap), targets on the second (40/30/30). At the close the stop
     moves to breakeven after T1 and to T1 after T2 — or, if the close is already through
-    that level, the rest leaves at the close."""
+    that level, the rest leaves at the close. With `hours` > 1 the signals, stop and targets
+    read `hours` bars and an entry is made only at such a bar's close; exits still walk
+    the hourly bars."""
     d = candles.reset_index(drop=True)
     closes = d["timestamp"].to_numpy() + HOUR
     z_at = funding_z(funding).reindex(closes, method="ffill").to_numpy()
     o, h, lo, c = (d[k].to_numpy() for k in ("open", "high", "low", "close"))
-    atr, adx = atr_adx_1h(h, lo, c)
+    frame = bars_of(d, hours)
+    atr, adx = atr_adx_1h(*(frame[k].to_numpy() for k in ("high", "low", "close")))
     regime = regimes(atr, adx)
-    triggers = _structure(d)
+    triggers = _structure(frame)
+    ends = frame["timestamp"].to_numpy() + hours * HOUR
+    at = np.searchsorted(ends, closes)  # the frame's bar that closes with each hour, if any
+    at = np.where((at < len(ends)) & (ends[np.minimum(at, len(ends) - 1)] == closes), at, -1)
     trades, pos, episode = [], None, 0
     for i, t in enumerate(closes):
         if pos is not None:
@@ -240,10 +258,11 @@ def funding_fade_trades(candles: pd.DataFrame, funding: pd.DataFrame, tick: Deci
         bias = 0 if not abs(z) >= threshold else (-1 if z > 0 else 1)
         if bias != episode:
             episode = 0
-        if pos is None and bias != 0 and bias != episode and np.isfinite(atr[i]) and (
-                np.isfinite(triggers[bias][i])):
-            stop, targets = _fade_plan(d, i, bias, float(triggers[bias][i]), float(atr[i]),
-                                       str(regime[i]), tick)
+        j = at[i]
+        if pos is None and bias != 0 and bias != episode and j >= 0 and np.isfinite(
+                atr[j]) and np.isfinite(triggers[bias][j]):
+            stop, targets = _fade_plan(frame, j, bias, float(triggers[bias][j]), float(atr[j]),
+                                       str(regime[j]), tick)
             pos = (bias, int(t), _fill(c[i]), stop, targets, 0, stop)
             episode = bias
     if pos is not None:

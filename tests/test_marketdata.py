@@ -3,6 +3,7 @@
 import filecmp
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.marketdata import layout as marketdata
@@ -179,3 +180,37 @@ def test_daily_venue_tables_become_prints_oi_and_liquidations_of_each_venue(tmp_
     with pytest.raises(DataError, match="no column 'BTC/USDT - Bybit_long'; have t, "):
         import_daily(out, "bybit", "BTC/USDT:USDT", liquidations=liq,
                      column="BTC/USDT - Bybit")
+
+
+def test_four_hour_bars_are_known_at_their_close_and_a_venues_own_file_wins(tmp_path):
+    """4 h bars built from the hourly ones: none before its last hour closes, a bucket
+    missing an hour is the hours it has; with candles_4h.csv the venue's own bars are used."""
+    from bot.marketdata.history import History
+    from strategies.indicators import atr_adx
+
+    rows = [(i, 100 + i, 103 + i, 98 + i, 101 + i, 1 + i) for i in range(40) if i != 9]
+    text = HEADER + "".join(f"{i * H},{o},{h},{lo},{c},{v}\n" for i, o, h, lo, c, v in rows)
+    history = History("binanceusdm", timeframes=("4h",))
+    seen = {}
+    for e in marketdata.load(layout(tmp_path, {"candles_1h.csv": text})).events():
+        history.ingest(e)
+        seen[e.seen] = history.view("BTC/USDT:USDT", e.seen, "4h").candles
+    assert len(seen[3 * H]) == 0 and len(seen[4 * H]) == 1  # known at 04:00, not before
+    first = seen[4 * H]
+    assert (first.ts[0], first.open[0], first.high[0], first.low[0], first.close[0],
+            first.volume[0]) == (0, 100, 106, 98, 104, 1 + 2 + 3 + 4)
+    gap = seen[12 * H]  # 08:00-12:00 without its 09:00 hour
+    assert (gap.ts[1], gap.open[1], gap.high[1], gap.volume[1]) == (4 * H, 104, 110, 5 + 6 + 7 + 8)
+    assert (gap.ts[2], gap.open[2], gap.volume[2]) == (8 * H, 108, 9 + 11 + 12)
+    whole = seen[40 * H]
+    want = atr_adx(whole.high, whole.low, whole.close)[0]
+    np.testing.assert_array_equal(whole.atr, want)
+    assert len(seen[39 * H]) == 9  # the bar closing at 40:00 is not known at 39:00
+
+    own = "".join(f"{k * 4 * H},1,9,0.5,2,7\n" for k in range(10))
+    history = History("binanceusdm", timeframes=("4h",))
+    for e in marketdata.load(layout(tmp_path / "b", {"candles_1h.csv": text,
+                                                     "candles_4h.csv": HEADER + own})).events():
+        history.ingest(e)
+    bars = history.view("BTC/USDT:USDT", 40 * H, "4h").candles
+    assert len(bars) == 10 and set(bars.high) == {9.0} and set(bars.volume) == {7.0}

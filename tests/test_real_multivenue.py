@@ -121,3 +121,30 @@ def test_the_multi_venue_set_makes_every_cross_venue_reading_speak(tmp_path):
     assert reported == {"long_usd": round(sum(r["long_usd"] for r in rows), 2),
                         "short_usd": round(sum(r["short_usd"] for r in rows), 2),
                         "long_share": pytest.approx(0.2475, abs=1e-4), "exchanges": 3}
+
+
+def test_okx_trades_on_its_own_candles_and_a_4h_strategy_on_its_4h_file(tmp_path):
+    """OKX has no 1 h file: its 15 m bars summed into hours are its 1 h candles, and its
+    own 4 h file (which those hours rebuild bar for bar) feeds a strategy asking for 4 h."""
+    from tests.reference import bars_of
+
+    out = tmp_path / "real"
+    assert main(["data", "import", "--all", str(SHARED), "--out", str(out),
+                 "--since", "2023-01-01", "--until", "2024-09-01"]) == 0
+    folder = out / "okx" / "BTCUSDT"
+    hours, own = pd.read_csv(folder / "candles_1h.csv"), pd.read_csv(folder / "candles_4h.csv")
+    assert len(hours) == 14_616 and hours["timestamp"].diff().max() == 3_600_000
+    rebuilt = bars_of(hours, 4).set_index("timestamp")
+    cols = ["open", "high", "low", "close"]
+    pd.testing.assert_frame_equal(rebuilt.loc[own["timestamp"], cols],
+                                  own.set_index("timestamp")[cols])
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[exchange]\nvenue = "okx"\n[data]\ndir = "{out}"\n'
+                   'symbols = ["BTC/USDT:USDT"]\n[basis]\nenabled = false\n'
+                   '[strategies.funding_fade]\ntimeframe = "4h"\n')
+    assert main(["replay", "--config", str(cfg), "--out", str(tmp_path / "o"), "--quiet",
+                 "--no-telemetry"]) == 0
+    trades = Store(tmp_path / "o" / "derivbot.db").trades()
+    fades = [t for t in trades if t.strategy == "funding_fade"]
+    assert fades and all(t.created_at % (4 * 3_600_000) == 0 for t in fades)
+    assert any(t.created_at % (4 * 3_600_000) for t in trades)  # the others read 1 h

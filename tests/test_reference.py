@@ -36,16 +36,19 @@ def data(tmp_path_factory):
     return out
 
 
-def replay(data: Path, root: Path, strategy: str, symbols: list[str]) -> Store:
-    """The bot's replay of one strategy alone, sized only: no halt, bucket or Kelly record
-    may refuse or delay an entry, no basis pair holds a perp."""
+def replay(data: Path, root: Path, strategy: str, symbols: list[str],
+           timeframe: str = "1h") -> Store:
+    """The bot's replay of one strategy alone (on `timeframe`), sized only: no halt, bucket
+    or Kelly record may refuse or delay an entry, no basis pair holds a perp."""
     cfg = root / "config.toml"
     cfg.write_text(
         f'[data]\ndir = "{data}"\nsymbols = {json.dumps(symbols)}\n[sim]\nslippage_bps = 0\n'
         "[risk]\nleverage = 2\ndaily_loss_limit = 1.0\nmax_drawdown = 1.0\nkelly = false\n"
         "buckets = []\ncorrelation = 1.0\n"
         + "".join(f"[strategies.{s}]\nenabled = {str(s == strategy).lower()}\n"
-                  for s in STRATEGIES) + "[basis]\nenabled = false\n")
+                  for s in STRATEGIES if s != strategy)
+        + f'[strategies.{strategy}]\nenabled = true\ntimeframe = "{timeframe}"\n'
+        + "[basis]\nenabled = false\n")
     out = root / "out"
     assert main(["replay", "--config", str(cfg), "--out", str(out), "--quiet",
                  "--no-telemetry"]) == 0
@@ -79,12 +82,13 @@ def test_funding_reversion_trades_as_its_reference_trade_for_trade(data, reversi
            t.exit_price) for t in reversion.trades() if t.symbol == f"{sym}/USDT:USDT"], want)
 
 
-@pytest.mark.parametrize("sym", ["BTC", "ETH"])
-def test_funding_fade_trades_as_its_reference_trade_for_trade(data, tmp_path, sym):
-    # one symbol a replay: the other's margin may not shrink or refuse an entry here
-    store = replay(data, tmp_path, "funding_fade", [f"{sym}/USDT:USDT"])
+@pytest.mark.parametrize("sym, hours", [("BTC", 1), ("ETH", 1), ("BTC", 4), ("ETH", 4)])
+def test_funding_fade_trades_as_its_reference_trade_for_trade(data, tmp_path, sym, hours):
+    """On 1 h bars, and on 4 h bars built from them (decided at each 4 h close, exits on
+    the hourly walk). One symbol a replay: the other's margin may not refuse an entry."""
+    store = replay(data, tmp_path, "funding_fade", [f"{sym}/USDT:USDT"], f"{hours}h")
     tick = TICKS[sym]
-    want = funding_fade_trades(*history(data, sym), tick)
+    want = funding_fade_trades(*history(data, sym), tick, hours=hours)
     same([(t.created_at, t.side, t.entry_price, _on_tick(t.plan_stop, tick),
            tuple(_on_tick(px, tick) for px, _ in json.loads(t.targets_json)), t.closed_at,
            t.close_reason) for t in store.trades()], want)

@@ -15,7 +15,7 @@ from bot.execution.entries import EntryRules
 from bot.execution.orders import OrderManager
 from bot.execution.riskdesk import RiskDesk
 from bot.logs import kv
-from bot.marketdata.history import History
+from bot.marketdata.history import TIMEFRAMES, History
 from bot.markets import Market
 from bot.operator.approval import ApprovalGate
 from bot.operator.metrics import Metrics
@@ -27,9 +27,10 @@ from strategies.types import TradePlan
 log = logging.getLogger("derivbot.decisions")
 
 
-def asked_order(cfg: Config) -> list[tuple[str, float]]:
-    """The enabled strategies and their weights, heaviest first (config order on ties)."""
-    enabled = [(name, toggle.weight) for name in STRATEGIES
+def asked_order(cfg: Config) -> list[tuple[str, float, str]]:
+    """The enabled strategies with their weights and timeframes, heaviest first (config
+    order on ties)."""
+    enabled = [(name, toggle.weight, toggle.timeframe) for name in STRATEGIES
                if (toggle := getattr(cfg.strategies, name)).enabled]
     return sorted(enabled, key=lambda nw: -nw[1])  # stable
 
@@ -45,6 +46,7 @@ class Decisions:
         self._memo: dict[str, dict] = {}  # per symbol: readings reused until funding moves
         self._decided: list[tuple] = []  # this tick's risk decisions, recorded after it
         self._asked = asked_order(cfg)
+        self._frames = cfg.strategies.timeframes()
         self.entries = EntryRules(cfg.strategies, risk.store)
 
     async def decide(self, symbol: str, now: int) -> Readings | None:
@@ -59,15 +61,20 @@ class Decisions:
                                  float(view.candles.atr[-1]), m)
         readings = read_all(view, self.cfg.signals, self._memo.setdefault(symbol, {}))
         await self._climax_exits(readings)
-        self.entries.observe(symbol, readings)
-        picked = self._pick(readings, now)
+        frames = {"1h": readings}
+        for tf in self._frames:  # a coarser bar that closes now: its own readings
+            if now % TIMEFRAMES[tf] == 0:
+                frames[tf] = read_all(self.history.view(symbol, now, tf), self.cfg.signals,
+                                      self._memo.setdefault(f"{symbol}|{tf}", {}), readings)
+        self.entries.observe(symbol, frames)
+        picked = self._pick(frames, now)
         if picked is None:
             return readings
-        plan, weight = picked
+        plan, weight, chosen = picked
         self.plans += 1
         portfolio = await self.account.portfolio(now, self.om.open_risk())
         decision = self.risk.decide(plan, portfolio, self.markets[symbol].rules(),
-                                    self.history, now, self.om, readings.clusters, weight)
+                                    self.history, now, self.om, chosen.clusters, weight)
         trade_id = None
         if isinstance(decision, Approved):
             self.entries.entered(plan, now)  # the episode is taken, whatever follows
@@ -104,15 +111,19 @@ class Decisions:
         except ExchangeError as err:  # a refusal outside the legs: the next tick tries again
             log.error("basis_error", extra=kv(error=repr(err)))
 
-    def _pick(self, readings: Readings, now: int) -> tuple[TradePlan, float] | None:
+    def _pick(self, frames: dict[str, Readings], now: int
+              ) -> tuple[TradePlan, float, Readings] | None:
         """The plan of the heaviest enabled strategy that has one its entry rules allow
-        (config order breaks ties). Strategies are asked heaviest first and the first such
-        plan ends the search: a lighter one's could not win, and building it cost a plan's
-        levels for nothing."""
-        for name, weight in self._asked:
+        (config order breaks ties), each read on its timeframe's bar when one closes now.
+        Strategies are asked heaviest first and the first such plan ends the search: a
+        lighter one's could not win, and building it cost a plan's levels for nothing."""
+        for name, weight, tf in self._asked:
+            readings = frames.get(tf)
+            if readings is None:
+                continue
             plan = STRATEGIES[name](readings, self.cfg.signals)
             if plan is not None and self.entries.allows(plan, now):
-                return plan, weight
+                return plan, weight, readings
         return None
 
     async def _climax_exits(self, readings: Readings) -> None:

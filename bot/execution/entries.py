@@ -24,10 +24,15 @@ class EntryRules:
         self.last: dict[str, int] = saved.get("last", {})  # "strategy|symbol" -> entered at
         self.day: list = saved.get("day", [0, {}])  # [UTC day, {strategy: entries}]
 
-    def observe(self, symbol: str, readings: Readings) -> None:
-        """An episode ends on the first bar whose bias no longer points its way."""
-        ended = [k for k, way in self.episodes.items() if k.endswith(f"|{symbol}")
-                 and BIAS[k.split("|", 1)[0]](readings) != way]
+    def observe(self, symbol: str, frames: dict[str, Readings]) -> None:
+        """An episode ends on the first bar (of its strategy's timeframe) whose bias no
+        longer points its way."""
+        ended = []
+        for k, way in self.episodes.items():
+            name, sym = k.split("|", 1)
+            readings = frames.get(self.toggles[name].timeframe)
+            if sym == symbol and readings is not None and BIAS[name](readings) != way:
+                ended.append(k)
         for k in ended:
             del self.episodes[k]
         if ended:

@@ -10,7 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from bot.marketdata.importer import import_daily, import_symbol
-from bot.marketdata.layout import read_table
+from bot.marketdata.layout import DataError, read_table
 from bot.markets import symbol_dir
 
 DAILY = "daily"  # a table of daily values with a column per venue (Coinalyze)
@@ -28,6 +28,8 @@ RULES = (
     (r"bybit_(?P<base>[A-Z]+)USDT_funding_8h_.*_UTCplus3\.csv", "bybit", "funding", 3),
     (r"bybit_(?P<base>[A-Z]+)USDT_funding_8h_.*\.feather", "bybit", "funding", 0),
     (r"okx_(?P<base>[A-Z]+)USDT_funding_8h_.*\.feather", "okx", "funding", 0),
+    # OKX's own 4 h bars, and its 5 m and 15 m ones summed into hours (no 1 h file exists)
+    (r"okx_(?P<base>[A-Z]+)USDT_perp_ohlcv_(4h|15m|5m)_.*\.feather", "okx", "candles", 0),
 )
 # each venue's column in the daily tables
 COLUMN = {"binanceusdm": "{base}/USDT - Binance", "bybit": "{base}/USDT - Bybit",
@@ -58,12 +60,19 @@ def import_all(src: Path, out: Path, since: int | None = None,
         if venue == DAILY:
             continue
         symbol = f"{base}/USDT:USDT"
-        candles = kinds.get("candles", [(None, 0)])[0][0]
         spot = kinds.get("spot", [(None, 0)])[0][0]
-        if candles is not None:
-            import_symbol(out, venue, symbol, candles, None, since=since, until=until,
-                          spot_file=spot)
-            done.append(f"{venue} {symbol}: candles" + (", spot" if spot else ""))
+        for k, (candles, _) in enumerate(kinds.get("candles", [])):
+            if k == 0:
+                _fresh(out, venue, symbol)  # the venue's candles are rebuilt from its files
+            try:
+                import_symbol(out, venue, symbol, candles, None, since=since, until=until,
+                              spot_file=spot if k == 0 else None)
+            except DataError as err:
+                if "no candles in the chosen window" not in str(err):
+                    raise
+                continue
+            done.append(f"{venue} {symbol}: candles from {candles.name}"
+                        + (", spot" if spot and k == 0 else ""))
         for path, offset in kinds.get("funding", []):
             import_symbol(out, venue, symbol, None, path, since=since, until=until,
                           offset_hours=offset)
@@ -72,6 +81,13 @@ def import_all(src: Path, out: Path, since: int | None = None,
         if venue == DAILY:
             done += _daily(out, base, kinds, since, until)
     return done
+
+
+def _fresh(out: Path, venue: str, symbol: str) -> None:
+    """Candle files are merged across a venue's sources: a new run starts them over, so
+    running it again writes the same files."""
+    for name in ("candles_1h.csv", "candles_4h.csv", "spot_candles_1h.csv"):
+        (out / venue / symbol_dir(symbol) / name).unlink(missing_ok=True)
 
 
 def _daily(out: Path, base: str, kinds: dict, since: int | None, until: int | None

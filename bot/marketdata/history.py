@@ -8,6 +8,7 @@ import numpy as np
 
 from bot.marketdata.layout import (
     CANDLE,
+    CANDLE_4H,
     FUNDING,
     LIQUIDATION,
     OI,
@@ -20,9 +21,10 @@ from bot.marketdata.layout import (
 )
 from strategies.funding import to_8h
 from strategies.indicators import WilderIndicators
-from strategies.types import Candles, Liquidations, MarketView, Series
+from strategies.types import DAY_MS, HOUR_MS, Candles, Liquidations, MarketView, Series
 
 CANDLE_FIELDS = ("open", "high", "low", "close", "volume", "taker_buy", "atr", "adx")
+TIMEFRAMES = {"1h": HOUR_MS, "4h": 4 * HOUR_MS, "1d": DAY_MS}
 
 
 class Ring:
@@ -52,12 +54,74 @@ class Ring:
         return self.end - self.start
 
 
-class SymbolHistory:
-    def __init__(self, symbol: str, bars: int, funding_periods: int, oi_points: int) -> None:
-        self.symbol = symbol
+class Bars:
+    """One timeframe's candles with their indicators, oldest first."""
+
+    def __init__(self, bars: int) -> None:
         self.candles = Ring(CANDLE_FIELDS, bars)
         self.times = Ring(("ts",), bars, np.int64)  # the candles' open times, as integers
         self.indicators = WilderIndicators(14)
+
+    def add(self, ts: int, o: float, h: float, lo: float, c: float, v: float,
+            taker: float) -> None:
+        atr, adx = self.indicators.update(h, lo, c)
+        self.candles.append((o, h, lo, c, v, taker, atr, adx))
+        self.times.append((ts,))
+
+    def view(self) -> Candles:
+        c = self.candles
+        tb = c.column(5)
+        return Candles(self.times.column(0), c.column(0), c.column(1), c.column(2),
+                       c.column(3), c.column(4), c.column(6), c.column(7),
+                       None if len(tb) == 0 or np.isnan(tb[-1]) else tb)
+
+
+class Coarser(Bars):
+    """Bars of `span` ms built from the hourly ones (UTC-aligned), each appended when its
+    last hour closes: a bar is known only at its close, and a bucket with a missing hour is
+    the hours it has. Or fed whole bars of that span (a file at that timeframe)."""
+
+    def __init__(self, span: int, bars: int) -> None:
+        super().__init__(bars)
+        self.span = span
+        self.open: list | None = None  # [start, o, h, l, c, v, taker] being built
+        self.fed = False  # whole bars come from the data: hourly ones are not aggregated
+
+    def hour(self, e: CandleEvent) -> None:
+        if self.fed:
+            return
+        start = e.ts - e.ts % self.span
+        b = self.open
+        if b is not None and b[0] != start:  # a bucket whose last hour never came
+            self._close()
+            b = None
+        if b is None:
+            self.open = [start, e.open, e.high, e.low, e.close, e.volume, e.taker_buy]
+        else:
+            b[2], b[3], b[4] = max(b[2], e.high), min(b[3], e.low), e.close
+            b[5] += e.volume
+            b[6] += e.taker_buy
+        if e.seen % self.span == 0:
+            self._close()
+
+    def whole(self, e: CandleEvent) -> None:
+        if not self.fed:  # the venue's own bars from here: none built from hours beside them
+            Bars.__init__(self, self.candles.maxlen)
+            self.fed, self.open = True, None
+        self.add(e.ts, e.open, e.high, e.low, e.close, e.volume, e.taker_buy)
+
+    def _close(self) -> None:
+        self.add(*self.open)
+        self.open = None
+
+
+class SymbolHistory:
+    def __init__(self, symbol: str, bars: int, funding_periods: int, oi_points: int,
+                 timeframes: tuple[str, ...] = ()) -> None:
+        self.symbol = symbol
+        self.bars = Bars(bars)
+        self.candles, self.times = self.bars.candles, self.bars.times
+        self.coarser = {tf: Coarser(TIMEFRAMES[tf], bars) for tf in timeframes if tf != "1h"}
         self.funding: dict[str, Ring] = {}
         self.oi: dict[str, Ring] = {}
         self.liquidations: dict[str, Ring] = {}
@@ -65,9 +129,9 @@ class SymbolHistory:
         self.funding_version = 0  # prints added: readings of funding alone can be reused
 
     def add_candle(self, e: CandleEvent) -> None:
-        atr, adx = self.indicators.update(e.high, e.low, e.close)
-        self.candles.append((e.open, e.high, e.low, e.close, e.volume, e.taker_buy, atr, adx))
-        self.times.append((e.ts,))
+        self.bars.add(e.ts, e.open, e.high, e.low, e.close, e.volume, e.taker_buy)
+        for tf in self.coarser.values():
+            tf.hour(e)
 
     def add_funding(self, e: FundingEvent) -> None:
         ring = self.funding.setdefault(e.exchange, Ring(("ts", "v"), self._funding_len))
@@ -88,9 +152,10 @@ class History:
     """What the signal modules see: the venue's candles, every exchange's funding and OI."""
 
     def __init__(self, venue: str, bars: int = 2_400, funding_periods: int = 400,
-                 oi_points: int = 800) -> None:
+                 oi_points: int = 800, timeframes: tuple[str, ...] = ()) -> None:
+        """`timeframes`: the coarser bars ("4h", "1d") strategies read besides 1 h."""
         self.venue = venue
-        self.sizes = (bars, funding_periods, oi_points)
+        self.sizes = (bars, funding_periods, oi_points, tuple(timeframes))
         self.symbols: dict[str, SymbolHistory] = {}
         self.quotes: dict[str, tuple[int, float]] = {}  # perp or spot: (seen, last close)
 
@@ -108,6 +173,11 @@ class History:
             self._of(e.symbol).add_candle(e)
             self.quotes[e.symbol] = (e.seen, e.close)
             return True
+        if e.kind == CANDLE_4H:
+            tf = self._of(e.symbol).coarser.get("4h")
+            if e.exchange == self.venue and tf is not None:
+                tf.whole(e)
+            return False
         if e.kind == SPOT:
             if e.exchange == self.venue:
                 self.quotes[e.symbol] = (e.seen, e.close)
@@ -120,13 +190,11 @@ class History:
             self._of(e.symbol).add_liquidation(e)
         return False
 
-    def view(self, symbol: str, now: int) -> MarketView:
+    def view(self, symbol: str, now: int, timeframe: str = "1h") -> MarketView:
+        """What is known of `symbol` at `now`, its candles at `timeframe` (a coarser one
+        holds only the bars closed by now)."""
         h = self._of(symbol)
-        c = h.candles
-        tb = c.column(5)
-        candles = Candles(h.times.column(0), c.column(0), c.column(1), c.column(2),
-                          c.column(3), c.column(4), c.column(6), c.column(7),
-                          None if len(tb) == 0 or np.isnan(tb[-1]) else tb)
+        candles = (h.bars if timeframe == "1h" else h.coarser[timeframe]).view()
         funding = {ex: Series(r.column(0), r.column(1)) for ex, r in h.funding.items()}
         oi = {ex: Series(r.column(0), r.column(1)) for ex, r in h.oi.items()}
         liq = {ex: Liquidations(r.column(0), r.column(1), r.column(2))

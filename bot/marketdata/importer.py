@@ -11,7 +11,7 @@ import pandas as pd
 
 from bot.marketdata.layout import DataError, funding_interval_hours, read_table
 from bot.markets import symbol_dir
-from strategies.types import DAY_MS
+from strategies.types import DAY_MS, HOUR_MS
 
 
 def read_frame(path: Path) -> pd.DataFrame:
@@ -64,7 +64,32 @@ def _window(df: pd.DataFrame, since: int | None, until: int | None) -> pd.DataFr
 
 
 def candles(path: Path, since: int | None = None, until: int | None = None,
-            offset_hours: float = 0) -> pd.DataFrame:
+            offset_hours: float = 0) -> tuple[pd.DataFrame, int]:
+    """The file's candles and their span: 1 h or 4 h as they are, bars of a divisor of an
+    hour (5 m, 15 m) summed into 1 h ones (a UTC hour missing some is the bars it has)."""
+    frame = _candles(path, offset_hours)
+    steps = np.diff(frame["timestamp"].to_numpy())
+    span = int(np.median(steps)) if len(steps) else HOUR_MS
+    if span < HOUR_MS and HOUR_MS % span == 0:
+        frame, span = _hourly(frame), HOUR_MS
+    if span not in (HOUR_MS, 4 * HOUR_MS):
+        raise DataError(f"{path}: candles every {span / 60_000:g} min; the layout holds 1 h "
+                        "and 4 h bars (or bars of a divisor of an hour, summed into 1 h)")
+    return _window(frame, since, until), span
+
+
+def _hourly(frame: pd.DataFrame) -> pd.DataFrame:
+    g = frame.groupby(frame["timestamp"] // HOUR_MS)
+    out = pd.DataFrame({"timestamp": g["timestamp"].first() // HOUR_MS * HOUR_MS,
+                        "open": g["open"].first(), "high": g["high"].max(),
+                        "low": g["low"].min(), "close": g["close"].last(),
+                        "volume": g["volume"].sum()})
+    if "taker_buy_volume" in frame:
+        out["taker_buy_volume"] = g["taker_buy_volume"].sum()
+    return out.reset_index(drop=True)
+
+
+def _candles(path: Path, offset_hours: float) -> pd.DataFrame:
     df = read_frame(path)
     missing = [c for c in ("open", "high", "low", "close", "volume") if c not in df.columns]
     if missing:
@@ -73,7 +98,7 @@ def candles(path: Path, since: int | None = None, until: int | None = None,
     for col in ("open", "high", "low", "close", "volume", "taker_buy_volume"):
         if col in df.columns:
             out[col] = df[col].to_numpy(float)
-    return _window(out.sort_values("timestamp", kind="stable"), since, until)
+    return out.sort_values("timestamp", kind="stable").reset_index(drop=True)
 
 
 def funding(path: Path, since: int | None = None, until: int | None = None,
@@ -121,29 +146,38 @@ def import_symbol(out: Path, exchange: str, symbol: str, candles_file: Path | No
     candles or funding) into `out`/exchange/SYMBOL/, each file checked as the loader reads
     it. Funding merges with what the folder holds (the newer file wins a print both have),
     so a venue's history can come from several files; `offset_hours`: the files' clock is
-    UTC+offset."""
+    UTC+offset. Candles too merge (the newer file wins a bar both have): 4 h bars go to
+    candles_4h.csv, bars shorter than an hour are summed into candles_1h.csv."""
     if candles_file is None and funding_file is None:
         raise DataError("nothing to import: give --candles, --funding or both")
     folder = out / exchange / symbol_dir(symbol)
     folder.mkdir(parents=True, exist_ok=True)
 
-    def write_candles(source: Path, name: str) -> pd.DataFrame:
-        frame = candles(source, since, until, offset_hours)
+    def write_candles(source: Path, spot: bool = False) -> pd.DataFrame | None:
+        frame, span = candles(source, since, until, offset_hours)
         if frame.empty:
             raise DataError(f"{source}: no candles in the chosen window")
-        frame.to_csv(folder / name, index=False)
-        return frame
+        if span != HOUR_MS and spot:
+            raise DataError(f"{source}: spot candles must be 1 h bars")
+        name = ("spot_candles_1h.csv" if spot else
+                "candles_1h.csv" if span == HOUR_MS else "candles_4h.csv")
+        path = folder / name
+        if path.exists():
+            frame = pd.concat([read_table(path), frame]).drop_duplicates(
+                "timestamp", keep="last").sort_values("timestamp")
+        frame.to_csv(path, index=False)
+        return frame if span == HOUR_MS else None
 
-    c = None if candles_file is None else write_candles(candles_file, "candles_1h.csv")
+    c = None if candles_file is None else write_candles(candles_file)
     if funding_file is not None:
         merge_funding(folder, funding(funding_file, since, until, offset_hours))
     if spot_file is not None:
-        write_candles(spot_file, "spot_candles_1h.csv")
+        write_candles(spot_file, spot=True)
     if oi_file is not None:
         if not oi_column:
             raise DataError("--oi-column is needed with --oi")
         if c is None:
-            raise DataError("--oi needs --candles (daily OI is priced at the day's close)")
+            raise DataError("--oi needs 1 h --candles (daily OI is priced at the day's close)")
         daily_open_interest(oi_file, oi_column, c, since, until).to_csv(
             folder / "open_interest.csv", index=False)
     for f in folder.glob("*.csv"):

@@ -4,6 +4,7 @@
                              funding.csv          timestamp,rate[,interval_hours]
                              open_interest.csv    timestamp,open_interest[,open_interest_value]
                              spot_candles_1h.csv  as candles_1h.csv
+                             candles_4h.csv       as candles_1h.csv, 4 h bars (seen at close)
                              liquidations.csv     timestamp,long_usd,short_usd[,price]
 
 Timestamps are ms UTC; a candle's timestamp is its open time and it is seen at its close.
@@ -26,6 +27,7 @@ from strategies.types import HOUR_MS
 CANDLE_COLS = ("timestamp", "open", "high", "low", "close", "volume")
 FILES = {
     "candles_1h.csv": (CANDLE_COLS, ("taker_buy_volume",)),
+    "candles_4h.csv": (CANDLE_COLS, ("taker_buy_volume",)),  # a venue's own 4 h bars
     "spot_candles_1h.csv": (CANDLE_COLS, ("taker_buy_volume",)),
     "funding.csv": (("timestamp", "rate"), ("interval_hours",)),
     "open_interest.csv": (("timestamp", "open_interest"), ("open_interest_value",)),
@@ -34,7 +36,7 @@ FILES = {
     "liquidations.csv": (("timestamp", "long_usd", "short_usd"), ("price",)),
 }
 # Order of kinds that share one instant: prices first (they mark positions), then cash.
-CANDLE, SPOT, FUNDING, OI, LIQUIDATION = 0, 1, 2, 3, 4
+CANDLE, SPOT, FUNDING, OI, LIQUIDATION, CANDLE_4H = 0, 1, 2, 3, 4, 5
 
 
 class DataError(ValueError):
@@ -122,7 +124,7 @@ def read_table(path: Path) -> pd.DataFrame:
         what = "duplicate" if steps[row - 1] == 0 else "out-of-order"
         raise DataError(f"{path}: line {row + 2}: {what} timestamp {ts[row]} "
                         f"(previous {ts[row - 1]})")
-    if path.name.endswith("candles_1h.csv"):
+    if path.name.endswith(("candles_1h.csv", "candles_4h.csv")):
         _check_candles(path, df)
     if "interval_hours" in df:
         hours = df["interval_hours"].to_numpy()
@@ -224,14 +226,15 @@ CHUNK = 4096  # rows turned into Python values at a time (not a whole table's wo
 def _rows(ex: str, sym: str, name: str, df: pd.DataFrame) -> Iterator[Event]:
     """One table's events, oldest first, made as they are read."""
     ts = df["timestamp"].to_numpy()
-    if name in ("candles_1h.csv", "spot_candles_1h.csv"):
-        kind = CANDLE if name == "candles_1h.csv" else SPOT
-        target = sym if kind == CANDLE else "{}/{}".format(*split_symbol(sym)[:2])
+    if name in ("candles_1h.csv", "spot_candles_1h.csv", "candles_4h.csv"):
+        kind = {"candles_1h.csv": CANDLE, "candles_4h.csv": CANDLE_4H}.get(name, SPOT)
+        span = 4 * HOUR_MS if kind == CANDLE_4H else HOUR_MS
+        target = sym if kind != SPOT else "{}/{}".format(*split_symbol(sym)[:2])
         taker = (df["taker_buy_volume"].to_numpy() if "taker_buy_volume" in df
                  else np.full(len(df), np.nan))
         cols = [df[k].to_numpy() for k in ("open", "high", "low", "close", "volume")]
         for t, *vals in _chunked(ts, *cols, taker):
-            yield CandleEvent(kind, ex, target, t, t + HOUR_MS, *vals)
+            yield CandleEvent(kind, ex, target, t, t + span, *vals)
     elif name == "funding.csv":
         hours = (df["interval_hours"].to_numpy() if "interval_hours" in df
                  else np.full(len(df), funding_interval_hours(ts)))
