@@ -91,6 +91,22 @@ class ApprovalConfig(Strict):
     hold_clock: bool = True  # paper: the paced clock stops while a proposal is in its min_wait
 
 
+class TelegramConfig(Strict):
+    """Proposals to a phone: a message each, with Approve / Reject, for these chats only."""
+
+    enabled: bool = False
+    token_env: str = "DERIVBOT_TELEGRAM_TOKEN"  # the bot token comes only from this variable
+    chat_ids: tuple[int, ...] = ()  # the chats told, and the only ones whose presses count
+    base_url: str = "https://api.telegram.org/bot"  # the Bot API (a local one in tests)
+    poll_interval: float = Field(default=1.0, gt=0)  # seconds between looks for presses
+
+    @model_validator(mode="after")
+    def _chats(self) -> TelegramConfig:
+        if self.enabled and not self.chat_ids:
+            raise ValueError("telegram.chat_ids: name at least one chat when enabled")
+        return self
+
+
 class OperatorConfig(Strict):
     enabled: bool = True  # serve the operator page
     host: str = "127.0.0.1"  # beyond loopback needs DERIVBOT_OPERATOR_TOKEN, else no start
@@ -184,6 +200,7 @@ class Config(BaseSettings):
     alerts: AlertsConfig = AlertsConfig()
     approval: ApprovalConfig = ApprovalConfig()
     operator: OperatorConfig = OperatorConfig()
+    telegram: TelegramConfig = TelegramConfig()
     state: StateConfig = StateConfig()
 
     @model_validator(mode="after")

@@ -31,6 +31,7 @@ from bot.marketdata.layout import FUNDING, Event
 from bot.markets import Market
 from bot.operator.approval import ApprovalGate
 from bot.operator.metrics import Metrics
+from bot.operator.notices import Notice, Notices
 from bot.operator.telemetry import Telemetry
 from state.store import Store
 
@@ -102,6 +103,30 @@ class Runner:
         self.stats = TickStats()
         self.trading = True
         self.stop_requested = False
+        self.notices: Notices | None = None  # what a person is told, and to whom (tell_to)
+        self.tellers: tuple[Callable[[Notice], None], ...] = ()
+        self.flatten_by: str | None = None  # a person asked to close everything
+
+    def tell_to(self, *tellers: Callable[[Notice], None]) -> None:
+        """Every notice (proposals and answers, fills, stop moves, exits, halts, errors)
+        from now on goes to each teller, which queues it."""
+        self.notices = Notices(self.store, self.clock.now)
+        self.tellers = tellers
+
+    def _tell(self) -> None:
+        if self.notices is not None:
+            for notice in self.notices.look():
+                for tell in self.tellers:
+                    tell(notice)
+
+    async def _asked(self, t: int) -> None:
+        """A flatten a person asked for (from the page or a phone): every bot position
+        closed at market and new entries halted until a person lifts it."""
+        by, self.flatten_by = self.flatten_by, None
+        if by is not None:
+            log.warning("flatten", extra=kv(by=by))
+            self.risk.halt_now(t, f"flattened by {by}")
+            await self.close_all(f"flatten by {by}")
 
     async def start(self) -> None:
         self.telemetry.start()
@@ -148,8 +173,11 @@ class Runner:
                 log.info("clock_held", extra=kv(note="a proposal waits for a person"))
             held = True
             await asyncio.sleep(HOLD_POLL_S)
+            await self._asked(self.clock.now())
             await self.om.sync()
             await self.approvals.execute(self.clock.now())
+            self.store.commit()
+            self._tell()
         if held and hasattr(self.clock, "pace"):
             self.clock.pace(True)
 
@@ -176,6 +204,8 @@ class Runner:
             if inspect.isawaitable(done):
                 await done
         decide = {e.symbol for e in batch if self.history.ingest(e)}
+        if self.flatten_by is not None:
+            await self._asked(t)
         if hasattr(self.gw, "expect_funding") and any(
                 e.kind == FUNDING and e.exchange == self.cfg.exchange.venue for e in batch):
             self.gw.expect_funding()
@@ -204,6 +234,7 @@ class Runner:
         if decide:
             await self.snapshot(t)
         self.store.commit()  # whatever the tick wrote and did not commit on its way
+        self._tell()
         self.stats.ticks += 1
         self.stats.events += len(batch)
         self.metrics.tick_latency.observe(time.perf_counter() - started)

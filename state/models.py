@@ -323,3 +323,18 @@ class Proposal(SQLModel, table=True):
     decided_at: int | None = None
     reason: str = ""  # why rejected or refused at execution
     trade_id: int | None = None
+
+
+class AuditRow(SQLModel, table=True):
+    """A person's action on the bot (a button, a command): who, when, from where, what,
+    and what came of it — refused ones too."""
+
+    __tablename__ = "audit"
+    id: int | None = Field(default=None, primary_key=True)
+    at: int = Field(index=True)  # wall time, ms
+    market_at: int = 0  # the bot's market time then
+    who: str
+    where: str  # e.g. "telegram chat 42", "page 127.0.0.1"
+    action: str  # approve | reject | status | halt | flatten | ...
+    target: str = ""  # e.g. "proposal 12"
+    result: str = ""

@@ -24,6 +24,7 @@ from sqlmodel import Session, SQLModel, create_engine, select
 
 from state.models import (
     Alert,
+    AuditRow,
     BasisEvent,
     BasisTrade,
     DecimalText,
@@ -303,12 +304,28 @@ class Store:
                                  Trade.opened_at <= ts).order_by(Trade.opened_at.desc()))
         return next(iter(self._detached(q.limit(1))), None)
 
+    def last_equity(self) -> float | None:
+        value = self._value("SELECT equity FROM equity ORDER BY ts DESC LIMIT 1")
+        return None if value is None else float(value)
+
     def equity_curve(self) -> list[EquityRow]:
         self.flush()
         return list(self.session.exec(select(EquityRow).order_by(EquityRow.ts)))
 
     def positions(self) -> list[PositionRow]:
         return list(self.session.exec(select(PositionRow)))
+
+    def audit(self, at: int, market_at: int, who: str, where: str, action: str,
+              target: str = "", result: str = "") -> None:
+        """A person's action and its outcome, committed now."""
+        self._exec("INSERT INTO audit (at, market_at, who, \"where\", action, target, result) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (at, market_at, who, where, action, target, result))
+        self.commit()
+
+    def audits(self) -> list:
+        return list(self.session.exec(select(AuditRow).order_by(AuditRow.id)
+                                      .execution_options(populate_existing=True)))
 
     def add_halt(self, since: int, reason: str, release: str) -> None:
         self._exec("INSERT INTO halt (since, reason, release, lifted_by) VALUES (?, ?, ?, '')",

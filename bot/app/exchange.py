@@ -8,6 +8,7 @@ import logging
 import os
 from pathlib import Path
 
+from bot.app.desk import start_desk
 from bot.app.modes import _on_signals, build_markets, build_sim, load_data, start_operator
 from bot.clock import PacedClock, WallClock
 from bot.config import Config
@@ -79,7 +80,7 @@ async def run_ccxt(cfg: Config, live: bool, data_dir: Path | None = None,
     if cfg.metrics.enabled:
         metrics.serve(cfg.metrics.host, cfg.metrics.port)
     gw.metrics = metrics
-    page = None
+    page = desk = None
     try:
         markets = {s: m for s, m in (await gw.load_markets()).items()
                    if not m.spot or cfg.basis.enabled}
@@ -93,8 +94,10 @@ async def run_ccxt(cfg: Config, live: bool, data_dir: Path | None = None,
             sink = RemoteSimSink(cfg.exchange.local_url)
             runner = Runner(cfg, gw, store, markets, PacedClock(cfg.paper.time_scale), metrics,
                             sinks=(sink,))
+            runner.hold = cfg.approval.hold_clock
             use_market_clock(runner.clock.now)
             page = await start_operator(cfg, store, runner.clock.now)
+            desk = await start_desk(cfg, runner)
             await runner.start()
             _on_signals(runner)
             data = load_data(cfg, data_dir)
@@ -115,6 +118,7 @@ async def run_ccxt(cfg: Config, live: bool, data_dir: Path | None = None,
             runner = Runner(cfg, gw, store, markets, WallClock(), metrics)
             use_market_clock(runner.clock.now)
             page = await start_operator(cfg, store, runner.clock.now)
+            desk = await start_desk(cfg, runner)
             await runner.start()
             _on_signals(runner)
             feed = CcxtFeed(gw, tuple(markets), cfg.exchange.poll_s, metrics=metrics)
@@ -124,6 +128,8 @@ async def run_ccxt(cfg: Config, live: bool, data_dir: Path | None = None,
         await runner.shutdown()
         return runner
     finally:
+        if desk is not None:
+            await desk.stop()
         if page is not None:
             await page.cleanup()
         await gw.close()

@@ -184,6 +184,9 @@ async def run_paper(cfg: Config, data_dir: Path, max_ticks: int | None = None,
                     sinks=(SimMarketSink(sim, cfg.exchange.venue),))
     runner.hold = cfg.approval.hold_clock
     page = await start_operator(cfg, store, clock.now) if serve_metrics else None
+    from bot.app.desk import start_desk  # Telegram's library only when a desk may run
+
+    desk = await start_desk(cfg, runner)
     events = list(data.events())
     if resumed:
         done = [e for e in events if e.seen <= last_seen]
@@ -214,6 +217,8 @@ async def run_paper(cfg: Config, data_dir: Path, max_ticks: int | None = None,
         _save(runner, sim, sim_file, runner.clock.now())
         await runner.save_positions()
         await runner.shutdown()
+        if desk is not None:
+            await desk.stop()
         if page is not None:
             await page.cleanup()
         store.close()

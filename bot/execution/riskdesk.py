@@ -104,6 +104,13 @@ class RiskDesk:
         self.metrics.halted.set(1 if halt else 0)
         return halt
 
+    def halt_now(self, now: int, reason: str) -> None:
+        """A person halts new entries: it lifts only by a person."""
+        self.store.set_meta(HALT_KEY, {"reason": reason, "since": now, "release": "manual"})
+        self.store.add_halt(now, reason, "manual")
+        self.metrics.halted.set(1)
+        log.info("halt", extra=kv(reason=reason, release="manual"))
+
     def just_lifted(self, now: int) -> bool:
         """This desk lifted a halt at `now` (a lift from elsewhere reaches the account's
         peak through the stored record instead)."""

@@ -1,0 +1,87 @@
+"""The operator's channels of a running bot: every notice to the webhook and to Telegram,
+and what a person may ask from a phone (a proposal's card and chart, status, positions,
+a halt, a flatten) answered by the runner."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from bot.app.commands import UsageError
+from bot.config import Config
+from bot.operator.card import card, chart_png, price
+from bot.operator.status import cash
+from bot.operator.telegram import DeskActions, TelegramDesk
+from bot.runner import Runner
+from state import proposals
+from state.models import Proposal
+
+
+def actions(runner: Runner, cfg: Config) -> DeskActions:
+    store, history, markets = runner.store, runner.history, runner.markets
+
+    def describe(p: Proposal) -> tuple[list[tuple[str, str]], bytes | None]:
+        market = markets.get(p.symbol)
+        tick = market.price_tick if market else None
+        now = runner.clock.now()
+        if p.strategy == "basis":
+            avg = json.loads(p.reasons_json).get("avg_funding_8h", 0.0)
+            lines = [("trade", f"{p.side}: {p.size} {p.symbol}"),
+                     ("price", price(p.entry, tick)), ("margin", cash(p.margin)),
+                     ("funding", f"7-day average {avg:.4%} per 8 h")]
+            return lines, None
+        lines = card(p, history.last_close(p.symbol), store.last_equity(), cfg.risk.leverage,
+                     tick, now)
+        candles = history.view(p.symbol, now).candles
+        return lines, chart_png(candles, p) if len(candles) else None
+
+    def status() -> str:
+        halt = store.get_meta("halt")
+        pending = proposals.listing(store, "pending")
+        equity = store.last_equity()
+        return "\n".join([
+            f"equity {cash(equity)}" if equity is not None else "equity: not yet",
+            f"open trades {len(store.open_trades())}, proposals pending {len(pending)}",
+            "new entries allowed" if halt is None else f"halted: {halt['reason']}"])
+
+    def positions() -> str:
+        rows = [f"#{t.id} {t.side} {t.filled - t.exited} {t.symbol} entry "
+                f"{price(float(t.entry_price or t.plan_entry), _tick(t.symbol))} stop "
+                f"{price(float(t.stop_price or t.plan_stop), _tick(t.symbol))}"
+                for t in store.open_trades()]
+        return "\n".join(rows) or "no open positions"
+
+    def _tick(symbol: str):
+        m = markets.get(symbol)
+        return m.price_tick if m else None
+
+    def halt(by: str) -> str:
+        if store.get_meta("halt") is not None:
+            return "already halted"
+        runner.risk.halt_now(runner.clock.now(), f"halted by {by}")
+        return f"new entries halted by {by}; lift with `derivbot halt --lift`"
+
+    async def flatten(by: str) -> str:
+        runner.flatten_by = by
+        return f"flatten requested by {by}: every bot position closes at the next tick"
+
+    return DeskActions(describe, status, positions, halt, flatten, runner.clock.now)
+
+
+async def start_desk(cfg: Config, runner: Runner) -> TelegramDesk | None:
+    """Notices to the webhook (when set) and Telegram (when enabled); the desk to stop."""
+    tellers = []
+    hook = runner.telemetry.webhook
+    if hook is not None:
+        tellers.append(lambda n: hook.send(n.payload()))
+    desk = None
+    if cfg.telegram.enabled:
+        token = os.environ.get(cfg.telegram.token_env, "")
+        if not token:
+            raise UsageError(f"telegram.token_env: {cfg.telegram.token_env} is not set")
+        desk = TelegramDesk(cfg.telegram, token, runner.store, actions(runner, cfg))
+        await desk.start()
+        tellers.append(desk.tell)
+    if tellers:
+        runner.tell_to(*tellers)
+    return desk
