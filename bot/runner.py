@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from bot.clock import ReplayClock
 from bot.config import Config
-from bot.exchanges.gateway import Gateway, NetworkError
+from bot.exchanges.gateway import ExchangeError, Gateway, NetworkError
 from bot.execution.account import Account
 from bot.execution.approvals import ApprovedProposals
 from bot.execution.basis import BasisDesk
@@ -106,6 +106,7 @@ class Runner:
         self.notices: Notices | None = None  # what a person is told, and to whom (tell_to)
         self.tellers: tuple[Callable[[Notice], None], ...] = ()
         self.flatten_by: str | None = None  # a person asked to close everything
+        self._asks: list[tuple[str, tuple, asyncio.Future]] = []  # a person's requests
 
     def tell_to(self, *tellers: Callable[[Notice], None]) -> None:
         """Every notice (proposals and answers, fills, stop moves, exits, halts, errors)
@@ -119,14 +120,54 @@ class Runner:
                 for tell in self.tellers:
                     tell(notice)
 
+    def ask(self, action: str, *args) -> asyncio.Future:
+        """A person's request (close, tighten, lift, flatten), carried out between ticks —
+        never inside one; the future gets the line that says what came of it."""
+        fut = asyncio.get_running_loop().create_future()
+        self._asks.append((action, args, fut))
+        return fut
+
     async def _asked(self, t: int) -> None:
-        """A flatten a person asked for (from the page or a phone): every bot position
-        closed at market and new entries halted until a person lifts it."""
+        """What a person asked for since the last tick (from the page or a phone). A
+        flatten closes every bot position at market and halts new entries until a person
+        lifts it."""
         by, self.flatten_by = self.flatten_by, None
         if by is not None:
-            log.warning("flatten", extra=kv(by=by))
-            self.risk.halt_now(t, f"flattened by {by}")
-            await self.close_all(f"flatten by {by}")
+            await self._flatten(t, by)
+        asks, self._asks = self._asks, []
+        for action, args, fut in asks:
+            try:
+                result = await self._do(action, args, t)
+            except (ExchangeError, NetworkError) as err:
+                result = f"failed: {err}"
+            if not fut.done():
+                fut.set_result(result)
+
+    async def _flatten(self, t: int, by: str) -> str:
+        log.warning("flatten", extra=kv(by=by))
+        self.risk.halt_now(t, f"flattened by {by}")
+        n = len(self.om.active)
+        await self.close_all(f"flatten by {by}")
+        return f"flattened by {by}: {n} trade(s) closed at market, new entries halted"
+
+    async def _do(self, action: str, args: tuple, t: int) -> str:
+        if action == "close":
+            trade_id, by = args
+            if trade_id not in self.om.active:
+                return f"refused: trade {trade_id} is not open"
+            await self.om.close_trade(trade_id, f"closed by {by}")
+            return f"trade {trade_id} closed at market by {by}"
+        if action == "tighten":
+            trade_id, level = args
+            trade = self.om.active.get(trade_id)
+            last = self.history.last_close(trade.symbol) if trade else float("nan")
+            return await self.om.tighten_stop(trade_id, level, last)
+        if action == "lift":
+            (by,) = args
+            return f"halt lifted by {by}" if self.risk.lift(t, by) else "no halt to lift"
+        if action == "flatten":
+            return await self._flatten(t, args[0])
+        return f"unknown request {action!r}"
 
     async def start(self) -> None:
         self.telemetry.start()
@@ -185,6 +226,8 @@ class Runner:
                          max_ticks: int | None = None) -> TickStats:
         """A live feed: each delivery is cut into instants and ticked in order."""
         async for events in stream:
+            if not events and (self.flatten_by is not None or self._asks):
+                await self._asked(self.clock.now())
             if not events and self.gate.required and self.trading:
                 await self.om.sync()
                 await self.approvals.execute(self.clock.now())
@@ -204,7 +247,7 @@ class Runner:
             if inspect.isawaitable(done):
                 await done
         decide = {e.symbol for e in batch if self.history.ingest(e)}
-        if self.flatten_by is not None:
+        if self.flatten_by is not None or self._asks:
             await self._asked(t)
         if hasattr(self.gw, "expect_funding") and any(
                 e.kind == FUNDING and e.exchange == self.cfg.exchange.venue for e in batch):

@@ -186,3 +186,34 @@ def test_paper_market_time_stands_still_while_a_person_decides(synth_dir, tmp_pa
         store.close()
 
     run(go())
+
+
+def test_at_the_default_pace_a_person_approving_after_30_seconds_still_trades(synth_dir,
+                                                                             tmp_path):
+    """The default paper pace (ten hourly bars a wall second) and the default ten-minute
+    wait: a proposal answered 30 s after it appeared executes."""
+    import asyncio
+
+    from bot.app.modes import run_paper
+    from bot.config import parse_config
+
+    cfg = parse_config({
+        "data": {"dir": str(synth_dir)}, "state": {"db": str(tmp_path / "bot.db")},
+        "approval": {"paper": True}, "paper": {"warmup_bars": 720},
+        "metrics": {"enabled": False}, "operator": {"enabled": False}})
+    assert cfg.paper.time_scale == 36_000 and cfg.approval.min_wait == 600
+
+    async def go():
+        bot = asyncio.create_task(run_paper(cfg, synth_dir, serve_metrics=False))
+        store = Store(cfg.state.db)
+        while not (pending := proposals.listing(store, "pending")):
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(30)
+        proposals.decide(store, pending[0].id, True, "alice", store.get_meta("market_now"))
+        while proposals.get(store, pending[0].id).status in ("approved", "executing"):
+            await asyncio.sleep(0.05)
+        assert proposals.get(store, pending[0].id).status == "executed"
+        bot.cancel()
+        store.close()
+
+    run(go())

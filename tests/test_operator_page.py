@@ -35,7 +35,7 @@ def test_token_is_required_and_buttons_need_the_csrf_token(tmp_path):
                 async with s.get(f"{base}/?token=s3cret") as r:
                     page = await r.text()
                     assert r.status == 200 and "derivbot operator" in page
-                    assert f'id="approve-{a.id}"' in page and "47100.00" in page
+                    assert f'id="approve-{a.id}"' in page and "47,100.00" in page
                 csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
                 async with s.post(f"{base}/proposals/{a.id}/approve", data={}) as r:
                     assert r.status == 403  # no CSRF token

@@ -4,17 +4,20 @@ a halt, a flatten) answered by the runner."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 
 from bot.app.commands import UsageError
 from bot.config import Config
+from bot.operator.actions import DeskActions
 from bot.operator.card import card, chart_png, price
 from bot.operator.status import cash
-from bot.operator.telegram import DeskActions, TelegramDesk
 from bot.runner import Runner
 from state import proposals
 from state.models import Proposal
+
+ASK_WAIT_S = 15.0  # how long the page waits for the runner to carry out a request
 
 
 def actions(runner: Runner, cfg: Config) -> DeskActions:
@@ -65,10 +68,24 @@ def actions(runner: Runner, cfg: Config) -> DeskActions:
         runner.flatten_by = by
         return f"flatten requested by {by}: every bot position closes at the next tick"
 
-    return DeskActions(describe, status, positions, halt, flatten, runner.clock.now)
+    async def ask(action: str, *args) -> str:
+        """A request the runner carries out between ticks: its result, or that it waits."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(runner.ask(action, *args)), ASK_WAIT_S)
+        except TimeoutError:
+            return f"{action} requested: the bot carries it out at its next tick"
+
+    def marks() -> dict:
+        return {s: history.last_close(s) for s in markets if not markets[s].spot}
+
+    def ticks() -> dict:
+        return {s: m.price_tick for s, m in markets.items()}
+
+    return DeskActions(describe, status, positions, halt, flatten, runner.clock.now, ask,
+                       marks, ticks)
 
 
-async def start_desk(cfg: Config, runner: Runner) -> TelegramDesk | None:
+async def start_desk(cfg: Config, runner: Runner):
     """Notices to the webhook (when set) and Telegram (when enabled); the desk to stop."""
     tellers = []
     hook = runner.telemetry.webhook
@@ -79,6 +96,8 @@ async def start_desk(cfg: Config, runner: Runner) -> TelegramDesk | None:
         token = os.environ.get(cfg.telegram.token_env, "")
         if not token:
             raise UsageError(f"telegram.token_env: {cfg.telegram.token_env} is not set")
+        from bot.operator.telegram import TelegramDesk  # its library only when enabled
+
         desk = TelegramDesk(cfg.telegram, token, runner.store, actions(runner, cfg))
         await desk.start()
         tellers.append(desk.tell)

@@ -8,7 +8,7 @@ import logging
 import os
 from pathlib import Path
 
-from bot.app.desk import start_desk
+from bot.app.desk import actions, start_desk
 from bot.app.modes import _on_signals, build_markets, build_sim, load_data, start_operator
 from bot.clock import PacedClock, WallClock
 from bot.config import Config
@@ -96,7 +96,7 @@ async def run_ccxt(cfg: Config, live: bool, data_dir: Path | None = None,
                             sinks=(sink,))
             runner.hold = cfg.approval.hold_clock
             use_market_clock(runner.clock.now)
-            page = await start_operator(cfg, store, runner.clock.now)
+            page = await start_operator(cfg, store, runner.clock.now, actions(runner, cfg))
             desk = await start_desk(cfg, runner)
             await runner.start()
             _on_signals(runner)
@@ -117,7 +117,7 @@ async def run_ccxt(cfg: Config, live: bool, data_dir: Path | None = None,
         else:
             runner = Runner(cfg, gw, store, markets, WallClock(), metrics)
             use_market_clock(runner.clock.now)
-            page = await start_operator(cfg, store, runner.clock.now)
+            page = await start_operator(cfg, store, runner.clock.now, actions(runner, cfg))
             desk = await start_desk(cfg, runner)
             await runner.start()
             _on_signals(runner)

@@ -183,9 +183,10 @@ async def run_paper(cfg: Config, data_dir: Path, max_ticks: int | None = None,
     runner = Runner(cfg, SimGateway(sim), store, markets, clock, metrics,
                     sinks=(SimMarketSink(sim, cfg.exchange.venue),))
     runner.hold = cfg.approval.hold_clock
-    page = await start_operator(cfg, store, clock.now) if serve_metrics else None
-    from bot.app.desk import start_desk  # Telegram's library only when a desk may run
+    from bot.app.desk import actions, start_desk
 
+    page = (await start_operator(cfg, store, clock.now, actions(runner, cfg))
+            if serve_metrics else None)
     desk = await start_desk(cfg, runner)
     events = list(data.events())
     if resumed:
@@ -225,14 +226,15 @@ async def run_paper(cfg: Config, data_dir: Path, max_ticks: int | None = None,
     return runner
 
 
-async def start_operator(cfg: Config, store: Store, now):
+async def start_operator(cfg: Config, store: Store, now, actions=None):
     """The operator page on its port (refuses beyond loopback without a token)."""
     from bot.operator.page import OperatorPage, serve, token_for
 
     if not cfg.operator.enabled:
         return None
     token = token_for(cfg.operator.host)
-    runner = await serve(OperatorPage(store, token, now), cfg.operator.host, cfg.operator.port)
+    runner = await serve(OperatorPage(store, token, now, actions=actions), cfg.operator.host,
+                         cfg.operator.port)
     log.info("operator_page", extra=kv(url=f"http://{cfg.operator.host}:{cfg.operator.port}/"))
     return runner
 

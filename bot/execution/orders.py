@@ -71,6 +71,22 @@ class OrderManager(TradeBook):
         await self.sync()
         return trade
 
+    async def tighten_stop(self, trade_id: int, level: Decimal, last: float) -> str:
+        """A person moves a trade's stop: only toward the price (never looser) and never
+        to or through it. Returns what happened, in a line a person reads."""
+        trade = self.active.get(trade_id)
+        if trade is None or trade.state not in TRAILING:
+            return f"refused: trade {trade_id} has no open position to protect"
+        d = 1 if trade.side == "long" else -1
+        px = self.markets[trade.symbol].price_to_precision(level)
+        now = trade.stop_price or Decimal(repr(trade.plan_stop))
+        if (px - now) * d <= 0:
+            return f"refused: {px} would loosen the stop at {now} (only toward the price)"
+        if (Decimal(repr(last)) - px) * d <= 0:
+            return f"refused: {px} is at or through the price {last:g}"
+        await self._move_stop(trade, px)
+        return f"trade {trade_id}: stop moved from {now} to {trade.stop_price}"
+
     async def close_trade(self, trade_id: int, reason: str) -> None:
         """Close at market what is left (reduce-only), then cancel everything else."""
         trade = self.active.get(trade_id)

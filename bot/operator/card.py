@@ -33,7 +33,7 @@ def price(px: float, tick: Decimal | None) -> str:
     return f"{Decimal(repr(px)).quantize(step, rounding=ROUND_HALF_EVEN):,}"
 
 
-def card(p: Proposal, now_price: float, equity: float | None, leverage: float,
+def card(p: Proposal, now_price: float, equity: float | None, leverage: float | None,
          tick: Decimal | None = None, market_now: int | None = None) -> list[tuple[str, str]]:
     """(label, value) lines of a directional proposal's card."""
     d = 1 if p.side == "long" else -1
@@ -42,8 +42,9 @@ def card(p: Proposal, now_price: float, equity: float | None, leverage: float,
     moved = now_price / p.entry - 1 if math.isfinite(now_price) else math.nan
     lines = [("strategy", f"{p.strategy} ({p.regime or 'ranging'} regime)"),
              ("trade", f"{p.side} {p.size} {p.symbol}"),
-             ("notional", (f"{cash(size * p.entry)} at {leverage:g}× leverage, margin "
-                          f"{cash(p.margin)}")),
+             ("notional", (f"{cash(size * p.entry)}"
+                          + (f" at {leverage:g}× leverage" if leverage else "")
+                          + f", margin {cash(p.margin)}")),
              ("entry", f"{price(p.entry, tick)} — now {price(now_price, tick)} "
                        f"({moved:+.2%}" + (f", {abs(now_price - p.entry) / p.atr:.2f} ATR)"
                                             if p.atr else ")")),
@@ -61,8 +62,10 @@ def card(p: Proposal, now_price: float, equity: float | None, leverage: float,
     cuts = json.loads(p.cuts_json or "[]")
     lines.append(("risk cuts", "; ".join(cuts) if cuts else "none"))
     for module, why in json.loads(p.reasons_json or "{}").items():
-        if module != "targets" and isinstance(why, dict):
-            lines.append((module, ", ".join(f"{k} {_value(v)}" for k, v in why.items())))
+        if module == "targets":
+            continue
+        lines.append((module, ", ".join(f"{k} {_value(v)}" for k, v in why.items())
+                      if isinstance(why, dict) else _value(why)))
     lines.append(("made", iso(p.created_at)))
     left = "" if market_now is None else f" (in {max(0, p.expires_at - market_now) // 60_000} min)"
     lines.append(("expires", (f"{iso(p.expires_at)}{left}; a person has until "
@@ -91,8 +94,12 @@ def chart_png(candles: Candles, p: Proposal, bars: int = 72, clusters=()) -> byt
         levels = [(p.entry, "entry", "#1d4ed8"), (p.stop, "stop", "#dc2626")]
         levels += [(px, f"T{k}", "#16a34a")
                    for k, (px, _) in enumerate(json.loads(p.targets_json), 1)]
-        if p.liquidation:
+        span = float(h.max() - lo.min()) or float(c[-1]) * 0.01
+        title = f"#{p.id} {p.strategy} {p.side} {p.symbol}"
+        if p.liquidation and lo.min() - span <= p.liquidation <= h.max() + span:
             levels.append((p.liquidation, "liquidation", "#f59e0b"))
+        elif p.liquidation:  # far off: named, not drawn (it would flatten the candles)
+            title += f" — liquidation {p.liquidation:,.6g}, off the chart"
         for cl in clusters:
             if lo.min() * 0.97 <= cl.price <= h.max() * 1.03:
                 levels.append((cl.price, f"{cl.side} cluster", "#9ca3af"))
@@ -100,7 +107,7 @@ def chart_png(candles: Candles, p: Proposal, bars: int = 72, clusters=()) -> byt
             ax.axhline(y, color=color, linewidth=1, linestyle="--" if "cluster" in name
                        or name == "liquidation" else "-")
             ax.annotate(name, (n - 1, y), color=color, fontsize=8, ha="right", va="bottom")
-        ax.set_title(f"#{p.id} {p.strategy} {p.side} {p.symbol}", fontsize=10)
+        ax.set_title(title, fontsize=10)
         ax.set_xticks([])
         buf = io.BytesIO()
         fig.savefig(buf, format="png", bbox_inches="tight")

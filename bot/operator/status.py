@@ -38,6 +38,8 @@ def collect(store: Store) -> dict:
         } for o in working],
         "basis_pairs": [{
             "id": b.id, "perp": b.perp, "state": b.state, "spot_held": str(b.spot_filled),
+            "drift": (f"{(b.spot_filled - b.perp_filled) / b.perp_filled:.2%}"
+                      if b.perp_filled else ""),
             "perp_short": str(b.perp_filled), "funding": str(b.funding), "fees": str(b.fees),
             "opened_at": b.opened_at,
         } for b in store.open_basis()],

@@ -9,33 +9,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.config import TelegramConfig
 from bot.logs import kv
+from bot.operator.actions import DeskActions
 from bot.operator.notices import Notice
 from state import proposals
-from state.models import Proposal
 from state.store import Store
 
 log = logging.getLogger("derivbot.telegram")
 CAPTION = 1024  # Telegram's limit on a photo's caption
-
-
-@dataclass
-class DeskActions:
-    """What the running bot does for the desk: a proposal's card lines and chart, its
-    status and positions as text, a halt on new entries and a flatten (each by a name)."""
-
-    describe: Callable[[Proposal], tuple[list[tuple[str, str]], bytes | None]]
-    status: Callable[[], str]
-    positions: Callable[[], str]
-    halt: Callable[[str], str]
-    flatten: Callable[[str], Awaitable[str]]
-    market_now: Callable[[], int]
 
 
 class TelegramDesk:

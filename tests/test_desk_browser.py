@@ -1,0 +1,162 @@
+"""The operator's desk in a real headless Chromium (Debian's, through Playwright): a
+proposal appears without a reload as a card with every number and its chart; Approve
+sends the entry to the simulator; a refused re-check shows its reason; Tighten stop (and
+a refused loosening), Close, Lift and Flatten each act and are audited. The card's
+screenshot is kept under tests/artifacts/ as the run's record."""
+
+import asyncio
+import json
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from bot.app.desk import actions
+from bot.operator.page import OperatorPage, serve
+from state import proposals
+from tests.helpers import replay_runner
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason="Debian's chromium is not installed (.ci/run installs it)")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CARD = ("notional", "leverage", "entry", "now", "ATR", "stop", "T1", "40% of the size", "R:R",
+        "of equity", "margin", "liquidation", "beyond the stop", "risk cuts", "made",
+        "expires", "wall time")
+
+
+class Desk:
+    """A paper bot with approval on (the default ten-minute wait), its page with the
+    desk's actions, and a loop that carries out what the page asks between ticks."""
+
+    def __init__(self, synth_dir, tmp_path) -> None:
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.runner, self.engine, self.store, self.feed = replay_runner(
+            synth_dir, tmp_path / "bot.db", {"approval": {"paper": True}})
+        page = OperatorPage(self.store, "tok3n", self.runner.clock.now,
+                            actions=actions(self.runner, self.runner.cfg))
+        self.server = self.call(serve(page, "127.0.0.1", 0))
+        self.base = f"http://127.0.0.1:{self.server.addresses[0][1]}"
+        self.call(self.runner.start())
+        self.loop.call_soon_threadsafe(lambda: self.loop.create_task(self._between()))
+
+    async def _between(self) -> None:
+        r = self.runner
+        while True:
+            await asyncio.sleep(0.1)
+            now = r.clock.now()
+            await r._asked(now)
+            await r.om.sync()
+            await r.approvals.execute(now)
+            r.store.commit()
+
+    def call(self, coro, timeout: float = 120):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def until(self, done) -> None:
+        async def go():
+            for t, batch in self.feed:
+                await self.runner.tick(t, batch)
+                if done():
+                    return
+            raise AssertionError("never happened")
+        self.call(go())
+
+    def close(self) -> None:
+        self.call(self.server.cleanup())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+def test_the_desk_in_chromium(synth_dir, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    desk = Desk(synth_dir, tmp_path)
+    store = desk.store
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(f"{desk.base}/?token=tok3n")
+            assert page.is_visible("#none-pending")
+
+            desk.until(lambda: proposals.listing(store, "pending"))
+            (p,) = proposals.listing(store, "pending")
+            card = page.wait_for_selector(f"#proposal-{p.id}", timeout=10_000)  # no reload
+            text = card.inner_text()
+            assert p.strategy in text and all(field in text for field in CARD), text
+            page.wait_for_function(
+                f"document.querySelector('#proposal-{p.id} img.chart').naturalWidth > 0")
+            ARTIFACTS.mkdir(exist_ok=True)
+            card.screenshot(path=str(ARTIFACTS / "proposal-card.png"))
+            assert (ARTIFACTS / "proposal-card.png").stat().st_size > 10_000
+
+            page.click(f"#approve-{p.id}")
+            assert "approved by operator-page" in page.inner_text("#flash")
+            desk.call(asyncio.sleep(0.5))
+            done = proposals.get(store, p.id)
+            assert done.status == "executed"
+            entry = desk.engine.fetch_order(f"dbot-{done.trade_id:06d}-entry-0")
+            assert entry.filled == p.size
+
+            trade = next(t for t in store.open_trades() if t.id == done.trade_id)
+            d = 1 if trade.side == "long" else -1
+            looser = float(trade.stop_price) - d * 100
+            page.fill(f"#stop-{trade.id}", f"{looser:.2f}")
+            page.click(f"#tighten-{trade.id}")
+            assert "would loosen the stop" in page.inner_text("#flash")
+            mark = desk.runner.history.last_close(trade.symbol)
+            tighter = round((float(trade.stop_price) + mark) / 2, 1)
+            page.fill(f"#stop-{trade.id}", f"{tighter}")
+            page.click(f"#tighten-{trade.id}")
+            assert "stop moved from" in page.inner_text("#flash")
+            stops = [o for o in desk.engine.open.values()
+                     if o.client_id.startswith(f"dbot-{trade.id:06d}-stop")]
+            assert [float(o.stop_price) for o in stops] == [tighter]
+
+            page.click(f"#close-{trade.id}")
+            assert f"trade {trade.id} closed at market" in page.inner_text("#flash")
+            assert trade.id not in {t.id for t in store.open_trades()}
+
+            desk.until(lambda: proposals.listing(store, "pending"))
+            (q,) = proposals.listing(store, "pending")
+            q.entry *= 1.05  # as if price ran 5 % since it was proposed
+            store.save(q)
+            page.wait_for_selector(f"#approve-{q.id}", timeout=10_000)
+            page.click(f"#approve-{q.id}")
+            row = page.wait_for_selector(f"#answered-{q.id}:has-text('refused')",
+                                         timeout=10_000)
+            assert "beyond the 0.50% tolerance" in row.inner_text()
+
+            desk.call(_halt(desk.runner))
+            page.wait_for_selector("#lift", timeout=10_000)
+            page.click("#lift")
+            assert "halt lifted by operator-page" in page.inner_text("#flash")
+            assert store.get_meta("halt") is None
+
+            page.fill("#flatten-confirm", "yes")
+            page.click("#flatten")
+            assert "type FLATTEN" in page.inner_text("#flash")
+            page.fill("#flatten-confirm", "FLATTEN")
+            page.click("#flatten")
+            assert re.search(r"flattened by operator-page: \d+ trade", page.inner_text("#flash"))
+            assert store.get_meta("halt")["release"] == "manual"
+            browser.close()
+        acts = [(a.action, a.result.split(":")[0]) for a in store.audits()]
+        for want in (("approve", f"proposal {p.id} approved by operator-page"),
+                     ("tighten", "refused"), ("close", (f"trade {trade.id} closed at market by "
+                                                         "operator-page")),
+                     ("lift", "halt lifted by operator-page"), ("flatten", "refused")):
+            assert want in acts, (want, acts)
+        assert all(a.where.startswith("page 127.0.0.1") for a in store.audits())
+        assert json.loads(proposals.get(store, p.id).model_dump_json())["trade_id"]
+    finally:
+        desk.close()
+
+
+async def _halt(runner) -> None:
+    runner.risk.halt_now(runner.clock.now(), "a test's halt")
