@@ -276,6 +276,8 @@ class Runner:
                         self.telemetry.readings(t, symbol, readings)
         if decide:
             await self.snapshot(t)
+            if self.show_readings:
+                self.telemetry.data_age(t, self.history.quotes)
         self.store.commit()  # whatever the tick wrote and did not commit on its way
         self._tell()
         self.stats.ticks += 1

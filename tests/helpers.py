@@ -50,8 +50,8 @@ def replay_runner(folder, db, extra: dict | None = None, gateway=SimGateway):
     data = marketdata.load(folder, symbols=cfg.data.symbols)
     engine = build_sim(cfg, build_markets(data, cfg.data.symbols))
     store = Store(db)
-    perps = {s: m for s, m in engine.markets.items() if not m.spot}
-    runner = Runner(cfg, gateway(engine), store, perps, ReplayClock(),
+    traded = {s: m for s, m in engine.markets.items() if not m.spot or cfg.basis.enabled}
+    runner = Runner(cfg, gateway(engine), store, traded, ReplayClock(),
                     sinks=(SimMarketSink(engine, cfg.exchange.venue),))
     return runner, engine, store, iter(batches(data.events()))
 

@@ -43,7 +43,7 @@ def test_the_images_environment_is_valid_configuration(monkeypatch):
 def test_compose_wires_the_bot_prometheus_and_grafana_from_deploy():
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
     services = compose["services"]
-    assert set(services) == {"bot", "prometheus", "grafana"}
+    assert set(services) == {"bot", "prometheus", "alertmanager", "grafana"}
     assert "DERIVBOT_OPERATOR_TOKEN" in services["bot"]["environment"]
     for service in services.values():
         for volume in service.get("volumes", []):
@@ -53,6 +53,13 @@ def test_compose_wires_the_bot_prometheus_and_grafana_from_deploy():
     prom = yaml.safe_load((ROOT / "deploy" / "prometheus-compose.yml").read_text())
     assert prom["scrape_configs"][0]["static_configs"][0]["targets"] == ["bot:9108"]
     assert prom["rule_files"] == ["alerts.yml"]
+    assert prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
+        "alertmanager:9093"]
+    am = yaml.safe_load((ROOT / "deploy" / "alertmanager-compose.yml").read_text())
+    hook = am["receivers"][0]["webhook_configs"][0]
+    assert hook["url"] == "http://bot:9109/alertmanager"
+    assert hook["http_config"]["authorization"]["credentials_file"] in (
+        services["alertmanager"]["entrypoint"][-1])
 
 
 def _runtime_with_base() -> str | None:

@@ -99,8 +99,10 @@ class ApprovalGate:
                                    f"tolerance: {cash(p.entry)} then, {cash(price)} now")
             pending = [p for p in pending if p.status == "pending"]
         self.metrics.proposals_pending.set(len(pending))
-        self.metrics.proposal_age.set(max(((now - p.created_at) / 1000 for p in pending),
-                                          default=0))
+        # how long a person has had it, in wall time (market time runs faster in paper)
+        made = int(self.min_wait * 1000)
+        self.metrics.proposal_age.set(max(((wall - (p.waits_until - made)) / 1000
+                                           for p in pending), default=0))
         return proposals.listing(self.store, "approved")
 
     @staticmethod

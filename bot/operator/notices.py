@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlmodel import select
 
-from state.models import HaltRow, Proposal, TradeEvent
+from state.models import Alert, HaltRow, Proposal, TradeEvent
 from state.store import Store
 
 KEY = "notices"
@@ -54,6 +54,7 @@ class Notices:
         self.event_id: int = saved.get("event", self._last(TradeEvent))
         self.halt_id: int = saved.get("halt", self._last(HaltRow))
         self.proposal_id: int = saved.get("proposal", self._last(Proposal))
+        self.alert_id: int = saved.get("alert", self._last(Alert))
         self.watched: dict[str, str] = saved.get("watched", {})  # proposal id -> status told
         self.errors = ErrorLog()
         logging.getLogger("derivbot").addHandler(self.errors)
@@ -67,10 +68,12 @@ class Notices:
 
     def look(self) -> list[Notice]:
         """Everything new since the last look, oldest first within each kind."""
-        out = self._proposals() + self._trades() + self._halts() + self._errors()
+        out = (self._proposals() + self._trades() + self._halts() + self._routed()
+               + self._errors())
         if out:
             self.store.set_meta(KEY, {"event": self.event_id, "halt": self.halt_id,
-                                      "proposal": self.proposal_id, "watched": self.watched})
+                                      "proposal": self.proposal_id, "alert": self.alert_id,
+                                      "watched": self.watched})
         return out
 
     def _proposals(self) -> list[Notice]:
@@ -121,6 +124,18 @@ class Notices:
             self.halt_id = h.id
             out.append(Notice("halt", h.since, f"new entries halted: {h.reason} "
                               f"(lifts: {h.release})", {"release": h.release}))
+        return out
+
+    def _routed(self) -> list[Notice]:
+        """Alerts Alertmanager routed to the bot (its own alerts go out as they happen)."""
+        top = self._last(Alert)
+        if top <= self.alert_id:
+            return []
+        q = (select(Alert).where(Alert.id > self.alert_id).where(Alert.id <= top)
+             .where(Alert.kind.startswith("alertmanager:")).order_by(Alert.id))
+        out = [Notice("alert", a.ts, a.message, {"alert": a.kind.split(":", 1)[1]})
+               for a in self.store.session.exec(q)]
+        self.alert_id = top
         return out
 
     def _errors(self) -> list[Notice]:

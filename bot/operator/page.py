@@ -77,6 +77,7 @@ class OperatorPage:
         app.router.add_post("/halt/lift", self.lift)
         app.router.add_post("/flatten", self.flatten)
         app.router.add_get("/api/state", self.api_state)
+        app.router.add_post("/alertmanager", self.alertmanager)
         return app
 
     # ---- auth -----------------------------------------------------------------------------
@@ -88,6 +89,10 @@ class OperatorPage:
         given = request.query.get("token") or bearer
         if self.token is not None and not hmac.compare_digest(given, self.token):
             return web.Response(status=401, text="401: a valid operator token is required\n")
+        if request.path == "/alertmanager" and request.content_type == "application/json":
+            # Alertmanager's webhook: JSON only (a browser cannot send it cross-site
+            # without a preflight this server never answers), with the token when set
+            return await handler(request)
         if request.method != "GET":  # no session, so no CSRF token: never a write
             return web.Response(status=403, text="403: open the page first\n")
         if bearer and request.path.startswith("/api/"):
@@ -226,6 +231,24 @@ class OperatorPage:
         else:
             msg = await self.actions.ask("flatten", self.by)
         raise self._done(request, "flatten", "the book", msg)
+
+
+    async def alertmanager(self, request: web.Request) -> web.Response:
+        """Alerts routed here by Alertmanager: stored, shown on the page, and told to a
+        person (webhook, Telegram) like the bot's own notices."""
+        try:
+            body = await request.json()
+            alerts = list(body["alerts"])
+        except (ValueError, KeyError, TypeError):
+            return web.Response(status=400, text="400: not an Alertmanager webhook payload\n")
+        for a in alerts:
+            labels, notes = a.get("labels", {}), a.get("annotations", {})
+            name = labels.get("alertname", "unnamed")
+            self.store.add_alert(self.now(), labels.get("symbol", ""), f"alertmanager:{name}",
+                                 f"{name} {a.get('status', 'firing')}: "
+                                 f"{notes.get('summary', '')}", labels)
+        self.store.flush()
+        return web.json_response({"stored": len(alerts)})
 
 
 def _int(text: str) -> int | None:

@@ -29,6 +29,13 @@ class Telemetry:
         self.bars = 0  # symbol-bars whose readings were shown
         self._abstained: dict[tuple[str, str], int] = {}  # (module, why) -> bars
         self._why: dict[str, str] = {}  # a reason as said -> with its numbers as N
+        self._counted: set[int] = set()  # closed trades already in derivbot_trades_total
+
+    def data_age(self, now: int, seen: dict[str, tuple[int, float]]) -> None:
+        """Market-data age per symbol in market time (paper and replay; the live feed
+        sets it from the wall clock)."""
+        for symbol, (at, _price) in seen.items():
+            self._show(self.metrics.data_age, max(now - at, 0) / 1000, symbol)
 
     def start(self) -> None:
         if self.webhook is not None:
@@ -71,6 +78,12 @@ class Telemetry:
         for group in self.cfg.risk.buckets:
             name = "/".join(s.split("/")[0] for s in group)
             show(m.bucket_risk, sum(r.risk_cash for r in risks if r.symbol in group), name)
+        for trade_id in om.finished.keys() - self._counted:  # each closed trade counted once
+            trade = om.finished[trade_id]
+            self._counted.add(trade_id)
+            outcome = ("failed" if trade.state == "failed" else
+                       "win" if trade.realised - trade.fees + trade.funding > 0 else "loss")
+            m.trades.labels(outcome).inc()
         counts: dict[str, int] = {}
         for o in om.orders.values():
             counts[o.state] = counts.get(o.state, 0) + 1
