@@ -31,6 +31,18 @@ def _iso(ms: float) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
+# fields holding a time in ms, shown as ISO: named so, or ending in _at
+TIME_FIELDS = frozenset({"at", "after", "since", "until", "expires", "ts", "seen"})
+MS_2001, MS_2100 = 978_307_200_000, 4_102_444_800_000
+
+
+def _field(key: str, value):
+    if (isinstance(value, int) and not isinstance(value, bool)
+            and (key in TIME_FIELDS or key.endswith("_at")) and MS_2001 <= value < MS_2100):
+        return _iso(value)
+    return _plain(value)
+
+
 def _plain(value):
     if isinstance(value, Decimal):
         return str(value)
@@ -44,7 +56,7 @@ def _plain(value):
 def _logfmt(value) -> str:
     text = str(value)
     if text == "" or any(c in text for c in ' ="\n'):
-        return json.dumps(text)
+        return json.dumps(text, ensure_ascii=False)
     return text
 
 
@@ -62,11 +74,11 @@ class Structured(logging.Formatter):
                 "market": _iso(market) if market else None,
                 "level": record.levelname.lower(), "logger": record.name,
                 "event": record.getMessage()}
-        line.update({k: _plain(v) for k, v in getattr(record, "fields", {}).items()})
+        line.update({k: _field(k, v) for k, v in getattr(record, "fields", {}).items()})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         if self.style == "json":
-            return json.dumps(line, default=str)
+            return json.dumps(line, default=str, ensure_ascii=False)
         return " ".join(f"{k}={_logfmt(v)}" for k, v in line.items() if v is not None)
 
 

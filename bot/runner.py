@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 
 from bot.clock import ReplayClock
 from bot.config import Config
@@ -306,8 +307,17 @@ class Runner:
         await self.account.save_positions()
 
     async def shutdown(self) -> None:
-        """Write what is buffered and give the webhook a moment to deliver."""
+        """Write what is buffered, say in one line where the book stands, and give the
+        webhook a moment to deliver."""
         self.store.flush()
+        closed = [t for t in self.store.trades() if t.state == "closed"]
+        net = sum((t.realised - t.fees + t.funding for t in closed), Decimal(0))
+        equity = self.store.last_equity()
+        log.info("summary", extra=kv(
+            trades_closed=len(closed), net_pnl=f"{net:.2f}",
+            basis_pnl=f"{sum((b.pnl for b in self.store.basis_trades()), Decimal(0)):.2f}",
+            open_positions=len(self.om.active) + (len(self.basis.active) if self.basis else 0),
+            equity=None if equity is None else f"{equity:.2f}"))
         await self.telemetry.close()
 
     async def close_all(self, reason: str) -> None:

@@ -51,3 +51,50 @@ def test_an_unknown_log_format_is_refused_with_exit_2(capsys):
         main(["status", "--log-format", "xml"])
     assert done.value.code == 2
     assert "--log-format: invalid choice: 'xml'" in capsys.readouterr().err
+
+
+def test_times_read_as_iso_and_text_keeps_its_characters(market_clock, capsys):
+    configure("text")
+    logging.getLogger("derivbot.app").info("resumed", extra=kv(
+        after=1_738_926_000_000, opened_at=1_738_929_600_000, trade=1_738_926_000_000 // 10**6,
+        text="funding −0.054% beyond ±0.05%"))
+    text = capsys.readouterr().err
+    assert "after=2025-02-07T11:00:00.000Z opened_at=2025-02-07T12:00:00.000Z trade=1738926 " \
+           in text
+    assert 'text="funding −0.054% beyond ±0.05%"' in text
+
+
+def test_a_repeating_alert_is_logged_once_an_hour_with_a_count(market_clock, caplog):
+    from bot.operator.alerts import AlertBook
+    from bot.operator.metrics import Metrics
+    from state.store import Store
+    from strategies.alerts import Condition
+
+    book = AlertBook(Store(":memory:"), Metrics())
+    caplog.set_level(logging.INFO, logger="derivbot.alerts")
+    for k in range(42):  # the condition comes and goes every ten minutes
+        found = [Condition("f", "funding_extreme", f"funding beyond ±0.05% ({k})", {})]
+        book.update(T0 + k * 600_000, "BTC/USDT:USDT", found if k % 2 == 0 else [])
+    lines = [(r.getMessage(), r.fields["text"]) for r in caplog.records]
+    assert lines[0] == ("alert", "funding beyond ±0.05% (0)")
+    assert lines[1] == ("alert_repeats", "…and 2 more in the last hour")
+    assert lines[2] == ("alert", "funding beyond ±0.05% (6)")
+    assert len([m for m, _ in lines if m == "alert"]) == 7  # 21 alerts over seven hours
+    assert len(book.store.alerts()) == 21  # every one is still stored
+
+
+def test_a_paper_run_says_where_it_stands_when_it_stops_and_signals_read_its_time(
+        synth_dir, tmp_path, monkeypatch, capsys):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[data]\ndir = "{synth_dir}"\n[state]\ndb = "{tmp_path / "bot.db"}"\n'
+                   "[paper]\ntime_scale = 3600000\n[metrics]\nenabled = false\n"
+                   "[operator]\nenabled = false\n")
+    assert main(["run", "--config", str(cfg), "--max-ticks", "1500"]) == 0
+    err = capsys.readouterr().err
+    opens = [line for line in err.splitlines() if " event=open " in line]
+    assert opens and all(" entry=" in line and " stop=" in line for line in opens)
+    (summary,) = [line for line in err.splitlines() if " event=summary " in line]
+    assert "trades_closed=" in summary and "net_pnl=" in summary and "equity=" in summary
+    market = summary.split("market=")[1].split()[0]
+    assert main(["signals", "--config", str(cfg)]) == 0
+    assert market[:13].replace("T", " ") in capsys.readouterr().out

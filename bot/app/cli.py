@@ -123,7 +123,8 @@ def parser() -> argparse.ArgumentParser:
 
     sig = _with(sub.add_parser("signals", help="every signal module's reading per symbol"),
                 data=True)
-    sig.add_argument("--at", help="ISO time or ms (default: the end of the data)")
+    sig.add_argument("--at", help="ISO time or ms (default: where the bot on this config's "
+                     "database is now, else the end of the data)")
     sig.set_defaults(func=cmd_signals)
 
     risk = sub.add_parser("risk", help="risk tools")

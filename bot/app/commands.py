@@ -195,10 +195,24 @@ def cmd_signals(args: argparse.Namespace) -> int:
 
     cfg = _config(args.config)
     folder = app.resolve_data(cfg, args.data)
-    at = parse_time(args.at) if args.at else None
+    at = parse_time(args.at) if args.at else _bot_market_time(cfg)
     now, found = readings_at(folder, cfg.exchange.venue, cfg.data.symbols, at, cfg.signals)
     render(now, found)
     return 0
+
+
+def _bot_market_time(cfg) -> int | None:
+    """The market time the bot on this config's database last reached, if it has run."""
+    from state.store import Store
+
+    db = Path(cfg.state.db)
+    if not db.exists():
+        return None
+    store = Store(db)
+    try:
+        return store.get_meta("market_now") or store.get_meta("last_seen")
+    finally:
+        store.close()
 
 
 def cmd_data_import(args: argparse.Namespace) -> int:

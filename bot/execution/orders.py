@@ -60,9 +60,11 @@ class OrderManager(TradeBook):
                     max_hold_hours=plan.max_hold_hours)
         self.store.add(trade)  # committed with its entry order, below
         self.active[trade.id] = trade
-        log.info(
-            "open", extra=kv(trade=trade.id, symbol=trade.symbol, side=trade.side, size=ap.size)
-        )
+        market = self.markets[trade.symbol]
+        log.info("open", extra=kv(
+            trade=trade.id, strategy=trade.strategy, symbol=trade.symbol, side=trade.side,
+            size=ap.size, entry=market.price_to_precision(plan.entry),
+            stop=market.price_to_precision(plan.stop), risk=f"{ap.risk_cash:.2f}"))
         if limit_price is None:
             await self._submit(trade, "entry", 0, OrderType.MARKET, ap.size)
         else:

@@ -97,9 +97,14 @@ class Webhook:
 class AlertBook:
     """Reports a condition once when it starts to hold, again only after it stopped."""
 
-    def __init__(self, store: Store, metrics: Metrics, webhook: Webhook | None = None) -> None:
+    def __init__(self, store: Store, metrics: Metrics, webhook: Webhook | None = None,
+                 quiet_ms: int = 3_600_000) -> None:
         self.store, self.metrics, self.webhook = store, metrics, webhook
         self.active: dict[str, set[str]] = {}
+        # the log says an alert of a kind once an hour (market time); the rest are counted
+        # and told as one line when the hour ends (every alert is still stored and sent)
+        self.quiet_ms = quiet_ms
+        self._said: dict[tuple[str, str], list[int]] = {}  # (symbol, kind) -> [since, more]
 
     def update(self, now: int, symbol: str, found: Sequence[Condition]) -> list[Condition]:
         before = self.active.get(symbol, set())
@@ -108,9 +113,20 @@ class AlertBook:
         for c in new:
             self.store.add_alert(now, symbol, c.kind, c.message, c.details)
             self.metrics.alerts.labels(symbol, c.kind).inc()
-            log.info("alert", extra=kv(symbol=symbol, kind=c.kind, text=c.message))
+            self._log(now, symbol, c)
             if self.webhook is not None:
                 self.webhook.send({"ts": now, "symbol": symbol, "kind": c.kind,
                                    "message": c.message,
                                    "details": json.loads(json.dumps(c.details, default=str))})
         return new
+
+    def _log(self, now: int, symbol: str, c: Condition) -> None:
+        said = self._said.get((symbol, c.kind))
+        if said is not None and now - said[0] < self.quiet_ms:
+            said[1] += 1
+            return
+        if said is not None and said[1]:
+            log.info("alert_repeats", extra=kv(symbol=symbol, kind=c.kind,
+                                               text=f"…and {said[1]} more in the last hour"))
+        self._said[(symbol, c.kind)] = [now, 0]
+        log.info("alert", extra=kv(symbol=symbol, kind=c.kind, text=c.message))
