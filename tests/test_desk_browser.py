@@ -105,6 +105,10 @@ def test_the_desk_in_chromium(synth_dir, tmp_path):
 
             trade = next(t for t in store.open_trades() if t.id == done.trade_id)
             d = 1 if trade.side == "long" else -1
+            page.wait_for_selector(f"#trade-{trade.id}", timeout=10_000)
+            cells = [c.inner_text() for c in page.query_selector_all(f"#trade-{trade.id} td")]
+            entry_px, liq = (float(cells[k].replace(",", "")) for k in (5, 8))
+            assert (entry_px - liq) * d > 0  # beyond the entry, away from the trade's side
             looser = float(trade.stop_price) - d * 100
             page.fill(f"#stop-{trade.id}", f"{looser:.2f}")
             page.click(f"#tighten-{trade.id}")

@@ -14,8 +14,10 @@ from bot.operator.actions import DeskActions
 from bot.operator.card import card, chart_png, price
 from bot.operator.status import cash
 from bot.runner import Runner
+from risk.sizing import isolated_liquidation
 from state import proposals
-from state.models import Proposal
+from state.models import Proposal, Trade
+from strategies.playbook import read_all
 
 ASK_WAIT_S = 15.0  # how long the page waits for the runner to carry out a request
 
@@ -23,20 +25,36 @@ ASK_WAIT_S = 15.0  # how long the page waits for the runner to carry out a reque
 def actions(runner: Runner, cfg: Config) -> DeskActions:
     store, history, markets = runner.store, runner.history, runner.markets
 
-    def describe(p: Proposal) -> tuple[list[tuple[str, str]], bytes | None]:
+    charts: dict[tuple[int, int], bytes | None] = {}  # (proposal, market time) -> PNG
+
+    def describe(p: Proposal) -> list[tuple[str, str]]:
         market = markets.get(p.symbol)
         tick = market.price_tick if market else None
-        now = runner.clock.now()
         if p.strategy == "basis":
             avg = json.loads(p.reasons_json).get("avg_funding_8h", 0.0)
-            lines = [("trade", f"{p.side}: {p.size} {p.symbol}"),
-                     ("price", price(p.entry, tick)), ("margin", cash(p.margin)),
-                     ("funding", f"7-day average {avg:.4%} per 8 h")]
-            return lines, None
-        lines = card(p, history.last_close(p.symbol), store.last_equity(), cfg.risk.leverage,
-                     tick, now)
-        candles = history.view(p.symbol, now).candles
-        return lines, chart_png(candles, p) if len(candles) else None
+            return [("trade", f"{p.side}: {p.size} {p.symbol}"),
+                    ("price", price(p.entry, tick)), ("margin", cash(p.margin)),
+                    ("funding", f"7-day average {avg:.4%} per 8 h")]
+        return card(p, history.last_close(p.symbol), store.last_equity(), cfg.risk.leverage,
+                    tick, runner.clock.now())
+
+    def chart(p: Proposal) -> bytes | None:
+        """Drawn once per proposal and market instant (the page asks every two seconds)."""
+        key = (p.id, runner.clock.now())
+        if key not in charts:
+            view = history.view(p.symbol, key[1])
+            charts.clear()
+            charts[key] = (None if p.strategy == "basis" or not len(view.candles) else
+                           chart_png(view.candles, p, clusters=read_all(
+                               view, cfg.signals).clusters))
+        return charts[key]
+
+    def liquidation(t: Trade) -> float:
+        entry = float(t.entry_price or t.plan_entry)
+        market = markets.get(t.symbol)
+        tiers = (market.mmr_tiers if market else None) or cfg.risk.mmr_tiers
+        return isolated_liquidation(entry, float(t.filled - t.exited), cfg.risk.leverage,
+                                    1 if t.side == "long" else -1, tiers)
 
     def status() -> str:
         halt = store.get_meta("halt")
@@ -81,8 +99,8 @@ def actions(runner: Runner, cfg: Config) -> DeskActions:
     def ticks() -> dict:
         return {s: m.price_tick for s, m in markets.items()}
 
-    return DeskActions(describe, status, positions, halt, flatten, runner.clock.now, ask,
-                       marks, ticks)
+    return DeskActions(describe, chart, status, positions, halt, flatten, runner.clock.now,
+                       ask, marks, ticks, liquidation)
 
 
 async def start_desk(cfg: Config, runner: Runner):

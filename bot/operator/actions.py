@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from state.models import Proposal
+from state.models import Proposal, Trade
 
 
 @dataclass
@@ -13,7 +13,8 @@ class DeskActions:
     """What the running bot does for the desk: a proposal's card lines and chart, its
     status and positions as text, a halt on new entries and a flatten (each by a name)."""
 
-    describe: Callable[[Proposal], tuple[list[tuple[str, str]], bytes | None]]
+    describe: Callable[[Proposal], list[tuple[str, str]]]  # the card's lines
+    chart: Callable[[Proposal], bytes | None]  # its chart (PNG), None for a basis pair
     status: Callable[[], str]
     positions: Callable[[], str]
     halt: Callable[[str], str]
@@ -24,3 +25,4 @@ class DeskActions:
     ask: Callable[..., Awaitable[str]] | None = None
     marks: Callable[[], dict] = dict  # symbol -> last price
     ticks: Callable[[], dict] = dict  # symbol -> price tick
+    liquidation: Callable[[Trade], float] = lambda _trade: float("nan")  # a position's

@@ -137,19 +137,20 @@ class OperatorPage:
         s = collect(self.store)
         cards = []
         for p in proposals.listing(self.store, "pending"):
-            lines = (a.describe(p)[0] if a else
+            lines = (a.describe(p) if a else
                      card(p, math.nan, self.store.last_equity(), None, market_now=now))
             cards.append({"id": p.id, "title": f"{p.strategy} {p.side} {p.symbol}",
                           "lines": lines, "chart": a is not None and p.strategy != "basis"})
         answered = [p for p in proposals.listing(self.store) if p.status != "pending"][-6:]
-        positions = [self._position(t, marks, ticks) for t in self.store.open_trades()]
+        positions = [self._position(t, marks, ticks, a.liquidation(t) if a else math.nan)
+                     for t in self.store.open_trades()]
         return LIVE.render(s=s, cards=cards, answered=reversed(answered), positions=positions,
                            csrf=self._csrf(request), market=iso(now), wall=iso(wall_now()),
                            basis=s["basis_pairs"], signals=self.store.signals()[-12:],
                            alerts=self.store.alerts()[-10:], actions=a is not None,
                            equity=cash(s["equity"]) if s["equity"] else "")
 
-    def _position(self, t, marks: dict, ticks: dict) -> dict:
+    def _position(self, t, marks: dict, ticks: dict, liq: float) -> dict:
         tick = ticks.get(t.symbol)
         d = 1 if t.side == "long" else -1
         left = t.filled - t.exited
@@ -160,12 +161,13 @@ class OperatorPage:
                 "entry": price(entry, tick), "mark": price(mark, tick),
                 "upnl": cash(upnl) if math.isfinite(upnl) else "n/a",
                 "stop": price(float(t.stop_price or t.plan_stop), tick),
+                "liquidation": price(liq, tick),
                 "targets": ", ".join(price(px, tick) for px, _ in json.loads(t.targets_json)),
                 "opened": iso(t.opened_at)}
 
     async def chart(self, request: web.Request) -> web.Response:
         p = proposals.get(self.store, _int(request.match_info["id"]))
-        png = self.actions.describe(p)[1] if p is not None and self.actions else None
+        png = self.actions.chart(p) if p is not None and self.actions else None
         if png is None:
             return web.Response(status=404, text="404: no chart for that proposal\n")
         return web.Response(body=png, content_type="image/png")

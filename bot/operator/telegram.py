@@ -81,7 +81,7 @@ class TelegramDesk:
         if p is None:
             await self.app.bot.send_message(chat, notice.text)
             return
-        lines, png = self.actions.describe(p)
+        lines, png = self.actions.describe(p), self.actions.chart(p)
         text = "\n".join(f"{k}: {v}" for k, v in lines)
         keys = InlineKeyboardMarkup([[
             InlineKeyboardButton("Approve", callback_data=f"approve:{p.id}"),
