@@ -58,6 +58,12 @@ class Desk:
     def call(self, coro, timeout: float = 120):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
+    def q(self, fn, *args):
+        """fn(*args) in the bot's loop: the store and the simulator are the loop's alone."""
+        async def go():
+            return fn(*args)
+        return self.call(go())
+
     def until(self, done) -> None:
         async def go():
             for t, batch in self.feed:
@@ -76,7 +82,7 @@ def test_the_desk_in_chromium(synth_dir, tmp_path):
     from playwright.sync_api import sync_playwright
 
     desk = Desk(synth_dir, tmp_path)
-    store = desk.store
+    store, q = desk.store, desk.q
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -85,7 +91,7 @@ def test_the_desk_in_chromium(synth_dir, tmp_path):
             assert page.is_visible("#none-pending")
 
             desk.until(lambda: proposals.listing(store, "pending"))
-            (p,) = proposals.listing(store, "pending")
+            (p,) = q(proposals.listing, store, "pending")
             card = page.wait_for_selector(f"#proposal-{p.id}", timeout=10_000)  # no reload
             text = card.inner_text()
             assert p.strategy in text and all(field in text for field in CARD), text
@@ -98,12 +104,12 @@ def test_the_desk_in_chromium(synth_dir, tmp_path):
             page.click(f"#approve-{p.id}")
             assert "approved by operator-page" in page.inner_text("#flash")
             desk.call(asyncio.sleep(0.5))
-            done = proposals.get(store, p.id)
+            done = q(proposals.get, store, p.id)
             assert done.status == "executed"
-            entry = desk.engine.fetch_order(f"dbot-{done.trade_id:06d}-entry-0")
+            entry = q(desk.engine.fetch_order, f"dbot-{done.trade_id:06d}-entry-0")
             assert entry.filled == p.size
 
-            trade = next(t for t in store.open_trades() if t.id == done.trade_id)
+            trade = next(t for t in q(store.open_trades) if t.id == done.trade_id)
             d = 1 if trade.side == "long" else -1
             page.wait_for_selector(f"#trade-{trade.id}", timeout=10_000)
             cells = [c.inner_text() for c in page.query_selector_all(f"#trade-{trade.id} td")]
@@ -113,26 +119,26 @@ def test_the_desk_in_chromium(synth_dir, tmp_path):
             page.fill(f"#stop-{trade.id}", f"{looser:.2f}")
             page.click(f"#tighten-{trade.id}")
             assert "would loosen the stop" in page.inner_text("#flash")
-            mark = desk.runner.history.last_close(trade.symbol)
+            mark = q(desk.runner.history.last_close, trade.symbol)
             tighter = round((float(trade.stop_price) + mark) / 2, 1)
             page.fill(f"#stop-{trade.id}", f"{tighter}")
             page.click(f"#tighten-{trade.id}")
             assert "stop moved from" in page.inner_text("#flash")
-            stops = [o for o in desk.engine.open.values()
+            stops = [o for o in q(lambda: list(desk.engine.open.values()))
                      if o.client_id.startswith(f"dbot-{trade.id:06d}-stop")]
             assert [float(o.stop_price) for o in stops] == [tighter]
 
             page.click(f"#close-{trade.id}")
             assert f"trade {trade.id} closed at market" in page.inner_text("#flash")
-            assert trade.id not in {t.id for t in store.open_trades()}
+            assert trade.id not in {t.id for t in q(store.open_trades)}
 
             desk.until(lambda: proposals.listing(store, "pending"))
-            (q,) = proposals.listing(store, "pending")
-            q.entry *= 1.05  # as if price ran 5 % since it was proposed
-            store.save(q)
-            page.wait_for_selector(f"#approve-{q.id}", timeout=10_000)
-            page.click(f"#approve-{q.id}")
-            row = page.wait_for_selector(f"#answered-{q.id}:has-text('refused')",
+            (late,) = q(proposals.listing, store, "pending")
+            late.entry *= 1.05  # as if price ran 5 % since it was proposed
+            q(store.save, late)
+            page.wait_for_selector(f"#approve-{late.id}", timeout=10_000)
+            page.click(f"#approve-{late.id}")
+            row = page.wait_for_selector(f"#answered-{late.id}:has-text('refused')",
                                          timeout=10_000)
             assert "beyond the 0.50% tolerance" in row.inner_text()
 
@@ -140,7 +146,7 @@ def test_the_desk_in_chromium(synth_dir, tmp_path):
             page.wait_for_selector("#lift", timeout=10_000)
             page.click("#lift")
             assert "halt lifted by operator-page" in page.inner_text("#flash")
-            assert store.get_meta("halt") is None
+            assert q(store.get_meta, "halt") is None
 
             page.fill("#flatten-confirm", "yes")
             page.click("#flatten")
@@ -148,16 +154,16 @@ def test_the_desk_in_chromium(synth_dir, tmp_path):
             page.fill("#flatten-confirm", "FLATTEN")
             page.click("#flatten")
             assert re.search(r"flattened by operator-page: \d+ trade", page.inner_text("#flash"))
-            assert store.get_meta("halt")["release"] == "manual"
+            assert q(store.get_meta, "halt")["release"] == "manual"
             browser.close()
-        acts = [(a.action, a.result.split(":")[0]) for a in store.audits()]
+        acts = [(a.action, a.result.split(":")[0]) for a in q(store.audits)]
         for want in (("approve", f"proposal {p.id} approved by operator-page"),
                      ("tighten", "refused"), ("close", (f"trade {trade.id} closed at market by "
                                                          "operator-page")),
                      ("lift", "halt lifted by operator-page"), ("flatten", "refused")):
             assert want in acts, (want, acts)
-        assert all(a.where.startswith("page 127.0.0.1") for a in store.audits())
-        assert json.loads(proposals.get(store, p.id).model_dump_json())["trade_id"]
+        assert all(a.where.startswith("page 127.0.0.1") for a in q(store.audits))
+        assert json.loads(q(proposals.get, store, p.id).model_dump_json())["trade_id"]
     finally:
         desk.close()
 
