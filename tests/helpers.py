@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from decimal import Decimal
 
 import numpy as np
+import pytest
 
 from bot.clock import ReplayClock
 from bot.exchanges.sim.exchange import SimExchange
@@ -124,3 +126,11 @@ def view(funding: dict[str, list[float]] | None = None, c: Candles | None = None
     now = int(c.ts[-1]) + HOUR
     fs = {ex: funding_series(r, now) for ex, r in (funding or {}).items()}
     return MarketView(BTC, venue, now, c, fs, oi or {})
+
+
+def needs(present: bool, what: str):
+    """Skip a test whose real component (a browser, Prometheus ...) is missing — except in
+    CI (CI=true), where the component must be there: the test runs and fails instead of
+    letting CI stay green without it."""
+    return pytest.mark.skipif(not present and os.environ.get("CI") != "true",
+                              reason=f"{what} not installed (.ci/run installs it)")

@@ -10,7 +10,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 
 from bot.operator.approval import ApprovalGate
@@ -19,14 +18,13 @@ from bot.operator.page import OperatorPage, serve
 from state import proposals
 from state.models import Proposal
 from state.store import Store
-from tests.helpers import free_port
+from tests.helpers import free_port, needs
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS = shutil.which("prometheus")
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-pytestmark = pytest.mark.skipif(
-    PROMETHEUS is None or ALERTMANAGER is None,
-    reason="prometheus / prometheus-alertmanager not installed (.ci/run installs them)")
+pytestmark = needs(PROMETHEUS is not None and ALERTMANAGER is not None,
+                   "prometheus / prometheus-alertmanager")
 
 
 def test_a_proposal_waiting_too_long_reaches_the_bot_through_alertmanager(tmp_path):

@@ -7,10 +7,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
 from bot.operator.metrics import Metrics
+from tests.helpers import needs
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 
@@ -48,8 +48,7 @@ def test_dashboard_panels_name_real_metrics():
     assert not missing, f"dashboard uses metrics the bot does not export: {missing}"
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None,
-                    reason="promtool not installed (Debian package prometheus)")
+@needs(shutil.which("promtool") is not None, "promtool (Debian package prometheus)")
 def test_promtool_accepts_the_rules():
     out = subprocess.run(["promtool", "check", "rules", str(DEPLOY / "alerts.yml")],
                          capture_output=True, text=True, check=False)

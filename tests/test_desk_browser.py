@@ -11,16 +11,13 @@ import shutil
 import threading
 from pathlib import Path
 
-import pytest
-
 from bot.app.desk import actions
 from bot.operator.page import OperatorPage, serve
 from state import proposals
-from tests.helpers import replay_runner
+from tests.helpers import needs, replay_runner
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason="Debian's chromium is not installed (.ci/run installs it)")
+pytestmark = needs(Path(CHROMIUM).exists(), "Debian's chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).parent / "artifacts"

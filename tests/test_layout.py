@@ -123,3 +123,14 @@ def test_the_readme_is_a_guide_under_250_lines_and_docs_hold_the_rest():
     assert len(readme) < 250
     for doc in ("spec.md", "architecture.md", "performance.md", "configuration.md"):
         assert (ROOT / "docs" / doc).stat().st_size > 1000, doc
+
+
+def test_in_ci_a_missing_component_fails_its_tests_instead_of_skipping(monkeypatch):
+    from tests.helpers import needs
+
+    monkeypatch.setenv("CI", "true")
+    assert needs(False, "chromium").args == (False,)
+    monkeypatch.setenv("CI", "")
+    mark = needs(False, "chromium")
+    assert mark.args == (True,) and "chromium not installed" in mark.kwargs["reason"]
+    assert "CI=\"${CI:-true}\"" in (ROOT / ".ci" / "run").read_text()

@@ -8,14 +8,11 @@ import time
 import urllib.parse
 import urllib.request
 
-import pytest
-
 from bot.operator.metrics import Metrics
-from tests.helpers import free_port
+from tests.helpers import free_port, needs
 
 PROMETHEUS = shutil.which("prometheus")
-pytestmark = pytest.mark.skipif(PROMETHEUS is None,
-                                reason="prometheus not installed (.ci/run installs it)")
+pytestmark = needs(PROMETHEUS is not None, "prometheus")
 
 
 

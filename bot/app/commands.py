@@ -24,12 +24,36 @@ def _config(path: str) -> Config:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.app import modes as app
+    from bot.app.lock import LockedError, account_lock, database_lock
 
     cfg = _config(args.config)
     if cfg.mode == "live" and not args.live:
         raise UsageError("mode = 'live' in config also needs --live on the command line")
     if args.live and cfg.mode != "live":
         raise UsageError("--live needs mode = 'live' in config")
+    locks = [database_lock(cfg.state.db)]
+    if cfg.exchange.gateway == "ccxt" and not cfg.exchange.local_url:
+        import os
+
+        locks.append(account_lock(cfg.state.db, cfg.exchange.venue,
+                                  os.environ.get(cfg.exchange.api_key_env, ""),
+                                  cfg.exchange.testnet))
+    held = []
+    try:
+        for lock in locks:
+            held.append(lock.acquire())
+    except LockedError as err:
+        for lock in held:
+            lock.release()
+        raise UsageError(str(err)) from None
+    try:
+        return _run(args, cfg, app)
+    finally:
+        for lock in held:
+            lock.release()
+
+
+def _run(args: argparse.Namespace, cfg, app) -> int:
     if cfg.exchange.gateway == "ccxt":
         from bot.app.exchange import run_ccxt
 
