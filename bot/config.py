@@ -111,6 +111,12 @@ class OperatorConfig(Strict):
     enabled: bool = True  # serve the operator page
     host: str = "127.0.0.1"  # beyond loopback needs DERIVBOT_OPERATOR_TOKEN, else no start
     port: int = Field(default=9109, ge=0, le=65535)  # 0: any free port
+    # names the page answers to besides its bound address (a reverse proxy's, say); any
+    # other Host header is refused (DNS rebinding)
+    allowed_hosts: tuple[str, ...] = ()
+    # without DERIVBOT_OPERATOR_TOKEN a token is made at start and printed with the page's
+    # address; true serves the loopback page without one (anyone on this machine may act)
+    allow_unauthenticated_loopback: bool = False
 
 
 class StateConfig(Strict):

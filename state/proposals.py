@@ -30,7 +30,7 @@ def get(store: Store, pid: int) -> Proposal | None:
 
 
 def parse_id(text: str) -> int:
-    if not text.isdigit() or int(text) <= 0:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 2**63:
         raise ProposalError(f"proposal id must be a positive whole number, got {text!r}")
     return int(text)
 

@@ -72,7 +72,9 @@ def test_token_is_required_and_buttons_need_the_csrf_token(tmp_path):
 
 def test_page_beyond_loopback_refuses_to_start_without_a_token(monkeypatch):
     monkeypatch.delenv("DERIVBOT_OPERATOR_TOKEN", raising=False)
-    assert token_for("127.0.0.1") is None
+    made = token_for("127.0.0.1")  # on loopback one is made for this start
+    assert made and len(made) >= 20 and made != token_for("127.0.0.1")
+    assert token_for("127.0.0.1", allow_unauthenticated_loopback=True) is None
     with pytest.raises(OperatorConfigError, match="needs a token"):
         token_for("0.0.0.0")
     monkeypatch.setenv("DERIVBOT_OPERATOR_TOKEN", "t")
@@ -102,3 +104,65 @@ def test_what_the_page_shows_is_escaped(tmp_path):
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert 'id="flash">&lt;b&gt;hi&lt;/b&gt;</p>' in page
     assert f'id="approve-{p.id}"' in page
+
+
+def test_foreign_hosts_origins_and_odd_values_are_refused_not_crashed(tmp_path):
+    """DNS rebinding: a page reached under another name gets no session; a POST from
+    another origin is refused; a non-ASCII token or a huge id is a 4xx, not a 500."""
+    store = Store(tmp_path / "p.db")
+    p = proposal(store)
+
+    async def go():
+        runner, base = await _page(store, None)
+        port = runner.addresses[0][1]
+        try:
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+                async with s.get(f"{base}/", headers={"Host": "rebind.attacker.example"},
+                                 allow_redirects=False) as r:
+                    assert r.status == 403 and "Set-Cookie" not in r.headers
+                async with s.get(f"{base}/", headers={"Host": f"localhost:{port}"},
+                                 allow_redirects=False) as r:
+                    assert r.status == 302  # loopback's own names get a session
+                page = await (await s.get(f"{base}/")).text()
+                csrf = page.split('name="csrf" value="')[1].split('"')[0]
+                async with s.post(f"{base}/proposals/{p.id}/approve", data={"csrf": csrf},
+                                  headers={"Origin": "http://rebind.attacker.example"}) as r:
+                    assert r.status == 403
+                async with s.post(f"{base}/proposals/{10**23}/approve",
+                                  data={"csrf": csrf}) as r:
+                    assert r.status == 409 and "positive whole number" in await r.text()
+                async with s.post(f"{base}/proposals/{p.id}/approve",
+                                  data={"csrf": "ünïcode"}) as r:
+                    assert r.status == 403
+            assert proposals.get(store, p.id).status == "pending"
+        finally:
+            await runner.cleanup()
+        runner, base = await _page(store, "s3cret")
+        try:
+            async with aiohttp.ClientSession() as s, s.get(f"{base}/?token=%C3%BC%C3%B1") as r:
+                assert r.status == 401
+        finally:
+            await runner.cleanup()
+
+    run(go())
+    store.close()
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(tmp_path, capsys, synth_dir):
+    import socket
+
+    from bot.app.cli import main
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    for section, other in (("metrics", "operator"), ("operator", "metrics")):
+        cfg = tmp_path / f"{section}.toml"
+        cfg.write_text(f'[data]\ndir = "{synth_dir}"\n[state]\ndb = "{tmp_path / "b.db"}"\n'
+                       f"[{section}]\nport = {port}\n[{other}]\nenabled = false\n")
+        assert main(["run", "--config", str(cfg), "--max-ticks", "1"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert err.startswith(f"derivbot: {section}.port {port} on 127.0.0.1: ") and (
+            "in use" in err), err
+    taken.close()

@@ -32,7 +32,7 @@ def test_a_second_bot_on_the_same_database_is_refused_until_the_first_is_gone(
             assert time.monotonic() < end and first.poll() is None, first.stderr.read()
             time.sleep(0.1)
         second = _bot(cfg, "--max-ticks", "5")
-        out, err = second.communicate(timeout=60)
+        _out, err = second.communicate(timeout=60)
         assert second.returncode == 2
         (line,) = err.strip().splitlines()
         assert line.startswith(f"derivbot: database {db} is in use by derivbot pid {first.pid}")
@@ -41,7 +41,7 @@ def test_a_second_bot_on_the_same_database_is_refused_until_the_first_is_gone(
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
     again = _bot(cfg, "--max-ticks", "5")
-    out, err = again.communicate(timeout=120)
+    _out, err = again.communicate(timeout=120)
     assert again.returncode == 0, err
 
 

@@ -186,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     from bot.app.calculator import CalculatorError
     from bot.app.risktools import RiskToolError
     from bot.marketdata.layout import DataError
+    from bot.operator.metrics import MetricsPortError
     from bot.operator.page import OperatorConfigError
 
     args = parser().parse_args(argv)
@@ -195,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ConfigError as err:
         print(f"derivbot: config error: {err}", file=sys.stderr)
-    except (DataError, UsageError, CalculatorError, RiskToolError, OperatorConfigError) as err:
+    except (DataError, UsageError, CalculatorError, RiskToolError, OperatorConfigError,
+            MetricsPortError) as err:
         print(f"derivbot: {err}", file=sys.stderr)
     return EXIT_USAGE
 

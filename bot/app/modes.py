@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import shutil
 import signal
 from collections.abc import Callable, Iterable, Iterator
@@ -228,14 +229,23 @@ async def run_paper(cfg: Config, data_dir: Path, max_ticks: int | None = None,
 
 async def start_operator(cfg: Config, store: Store, now, actions=None):
     """The operator page on its port (refuses beyond loopback without a token)."""
-    from bot.operator.page import OperatorPage, serve, token_for
+    from bot.operator.page import TOKEN_ENV, OperatorConfigError, OperatorPage, serve, token_for
 
     if not cfg.operator.enabled:
         return None
-    token = token_for(cfg.operator.host)
-    runner = await serve(OperatorPage(store, token, now, actions=actions), cfg.operator.host,
-                         cfg.operator.port)
-    log.info("operator_page", extra=kv(url=f"http://{cfg.operator.host}:{cfg.operator.port}/"))
+    op = cfg.operator
+    token = token_for(op.host, op.allow_unauthenticated_loopback)
+    try:
+        runner = await serve(OperatorPage(store, token, now, actions=actions,
+                                          hosts=op.allowed_hosts), op.host, op.port)
+    except OSError as err:
+        raise OperatorConfigError(f"operator.port {op.port} on {op.host}: {err.strerror}"
+                                  ) from None
+    url = f"http://{op.host}:{runner.addresses[0][1]}/"
+    log.info("operator_page", extra=kv(url=url))
+    if token is not None and not os.environ.get(TOKEN_ENV):  # made now: shown once, here
+        print(f"derivbot: operator page {url}?token={token} (set {TOKEN_ENV} to choose it)",
+              flush=True)
     return runner
 
 

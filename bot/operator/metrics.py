@@ -5,6 +5,10 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 
+class MetricsPortError(ValueError):
+    """The /metrics port cannot be bound (taken, or not ours to take)."""
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry()
@@ -61,5 +65,9 @@ class Metrics:
                                    "Funding collected by the basis pairs under way", registry=r)
 
     def serve(self, host: str, port: int):
-        """Start /metrics in a thread; returns (server, thread)."""
-        return start_http_server(port, addr=host, registry=self.registry)
+        """Start /metrics in a thread; returns (server, thread). A port taken is a
+        MetricsPortError naming it."""
+        try:
+            return start_http_server(port, addr=host, registry=self.registry)
+        except OSError as err:
+            raise MetricsPortError(f"metrics.port {port} on {host}: {err.strerror}") from None

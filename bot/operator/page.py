@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import math
 import os
 import secrets
@@ -20,17 +21,19 @@ from collections import OrderedDict
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from importlib.resources import files
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from bot.logs import kv
 from bot.operator.actions import DeskActions
 from bot.operator.card import card, iso, price
 from bot.operator.status import cash, collect
 from state import proposals
 from state.store import Store
 
+log = logging.getLogger("derivbot.page")
 TOKEN_ENV = "DERIVBOT_OPERATOR_TOKEN"
 COOKIE = "derivbot_session"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -47,19 +50,26 @@ class OperatorConfigError(ValueError):
     pass
 
 
-def token_for(host: str) -> str | None:
-    """The page's token; required (else an error) when bound beyond loopback."""
+def token_for(host: str, allow_unauthenticated_loopback: bool = False) -> str | None:
+    """The page's token: from the environment; required (else an error) beyond loopback;
+    on loopback made now when none is set (printed with the address), unless the page is
+    deliberately open there."""
     token = os.environ.get(TOKEN_ENV) or None
     if token is None and host not in LOOPBACK:
         raise OperatorConfigError(f"operator page on {host} needs a token: set {TOKEN_ENV}")
+    if token is None and not allow_unauthenticated_loopback:
+        token = secrets.token_urlsafe(18)
     return token
 
 
 class OperatorPage:
     def __init__(self, store: Store, token: str | None, now: Callable[[], int],
                  by: str = "operator-page", actions: DeskActions | None = None,
-                 max_sessions: int = 1000) -> None:
+                 max_sessions: int = 1000, hosts: tuple[str, ...] = ()) -> None:
         self.store, self.token, self.now, self.by = store, token, now, by
+        # the Host names it answers to: loopback's and these (its bound address is added
+        # by serve)
+        self.hosts = {*LOOPBACK, *hosts}
         self.actions = actions
         # session id -> csrf token; the oldest go first beyond max_sessions
         self.sessions: OrderedDict[str, str] = OrderedDict()
@@ -83,11 +93,18 @@ class OperatorPage:
     # ---- auth -----------------------------------------------------------------------------
     @web.middleware
     async def _auth(self, request: web.Request, handler):
+        if not self._our_host(request.host) or (
+                request.method == "POST" and "Origin" in request.headers
+                and not self._our_host(urlsplit(request.headers["Origin"]).netloc)):
+            log.warning("refused_request", extra=kv(why="foreign host or origin",
+                                                    host=request.host, path=request.path))
+            return web.Response(status=403, text="403: unknown Host or Origin\n")
         if request.cookies.get(COOKIE) in self.sessions:
             return await handler(request)
         bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
         given = request.query.get("token") or bearer
-        if self.token is not None and not hmac.compare_digest(given, self.token):
+        if self.token is not None and not hmac.compare_digest(given.encode(),
+                                                              self.token.encode()):
             return web.Response(status=401, text="401: a valid operator token is required\n")
         if request.path == "/alertmanager" and request.content_type == "application/json":
             # Alertmanager's webhook: JSON only (a browser cannot send it cross-site
@@ -104,6 +121,17 @@ class OperatorPage:
         found = web.HTTPFound(request.path)  # drop the token from the address bar
         found.set_cookie(COOKIE, sid, httponly=True, samesite="Strict", path="/")
         raise found
+
+    def _our_host(self, netloc: str) -> bool:
+        """A Host (or Origin's host:port) naming this page: the port must be ours too."""
+        try:
+            parts = urlsplit("//" + netloc)
+            host, port = (parts.hostname or "").lower(), parts.port
+        except ValueError:
+            return False
+        return host in self.hosts and (port is None or self.port is None or port == self.port)
+
+    port: int | None = None  # set by serve: the port the page listens on
 
     def _csrf(self, request: web.Request) -> str:
         return self.sessions[request.cookies[COOKIE]]
@@ -175,7 +203,8 @@ class OperatorPage:
     # ---- actions --------------------------------------------------------------------------
     async def _checked(self, request: web.Request) -> dict:
         form = await request.post()
-        if not hmac.compare_digest(str(form.get("csrf", "")), self._csrf(request)):
+        if not hmac.compare_digest(str(form.get("csrf", "")).encode(),
+                                   self._csrf(request).encode()):
             raise web.HTTPForbidden(text="403: missing or wrong CSRF token\n")
         return dict(form)
 
@@ -264,6 +293,9 @@ async def serve(page: OperatorPage, host: str, port: int) -> web.AppRunner:
     runner = web.AppRunner(page.app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
+    page.port = runner.addresses[0][1]
+    if host not in ("0.0.0.0", "::"):
+        page.hosts.add(host.lower())
     return runner
 
 
