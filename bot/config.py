@@ -6,6 +6,7 @@ DERIVBOT_DATA__SYMBOLS='["BTC/USDT:USDT"]') — for containers."""
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from pathlib import Path
@@ -40,6 +41,13 @@ class ExchangeConfig(Strict):
     api_key_env: str = "DERIVBOT_API_KEY"  # the variable holding the API key
     api_secret_env: str = "DERIVBOT_API_SECRET"  # the variable holding the secret
     local_url: str = ""  # a `derivbot exchange serve` on loopback, driven by the bot's data
+
+    @field_validator("local_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError(f"{v!r} is not an http(s) address")
+        return v
     poll_s: float = Field(default=30.0, gt=0)  # market data polling against a real exchange
     rate_limit_ms: float | None = Field(default=None, ge=0)  # ccxt's limiter; None: its own
     throttle: bool = True  # our per-account caps (orders, weight); off only for a limitless local
@@ -58,7 +66,7 @@ class PaperConfig(Strict):
 
 
 class SimConfig(Strict):
-    start_equity: float = Field(default=100_000.0, gt=0)  # the simulator's starting wallet (USDT)
+    start_equity: float = Field(default=100_000.0, gt=0, le=1e12)  # the simulator's wallet
     maker_fee: float = Field(default=0.0002, ge=0, lt=0.01)  # fraction of notional
     taker_fee: float = Field(default=0.0005, ge=0, lt=0.01)  # fraction of notional
     slippage_bps: float = Field(default=1.0, ge=0, lt=100)  # against market fills
@@ -250,10 +258,23 @@ def parse_config(raw: dict, environ: bool = False) -> Config:
     for key in raw:
         if str(key).startswith("_"):  # never taken for one of pydantic-settings' own arguments
             raise ConfigError(f"{key}: unknown key")
+    _finite(raw, "")
     try:
         return Config(**raw) if environ else Config.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(_describe(err)) from None
+
+
+def _finite(value, where: str) -> None:
+    """No key takes an infinite or NaN number (TOML allows `inf` and `nan`)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _finite(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _finite(v, f"{where}[{i}]")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: {value} is not a finite number")
 
 
 def load_config(path: str | Path) -> Config:
@@ -263,6 +284,12 @@ def load_config(path: str | Path) -> Config:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text (UTF-8) file") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: not readable (permission denied)") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: invalid TOML: {err}") from None
     return parse_config(raw, environ=True)

@@ -12,8 +12,8 @@ FRACTION_BAND = (0.01, 0.02)  # risk per trade, of equity (SPEC §4)
 class RiskLimits(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     fraction: float = Field(default=0.015, ge=FRACTION_BAND[0], le=FRACTION_BAND[1])  # of equity
-    leverage: float = Field(default=5.0, gt=0)  # isolated leverage set on each perp
-    max_leverage: float = Field(default=20.0, gt=0)  # a plan needing more is refused
+    leverage: float = Field(default=5.0, gt=0, le=125)  # isolated leverage set on each perp
+    max_leverage: float = Field(default=20.0, gt=0, le=125)  # a plan needing more is refused
     max_open_risk: float = Field(default=0.06, gt=0, le=0.5)  # all open trades, of equity
     max_positions: int = Field(default=4, ge=1)  # open trades at once
     liq_buffer: float = Field(default=0.005, ge=0, lt=0.5)  # liq beyond stop by this of price
@@ -31,7 +31,7 @@ class RiskLimits(BaseModel):
     # maintenance margin rate by position notional: (notional up to, rate), ascending
     mmr_tiers: tuple[tuple[float, float], ...] = (  # (notional up to, maintenance rate)
         (50_000, 0.004), (250_000, 0.005), (3_000_000, 0.01), (15_000_000, 0.025),
-        (float("inf"), 0.05))
+        (1e18, 0.05))  # the last tier: any notional
     avoid_dense_clusters: bool = True  # refuse a liquidation in a dense cluster
 
     @model_validator(mode="after")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Boolean, Connection, event, insert
+from sqlalchemy.exc import DatabaseError
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from state.models import (
@@ -38,6 +39,7 @@ from state.models import (
     SignalRow,
     Trade,
 )
+from state.sqlite import StoreError, add_new_columns, pragmas, pragmas_fast, usable
 
 OPEN_TRADE_STATES = ("pending_entry", "open", "t1_filled", "t2_filled")
 OPEN_BASIS_STATES = ("opening", "open", "closing")
@@ -50,14 +52,20 @@ class Store:
         the fsync of every commit; trading sessions are always durable."""
         self.path = Path(path)
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            usable(self.path)
         self.engine = create_engine(f"sqlite:///{path}")
-        event.listen(self.engine, "connect", _pragmas if durable else _pragmas_fast)
-        SQLModel.metadata.create_all(self.engine)
-        _add_new_columns(self.engine)
-        with self.engine.begin() as conn:  # old databases get it too
-            conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_funding_payment_symbol_ts "
-                                 "ON funding_payment (symbol, ts)")
+        event.listen(self.engine, "connect", pragmas if durable else pragmas_fast)
+        try:
+            SQLModel.metadata.create_all(self.engine)
+            add_new_columns(self.engine)
+            with self.engine.begin() as conn:  # old databases get it too
+                conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_funding_payment_symbol_ts "
+                                     "ON funding_payment (symbol, ts)")
+        except (DatabaseError, sqlite3.DatabaseError) as err:
+            self.engine.dispose()
+            raise StoreError(f"{path}: not a usable derivbot database "
+                             f"({getattr(err, 'orig', err)}); nothing was changed — move it "
+                             "aside, or restore a good copy") from None
         self.session = Session(self.engine, expire_on_commit=False)
         self._conn: sqlite3.Connection | None = None  # the session's, while its transaction lasts
         event.listen(self.session, "after_transaction_end", self._forget_connection)
@@ -404,34 +412,6 @@ def _flag(value: Any) -> int | None:
 
 def _same(value: Any) -> Any:
     return value
-
-
-def _add_new_columns(engine) -> None:
-    """A database made by an older version gains the columns added since (all nullable or
-    defaulted), so nothing stored is lost on upgrade."""
-    with engine.begin() as conn:
-        for table in SQLModel.metadata.sorted_tables:
-            have = {row[1] for row in conn.exec_driver_sql(f'PRAGMA table_info("{table.name}")')}
-            for col in table.columns:
-                if col.name not in have:
-                    kind = col.type.compile(engine.dialect)
-                    conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{col.name}" '
-                                         f"{kind}")
-
-
-def _pragmas_fast(dbapi_conn, _record) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=OFF")
-    cur.close()
-
-
-def _pragmas(dbapi_conn, _record) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA busy_timeout=5000")
-    cur.close()
 
 
 def _jsonable(value: Any) -> Any:

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from strategies.indicators import point_of_control, vwap
 from strategies.liquidation_map import Cluster
@@ -23,6 +23,16 @@ class PlanParams(BaseModel):
     profile_bars: int = Field(default=72, ge=2)
     extreme_bars: int = Field(default=24, ge=2)
     fractions: tuple[float, float, float] = (0.4, 0.3, 0.3)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PlanParams:
+        if any(not 0 < f <= 1 for f in self.fractions) or abs(sum(self.fractions) - 1) > 1e-9:
+            raise ValueError(f"fractions {list(self.fractions)} must each be in (0, 1] and "
+                             "add up to 1")
+        if self.min_stop_atr > self.max_stop_atr:
+            raise ValueError(f"min_stop_atr {self.min_stop_atr} is above max_stop_atr "
+                             f"{self.max_stop_atr}")
+        return self
 
 
 def build_plan(strategy: str, view: MarketView, direction: Direction, invalidation: float,

@@ -28,7 +28,7 @@ def good_candles(n=3, t0=0):
 
 @pytest.mark.parametrize("name, text, message", [
     ("candles_1h.csv", HEADER + f"0,1,2,0.5,1.5,3\n{H},1,2,0.5,nan,3\n",
-     "line 3: close is missing or not a number"),
+     "line 3: close is missing or not a finite number"),
     ("candles_1h.csv", HEADER + "0,1,2,0.5,1.5,3\n0,1,2,0.5,1.5,3\n",
      "line 3: duplicate timestamp 0"),
     ("candles_1h.csv", HEADER + f"{H},1,2,0.5,1.5,3\n0,1,2,0.5,1.5,3\n",
@@ -37,7 +37,13 @@ def good_candles(n=3, t0=0):
      "missing column(s) volume"),
     ("candles_1h.csv", HEADER + "0,1,1.2,0.5,1.5,3\n", "line 2: high/low do not contain"),
     ("funding.csv", "timestamp,rate,extra\n0,0.0001,1\n", "unknown column(s) extra"),
-    ("funding.csv", "timestamp,rate\n0,abc\n", "line 2: rate is missing or not a number ('abc')"),
+    ("funding.csv", "timestamp,rate\n0,abc\n", "line 2: rate is missing or not a finite number ('abc')"),
+    ("candles_1h.csv", HEADER + f"0,1,2,0.5,1.5,3\n{H},1,inf,0.5,1.5,3\n",
+     "line 3: high is missing or not a finite number"),
+    ("candles_1h.csv", HEADER + "0,1,2,0.5,1.5,3\n1e30,1,2,0.5,1.5,3\n",
+     "line 3: timestamp 1e+30 is not a time in ms"),
+    ("open_interest.csv", "timestamp,open_interest\n0,5\n1,-5\n",
+     "line 3: open_interest -5 is negative"),
     ("funding.csv", "timestamp,rate,interval_hours\n0,0.0001,8\n1,0.0001,0\n",
      "line 3: interval_hours 0 is not a funding interval"),
     ("liquidations.csv", "timestamp,long_usd,short_usd\n0,5,1\n1,-2,1\n",
@@ -50,6 +56,12 @@ def test_bad_files_are_named_with_their_line(tmp_path, name, text, message):
     with pytest.raises(DataError) as err:
         marketdata.load(root)
     assert name in str(err.value) and message in str(err.value)
+
+
+def test_an_unknown_exchange_folder_is_named(tmp_path):
+    root = layout(tmp_path, {"candles_1h.csv": good_candles()}, ex="mtgox")
+    with pytest.raises(DataError, match="unknown exchange folder 'mtgox' \\(known: binanceusdm"):
+        marketdata.load(root)
 
 
 def test_missing_folder_symbol_and_candles(tmp_path):

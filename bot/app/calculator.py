@@ -3,6 +3,7 @@ own sizing and liquidation arithmetic (the maintenance rate of the notional's ti
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
@@ -21,8 +22,8 @@ def calculate(equity: float, fraction: float, entry: float, stop: float, leverag
     a flat rate instead, when given."""
     for name, value in (("--equity", equity), ("--entry", entry), ("--stop", stop),
                         ("--leverage", leverage), ("--risk", fraction)):
-        if not value > 0:
-            raise CalculatorError(f"{name} must be positive, got {value}")
+        if not (value > 0 and math.isfinite(value)):
+            raise CalculatorError(f"{name} must be a positive finite number, got {value}")
     if fraction >= 1:
         raise CalculatorError(f"--risk is a fraction of equity (0.015 = 1.5 %), got {fraction}")
     if entry == stop:
@@ -36,11 +37,11 @@ def calculate(equity: float, fraction: float, entry: float, stop: float, leverag
         amount_step = Decimal(step)
     except InvalidOperation:
         raise CalculatorError(f"--step must be a number, got {step!r}") from None
-    if amount_step <= 0:
-        raise CalculatorError(f"--step must be positive, got {step}")
+    if not amount_step.is_finite() or amount_step <= 0:
+        raise CalculatorError(f"--step must be a positive finite number, got {step}")
     size = position_size(equity, fraction, entry, stop, amount_step)
     d = 1 if side == "long" else -1
-    if mmr is not None and not 0 < mmr < 1:
+    if mmr is not None and not 0 < mmr < 1:  # NaN fails this too
         raise CalculatorError(f"--mmr is a rate between 0 and 1, got {mmr}")
     liq = isolated_liquidation(entry, float(size), leverage, d,
                                ((float("inf"), mmr),) if mmr is not None else tiers)

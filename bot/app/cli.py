@@ -188,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     from bot.marketdata.layout import DataError
     from bot.operator.metrics import MetricsPortError
     from bot.operator.page import OperatorConfigError
+    from state.store import StoreError
 
     args = parser().parse_args(argv)
     configure(getattr(args, "log_format", "text"),
@@ -197,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"derivbot: config error: {err}", file=sys.stderr)
     except (DataError, UsageError, CalculatorError, RiskToolError, OperatorConfigError,
-            MetricsPortError) as err:
+            MetricsPortError, StoreError) as err:
         print(f"derivbot: {err}", file=sys.stderr)
     return EXIT_USAGE
 

@@ -24,6 +24,8 @@ import pandas as pd
 from bot.markets import dir_symbol, split_symbol
 from strategies.types import HOUR_MS
 
+MAX_TS = 10**13  # ms: the year 2286; later (or negative) is not a timestamp of this data
+VENUES = ("binanceusdm", "bybit", "okx", "deribit")  # the folders the layout knows
 CANDLE_COLS = ("timestamp", "open", "high", "low", "close", "volume")
 FILES = {
     "candles_1h.csv": (CANDLE_COLS, ("taker_buy_volume",)),
@@ -106,13 +108,18 @@ def read_table(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: unknown column(s) {', '.join(unknown)}")
     for col in df.columns:
         values = pd.to_numeric(df[col], errors="coerce")
-        bad = np.flatnonzero(values.isna().to_numpy())
+        bad = np.flatnonzero(~np.isfinite(values.to_numpy(dtype=float)))
         if len(bad):
             row = int(bad[0])
-            raise DataError(f"{path}: line {row + 2}: {col} is missing or not a number "
+            raise DataError(f"{path}: line {row + 2}: {col} is missing or not a finite number "
                             f"({df[col].iloc[row]!r})")
         df[col] = values
     ts = df["timestamp"].to_numpy()
+    out = np.flatnonzero((ts < 0) | (ts >= MAX_TS))
+    if len(out):
+        row = int(out[0])
+        raise DataError(f"{path}: line {row + 2}: timestamp {df['timestamp'].iloc[row]:g} is "
+                        "not a time in ms between 1970 and 2286")
     if len(ts) and (ts != np.floor(ts)).any():
         row = int(np.flatnonzero(ts != np.floor(ts))[0])
         raise DataError(f"{path}: line {row + 2}: timestamp {ts[row]} is not whole milliseconds")
@@ -133,7 +140,7 @@ def read_table(path: Path) -> pd.DataFrame:
             row = int(bad[0])
             raise DataError(f"{path}: line {row + 2}: interval_hours {hours[row]} is not "
                             "a funding interval (0 < hours <= 24)")
-    for col in ("long_usd", "short_usd"):
+    for col in ("long_usd", "short_usd", "open_interest", "open_interest_value"):
         if col in df and (df[col].to_numpy() < 0).any():
             row = int(np.flatnonzero(df[col].to_numpy() < 0)[0])
             raise DataError(f"{path}: line {row + 2}: {col} {df[col].iloc[row]} is negative")
@@ -190,6 +197,9 @@ def load(root: str | Path, symbols: tuple[str, ...] | None = None,
     data = MarketData(root)
     wanted = {s: None for s in symbols} if symbols else None
     for ex_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        if ex_dir.name not in VENUES:
+            raise DataError(f"{ex_dir}: unknown exchange folder {ex_dir.name!r} "
+                            f"(known: {', '.join(VENUES)})")
         if exchanges and ex_dir.name not in exchanges:
             continue
         for sym_dir in sorted(p for p in ex_dir.iterdir() if p.is_dir()):
