@@ -6,7 +6,7 @@ import time
 from decimal import Decimal as D
 
 import pytest
-from ccxt.base.errors import InvalidNonce, InvalidOrder, NetworkError
+from ccxt.base.errors import ExchangeError, InvalidNonce, InvalidOrder, NetworkError
 
 from bot.exchanges.localex.guard import Faults, Limits
 from bot.types import OrderRequest, OrderStatus, OrderType
@@ -69,7 +69,34 @@ def test_timestamp_outside_recv_window_is_refused():
             with pytest.raises(NetworkError) as err:
                 await v.gw.fetch_balance()
             assert isinstance(err.value, InvalidNonce) and "-1021" in str(err.value)
+            # a day-old signed request with a window stretched to cover it: Binance caps the
+            # window at a minute; a malformed one is a bad parameter, not a server error
+            v.gw.ex.milliseconds = lambda: int(time.time() * 1000) - 86_400_000
+            v.gw.ex.options["recvWindow"] = 10**12
+            with pytest.raises(ExchangeError) as err:
+                await v.gw.ex.fetch_balance()  # ccxt itself, as any client would send it
+            assert "-1131" in str(err.value) and "recvWindow must be less than 60000" in str(
+                err.value)
+            v.gw.ex.milliseconds = lambda: int(time.time() * 1000)
+            body = await _signed_get(v.gw.ex.urls["api"]["fapiPrivateV2"], "/account",
+                                     f"timestamp={int(time.time() * 1000)}&recvWindow=abc")
+            assert body["code"] == -1102 and "'recvWindow'" in body["msg"]
     run(go())
+
+
+async def _signed_get(base: str, path: str, query: str) -> dict:
+    """A request signed as Binance wants it, sent as it is (ccxt drops a malformed value)."""
+    import hashlib
+    import hmac
+
+    import aiohttp
+
+    sig = hmac.new(b"local-secret", query.encode(), hashlib.sha256).hexdigest()
+    async with aiohttp.ClientSession() as s, s.get(
+            f"{base}{path}?{query}&signature={sig}",
+            headers={"X-MBX-APIKEY": "local-key"}) as r:
+        assert r.status == 400
+        return await r.json()
 
 
 def test_burst_of_500_orders_meets_no_429_at_binance_limits():

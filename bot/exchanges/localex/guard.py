@@ -103,12 +103,22 @@ def verify(request: web.Request, body: str, api_key: str, secret: str,
         stamp = int(params["timestamp"])
     except (KeyError, ValueError):
         return binance_error(400, -1102, "Mandatory parameter 'timestamp' was not sent.")
-    window = int(params.get("recvWindow", recv_window_ms))
+    try:
+        window = int(params.get("recvWindow", recv_window_ms))
+    except ValueError:
+        return binance_error(400, -1102, "Mandatory parameter 'recvWindow' was not sent, was "
+                                         "empty/null, or malformed.")
+    if not 0 < window <= MAX_RECV_WINDOW_MS:  # Binance caps it at a minute
+        return binance_error(400, -1131, f"recvWindow must be less than "
+                                         f"{MAX_RECV_WINDOW_MS}.")
     now = int(time.time() * 1000)
     if stamp > now + 1000 or now - stamp > window:
         return binance_error(400, -1021, "Timestamp for this request is outside of the "
                                          "recvWindow.")
     return None
+
+
+MAX_RECV_WINDOW_MS = 60_000
 
 
 @dataclass
