@@ -12,7 +12,10 @@ def round_down(value: float, step: Decimal) -> Decimal:
         return Decimal(0)
     # a relative nudge of 1e-12 keeps 2.9999999999999996 (float noise for 3) from losing a step
     units = (Decimal(repr(value * (1 + 1e-12))) / step).to_integral_value(rounding=ROUND_DOWN)
-    return (units * step).normalize() if units else Decimal(0)
+    if not units:
+        return Decimal(0)
+    plain = (units * step).normalize()  # 0.010 -> 0.01, but 150.000 -> 1.5E+2: written out
+    return plain.quantize(Decimal(1)) if plain.as_tuple().exponent > 0 else plain
 
 
 def risk_cash(equity: float, fraction: float) -> float:
