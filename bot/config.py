@@ -129,6 +129,7 @@ class OperatorConfig(Strict):
 
 class StateConfig(Strict):
     db: str = "var/derivbot.db"  # the bot's SQLite database
+    backups: int = Field(default=5, ge=0, le=1000)  # online copies kept (one at every start)
 
 
 class StrategyToggle(Strict):

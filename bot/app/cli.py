@@ -16,6 +16,7 @@ from bot.app.commands import (
     cmd_data_fetch,
     cmd_data_import,
     cmd_data_synth,
+    cmd_db,
     cmd_decide,
     cmd_exchange_serve,
     cmd_flatten,
@@ -146,6 +147,16 @@ def parser() -> argparse.ArgumentParser:
     halt.add_argument("--lift", action="store_true")
     halt.add_argument("--by", default="operator", help="who lifts it, for the record")
     halt.set_defaults(func=cmd_halt)
+
+    db = sub.add_parser("db", help="the database: check, back up, restore")
+    dbsub = db.add_subparsers(dest="db_command", required=True)
+    for name, text in (("check", "SQLite's integrity check and the ledger's identities"),
+                       ("backup", "an online copy now (kept with the last state.backups)"),
+                       ("restore", "put a backup in place (no bot may be running)")):
+        one = _with(dbsub.add_parser(name, help=text), db=True)
+        if name == "restore":
+            one.add_argument("copy", help="the backup file (see backups/ beside the database)")
+        one.set_defaults(func=cmd_db)
 
     data = sub.add_parser("data", help="market data tools")
     dsub = data.add_subparsers(dest="data_command", required=True)

@@ -323,6 +323,40 @@ def cmd_montecarlo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db(args: argparse.Namespace) -> int:
+    from bot.app.lock import LockedError, database_lock
+    from state import backup
+
+    cfg = _config(args.config)
+    db = Path(args.db or cfg.state.db)
+    if not db.is_file():
+        raise UsageError(f"{db}: no database file there")
+    if args.db_command == "check":
+        problems = backup.check(db)
+        for p in problems:
+            print(p)
+        print(f"{db}: " + ("ok" if not problems else f"{len(problems)} problem(s)"))
+        return 0 if not problems else 1
+    if args.db_command == "backup":
+        print(f"copied {db} to {backup.backup(db, max(cfg.state.backups, 1))}")
+        return 0
+    copy = Path(args.copy)
+    if not copy.is_file() or backup.check(copy):
+        raise UsageError(f"{copy}: not a sound database copy (derivbot db check {copy})")
+    lock = database_lock(str(db))
+    try:
+        lock.acquire()
+    except LockedError as err:
+        raise UsageError(str(err)) from None
+    try:
+        aside = backup.restore(copy, db)
+    finally:
+        lock.release()
+    print(f"restored {copy} as {db}; the previous file is kept as {aside}. The next start "
+          "reconciles it with the exchange (fills since the copy are adopted).")
+    return 0
+
+
 def cmd_halt(args: argparse.Namespace) -> int:
     from bot.app.risktools import halt_command
 

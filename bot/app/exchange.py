@@ -9,7 +9,14 @@ import os
 from pathlib import Path
 
 from bot.app.desk import actions, start_desk
-from bot.app.modes import _on_signals, build_markets, build_sim, load_data, start_operator
+from bot.app.modes import (
+    _on_signals,
+    build_markets,
+    build_sim,
+    keep_copy,
+    load_data,
+    start_operator,
+)
 from bot.clock import PacedClock, WallClock
 from bot.config import Config
 from bot.exchanges.ccxt.data import CcxtFeed
@@ -98,6 +105,7 @@ async def run_ccxt(cfg: Config, live: bool, data_dir: Path | None = None,
             use_market_clock(runner.clock.now)
             page = await start_operator(cfg, store, runner.clock.now, actions(runner, cfg))
             desk = await start_desk(cfg, runner)
+            keep_copy(cfg)
             await runner.start()
             _on_signals(runner)
             data = load_data(cfg, data_dir)
@@ -119,6 +127,7 @@ async def run_ccxt(cfg: Config, live: bool, data_dir: Path | None = None,
             use_market_clock(runner.clock.now)
             page = await start_operator(cfg, store, runner.clock.now, actions(runner, cfg))
             desk = await start_desk(cfg, runner)
+            keep_copy(cfg)
             await runner.start()
             _on_signals(runner)
             feed = CcxtFeed(gw, tuple(markets), cfg.exchange.poll_s, metrics=metrics)

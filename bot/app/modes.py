@@ -196,6 +196,7 @@ async def run_paper(cfg: Config, data_dir: Path, max_ticks: int | None = None,
         events = events[len(done):]
         clock.t = last_seen
         log.info("resumed", extra=kv(after=last_seen, open_trades=len(runner.om.active)))
+    keep_copy(cfg)
     await runner.start()
     _on_signals(runner)
 
@@ -225,6 +226,15 @@ async def run_paper(cfg: Config, data_dir: Path, max_ticks: int | None = None,
             await page.cleanup()
         store.close()
     return runner
+
+
+def keep_copy(cfg: Config) -> None:
+    """An online copy of the database before this start's reconciliation changes it."""
+    from state.backup import backup
+
+    copy = backup(Path(cfg.state.db), cfg.state.backups)
+    if copy is not None:
+        log.info("backup", extra=kv(copy=str(copy), kept=cfg.state.backups))
 
 
 async def start_operator(cfg: Config, store: Store, now, actions=None):
