@@ -7,6 +7,7 @@ import shutil
 import threading
 from pathlib import Path
 
+from bot.app.desk import actions
 from bot.operator.page import OperatorPage, serve
 from state import proposals
 from tests.helpers import needs, replay_runner
@@ -20,12 +21,17 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 class BotThread:
     """A paper bot with approval on, and its operator page, in a loop of their own."""
 
-    def __init__(self, synth_dir, tmp_path) -> None:
+    def __init__(self, synth_dir, tmp_path, approval: dict | None = None,
+                 desk: bool = False) -> None:
+        """`approval`: the config's [approval] (default: no minimum wait, so a proposal
+        ends with its candle); `desk`: the page gets the runner's actions too."""
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, daemon=True).start()
         self.runner, self.engine, self.store, self.feed = replay_runner(
-            synth_dir, tmp_path / "bot.db", {"approval": {"paper": True, "min_wait": 0}})
-        page = OperatorPage(self.store, "tok3n", self.runner.clock.now)
+            synth_dir, tmp_path / "bot.db",
+            {"approval": approval or {"paper": True, "min_wait": 0}})
+        acts = actions(self.runner, self.runner.cfg) if desk else None
+        page = OperatorPage(self.store, "tok3n", self.runner.clock.now, actions=acts)
         self.server = self.call(serve(page, "127.0.0.1", 0))
         self.base = f"http://127.0.0.1:{self.server.addresses[0][1]}"
         self.call(self.runner.start())

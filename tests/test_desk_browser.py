@@ -7,39 +7,25 @@ screenshot is kept under tests/artifacts/ as the run's record."""
 import asyncio
 import json
 import re
-import shutil
-import threading
 from pathlib import Path
 
-from bot.app.desk import actions
-from bot.operator.page import OperatorPage, serve
 from state import proposals
-from tests.helpers import needs, replay_runner
+from tests.helpers import needs
+from tests.test_browser import ARGS, CHROMIUM, BotThread
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = needs(Path(CHROMIUM).exists(), "Debian's chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CARD = ("notional", "leverage", "entry", "now", "ATR", "stop", "T1", "40% of the size", "R:R",
         "of equity", "margin", "liquidation", "beyond the stop", "risk cuts", "made",
         "expires", "wall time")
 
 
-class Desk:
+class Desk(BotThread):
     """A paper bot with approval on (the default ten-minute wait), its page with the
     desk's actions, and a loop that carries out what the page asks between ticks."""
 
     def __init__(self, synth_dir, tmp_path) -> None:
-        self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-        self.runner, self.engine, self.store, self.feed = replay_runner(
-            synth_dir, tmp_path / "bot.db", {"approval": {"paper": True}})
-        page = OperatorPage(self.store, "tok3n", self.runner.clock.now,
-                            actions=actions(self.runner, self.runner.cfg))
-        self.server = self.call(serve(page, "127.0.0.1", 0))
-        self.base = f"http://127.0.0.1:{self.server.addresses[0][1]}"
-        self.call(self.runner.start())
+        super().__init__(synth_dir, tmp_path, approval={"paper": True}, desk=True)
         self.loop.call_soon_threadsafe(lambda: self.loop.create_task(self._between()))
 
     async def _between(self) -> None:
@@ -51,9 +37,6 @@ class Desk:
             await r.om.sync()
             await r.approvals.execute(now)
             r.store.commit()
-
-    def call(self, coro, timeout: float = 120):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def q(self, fn, *args):
         """fn(*args) in the bot's loop: the store and the simulator are the loop's alone."""
@@ -69,10 +52,6 @@ class Desk:
                     return
             raise AssertionError("never happened")
         self.call(go())
-
-    def close(self) -> None:
-        self.call(self.server.cleanup())
-        self.loop.call_soon_threadsafe(self.loop.stop)
 
 
 def test_the_desk_in_chromium(synth_dir, tmp_path):

@@ -16,6 +16,17 @@ TOKEN = "123:fake"
 ALICE, MALLORY = 42, 99
 
 
+async def _desk(api: FakeBotAPI, runner, store) -> TelegramDesk:
+    """The fake Bot API up, and the bot's desk on it telling chat ALICE everything."""
+    await api.start()
+    cfg = TelegramConfig(enabled=True, chat_ids=(ALICE,), base_url=api.base_url,
+                         poll_interval=0.05)
+    desk = TelegramDesk(cfg, TOKEN, store, actions(runner, runner.cfg))
+    await desk.start()
+    runner.tell_to(desk.tell)
+    return desk
+
+
 async def _until_pending(runner, feed, store):
     for t, batch in feed:
         await runner.tick(t, batch)
@@ -30,12 +41,7 @@ def test_a_proposal_reaches_the_phone_and_one_press_of_ten_trades(synth_dir, tmp
     api = FakeBotAPI(TOKEN)
 
     async def go():
-        await api.start()
-        cfg = TelegramConfig(enabled=True, chat_ids=(ALICE,), base_url=api.base_url,
-                             poll_interval=0.05)
-        desk = TelegramDesk(cfg, TOKEN, store, actions(runner, runner.cfg))
-        await desk.start()
-        runner.tell_to(desk.tell)
+        desk = await _desk(api, runner, store)
         try:
             await runner.start()
             await _until_pending(runner, feed, store)
@@ -80,12 +86,7 @@ def test_commands_status_halt_and_a_confirmed_flatten(synth_dir, tmp_path):
     api = FakeBotAPI(TOKEN)
 
     async def go():
-        await api.start()
-        cfg = TelegramConfig(enabled=True, chat_ids=(ALICE,), base_url=api.base_url,
-                             poll_interval=0.05)
-        desk = TelegramDesk(cfg, TOKEN, store, actions(runner, runner.cfg))
-        await desk.start()
-        runner.tell_to(desk.tell)
+        desk = await _desk(api, runner, store)
         try:
             await runner.start()
             for t, batch in feed:  # trade until a position is open
