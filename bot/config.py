@@ -76,6 +76,8 @@ class MetricsConfig(Strict):
     enabled: bool = True  # serve /metrics
     host: str = "127.0.0.1"  # bind address
     port: int = Field(default=9108, ge=0, le=65535)  # 0: any free port
+    # when this variable is set, a scrape needs it as a bearer token (see deploy/)
+    token_env: str = "DERIVBOT_METRICS_TOKEN"
 
 
 class AlertsConfig(Strict):

@@ -85,7 +85,8 @@ async def run_ccxt(cfg: Config, live: bool, data_dir: Path | None = None,
     store = Store(cfg.state.db)
     metrics = Metrics()
     if cfg.metrics.enabled:
-        metrics.serve(cfg.metrics.host, cfg.metrics.port)
+        metrics.serve(cfg.metrics.host, cfg.metrics.port,
+                      os.environ.get(cfg.metrics.token_env) or None)
     gw.metrics = metrics
     page = desk = None
     try:

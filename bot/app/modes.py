@@ -178,7 +178,8 @@ async def run_paper(cfg: Config, data_dir: Path, max_ticks: int | None = None,
     use_market_clock(clock.now)
     metrics = Metrics()
     if serve_metrics and cfg.metrics.enabled:
-        metrics.serve(cfg.metrics.host, cfg.metrics.port)
+        metrics.serve(cfg.metrics.host, cfg.metrics.port,
+                      os.environ.get(cfg.metrics.token_env) or None)
         log.info("metrics_serving",
                  extra=kv(url=f"http://{cfg.metrics.host}:{cfg.metrics.port}/metrics"))
     runner = Runner(cfg, SimGateway(sim), store, markets, clock, metrics,

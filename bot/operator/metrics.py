@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+import hmac
+import threading
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 
 
 class MetricsPortError(ValueError):
@@ -64,10 +69,36 @@ class Metrics:
         self.basis_funding = Gauge("derivbot_basis_funding",
                                    "Funding collected by the basis pairs under way", registry=r)
 
-    def serve(self, host: str, port: int):
-        """Start /metrics in a thread; returns (server, thread). A port taken is a
-        MetricsPortError naming it."""
+    def serve(self, host: str, port: int, token: str | None = None):
+        """Start /metrics in a thread; returns (server, thread). With `token`, a scrape
+        must carry it (`Authorization: Bearer ...`): positions and PnL are not for anyone
+        who can reach the port. A port taken is a MetricsPortError naming it."""
+        app = make_wsgi_app(self.registry)
+        if token:
+            app = _bearer(app, token)
         try:
-            return start_http_server(port, addr=host, registry=self.registry)
+            server = make_server(host, port, app, ThreadingWSGIServer, handler_class=_Quiet)
         except OSError as err:
             raise MetricsPortError(f"metrics.port {port} on {host}: {err.strerror}") from None
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        return server, thread
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, *_args) -> None:  # every scrape is not a log line
+        pass
+
+
+def _bearer(app, token: str):
+    want = f"Bearer {token}".encode()
+
+    def guarded(environ, start_response):
+        given = environ.get("HTTP_AUTHORIZATION", "").encode("latin-1", "replace")
+        if not hmac.compare_digest(given, want):
+            start_response("401 Unauthorized", [("Content-Type", "text/plain"),
+                                                ("WWW-Authenticate", "Bearer")])
+            return [b"401: a valid metrics token is required\n"]
+        return app(environ, start_response)
+
+    return guarded
