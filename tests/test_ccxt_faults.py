@@ -61,6 +61,20 @@ def test_a_lost_answer_never_doubles_the_order(fault):
     assert placed == (1 if fault == "drop_after" else 2)
 
 
+def test_a_resend_the_exchange_calls_a_duplicate_is_adopted_not_raised():
+    """The order landed, its answer was lost, and so was the lookup's: the resend meets
+    -4116 (the id is taken — by this very order), which is the lost answer's order."""
+    async def go():
+        faults = Faults(script=[("POST /fapi/v1/order", "drop_after"),
+                                *[("GET /fapi/v1/order", "5xx")] * 5])  # every lookup try
+        async with venue("ccxt", faults=faults) as v:
+            st = await v.gw.create_order(entry("dbot-000001-entry-0", price="49000"))
+            assert st.client_id == "dbot-000001-entry-0" and st.status is OrderStatus.OPEN
+            assert v.local.requests["POST /fapi/v1/order"] == 2  # the resend was refused
+            assert [o.client_id for o in v.ex.orders.values()] == ["dbot-000001-entry-0"]
+    run(go())
+
+
 def test_timestamp_outside_recv_window_is_refused():
     async def go():
         async with venue("ccxt") as v:
