@@ -6,10 +6,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from bot.app.modes import build_markets, build_sim
 from bot.config import parse_config
@@ -87,15 +87,17 @@ def test_live_feed_polls_closed_candles_funding_oi_and_tracks_staleness(synth_di
         finally:
             await gw.close()
             await server.cleanup()
-        return events, more, metrics
+        return events, more, metrics, now + 3 * 3_600_000
 
-    events, more, metrics = run(go())
+    events, more, metrics, polled_at = run(go())
     kinds = {e.kind for e in events}
     assert kinds == {0, 2, 3}  # candles, funding, open interest
     candles = [e for e in events if e.kind == 0]
     assert len(candles) == 50 and candles[-1].seen <= candles[0].ts + 50 * 3_600_000
     assert [e.kind for e in more].count(0) == 3  # just the new closed bars
-    assert metrics.data_age.labels(BTC)._value.get() >= 0
+    last_close = max(e.seen for e in more if e.kind == 0)
+    assert metrics.data_age.labels(BTC)._value.get() == pytest.approx(
+        (polled_at - last_close) / 1000, abs=0.01)  # the newest bar's age when polled
 
 
 
@@ -123,7 +125,6 @@ def test_cli_paper_session_through_the_local_exchange(synth_dir, tmp_path):
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
-    assert time.time()
 
 
 def _four_hour_market(synth_dir, root):

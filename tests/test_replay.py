@@ -41,6 +41,17 @@ def test_report_has_the_promised_keys_and_trades(replay_out):
         assert {"trades", "win_rate", "profit_factor", "avg_r", "sharpe", "max_drawdown",
                 "avg_hold_hours"} <= set(stats)
     assert 0 <= report["win_rate"] <= 1 and 0 <= report["max_drawdown"] < 1
+    # the figures themselves, from the stored trades (an inverted profit factor, a win
+    # rate of the losers, a return off the wrong base would all show)
+    closed = [t for t in Store(replay_out / "derivbot.db").trades() if t.state == "closed"]
+    nets = [float(t.realised - t.fees + t.funding) for t in closed]
+    wins, losses = sum(n for n in nets if n > 0), -sum(n for n in nets if n < 0)
+    assert report["trades"] == len(closed)
+    assert report["win_rate"] == pytest.approx(sum(n > 0 for n in nets) / len(nets), abs=1e-4)
+    assert report["profit_factor"] == pytest.approx(wins / losses, abs=1e-3)
+    assert report["net_pnl"] == pytest.approx(sum(nets), abs=0.01)
+    assert report["total_return"] == pytest.approx(
+        (report["final_equity"] - report["start_equity"]) / report["start_equity"], abs=1e-6)
     assert (replay_out / "equity.png").stat().st_size > 10_000
     rows = (replay_out / "trades.csv").read_text().strip().splitlines()
     assert len(rows) == report["trades"] + report["failed_entries"] + 1
