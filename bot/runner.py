@@ -106,7 +106,6 @@ class Runner:
         self.stop_requested = False
         self.notices: Notices | None = None  # what a person is told, and to whom (tell_to)
         self.tellers: tuple[Callable[[Notice], None], ...] = ()
-        self.flatten_by: str | None = None  # a person asked to close everything
         self._asks: list[tuple[str, tuple, asyncio.Future]] = []  # a person's requests
 
     def tell_to(self, *tellers: Callable[[Notice], None]) -> None:
@@ -132,9 +131,6 @@ class Runner:
         """What a person asked for since the last tick (from the page or a phone). A
         flatten closes every bot position at market and halts new entries until a person
         lifts it."""
-        by, self.flatten_by = self.flatten_by, None
-        if by is not None:
-            await self._flatten(t, by)
         asks, self._asks = self._asks, []
         for action, args, fut in asks:
             try:
@@ -227,7 +223,7 @@ class Runner:
                          max_ticks: int | None = None) -> TickStats:
         """A live feed: each delivery is cut into instants and ticked in order."""
         async for events in stream:
-            if not events and (self.flatten_by is not None or self._asks):
+            if not events and self._asks:
                 await self._asked(self.clock.now())
             if not events and self.gate.required and self.trading:
                 await self.om.sync()
@@ -248,7 +244,7 @@ class Runner:
             if inspect.isawaitable(done):
                 await done
         decide = {e.symbol for e in batch if self.history.ingest(e)}
-        if self.flatten_by is not None or self._asks:
+        if self._asks:
             await self._asked(t)
         if hasattr(self.gw, "expect_funding") and any(
                 e.kind == FUNDING and e.exchange == self.cfg.exchange.venue for e in batch):

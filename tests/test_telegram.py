@@ -101,9 +101,9 @@ def test_commands_status_halt_and_a_confirmed_flatten(synth_dir, tmp_path):
             ask = await api.until(lambda: [m for m in api.sent("sendMessage")
                                            if m["text"].startswith("Flatten:")])
             assert len(ask) == 1 and '"flatten:yes"' in ask[0]["reply_markup"]
-            assert runner.flatten_by is None and store.open_trades()  # nothing yet
+            assert not runner._asks and store.open_trades()  # nothing yet
             api.press(ALICE, "alice", "flatten:yes")
-            await api.until(lambda: runner.flatten_by is not None)
+            await api.until(lambda: runner._asks)
             t, batch = next(feed)
             await runner.tick(t, batch)
             await runner.om.sync()

@@ -83,7 +83,7 @@ def actions(runner: Runner, cfg: Config) -> DeskActions:
         return f"new entries halted by {by}; lift with `derivbot halt --lift`"
 
     async def flatten(by: str) -> str:
-        runner.flatten_by = by
+        runner.ask("flatten", by)  # its outcome is told like every exit and the halt
         return f"flatten requested by {by}: every bot position closes at the next tick"
 
     async def ask(action: str, *args) -> str:
