@@ -89,6 +89,13 @@ def drop(store: Store, pid: int, reason: str) -> bool:
     return _move(store, pid, ("pending",), "expired", reason=reason)
 
 
+def answered(store: Store, last: int) -> list[Proposal]:
+    """The newest `last` proposals no longer pending, newest first."""
+    q = (select(Proposal).where(Proposal.status != "pending").order_by(Proposal.id.desc())
+         .limit(last).execution_options(populate_existing=True))
+    return list(store.session.exec(q))
+
+
 def listing(store: Store, status: str | None = None) -> list[Proposal]:
     q = select(Proposal).execution_options(populate_existing=True)
     if status:

@@ -312,9 +312,14 @@ class Store:
                                  Trade.opened_at <= ts).order_by(Trade.opened_at.desc()))
         return next(iter(self._detached(q.limit(1))), None)
 
+    def latest_equity(self) -> EquityRow | None:
+        """The newest equity row (those still buffered included)."""
+        self.flush()
+        return self.session.exec(select(EquityRow).order_by(EquityRow.ts.desc())).first()
+
     def last_equity(self) -> float | None:
-        value = self._value("SELECT equity FROM equity ORDER BY ts DESC LIMIT 1")
-        return None if value is None else float(value)
+        row = self.latest_equity()
+        return None if row is None else float(row.equity)
 
     def equity_curve(self) -> list[EquityRow]:
         self.flush()
@@ -349,18 +354,28 @@ class Store:
     def halts(self) -> list[HaltRow]:
         return list(self.session.exec(select(HaltRow).order_by(HaltRow.id)))
 
-    def alerts(self) -> list[Alert]:
+    def alerts(self, last: int | None = None) -> list[Alert]:
+        """Every alert, oldest first; or only the `last` ones."""
         self.flush()
-        return list(self.session.exec(select(Alert).order_by(Alert.id)))
+        return _tail(self.session, select(Alert), Alert.id, last)
 
     def decisions(self) -> list[RiskDecision]:
         return list(self.session.exec(select(RiskDecision).order_by(RiskDecision.id)))
 
-    def signals(self, module: str | None = None) -> list[SignalRow]:
+    def signals(self, module: str | None = None, last: int | None = None) -> list[SignalRow]:
+        """The signal rows (of one module), oldest first; or only the `last` ones."""
         self.flush()
         q = select(SignalRow) if module is None else select(SignalRow).where(
             SignalRow.module == module)
-        return list(self.session.exec(q.order_by(SignalRow.id)))
+        return _tail(self.session, q, SignalRow.id, last)
+
+
+def _tail(session: Session, q, key, last: int | None) -> list:
+    """q's rows in `key` order; with `last`, only the newest `last` of them (read as such,
+    not all read and sliced)."""
+    if last is None:
+        return list(session.exec(q.order_by(key)))
+    return list(reversed(session.exec(q.order_by(key.desc()).limit(last)).all()))
 
 
 WRITTEN_THROUGH = (Order, Trade, FillRow, FundingRow, RiskDecision)

@@ -169,13 +169,13 @@ class OperatorPage:
                      card(p, math.nan, self.store.last_equity(), None, market_now=now))
             cards.append({"id": p.id, "title": f"{p.strategy} {p.side} {p.symbol}",
                           "lines": lines, "chart": a is not None and p.strategy != "basis"})
-        answered = [p for p in proposals.listing(self.store) if p.status != "pending"][-6:]
+        answered = proposals.answered(self.store, 6)
         positions = [self._position(t, marks, ticks, a.liquidation(t) if a else math.nan)
                      for t in self.store.open_trades()]
-        return LIVE.render(s=s, cards=cards, answered=reversed(answered), positions=positions,
+        return LIVE.render(s=s, cards=cards, answered=answered, positions=positions,
                            csrf=self._csrf(request), market=iso(now), wall=iso(wall_now()),
-                           basis=s["basis_pairs"], signals=self.store.signals()[-12:],
-                           alerts=self.store.alerts()[-10:], actions=a is not None,
+                           basis=s["basis_pairs"], signals=self.store.signals(last=12),
+                           alerts=self.store.alerts(last=10), actions=a is not None,
                            equity=cash(s["equity"]) if s["equity"] else "")
 
     def _position(self, t, marks: dict, ticks: dict, liq: float) -> dict:

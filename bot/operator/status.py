@@ -20,12 +20,12 @@ def collect(store: Store) -> dict:
     trades = store.trades()
     closed = [t for t in trades if t.state == "closed"]
     working = store.orders(working=True)
-    curve = store.equity_curve()
+    latest = store.latest_equity()
     zero = Decimal(0)
     return {
         "halt": store.get_meta("halt"),
-        "equity": str(curve[-1].equity) if curve else None,
-        "as_of": curve[-1].ts if curve else None,
+        "equity": str(latest.equity) if latest else None,
+        "as_of": latest.ts if latest else None,
         "open_trades": [{
             "id": t.id, "symbol": t.symbol, "side": t.side, "state": t.state,
             "filled": str(t.filled - t.exited), "entry": str(t.entry_price),
