@@ -9,8 +9,8 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from bot.marketdata.importer import import_daily, import_symbol
-from bot.marketdata.layout import DataError, read_table
+from bot.marketdata.importer import EmptyWindow, import_daily, import_symbol
+from bot.marketdata.layout import read_table
 from bot.markets import symbol_dir
 
 DAILY = "daily"  # a table of daily values with a column per venue (Coinalyze)
@@ -67,9 +67,7 @@ def import_all(src: Path, out: Path, since: int | None = None,
             try:
                 import_symbol(out, venue, symbol, candles, None, since=since, until=until,
                               spot_file=spot if k == 0 else None)
-            except DataError as err:
-                if "no candles in the chosen window" not in str(err):
-                    raise
+            except EmptyWindow:  # e.g. OKX's 2022 5 m bars for a later window
                 continue
             done.append(f"{venue} {symbol}: candles from {candles.name}"
                         + (", spot" if spot and k == 0 else ""))

@@ -14,6 +14,10 @@ from bot.markets import symbol_dir
 from strategies.types import DAY_MS, HOUR_MS
 
 
+class EmptyWindow(DataError):
+    """A file with no row in the chosen window."""
+
+
 def read_frame(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise DataError(f"{path}: file not found")
@@ -156,7 +160,7 @@ def import_symbol(out: Path, exchange: str, symbol: str, candles_file: Path | No
     def write_candles(source: Path, spot: bool = False) -> pd.DataFrame | None:
         frame, span = candles(source, since, until, offset_hours)
         if frame.empty:
-            raise DataError(f"{source}: no candles in the chosen window")
+            raise EmptyWindow(f"{source}: no candles in the chosen window")
         if span != HOUR_MS and spot:
             raise DataError(f"{source}: spot candles must be 1 h bars")
         name = ("spot_candles_1h.csv" if spot else
