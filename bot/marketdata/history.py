@@ -119,8 +119,7 @@ class SymbolHistory:
     def __init__(self, symbol: str, bars: int, funding_periods: int, oi_points: int,
                  timeframes: tuple[str, ...] = ()) -> None:
         self.symbol = symbol
-        self.bars = Bars(bars)
-        self.candles, self.times = self.bars.candles, self.bars.times
+        self.bars = Bars(bars)  # the hourly ones
         self.coarser = {tf: Coarser(TIMEFRAMES[tf], bars) for tf in timeframes if tf != "1h"}
         self.funding: dict[str, Ring] = {}
         self.oi: dict[str, Ring] = {}
@@ -208,7 +207,7 @@ class History:
         return None if ring is None else Series(ring.column(0), ring.column(1))
 
     def closes(self, symbol: str, n: int) -> np.ndarray:
-        return self._of(symbol).candles.column(3)[-n:]
+        return self._of(symbol).bars.candles.column(3)[-n:]
 
     def quote(self, symbol: str, now: int, max_age_ms: int) -> float:
         """The last close of `symbol` (a perp, or a spot market) seen within `max_age_ms`
@@ -217,5 +216,5 @@ class History:
         return price if seen is not None and now - seen <= max_age_ms else math.nan
 
     def last_close(self, symbol: str) -> float:
-        c = self._of(symbol).candles
+        c = self._of(symbol).bars.candles
         return float(c.column(3)[-1]) if len(c) else math.nan
