@@ -11,8 +11,8 @@ import os
 from bot.app.commands import UsageError
 from bot.config import Config
 from bot.operator.actions import DeskActions
-from bot.operator.card import card, chart_png, price
-from bot.operator.status import cash
+from bot.operator.card import card, chart_png
+from bot.operator.status import cash, price
 from bot.runner import Runner
 from risk.sizing import isolated_liquidation
 from state import proposals
@@ -25,11 +25,10 @@ ASK_WAIT_S = 15.0  # how long the page waits for the runner to carry out a reque
 def actions(runner: Runner, cfg: Config) -> DeskActions:
     store, history, markets = runner.store, runner.history, runner.markets
 
-    charts: dict[tuple[int, int], bytes | None] = {}  # (proposal, market time) -> PNG
+    charts: dict[int, tuple[int, bytes | None]] = {}  # proposal -> (market time, PNG)
 
     def describe(p: Proposal) -> list[tuple[str, str]]:
-        market = markets.get(p.symbol)
-        tick = market.price_tick if market else None
+        tick = _tick(p.symbol)
         if p.strategy == "basis":
             avg = json.loads(p.reasons_json).get("avg_funding_8h", 0.0)
             return [("trade", f"{p.side}: {p.size} {p.symbol}"),
@@ -39,15 +38,18 @@ def actions(runner: Runner, cfg: Config) -> DeskActions:
                     tick, runner.clock.now())
 
     def chart(p: Proposal) -> bytes | None:
-        """Drawn once per proposal and market instant (the page asks every two seconds)."""
-        key = (p.id, runner.clock.now())
-        if key not in charts:
-            view = history.view(p.symbol, key[1])
-            charts.clear()
-            charts[key] = (None if p.strategy == "basis" or not len(view.candles) else
-                           chart_png(view.candles, p, clusters=read_all(
-                               view, cfg.signals).clusters))
-        return charts[key]
+        """Drawn once per proposal and market instant (the page asks every two seconds,
+        for each proposal it shows)."""
+        now = runner.clock.now()
+        drawn = charts.get(p.id)
+        if drawn is None or drawn[0] != now:
+            view = history.view(p.symbol, now)
+            png = (None if p.strategy == "basis" or not len(view.candles) else
+                   chart_png(view.candles, p, clusters=read_all(view, cfg.signals).clusters))
+            if len(charts) > 64:  # those long answered
+                charts.clear()
+            drawn = charts[p.id] = (now, png)
+        return drawn[1]
 
     def liquidation(t: Trade) -> float:
         entry = float(t.entry_price or t.plan_entry)
