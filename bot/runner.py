@@ -111,7 +111,8 @@ class Runner:
     def tell_to(self, *tellers: Callable[[Notice], None]) -> None:
         """Every notice (proposals and answers, fills, stop moves, exits, halts, errors)
         from now on goes to each teller, which queues it."""
-        self.notices = Notices(self.store, self.clock.now)
+        self.notices = Notices(self.store, self.clock.now,
+                               {s: m.price_tick for s, m in self.markets.items()})
         self.tellers = tellers
 
     def _tell(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 
@@ -33,8 +34,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--live needs mode = 'live' in config")
     locks = [database_lock(cfg.state.db)]
     if cfg.exchange.gateway == "ccxt" and not cfg.exchange.local_url:
-        import os
-
         locks.append(account_lock(cfg.state.db, cfg.exchange.venue,
                                   os.environ.get(cfg.exchange.api_key_env, ""),
                                   cfg.exchange.testnet))

@@ -27,8 +27,8 @@ class WriterLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as err:
-            why = ("is a file, not a folder" if isinstance(err, FileExistsError | NotADirectoryError)
-                   else err.strerror)
+            taken = isinstance(err, FileExistsError | NotADirectoryError)
+            why = "is a file, not a folder" if taken else err.strerror
             raise LockedError(f"{self.path.parent}: {why} (the {self.what} lives there)"
                               ) from None
         try:

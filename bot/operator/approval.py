@@ -41,8 +41,9 @@ class ApprovalGate:
 
     def propose(self, ap: Approved, now: int, weight: float) -> Proposal:
         plan = ap.plan
-        p = Proposal(**self._times(now), status="pending", strategy=plan.strategy, symbol=plan.symbol,
-                     side=plan.direction.side, size=ap.size, entry=plan.entry, stop=plan.stop,
+        p = Proposal(**self._times(now), status="pending", strategy=plan.strategy,
+                     symbol=plan.symbol, side=plan.direction.side, size=ap.size,
+                     entry=plan.entry, stop=plan.stop,
                      targets_json=json.dumps([[t.price, t.fraction] for t in plan.targets]),
                      risk_cash=ap.risk_cash, margin=ap.margin, liquidation=ap.liquidation,
                      fraction=ap.fraction, weight=weight, atr=plan.atr, regime=plan.regime,

@@ -7,30 +7,16 @@ from __future__ import annotations
 import io
 import json
 import math
-from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from bot.operator.status import cash
+from bot.operator.status import cash, price, when
 from state.models import Proposal
 from strategies.types import Candles
-
-
-def iso(ms: int | None) -> str:
-    return "" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime(
-        "%Y-%m-%d %H:%M UTC")
-
-
-def price(px: float, tick: Decimal | None) -> str:
-    """A price at the market's tick (2 decimals without one)."""
-    if px is None or not math.isfinite(px):
-        return "n/a"
-    step = tick or Decimal("0.01")
-    return f"{Decimal(repr(px)).quantize(step, rounding=ROUND_HALF_EVEN):,}"
 
 
 def card(p: Proposal, now_price: float, equity: float | None, leverage: float | None,
@@ -66,10 +52,10 @@ def card(p: Proposal, now_price: float, equity: float | None, leverage: float | 
             continue
         lines.append((module, ", ".join(f"{k} {_value(v)}" for k, v in why.items())
                       if isinstance(why, dict) else _value(why)))
-    lines.append(("made", iso(p.created_at)))
+    lines.append(("made", when(p.created_at)))
     left = "" if market_now is None else f" (in {max(0, p.expires_at - market_now) // 60_000} min)"
-    lines.append(("expires", (f"{iso(p.expires_at)}{left}; a person has until "
-                             f"{iso(p.waits_until)} wall time")))
+    lines.append(("expires", (f"{when(p.expires_at)}{left}; a person has until "
+                             f"{when(p.waits_until)} wall time")))
     return lines
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from sqlmodel import select
 
+from bot.operator.status import price
 from state.models import Alert, HaltRow, Proposal, TradeEvent
 from state.store import Store
 
@@ -48,8 +50,10 @@ class ErrorLog(logging.Handler):
 
 
 class Notices:
-    def __init__(self, store: Store, now: Callable[[], int]) -> None:
-        self.store, self.now = store, now
+    def __init__(self, store: Store, now: Callable[[], int],
+                 ticks: Mapping[str, Decimal] | None = None) -> None:
+        """`ticks`: each market's price tick, for the prices a person reads."""
+        self.store, self.now, self.ticks = store, now, ticks or {}
         saved = store.get_meta(KEY, {})
         self.event_id: int = saved.get("event", self._last(TradeEvent))
         self.halt_id: int = saved.get("halt", self._last(HaltRow))
@@ -98,8 +102,9 @@ class Notices:
         return out
 
     def _proposal(self, p: Proposal, kind: str) -> Notice:
-        what = (f"proposal #{p.id}: {p.strategy} {p.side} {p.size} {p.symbol} at {p.entry:g}, "
-                f"stop {p.stop:g}")
+        tick = self.ticks.get(p.symbol)
+        what = (f"proposal #{p.id}: {p.strategy} {p.side} {p.size} {p.symbol} at "
+                f"{price(p.entry, tick)}, stop {price(p.stop, tick)}")
         text = what if kind == "proposal" else f"proposal #{p.id} {kind}" + (
             f" by {p.decided_by}" if kind in ("approved", "rejected") and p.decided_by else "")
         if p.reason and kind in ("rejected", "refused", "expired"):

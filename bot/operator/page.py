@@ -28,8 +28,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from bot.logs import kv
 from bot.operator.actions import DeskActions
-from bot.operator.card import card, iso, price
-from bot.operator.status import cash, collect
+from bot.operator.card import card
+from bot.operator.status import cash, collect, price, when
 from state import proposals
 from state.store import Store
 
@@ -70,6 +70,7 @@ class OperatorPage:
         # the Host names it answers to: loopback's and these (its bound address is added
         # by serve)
         self.hosts = {*LOOPBACK, *hosts}
+        self.port: int | None = None  # set by serve: the port the page listens on
         self.actions = actions
         # session id -> csrf token; the oldest go first beyond max_sessions
         self.sessions: OrderedDict[str, str] = OrderedDict()
@@ -131,8 +132,6 @@ class OperatorPage:
             return False
         return host in self.hosts and (port is None or self.port is None or port == self.port)
 
-    port: int | None = None  # set by serve: the port the page listens on
-
     def _csrf(self, request: web.Request) -> str:
         return self.sessions[request.cookies[COOKIE]]
 
@@ -173,7 +172,7 @@ class OperatorPage:
         positions = [self._position(t, marks, ticks, a.liquidation(t) if a else math.nan)
                      for t in self.store.open_trades()]
         return LIVE.render(s=s, cards=cards, answered=answered, positions=positions,
-                           csrf=self._csrf(request), market=iso(now), wall=iso(wall_now()),
+                           csrf=self._csrf(request), market=when(now), wall=when(wall_now()),
                            basis=s["basis_pairs"], signals=self.store.signals(last=12),
                            alerts=self.store.alerts(last=10), actions=a is not None,
                            equity=cash(s["equity"]) if s["equity"] else "")
@@ -191,7 +190,7 @@ class OperatorPage:
                 "stop": price(float(t.stop_price or t.plan_stop), tick),
                 "liquidation": price(liq, tick),
                 "targets": ", ".join(price(px, tick) for px, _ in json.loads(t.targets_json)),
-                "opened": iso(t.opened_at)}
+                "opened": when(t.opened_at)}
 
     async def chart(self, request: web.Request) -> web.Response:
         p = proposals.get(self.store, _int(request.match_info["id"]))

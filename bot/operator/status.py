@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from rich.console import Console
 from rich.table import Table
 
 from state.store import Store
-
-
-def _t(ms: int | None) -> str:
-    return "" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def collect(store: Store) -> dict:
@@ -52,6 +49,20 @@ def collect(store: Store) -> dict:
     }
 
 
+def when(ms: int | None) -> str:
+    """A time as a person reads it, to the minute, in UTC."""
+    return "" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime(
+        "%Y-%m-%d %H:%M UTC")
+
+
+def price(px: float, tick: Decimal | None) -> str:
+    """A price at the market's tick (2 decimals without one)."""
+    if px is None or not math.isfinite(px):
+        return "n/a"
+    step = tick or Decimal("0.01")
+    return f"{Decimal(repr(px)).quantize(step, rounding=ROUND_HALF_EVEN):,}"
+
+
 def cash(value) -> str:
     """Money as a person reads it: to the cent, thousands apart (the JSON keeps every digit)."""
     return "" if value is None else f"{Decimal(str(value)):,.2f}"
@@ -67,7 +78,7 @@ def print_status(db: str, as_json: bool = False) -> None:
         print(json.dumps(s, indent=2))
         return
     con = Console()
-    con.print(f"[bold]equity[/] {cash(s['equity'])} as of {_t(s['as_of'])}   closed trades "
+    con.print(f"[bold]equity[/] {cash(s['equity'])} as of {when(s['as_of'])}   closed trades "
               f"{s['closed_trades']}   net PnL {cash(s['net_pnl'])} (price "
               f"{cash(s['price_pnl'])}, fees -{cash(s['fees'])}, funding "
               f"{cash(s['funding'])})")
@@ -81,7 +92,7 @@ def print_status(db: str, as_json: bool = False) -> None:
     for t in s["open_trades"]:
         pos.add_row(str(t["id"]), t["symbol"], t["side"], t["state"], t["filled"], t["entry"],
                     t["stop"], ", ".join(f"{p:.2f}" for p in t["targets"]), cash(t["funding"]),
-                    _t(t["opened_at"]))
+                    when(t["opened_at"]))
     con.print(pos)
     orders = Table(title="working orders")
     for col in ("client id", "symbol", "side", "type", "amount", "price", "state"):
@@ -97,5 +108,5 @@ def print_status(db: str, as_json: bool = False) -> None:
             pairs.add_column(col)
         for b in s["basis_pairs"]:
             pairs.add_row(str(b["id"]), b["perp"], b["state"], b["spot_held"], b["perp_short"],
-                          cash(b["funding"]), cash(b["fees"]), _t(b["opened_at"]))
+                          cash(b["funding"]), cash(b["fees"]), when(b["opened_at"]))
         con.print(pairs)
