@@ -123,16 +123,11 @@ def daily_open_interest(path: Path, column: str, closes: pd.DataFrame,
                         since: int | None = None, until: int | None = None) -> pd.DataFrame:
     """Daily OI in USD from one venue column; stamped at the day's end (when it is known)
     and turned into contracts with the candle close of that moment."""
-    df = read_frame(path)
-    if column not in df.columns:
-        raise DataError(f"{path}: no column {column!r}; have {', '.join(map(str, df.columns))}")
-    ts = _ms(df, path) + DAY_MS
-    value = df[column].to_numpy(float)
-    order = np.argsort(ts, kind="stable")
-    ts, value = ts[order], value[order]
+    ts, df = _venue_table(path, (column,))
+    ts, value = ts + DAY_MS, df[column].to_numpy(float)
     ok = np.isfinite(value) & (value > 0)
     ts, value = ts[ok], value[ok]
-    close_time = closes["timestamp"].to_numpy() + 3_600_000
+    close_time = closes["timestamp"].to_numpy() + HOUR_MS
     i = np.searchsorted(close_time, ts, side="right") - 1
     known = i >= 0
     price = closes["close"].to_numpy()[np.maximum(i, 0)]
@@ -222,7 +217,7 @@ def daily_funding(path: Path, column: str, since: int | None = None,
     ts, df = _venue_table(path, (column,))
     rate = df[column].to_numpy(float) / 100.0
     ok = np.isfinite(rate)
-    out = pd.DataFrame({"timestamp": ts[ok] + 16 * 3_600_000, "rate": rate[ok],
+    out = pd.DataFrame({"timestamp": ts[ok] + 16 * HOUR_MS, "rate": rate[ok],
                         "interval_hours": 8.0})
     return _window(out, since, until)
 
