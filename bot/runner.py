@@ -315,6 +315,9 @@ class Runner:
             basis_pnl=f"{sum((b.pnl for b in self.store.basis_trades()), Decimal(0)):.2f}",
             open_positions=len(self.om.active) + (len(self.basis.active) if self.basis else 0),
             equity=None if equity is None else f"{equity:.2f}"))
+        self._tell()  # the last of it, before the channels close
+        if self.notices is not None:
+            self.notices.close()
         await self.telemetry.close()
 
     async def close_all(self, reason: str) -> None:

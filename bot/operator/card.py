@@ -60,8 +60,10 @@ def card(p: Proposal, now_price: float, equity: float | None, leverage: float | 
 
 
 def _value(v) -> str:
+    """A signal's value: up to ten significant digits (a price of six digits and its
+    decimals kept whole, float noise dropped)."""
     if isinstance(v, float):
-        return f"{v:.6g}"
+        return f"{v:.10g}"
     return str(v)
 
 
@@ -85,7 +87,7 @@ def chart_png(candles: Candles, p: Proposal, bars: int = 72, clusters=()) -> byt
         if p.liquidation and lo.min() - span <= p.liquidation <= h.max() + span:
             levels.append((p.liquidation, "liquidation", "#f59e0b"))
         elif p.liquidation:  # far off: named, not drawn (it would flatten the candles)
-            title += f" — liquidation {p.liquidation:,.6g}, off the chart"
+            title += f" — liquidation {price(p.liquidation, None)}, off the chart"
         for cl in clusters:
             if lo.min() * 0.97 <= cl.price <= h.max() * 1.03:
                 levels.append((cl.price, f"{cl.side} cluster", "#9ca3af"))
