@@ -48,9 +48,47 @@ class ExchangeConfig(Strict):
         if v and not v.startswith(("http://", "https://")):
             raise ValueError(f"{v!r} is not an http(s) address")
         return v
-    poll_s: float = Field(default=30.0, gt=0)  # market data polling against a real exchange
     rate_limit_ms: float | None = Field(default=None, ge=0)  # ccxt's limiter; None: its own
     throttle: bool = True  # our per-account caps (orders, weight); off only for a limitless local
+
+
+VenueName = Literal["binanceusdm", "bybit", "okx"]
+
+
+class MarketDataConfig(Strict):
+    """The venues the signals read (public data: no keys), apart from where orders go; read
+    whenever the bot trades through ccxt on live data (not a local exchange's own data)."""
+
+    venues: tuple[VenueName, ...] = ("binanceusdm", "bybit", "okx")
+    # the venue whose candles the strategies decide on; "": the trading venue if it is one
+    # of `venues`, else the first
+    primary: Literal["", "binanceusdm", "bybit", "okx"] = ""
+    # venue -> a local venue on loopback serving its public dialect (tests, demos)
+    local_urls: dict[str, str] = {}
+    poll_s: float = Field(default=30.0, gt=0)  # seconds between polls of each venue
+    # a venue is stale when its last poll failed or its newest candle is this old
+    stale_after_s: float = Field(default=5400.0, gt=0)
+    history_bars: int = Field(default=720, ge=24, le=5000)  # hours read at start
+    record_dir: str = ""  # append all that arrives to this data folder; "": not recorded
+
+    @model_validator(mode="after")
+    def _venues(self) -> MarketDataConfig:
+        if not self.venues:
+            raise ValueError("market_data.venues: name at least one venue")
+        if len(set(self.venues)) != len(self.venues):
+            raise ValueError(f"market_data.venues: a venue is named twice ({self.venues})")
+        if self.primary and self.primary not in self.venues:
+            raise ValueError(f"market_data.primary: {self.primary!r} is not one of the venues")
+        for venue, url in self.local_urls.items():
+            if venue not in self.venues:
+                raise ValueError(f"market_data.local_urls: {venue!r} is not one of the venues")
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"market_data.local_urls.{venue}: {url!r} is not an "
+                                 "http(s) address")
+        return self
+
+    def decision_venue(self, trading: str) -> str:
+        return self.primary or (trading if trading in self.venues else self.venues[0])
 
 
 class DataConfig(Strict):
@@ -205,6 +243,7 @@ class Config(BaseSettings):
 
     mode: Literal["paper", "live", "replay"] = "paper"  # live: real money, needs --live too
     exchange: ExchangeConfig = ExchangeConfig()
+    market_data: MarketDataConfig = MarketDataConfig()
     data: DataConfig = DataConfig()
     paper: PaperConfig = PaperConfig()
     sim: SimConfig = SimConfig()

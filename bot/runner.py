@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -70,17 +71,19 @@ class Runner:
     def __init__(self, cfg: Config, gateway: Gateway, store: Store, markets: dict[str, Market],
                  clock=None, metrics: Metrics | None = None,
                  sinks: tuple[Callable[[list[Event]], None], ...] = (),
-                 telemetry: bool = True) -> None:
+                 telemetry: bool = True, venue: str | None = None) -> None:
         """`telemetry` False (a replay that asks for it): every module is read only when a
         decision needs it, and no signal rows, signal gauges or alerts are made of the rest —
-        the decisions, and so the trades, orders and fills, are the same."""
+        the decisions, and so the trades, orders and fills, are the same. `venue`: whose
+        candles the strategies decide on (default: the trading venue's)."""
         self.cfg = cfg
         self.show_readings = telemetry
         self.gw, self.store, self.markets = gateway, store, markets
         self.clock = clock or ReplayClock()
         self.metrics = metrics or Metrics()
         self.sinks = sinks
-        self.history = History(cfg.exchange.venue, timeframes=cfg.strategies.timeframes())
+        self.history = History(venue or cfg.exchange.venue,
+                               timeframes=cfg.strategies.timeframes())
         self.om = OrderManager(gateway, store, markets, self.clock)
         self.risk = RiskDesk(cfg.risk, store, self.metrics)
         self.basis = None
@@ -220,10 +223,28 @@ class Runner:
         if held and hasattr(self.clock, "pace"):
             self.clock.pace(True)
 
+    def venue_status(self, venue: str, why: str | None) -> None:
+        """A market-data venue went stale (`why`) or is back (None): its data leaves the
+        views meanwhile, and the status shows which venues are stale and why."""
+        self.history.mark(venue, why)
+        self.store.set_meta("stale_venues", json.dumps(self.history.stale, sort_keys=True))
+        self.store.commit()
+
     async def run_stream(self, stream: AsyncIterator[list[Event]],
-                         max_ticks: int | None = None) -> TickStats:
-        """A live feed: each delivery is cut into instants and ticked in order."""
+                         max_ticks: int | None = None, late_ms: int | None = None
+                         ) -> TickStats:
+        """A live feed: each delivery is cut into instants and ticked in order. With
+        `late_ms`, what became known more than that long before now (a gap filled after a
+        venue came back) is read into history without a decision on a bar long gone."""
         async for events in stream:
+            if late_ms is not None and events:
+                cutoff = self.clock.now() - late_ms
+                late = [e for e in events if e.seen < cutoff]
+                if late:
+                    self.warm(late)
+                    events = [e for e in events if e.seen >= cutoff]
+                    log.info("late_data_read", extra=kv(events=len(late),
+                                                        oldest=late[0].seen))
             if not events and self._asks:
                 await self._asked(self.clock.now())
             if not events and self.gate.required and self.trading:

@@ -5,6 +5,7 @@ structure trigger (the magnet trades the cluster's pull, with a tight stop)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -119,7 +120,12 @@ class Readings(dict):
         self._armed: dict[tuple[str, ...], frozenset[Direction]] = {}
 
     def __missing__(self, module: str) -> Signal:
-        sig = self[module] = MODULES[module](self)
+        sig = MODULES[module](self)
+        if sig.abstained and self.view.stale:  # say which venue's data is missing, and why
+            stale = "; ".join(f"{ex}: {why}" for ex, why in sorted(self.view.stale.items()))
+            sig = replace(sig, reasons={**sig.reasons,
+                                        "abstain": f"{sig.reasons['abstain']} (stale {stale})"})
+        self[module] = sig
         return sig
 
     def get(self, module: str, default: Signal | None = None) -> Signal | None:

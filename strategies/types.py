@@ -68,6 +68,8 @@ class MarketView:
     funding_version: int = -1  # changes whenever a funding series gains a print; -1: unknown
     # exchange -> liquidated notional (USD) reported by the venue: prints or period totals
     liquidations: Mapping[str, Liquidations] = field(default_factory=dict)
+    # exchange -> why its data is stale; its funding, OI and liquidations are left out
+    stale: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,14 +17,15 @@ from bot.app.modes import (
     load_data,
     start_operator,
 )
-from bot.clock import PacedClock, WallClock
+from bot.clock import PacedClock, VenueClock, WallClock
 from bot.config import Config
-from bot.exchanges.ccxt.data import CcxtFeed
 from bot.exchanges.ccxt.gateway import CcxtGateway
+from bot.exchanges.ccxt.plane import MarketPlane
 from bot.exchanges.localex import LocalExchange, api_urls, start
 from bot.exchanges.localex.client import RemoteSimSink
 from bot.exchanges.localex.guard import Limits
 from bot.logs import use_market_clock
+from bot.marketdata.recorder import Recorder
 from bot.operator.metrics import Metrics
 from bot.runner import Runner
 from state.store import Store
@@ -88,7 +89,6 @@ async def run_ccxt(cfg: Config, live: bool, data_dir: Path | None = None,
         metrics.serve(cfg.metrics.host, cfg.metrics.port,
                       os.environ.get(cfg.metrics.token_env) or None)
     gw.metrics = metrics
-    page = desk = None
     try:
         markets = {s: m for s, m in (await gw.load_markets()).items()
                    if not m.spot or cfg.basis.enabled}
@@ -98,52 +98,99 @@ async def run_ccxt(cfg: Config, live: bool, data_dir: Path | None = None,
               f"{cfg.risk.fraction:.2%}/trade, leverage {cfg.risk.leverage}x, max positions "
               f"{cfg.risk.max_positions}, daily loss limit {cfg.risk.daily_loss_limit:.0%}",
               flush=True)
-        if cfg.exchange.local_url:
-            sink = RemoteSimSink(cfg.exchange.local_url)
-            runner = Runner(cfg, gw, store, markets, PacedClock(cfg.paper.time_scale), metrics,
-                            sinks=(sink,))
-            runner.hold = cfg.approval.hold_clock
-            use_market_clock(runner.clock.now)
-            page = await start_operator(cfg, store, runner.clock.now, actions(runner, cfg))
-            desk = await start_desk(cfg, runner)
-            keep_copy(cfg)
-            await runner.start()
-            _on_signals(runner)
-            data = load_data(cfg, data_dir)
-            last = store.get_meta("last_seen")
-            events = list(data.events())
-            if last is None and events:  # a first start reads a warm-up window untraded
-                last = events[0].seen + cfg.paper.warmup_bars * 3_600_000
-            if last is not None:
-                done = [e for e in events if e.seen <= last]
-                runner.warm(done)
-                events = events[len(done):]
-            try:
-                await runner.run(events, max_ticks=max_ticks,
-                                 on_tick=lambda t, _n: store.set_meta("last_seen", t))
-            finally:
-                await sink.close()
+        if cfg.exchange.local_url and not cfg.market_data.local_urls:
+            runner = await _run_local(cfg, gw, store, markets, metrics, data_dir, max_ticks)
         else:
-            runner = Runner(cfg, gw, store, markets, WallClock(), metrics)
-            use_market_clock(runner.clock.now)
-            page = await start_operator(cfg, store, runner.clock.now, actions(runner, cfg))
-            desk = await start_desk(cfg, runner)
-            keep_copy(cfg)
-            await runner.start()
-            _on_signals(runner)
-            feed = CcxtFeed(gw, tuple(markets), cfg.exchange.poll_s, metrics=metrics)
-            runner.warm(await feed.poll())
-            await runner.run_stream(feed.stream(), max_ticks=max_ticks)
-        await runner.save_positions()
-        await runner.shutdown()
+            runner = await _run_live(cfg, gw, store, markets, metrics, live, max_ticks)
         return runner
     finally:
-        if desk is not None:
-            await desk.stop()
-        if page is not None:
-            await page.cleanup()
         await gw.close()
         store.close()
+
+
+async def _desk(cfg: Config, store: Store, runner: Runner):
+    """The page and the phone, and the copy of the database kept before a start."""
+    use_market_clock(runner.clock.now)
+    page = await start_operator(cfg, store, runner.clock.now, actions(runner, cfg))
+    desk = await start_desk(cfg, runner)
+    keep_copy(cfg)
+    await runner.start()
+    _on_signals(runner)
+    return page, desk
+
+
+async def _closed(page, desk) -> None:
+    if desk is not None:
+        await desk.stop()
+    if page is not None:
+        await page.cleanup()
+
+
+async def _run_local(cfg: Config, gw: CcxtGateway, store: Store, markets, metrics,
+                     data_dir: Path | None, max_ticks: int | None) -> Runner:
+    """Paper through a local exchange driven by the bot's own data, paced."""
+    sink = RemoteSimSink(cfg.exchange.local_url)
+    runner = Runner(cfg, gw, store, markets, PacedClock(cfg.paper.time_scale), metrics,
+                    sinks=(sink,))
+    runner.hold = cfg.approval.hold_clock
+    page, desk = await _desk(cfg, store, runner)
+    try:
+        data = load_data(cfg, data_dir)
+        last = store.get_meta("last_seen")
+        events = list(data.events())
+        if last is None and events:  # a first start reads a warm-up window untraded
+            last = events[0].seen + cfg.paper.warmup_bars * 3_600_000
+        if last is not None:
+            done = [e for e in events if e.seen <= last]
+            runner.warm(done)
+            events = events[len(done):]
+        await runner.run(events, max_ticks=max_ticks,
+                         on_tick=lambda t, _n: store.set_meta("last_seen", t))
+        await runner.save_positions()
+        await runner.shutdown()
+    finally:
+        await sink.close()
+        await _closed(page, desk)
+    return runner
+
+
+def _same_endpoints(cfg: Config, live: bool) -> bool:
+    """The trading gateway reaches the very endpoints the plane reads for its venue (a live
+    account on mainnet, or one local exchange for both): one client, one rate limiter."""
+    md = cfg.market_data
+    if cfg.exchange.venue not in md.venues:
+        return False
+    local = md.local_urls.get(cfg.exchange.venue, "")
+    return (local == cfg.exchange.local_url) if local or cfg.exchange.local_url else live
+
+
+async def _run_live(cfg: Config, gw: CcxtGateway, store: Store, markets, metrics, live: bool,
+                    max_ticks: int | None) -> Runner:
+    """Decisions on the market-data plane's venues (real market prices and funding), orders
+    on the trading venue (testnet/demo, live, or a local exchange moved to market time)."""
+    md = cfg.market_data
+    clock = VenueClock()
+    sinks = (RemoteSimSink(cfg.exchange.local_url),) if cfg.exchange.local_url else ()
+    runner = Runner(cfg, gw, store, markets, clock, metrics, sinks=sinks,
+                    venue=md.decision_venue(cfg.exchange.venue))
+    plane = MarketPlane.from_config(
+        md, cfg.data.symbols, shared=gw if _same_endpoints(cfg, live) else None, clock=clock,
+        metrics=metrics, record=Recorder(md.record_dir) if md.record_dir else None,
+        on_status=runner.venue_status)
+    page = desk = None
+    try:
+        runner.warm(await plane.poll())  # the history window, read untraded
+        page, desk = await _desk(cfg, store, runner)
+        late = int(max(2 * md.poll_s, 300) * 1000)
+        await runner.run_stream(plane.stream(), max_ticks=max_ticks, late_ms=late)
+        await runner.save_positions()
+        await runner.shutdown()
+    finally:
+        await plane.close()
+        for sink in sinks:
+            await sink.close()
+        await _closed(page, desk)
+    return runner
 
 
 async def flatten_ccxt(cfg: Config, live: bool):

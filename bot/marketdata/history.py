@@ -157,6 +157,8 @@ class History:
         self.sizes = (bars, funding_periods, oi_points, tuple(timeframes))
         self.symbols: dict[str, SymbolHistory] = {}
         self.quotes: dict[str, tuple[int, float]] = {}  # perp or spot: (seen, last close)
+        self.stale: dict[str, str] = {}  # venue -> why its data is not current
+        self._stale_version = 0
 
     def _of(self, symbol: str) -> SymbolHistory:
         h = self.symbols.get(symbol)
@@ -194,12 +196,25 @@ class History:
         holds only the bars closed by now)."""
         h = self._of(symbol)
         candles = (h.bars if timeframe == "1h" else h.coarser[timeframe]).view()
-        funding = {ex: Series(r.column(0), r.column(1)) for ex, r in h.funding.items()}
-        oi = {ex: Series(r.column(0), r.column(1)) for ex, r in h.oi.items()}
+        out = self.stale
+        funding = {ex: Series(r.column(0), r.column(1)) for ex, r in h.funding.items()
+                   if ex not in out}
+        oi = {ex: Series(r.column(0), r.column(1)) for ex, r in h.oi.items() if ex not in out}
         liq = {ex: Liquidations(r.column(0), r.column(1), r.column(2))
-               for ex, r in h.liquidations.items()}
+               for ex, r in h.liquidations.items() if ex not in out}
         return MarketView(symbol, self.venue, now, candles, funding, oi,
-                          funding_version=h.funding_version, liquidations=liq)
+                          funding_version=h.funding_version + (self._stale_version << 32),
+                          liquidations=liq, stale=dict(out))
+
+    def mark(self, venue: str, why: str | None) -> None:
+        """A venue's data went stale (`why`) or is current again (None): a stale venue's
+        funding, OI and liquidations are left out of every view until it is back."""
+        if self.stale.get(venue) != why:
+            if why is None:
+                self.stale.pop(venue, None)
+            else:
+                self.stale[venue] = why
+            self._stale_version += 1
 
     def funding_series(self, symbol: str) -> Series | None:
         """The venue's funding prints for `symbol` (8 h-equivalent), oldest first."""

@@ -41,6 +41,12 @@ class Metrics:
             registry=r, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0))
         self.data_age = Gauge("derivbot_market_data_age_seconds",
                               "Age of the newest closed candle", ["symbol"], registry=r)
+        self.venue_stale = Gauge("derivbot_venue_stale",
+                                 "1 while a market-data venue is stale (unreachable or behind)",
+                                 ["venue"], registry=r)
+        self.venue_age = Gauge("derivbot_venue_data_age_seconds",
+                               "Age of a market-data venue's newest closed candle", ["venue"],
+                               registry=r)
         self.reconcile_seconds = Gauge("derivbot_reconcile_seconds",
                                        "Time from start to reconciled with the exchange",
                                        registry=r)

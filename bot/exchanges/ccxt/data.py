@@ -13,7 +13,16 @@ import pandas as pd
 from ccxt.base.errors import BaseError
 
 from bot.exchanges.ccxt.gateway import CcxtGateway
-from bot.marketdata.layout import CANDLE, FUNDING, OI, CandleEvent, Event, FundingEvent, OIEvent
+from bot.marketdata.layout import (
+    CANDLE,
+    FUNDING,
+    OI,
+    SPOT,
+    CandleEvent,
+    Event,
+    FundingEvent,
+    OIEvent,
+)
 from bot.markets import symbol_dir
 from strategies.types import HOUR_MS
 
@@ -25,22 +34,29 @@ class MarketFetcher:
 
     def __init__(self, gw: CcxtGateway) -> None:
         self.gw = gw
+        self.limits = gw.profile.data_limits  # rows a page: candles, funding, OI
 
-    async def candles(self, symbol: str, since: int, limit: int = 1000) -> list[list[float]]:
+    async def candles(self, symbol: str, since: int, limit: int | None = None
+                      ) -> list[list[float]]:
+        """Hourly bars opening at or after `since` (a perp, or a spot market), oldest first."""
         ex = self.gw.ex
+        limit = limit or self.limits[0]
         if self.gw.name == "binanceusdm":
             market = ex.market(symbol)
-            raw = await self.gw.call("klines", ex.fapiPublicGetKlines,
-                                      {"symbol": market["id"], "interval": "1h",
-                                       "startTime": since, "limit": limit})
+            get = ex.publicGetKlines if market.get("spot") else ex.fapiPublicGetKlines
+            raw = await self.gw.call("klines", get, {"symbol": market["id"], "interval": "1h",
+                                                     "startTime": since, "limit": limit})
             return [[int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]),
                      float(r[9])] for r in raw]
-        rows = await self.gw.call("ohlcv", ex.fetch_ohlcv, symbol, "1h", since, limit)
+        until = since + limit * HOUR_MS - 1  # a window from `since`, not the newest bars
+        rows = await self.gw.call("ohlcv", ex.fetch_ohlcv, symbol, "1h", since, limit,
+                                  {"until": until})
         return [[int(r[0]), *map(float, r[1:6]), math.nan] for r in rows]
 
-    async def funding(self, symbol: str, since: int, limit: int = 1000) -> list[tuple[int, float]]:
+    async def funding(self, symbol: str, since: int, limit: int | None = None
+                      ) -> list[tuple[int, float]]:
         rows = await self.gw.call("funding_rates", self.gw.ex.fetch_funding_rate_history,
-                                   symbol, since, limit)
+                                  symbol, since, limit or self.limits[1])
         return [(int(r["timestamp"]), float(r["fundingRate"])) for r in rows]
 
     async def funding_interval(self, symbol: str) -> float | None:
@@ -63,11 +79,15 @@ class MarketFetcher:
         except (BaseError, KeyError, ValueError):
             return None
 
-    async def open_interest(self, symbol: str, since: int, limit: int = 500
+    async def open_interest(self, symbol: str, since: int, limit: int | None = None
                             ) -> list[tuple[int, float, float]]:
+        """Hourly open interest in base units (OKX counts contracts: times their size)."""
         rows = await self.gw.call("open_interest", self.gw.ex.fetch_open_interest_history,
-                                   symbol, "1h", since, limit)
-        return [(int(r["timestamp"]), float(r["openInterestAmount"] or 0),
+                                  symbol, "1h", since, limit or self.limits[2])
+        size = 1.0
+        if self.gw.name == "okx":
+            size = float(self.gw.ex.market(symbol).get("contractSize") or 1)
+        return [(int(r["timestamp"]), float(r["openInterestAmount"] or 0) * size,
                  float(r.get("openInterestValue") or math.nan)) for r in rows]
 
 
@@ -158,36 +178,67 @@ class CcxtFeed:
     def _now(self) -> int:
         return int(time.time() * 1000)
 
-    async def poll(self) -> list[Event]:
-        """Everything that became known since the last poll, in the layout's event order."""
-        now = self._now()
+    async def _rows(self, fetch: Callable, symbol: str, since: int, now: int, limit: int,
+                    closed: bool = False) -> list:
+        """Every row from `since` to `now`, page after page (a bar once it has closed). An
+        empty page moves on by a page's window of hours: some venues answer per window."""
+        out: list = []
+        cursor = since
+        while cursor <= now:
+            page = [r for r in await fetch(symbol, cursor)
+                    if r[0] >= cursor and (not closed or r[0] + HOUR_MS <= now)]
+            if page:
+                out.extend(page)
+                cursor = page[-1][0] + 1
+            else:
+                cursor += limit * HOUR_MS
+        return out
+
+    async def poll(self, now: int | None = None) -> list[Event]:
+        """Everything that became known since the last poll (by `now`, the venue's time),
+        in the layout's event order. A poll that fails leaves the cursors where they were,
+        so the next one fetches the gap."""
+        now = self._now() if now is None else now
         events: list[Event] = []
-        venue = self.gw.name
+        venue, limits = self.gw.name, self.fetch.limits
+        cursors = dict(self.last)
+        start = now - self.history_bars * HOUR_MS
         for sym in self.symbols:
-            since = self.last.get((CANDLE, sym), now - self.history_bars * HOUR_MS)
-            for r in await self.fetch.candles(sym, since):
-                if r[0] + HOUR_MS <= now and r[0] >= since:  # closed bars only
-                    events.append(CandleEvent(CANDLE, venue, sym, r[0], r[0] + HOUR_MS,
-                                              *r[1:6], r[6]))
-                    self.last[(CANDLE, sym)] = r[0] + 1
-            since = self.last.get((FUNDING, sym), now - self.history_bars * HOUR_MS)
-            prints = await self.fetch.funding(sym, since)
+            kind = SPOT if ":" not in sym else CANDLE  # a spot market, or a perp
+            key = (kind, sym)
+            for r in await self._rows(self.fetch.candles, sym, cursors.get(key, start), now,
+                                      limits[0], closed=True):
+                events.append(CandleEvent(kind, venue, sym, r[0], r[0] + HOUR_MS, *r[1:6],
+                                          r[6]))
+                cursors[key] = r[0] + 1
+            if kind == SPOT:
+                continue
+            prints = await self._rows(self.fetch.funding, sym, cursors.get((FUNDING, sym), start),
+                                      now, limits[1])
             if prints:
                 stated = await self._interval(sym, now)
-                before = [self.last[(FUNDING, sym)] - 1] if (FUNDING, sym) in self.last else []
+                before = [cursors[(FUNDING, sym)] - 1] if (FUNDING, sym) in cursors else []
                 hours = print_intervals(before + [t for t, _ in prints], stated)[len(before):]
                 for (t, rate), h in zip(prints, hours, strict=True):
                     events.append(FundingEvent(FUNDING, venue, sym, t, t, rate, h))
-                self.last[(FUNDING, sym)] = prints[-1][0] + 1
-            since = self.last.get((OI, sym), now - min(self.history_bars, 500) * HOUR_MS)
-            for t, amount, value in await self.fetch.open_interest(sym, since):
+                cursors[(FUNDING, sym)] = prints[-1][0] + 1
+            oi_start = now - min(self.history_bars, 500) * HOUR_MS  # Binance keeps 30 days
+            for t, amount, value in await self._rows(
+                    self.fetch.open_interest, sym, cursors.get((OI, sym), oi_start), now,
+                    limits[2]):
                 events.append(OIEvent(OI, venue, sym, t, t, amount, value))
-                self.last[(OI, sym)] = t + 1
-            if self.metrics is not None and (CANDLE, sym) in self.last:
-                age = (now - self.last[(CANDLE, sym)] - HOUR_MS) / 1000
+                cursors[(OI, sym)] = t + 1
+            if self.metrics is not None and (CANDLE, sym) in cursors:
+                age = (now - cursors[(CANDLE, sym)] - HOUR_MS) / 1000
                 self.metrics.data_age.labels(sym).set(max(age, 0))
+        self.last = cursors
         events.sort(key=lambda e: (e.seen, e.kind))
         return events
+
+    def newest_bar(self) -> int | None:
+        """When the newest perp bar seen closed (ms), or None before any."""
+        opens = [t for (kind, _), t in self.last.items() if kind == CANDLE]
+        return max(opens) - 1 + HOUR_MS if opens else None
 
     async def _interval(self, symbol: str, now: int) -> float:
         """The exchange's stated interval for `symbol`, asked again every hour."""

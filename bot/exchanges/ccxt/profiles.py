@@ -37,6 +37,9 @@ class Profile:
     weight_limit: tuple[int, float] = (10**9, 60.0)  # request weight per period
     weights: dict[str, int] = field(default_factory=dict)  # by our endpoint name; default 1
     spot_options: dict = field(default_factory=dict)  # ccxt options that add spot markets
+    # ccxt options for the public market data: the perps and spot markets, nothing private
+    public_options: dict = field(default_factory=dict)
+    data_limits: tuple[int, int, int] = (1000, 1000, 500)  # rows per page: candles, funding, OI
 
 
 BINANCE_ERRORS = {
@@ -60,9 +63,17 @@ PROFILES = {
                  "create_order": 1, "cancel_order": 1, "open_interest": 1, "spot_balance": 20,
                  "leverage_tiers": 1},
         spot_options={"fetchMarkets": {"types": ["spot", "linear"]}, "fetchMargins": False,
-                      "defaultType": "future"}),  # "swap" would read BTC/USDT as the perp
+                      "defaultType": "future"},  # "swap" would read BTC/USDT as the perp
+        public_options={"fetchMarkets": {"types": ["spot", "linear"]}, "fetchMargins": False,
+                        "fetchCurrencies": False, "defaultType": "future"}),
     # Bybit v5: 10 orders / s per symbol for linear; demo trading is the test switch
-    "bybit": Profile("bybit", "demo", ((10, 1.0),), options={"defaultType": "swap"}),
+    "bybit": Profile("bybit", "demo", ((10, 1.0),), options={"defaultType": "swap"},
+                     public_options={"fetchMarkets": {"types": ["spot", "linear"]},
+                                     "fetchCurrencies": False, "defaultType": "swap"},
+                     data_limits=(1000, 200, 200)),
     # OKX: 60 orders / 2 s per instrument; the demo environment uses the sandbox flag
-    "okx": Profile("okx", "sandbox", ((60, 2.0),), options={"defaultType": "swap"}),
+    "okx": Profile("okx", "sandbox", ((60, 2.0),), options={"defaultType": "swap"},
+                   public_options={"fetchMarkets": {"types": ["spot", "swap"]},
+                                   "fetchCurrencies": False, "defaultType": "swap"},
+                   data_limits=(300, 100, 100)),
 }

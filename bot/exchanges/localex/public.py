@@ -3,8 +3,6 @@ the same data folder that drives its engine; nothing after the engine's time is 
 
 from __future__ import annotations
 
-import time
-
 from aiohttp import web
 from ccxt.base.errors import BaseError
 
@@ -29,7 +27,8 @@ class PublicRoutes:
         return web.json_response({})
 
     async def time(self, _request: web.Request) -> web.Response:
-        return web.json_response({"serverTime": int(time.time() * 1000)})
+        """Market time: the one clock its orders, fills and data are stamped with."""
+        return web.json_response({"serverTime": self.sim.now})
 
     async def exchange_info(self, _request: web.Request) -> web.Response:
         return web.json_response({
@@ -48,14 +47,22 @@ class PublicRoutes:
         return market_of(self.by_id, params)
 
     async def klines(self, request: web.Request) -> web.Response:
+        return self._klines(request[PARAMS], self._market(request[PARAMS]), "candles_1h.csv")
+
+    async def spot_klines(self, request: web.Request) -> web.Response:
         p = request[PARAMS]
-        m = self._market(p)
+        spot = market_of(self.spot_by_id, p)
+        perp = next((m for m in self.by_id.values() if (m.base, m.quote) == (spot.base,
+                                                                             spot.quote)), None)
+        return self._klines(p, perp or spot, "spot_candles_1h.csv")
+
+    def _klines(self, p: dict, m: Market, name: str) -> web.Response:
         limit = min(int(p.get("limit", 500)), 1500)
         start = int(p.get("startTime", 0))
         end = int(p.get("endTime", self.sim.now))
         rows = []
         if self.data is not None:
-            df = self.data.tables.get((self.venue, m.symbol, "candles_1h.csv"))
+            df = self.data.tables.get((self.venue, m.symbol, name))
             if df is not None:
                 ts = df["timestamp"].to_numpy()
                 keep = (ts >= start) & (ts <= end) & (ts + 3_600_000 <= self.sim.now)

@@ -23,7 +23,8 @@ from bot.types import Fill, FundingPayment, OrderRequest, OrderStatus, OrderType
 
 PUBLIC = {"/fapi/v1/ping", "/fapi/v1/time", "/fapi/v1/exchangeInfo", "/fapi/v1/klines",
           "/fapi/v1/premiumIndex", "/fapi/v1/fundingRate", "/fapi/v1/openInterest",
-          "/fapi/v1/leverageBracket", "/futures/data/openInterestHist"} | SPOT_PUBLIC
+          "/fapi/v1/leverageBracket", "/futures/data/openInterestHist",
+          "/fapi/v1/fundingInfo", "/api/v3/klines"} | SPOT_PUBLIC
 CODE = re.compile(r"^(-\d{4})\s+(.*)$", re.DOTALL)
 
 
@@ -124,6 +125,7 @@ class LocalExchange(PublicRoutes, SpotRoutes):
         r.add_get("/fapi/v1/time", self.time)
         r.add_get("/fapi/v1/exchangeInfo", self.exchange_info)
         r.add_get("/fapi/v1/klines", self.klines)
+        r.add_get("/api/v3/klines", self.spot_klines)
         r.add_get("/fapi/v1/premiumIndex", self.premium_index)
         r.add_get("/fapi/v1/fundingRate", self.funding_rate)
         r.add_get("/fapi/v1/fundingInfo", self.funding_info)

@@ -1,0 +1,154 @@
+"""The market-data plane: the venues the signals read, apart from where orders go.
+
+Each venue is a public ccxt client (no keys) polled on its own clock (its server time), for
+closed perp and spot candles, settled funding with each market's interval, and open
+interest. A venue whose poll fails, or whose newest candle is older than `stale_after`, is
+stale: the bot is told (its funding, OI and liquidations leave every view, the modules that
+need them abstain saying so), the metric and the status show it, and the others go on.
+Its cursors stay where they were, so the poll that reaches it again fetches the gap."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aiohttp
+from ccxt.base.errors import BaseError
+
+from bot.clock import VenueClock
+from bot.config import MarketDataConfig
+from bot.exchanges.ccxt.data import CcxtFeed
+from bot.exchanges.ccxt.gateway import CcxtGateway
+from bot.exchanges.localex import api_urls
+from bot.logs import kv
+from bot.marketdata.layout import Event
+from bot.markets import split_symbol
+
+log = logging.getLogger("derivbot.marketdata")
+
+
+def iso(ms: int | None) -> str:
+    if ms is None:
+        return "never"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def public_gateway(venue: str, local_url: str = "") -> CcxtGateway:
+    """A venue's public endpoints (mainnet), or a local venue serving its dialect."""
+    gw = CcxtGateway(venue, testnet=False)
+    gw.ex.options.update(gw.profile.public_options)
+    if local_url:
+        gw.ex.urls["api"] = (api_urls(local_url) if venue == "binanceusdm"
+                             else {k: local_url for k in gw.ex.urls["api"]})
+    return gw
+
+
+@dataclass
+class VenueState:
+    name: str
+    feed: CcxtFeed
+    ready: bool = False  # its markets are loaded
+    stale: str | None = "not polled yet"
+    polled: int = 0  # successful polls
+    events: int = 0
+
+
+class MarketPlane:
+    def __init__(self, gateways: dict[str, CcxtGateway], symbols: tuple[str, ...],
+                 cfg: MarketDataConfig, clock: VenueClock | None = None, metrics=None,
+                 record: Callable[[list[Event]], object] | None = None,
+                 on_status: Callable[[str, str | None], None] | None = None) -> None:
+        """`symbols`: the perps read (ccxt form); each venue's spot market beside them when it
+        lists one. `on_status(venue, why)`: told when a venue goes stale (why) or is back."""
+        self.cfg, self.clock, self.metrics = cfg, clock or VenueClock(), metrics
+        self.record, self.on_status = record, on_status
+        self.perps = symbols
+        self.shared: CcxtGateway | None = None  # the trading gateway, closed by its owner
+        self.venues = {name: VenueState(name, CcxtFeed(gw, (), cfg.poll_s, cfg.history_bars,
+                                                       None))
+                       for name, gw in gateways.items()}
+
+    @classmethod
+    def from_config(cls, cfg: MarketDataConfig, symbols: tuple[str, ...],
+                    shared: CcxtGateway | None = None, **kw) -> MarketPlane:
+        """One public client per venue; `shared`: the trading gateway, used for its own
+        venue when both reach the same endpoints (one rate limiter for both)."""
+        gws = {venue: shared if shared is not None and shared.name == venue
+               else public_gateway(venue, cfg.local_urls.get(venue, "")) for venue in cfg.venues}
+        plane = cls(gws, symbols, cfg, **kw)
+        plane.shared = shared
+        return plane
+
+    async def _load(self, v: VenueState) -> None:
+        gw = v.feed.gw
+        markets = await gw.call("markets", gw.ex.load_markets)
+        wanted = []
+        for perp in self.perps:
+            base, quote, _ = split_symbol(perp)
+            wanted += [s for s in (perp, f"{base}/{quote}") if s in markets]
+        v.feed.symbols = tuple(wanted)
+        v.ready = True
+
+    async def _poll_venue(self, v: VenueState) -> list[Event]:
+        gw = v.feed.gw
+        try:
+            if not v.ready:
+                await self._load(v)
+            now = await gw.call("time", gw.ex.fetch_time)
+            self.clock.learn(int(now))
+            events = await v.feed.poll(int(now))
+        except (TimeoutError, BaseError, aiohttp.ClientError, OSError) as err:
+            if v.stale is None or not v.stale.startswith("unreachable"):  # keep the first time
+                self._status(v, f"unreachable ({type(err).__name__}) since "
+                                f"{iso(self.clock.now())}")
+            return []
+        v.polled += 1
+        v.events += len(events)
+        newest = v.feed.newest_bar()
+        late = newest is not None and now - newest > self.cfg.stale_after_s * 1000
+        self._status(v, f"no new candle since {iso(newest)}" if late else None)
+        if self.metrics is not None and newest is not None:
+            self.metrics.venue_age.labels(v.name).set(max(now - newest, 0) / 1000)
+        return events
+
+    def _status(self, v: VenueState, why: str | None) -> None:
+        if why == v.stale:
+            return
+        if why is None:
+            log.info("venue_back", extra=kv(venue=v.name, was=v.stale))
+        else:
+            log.warning("venue_stale", extra=kv(venue=v.name, why=why))
+        v.stale = why
+        if self.metrics is not None:
+            self.metrics.venue_stale.labels(v.name).set(0 if why is None else 1)
+        if self.on_status is not None:
+            self.on_status(v.name, why)
+
+    async def poll(self) -> list[Event]:
+        """One poll of every venue at once; what arrived, oldest first (recorded first)."""
+        batches = await asyncio.gather(*(self._poll_venue(v) for v in self.venues.values()))
+        events = sorted((e for b in batches for e in b), key=lambda e: (e.seen, e.kind))
+        if events and self.record is not None:
+            self.record(events)
+        return events
+
+    def status(self) -> dict[str, dict]:
+        """Each venue: stale or not (and why), polls made, events received."""
+        return {n: {"stale": v.stale, "polls": v.polled, "events": v.events,
+                    "symbols": list(v.feed.symbols)} for n, v in self.venues.items()}
+
+    async def stream(self) -> AsyncIterator[list[Event]]:
+        """Every poll, even an empty one: the loop also has approvals to look at."""
+        while True:
+            started = time.monotonic()
+            yield await self.poll()
+            await asyncio.sleep(max(self.cfg.poll_s - (time.monotonic() - started), 0))
+
+    async def close(self) -> None:
+        for v in self.venues.values():
+            if v.feed.gw is not self.shared:
+                await v.feed.gw.close()
