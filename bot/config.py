@@ -59,17 +59,14 @@ class MarketDataConfig(Strict):
     """The venues the signals read (public data: no keys), apart from where orders go; read
     whenever the bot trades through ccxt on live data (not a local exchange's own data)."""
 
-    venues: tuple[VenueName, ...] = ("binanceusdm", "bybit", "okx")
-    # the venue whose candles the strategies decide on; "": the trading venue if it is one
-    # of `venues`, else the first
-    primary: Literal["", "binanceusdm", "bybit", "okx"] = ""
-    # venue -> a local venue on loopback serving its public dialect (tests, demos)
-    local_urls: dict[str, str] = {}
+    venues: tuple[VenueName, ...] = ("binanceusdm", "bybit", "okx")  # public mainnet data
+    primary: Literal["", "binanceusdm", "bybit", "okx"] = ""  # candles decided on; "": trading venue if listed, else the first
+    local_urls: dict[str, str] = {}  # venue -> a local venue serving its dialect (tests, demos)
     poll_s: float = Field(default=30.0, gt=0)  # seconds between polls of each venue
-    # a venue is stale when its last poll failed or its newest candle is this old
-    stale_after_s: float = Field(default=5400.0, gt=0)
+    stale_after_s: float = Field(default=5400.0, gt=0)  # stale: a failed poll, or candles this old
     history_bars: int = Field(default=720, ge=24, le=5000)  # hours read at start
     record_dir: str = ""  # append all that arrives to this data folder; "": not recorded
+    liquidations: bool = True  # stream liquidation prints (Binance, Bybit websockets)
 
     @model_validator(mode="after")
     def _venues(self) -> MarketDataConfig:

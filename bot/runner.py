@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -227,8 +226,7 @@ class Runner:
         """A market-data venue went stale (`why`) or is back (None): its data leaves the
         views meanwhile, and the status shows which venues are stale and why."""
         self.history.mark(venue, why)
-        self.store.set_meta("stale_venues", json.dumps(self.history.stale, sort_keys=True))
-        self.store.commit()
+        self.store.set_meta("stale_venues", dict(sorted(self.history.stale.items())))
 
     async def run_stream(self, stream: AsyncIterator[list[Event]],
                          max_ticks: int | None = None, late_ms: int | None = None
@@ -237,6 +235,8 @@ class Runner:
         `late_ms`, what became known more than that long before now (a gap filled after a
         venue came back) is read into history without a decision on a bar long gone."""
         async for events in stream:
+            if self.stop_requested:
+                break
             if late_ms is not None and events:
                 cutoff = self.clock.now() - late_ms
                 late = [e for e in events if e.seen < cutoff]

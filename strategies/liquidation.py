@@ -10,13 +10,16 @@ from strategies.liquidation_map import Cluster, LiquidationMapParams
 from strategies.types import HOUR_MS, Direction, MarketView, Signal
 
 
-def liquidated(view: MarketView, hours: float) -> dict | None:
+def liquidated(view: MarketView, hours: float, bucket_pct: float = 0.001, top: int = 5
+               ) -> dict | None:
     """What the venues reported liquidated in the `hours` up to now — USD of longs and of
     shorts summed over the exchanges that report, and their count; None when none does.
-    A daily total is stamped at its day's end, so a 24 h window holds the last one."""
+    A daily total is stamped at its day's end, so a 24 h window holds the last one; prints
+    with a price are also summed per price bucket (`printed`)."""
     since = view.now - hours * HOUR_MS
     long_usd = short_usd = 0.0
     venues = 0
+    prints: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for rows in view.liquidations.values():
         i = int(np.searchsorted(rows.ts, since, side="right"))
         j = int(np.searchsorted(rows.ts, view.now, side="right"))
@@ -24,12 +27,37 @@ def liquidated(view: MarketView, hours: float) -> dict | None:
             long_usd += float(rows.long_usd[i:j].sum())
             short_usd += float(rows.short_usd[i:j].sum())
             venues += 1
+            if rows.price is not None:
+                priced = np.isfinite(rows.price[i:j])
+                prints.append((rows.price[i:j][priced], rows.long_usd[i:j][priced],
+                               rows.short_usd[i:j][priced]))
     if not venues:
         return None
     total = long_usd + short_usd
-    return {"long_usd": round(long_usd, 2), "short_usd": round(short_usd, 2),
-            "long_share": round(long_usd / total, 4) if total > 0 else None,
-            "exchanges": venues}
+    out = {"long_usd": round(long_usd, 2), "short_usd": round(short_usd, 2),
+           "long_share": round(long_usd / total, 4) if total > 0 else None,
+           "exchanges": venues}
+    if prints and any(len(p) for p, _, _ in prints):
+        price, lg, sh = (np.concatenate(c) for c in zip(*prints, strict=True))
+        ref = float(view.candles.close[-1]) if len(view.candles) else float(price.mean())
+        out["printed"] = printed_buckets(price, lg, sh, bucket_pct * ref, top)
+    return out
+
+
+def printed_buckets(price: np.ndarray, long_usd: np.ndarray, short_usd: np.ndarray,
+                    width: float, top: int) -> list[dict]:
+    """Liquidation prints summed per price bucket `width` wide (the map's: 0.1 % of the
+    last close), the `top` largest by notional: where the venues really liquidated, beside
+    the map's estimate."""
+    keys = np.floor(price / width).astype(np.int64)
+    found = []
+    for k in np.unique(keys):
+        sel = keys == k
+        lg, sh = float(long_usd[sel].sum()), float(short_usd[sel].sum())
+        found.append({"price": round((k + 0.5) * width, 8), "long_usd": round(lg, 2),
+                      "short_usd": round(sh, 2), "prints": int(sel.sum())})
+    found.sort(key=lambda b: -(b["long_usd"] + b["short_usd"]))
+    return found[:top]
 
 
 def liquidation_map(view: MarketView, found: list[Cluster], p: LiquidationMapParams
@@ -37,7 +65,7 @@ def liquidation_map(view: MarketView, found: list[Cluster], p: LiquidationMapPar
     """The clusters estimated from OI (the strongest `top`), beside the liquidations the
     venues reported over the last `reported_hours`."""
     name = "liquidation_map"
-    real = liquidated(view, p.reported_hours)
+    real = liquidated(view, p.reported_hours, p.bucket_pct, p.top)
     seen = {} if real is None else {"reported": real}
     if not view.open_interest:
         if real is None:

@@ -121,10 +121,12 @@ class Readings(dict):
 
     def __missing__(self, module: str) -> Signal:
         sig = MODULES[module](self)
-        if sig.abstained and self.view.stale:  # say which venue's data is missing, and why
+        if self.view.stale:  # read without a venue's data: say which, and why
             stale = "; ".join(f"{ex}: {why}" for ex, why in sorted(self.view.stale.items()))
-            sig = replace(sig, reasons={**sig.reasons,
-                                        "abstain": f"{sig.reasons['abstain']} (stale {stale})"})
+            reasons = {**sig.reasons, "stale": stale}
+            if sig.abstained:
+                reasons["abstain"] = f"{sig.reasons['abstain']} (stale {stale})"
+            sig = replace(sig, reasons=reasons)
         self[module] = sig
         return sig
 

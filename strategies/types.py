@@ -80,6 +80,7 @@ class Liquidations:
     ts: np.ndarray
     long_usd: np.ndarray
     short_usd: np.ndarray
+    price: np.ndarray | None = None  # each print's price; NaN for a period's total
 
     def __len__(self) -> int:
         return len(self.ts)

@@ -22,6 +22,7 @@ from bot.app.commands import (
     cmd_flatten,
     cmd_halt,
     cmd_montecarlo,
+    cmd_record,
     cmd_replay,
     cmd_run,
     cmd_signals,
@@ -113,9 +114,22 @@ def parser() -> argparse.ArgumentParser:
     serve = _with(esub.add_parser("serve", help="serve Binance USD-M's REST dialect on "
                                                 "loopback"), data=True)
     serve.add_argument("--port", type=int, default=9700)
+    serve.add_argument("--dialect", choices=("binanceusdm", "bybit", "okx"),
+                       default="binanceusdm", help="binanceusdm: the trading exchange; bybit, "
+                       "okx: that venue's public market data (for [market_data] local_urls)")
     serve.add_argument("--no-limits", action="store_true",
                        help="no rate limits (fast local sessions); default: Binance's")
     serve.set_defaults(func=cmd_exchange_serve)
+
+    rec = sub.add_parser("record", help="the market-data plane alone: append what the venues "
+                         "give to a data folder (no trading); Ctrl-C stops")
+    rec.add_argument("--config", default="config.toml")
+    rec.add_argument("--venues", help="comma-separated, e.g. binanceusdm,bybit,okx "
+                     "(default: market_data.venues)")
+    rec.add_argument("--symbols", nargs="*", help="ccxt perps (default: data.symbols)")
+    rec.add_argument("--out", required=True, help="the data folder appended to")
+    rec.add_argument("--polls", type=int, help="stop after this many polls")
+    rec.set_defaults(func=cmd_record)
 
     conf = sub.add_parser("config", help="the configuration reference")
     conf.add_subparsers(dest="what", required=True).add_parser(

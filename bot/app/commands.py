@@ -269,11 +269,46 @@ def cmd_data_import(args: argparse.Namespace) -> int:
 def cmd_exchange_serve(args: argparse.Namespace) -> int:
     from bot.app import modes as app
     from bot.app.exchange import serve_exchange
+    from bot.app.record import serve_venue
 
     cfg = _config(args.config)
     folder = app.resolve_data(cfg, args.data)
     try:
-        asyncio.run(serve_exchange(cfg, folder, args.port, unlimited=args.no_limits))
+        if args.dialect == "binanceusdm":
+            asyncio.run(serve_exchange(cfg, folder, args.port, unlimited=args.no_limits))
+        else:
+            data = app.load_data(cfg, folder)
+            if args.dialect not in data.exchanges:
+                raise UsageError(f"--dialect {args.dialect}: {folder} holds no "
+                                 f"{args.dialect} folder")
+            first = min(int(df["timestamp"].iloc[0]) for df in data.tables.values() if len(df))
+            markets = app.build_markets(data, cfg.data.symbols, cfg.sim.taker_fee)
+            start = first + cfg.paper.warmup_bars * 3_600_000
+            asyncio.run(serve_venue(args.dialect, data, markets, args.port, start))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from bot.app.record import record
+    from bot.markets import split_symbol
+
+    cfg = _config(args.config)
+    venues = tuple(v for v in (args.venues or "").split(",") if v)
+    for v in venues:
+        if v not in ("binanceusdm", "bybit", "okx"):
+            raise UsageError(f"--venues: {v!r} is not one of binanceusdm, bybit, okx")
+    symbols = tuple(args.symbols) if args.symbols else cfg.data.symbols
+    for s in symbols:
+        try:
+            split_symbol(s)
+        except ValueError as err:
+            raise UsageError(f"--symbols: {err}") from None
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out {args.out}: is a file, not a folder")
+    try:
+        asyncio.run(record(cfg, venues, symbols, Path(args.out), args.polls))
     except KeyboardInterrupt:
         pass
     return 0

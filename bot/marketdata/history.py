@@ -143,8 +143,8 @@ class SymbolHistory:
 
     def add_liquidation(self, e: LiquidationEvent) -> None:
         ring = self.liquidations.setdefault(e.exchange,
-                                            Ring(("ts", "long", "short"), self._oi_len))
-        ring.append((e.ts, e.long_usd, e.short_usd))
+                                            Ring(("ts", "long", "short", "price"), self._oi_len))
+        ring.append((e.ts, e.long_usd, e.short_usd, e.price))
 
 
 class History:
@@ -200,7 +200,7 @@ class History:
         funding = {ex: Series(r.column(0), r.column(1)) for ex, r in h.funding.items()
                    if ex not in out}
         oi = {ex: Series(r.column(0), r.column(1)) for ex, r in h.oi.items() if ex not in out}
-        liq = {ex: Liquidations(r.column(0), r.column(1), r.column(2))
+        liq = {ex: Liquidations(r.column(0), r.column(1), r.column(2), r.column(3))
                for ex, r in h.liquidations.items() if ex not in out}
         return MarketView(symbol, self.venue, now, candles, funding, oi,
                           funding_version=h.funding_version + (self._stale_version << 32),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -65,12 +66,13 @@ def _fmt(x, pct: bool = False) -> str:
 
 
 def render(now: int, found: dict, console: Console | None = None) -> None:
-    con = console or Console(width=140)
+    con = console or Console(width=max(shutil.get_terminal_size((180, 40)).columns, 180))
     when = datetime.fromtimestamp(now / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
     dash = Table(title=f"positioning at {when}")
     for col in ("symbol", "price", "funding (OI-wtd)", "exchanges", "OI 24h", "long/short",
-                "dense clusters", "CVD", "basis", "put/call", "max pain", "regime"):
-        dash.add_column(col)
+                "dense clusters", "liquidated 24h", "CVD", "basis", "put/call", "max pain",
+                "regime"):
+        dash.add_column(col, no_wrap=col == "liquidated 24h")
     for symbol, (view, r, spot) in found.items():
         price = float(view.candles.close[-1])
         rate, n = oi_weighted_funding(view)
@@ -79,8 +81,10 @@ def render(now: int, found: dict, console: Console | None = None) -> None:
         dense = [c for c in r.clusters if c.dense][:2]
         flow = cvd(view.candles)[-1] if view.candles.taker_buy is not None else None
         opts = r["options_positioning"].reasons
+        printed = (r["liquidation_map"].reasons.get("reported") or {}).get("printed", [])
         dash.add_row(symbol, _fmt(price), _fmt(rate, True), str(n), _fmt(oi24, True), "n/a",
                      ", ".join(f"{c.side} {c.price:,.0f}" for c in dense) or "none",
+                     "\n".join(_printed(b) for b in printed[:2]) or "none",
                      _fmt(flow), _fmt(price / spot - 1 if spot else None, True),
                      _fmt(opts.get("put_call")), _fmt(opts.get("max_pain")), r.regime)
     con.print(dash)
@@ -94,6 +98,13 @@ def render(now: int, found: dict, console: Console | None = None) -> None:
                 f"{k}={_short(v)}" for k, v in list(sig.reasons.items())[:4])
             t.add_row(name, reading, f"{sig.strength:.2f}", why)
         con.print(t)
+
+
+def _printed(bucket: dict) -> str:
+    """A bucket of liquidation prints: whose side mostly, its price and notional."""
+    side = "long" if bucket["long_usd"] >= bucket["short_usd"] else "short"
+    usd = bucket["long_usd"] + bucket["short_usd"]
+    return f"{side} {bucket['price']:,.0f} ${usd / 1e6:,.2f}M"
 
 
 def _short(v) -> str:

@@ -21,6 +21,7 @@ def collect(store: Store) -> dict:
     zero = Decimal(0)
     return {
         "halt": store.get_meta("halt"),
+        "stale_venues": store.get_meta("stale_venues", {}),  # market-data venue -> why
         "equity": str(latest.equity) if latest else None,
         "as_of": latest.ts if latest else None,
         "open_trades": [{
@@ -85,6 +86,8 @@ def print_status(db: str, as_json: bool = False) -> None:
     halt = s["halt"]
     con.print("[bold red]new entries HALTED[/]: " + halt["reason"] + f" (lifts: {halt['release']})"
               if halt else "new entries allowed")
+    for venue, why in s["stale_venues"].items():
+        con.print(f"[bold yellow]market data from {venue} is stale[/]: {why}")
     pos = Table(title="open positions")
     for col in ("id", "symbol", "side", "state", "size", "entry", "stop", "targets", "funding",
                 "opened"):

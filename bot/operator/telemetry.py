@@ -30,6 +30,7 @@ class Telemetry:
         self._abstained: dict[tuple[str, str], int] = {}  # (module, why) -> bars
         self._why: dict[str, str] = {}  # a reason as said -> with its numbers as N
         self._counted: set[int] = set()  # closed trades already in derivbot_trades_total
+        self._state: dict[tuple[str, str], tuple] = {}  # (symbol, module) -> last state kept
 
     def data_age(self, now: int, seen: dict[str, tuple[int, float]]) -> None:
         """Market-data age per symbol in market time (paper and replay; the live feed
@@ -108,10 +109,16 @@ class Telemetry:
         return general
 
     def _signal(self, now: int, symbol: str, sig: Signal) -> None:
+        """A row for every directional reading, and for a flat one when the module's state
+        changed: a reading after an abstention (or the first), an abstention after a
+        reading, a venue gone stale or back."""
         self._show(self.metrics.signal, int(sig.direction) * sig.strength, symbol, sig.module)
-        if sig.direction != 0:
+        key = (symbol, sig.module)
+        state = (int(sig.direction), "abstain" in sig.reasons, sig.reasons.get("stale"))
+        if sig.direction != 0 or self._state.get(key) != state:
             self.store.add_signal(now, symbol, sig.module, int(sig.direction), sig.strength,
                                   dict(sig.reasons))
+        self._state[key] = state
 
     def _show(self, metric, value: float, *labels: str) -> None:
         """Set a gauge (a labelled one's child, looked up once: labels() costs more than

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import ccxt.async_support as ccxt
+import ccxt.pro as ccxtpro
 from ccxt.base.errors import (
     DDoSProtection,
     DuplicateOrderId,
@@ -56,13 +57,14 @@ class CcxtGateway:
                  testnet: bool = True, urls: dict[str, str] | None = None,
                  symbols: tuple[str, ...] = (), attempts: int = 5, base_wait: float = 0.2,
                  rate_limit_ms: float | None = None, metrics=None, throttle: bool = True,
-                 spot: bool = False) -> None:
+                 spot: bool = False, streams: bool = False) -> None:
+        """`streams`: ccxt.pro's class, whose websocket streams (watch_*) come beside REST."""
         if exchange_id not in PROFILES:
             raise ValueError(f"exchange {exchange_id!r} is not supported; "
                              f"choose from {', '.join(PROFILES)}")
         self.name = exchange_id
         self.profile: Profile = PROFILES[exchange_id]
-        cls = getattr(ccxt, self.profile.ccxt_id)
+        cls = getattr(ccxtpro if streams else ccxt, self.profile.ccxt_id)
         config: dict[str, Any] = {"apiKey": api_key, "secret": secret, "enableRateLimit": True,
                                   "options": dict(self.profile.options)}
         if spot:  # the basis executor's spot leg: spot markets load beside the perps

@@ -23,6 +23,7 @@ from bot.clock import VenueClock
 from bot.config import MarketDataConfig
 from bot.exchanges.ccxt.data import CcxtFeed
 from bot.exchanges.ccxt.gateway import CcxtGateway
+from bot.exchanges.ccxt.streams import LiquidationStream, streams_liquidations
 from bot.exchanges.localex import api_urls
 from bot.logs import kv
 from bot.marketdata.layout import Event
@@ -39,11 +40,19 @@ def iso(ms: int | None) -> str:
 
 def public_gateway(venue: str, local_url: str = "") -> CcxtGateway:
     """A venue's public endpoints (mainnet), or a local venue serving its dialect."""
-    gw = CcxtGateway(venue, testnet=False)
+    gw = CcxtGateway(venue, testnet=False, attempts=1,  # the next poll is the retry
+                     streams=streams_liquidations(venue))
     gw.ex.options.update(gw.profile.public_options)
     if local_url:
-        gw.ex.urls["api"] = (api_urls(local_url) if venue == "binanceusdm"
-                             else {k: local_url for k in gw.ex.urls["api"]})
+        api = gw.ex.urls["api"]
+        ws = "ws" + local_url.removeprefix("http")
+        if venue == "binanceusdm":
+            gw.ex.urls["api"] = {**api_urls(local_url), "ws": {**api.get("ws", {}),
+                                                               "linear": f"{ws}/ws"}}
+        else:
+            gw.ex.urls["api"] = {k: local_url for k in api if k != "ws"}
+            if "ws" in api:
+                gw.ex.urls["api"]["ws"] = {"public": {"linear": f"{ws}/v5/public/linear"}}
     return gw
 
 
@@ -55,6 +64,8 @@ class VenueState:
     stale: str | None = "not polled yet"
     polled: int = 0  # successful polls
     events: int = 0
+    stream: LiquidationStream | None = None  # its liquidation prints, when it streams them
+    polled_at: int = 0  # the venue's time at its last successful poll
 
 
 class MarketPlane:
@@ -68,6 +79,7 @@ class MarketPlane:
         self.record, self.on_status = record, on_status
         self.perps = symbols
         self.shared: CcxtGateway | None = None  # the trading gateway, closed by its owner
+        self._held: list[Event] = []  # arrived, beyond what every fresh venue has reached
         self.venues = {name: VenueState(name, CcxtFeed(gw, (), cfg.poll_s, cfg.history_bars,
                                                        None))
                        for name, gw in gateways.items()}
@@ -92,6 +104,10 @@ class MarketPlane:
             wanted += [s for s in (perp, f"{base}/{quote}") if s in markets]
         v.feed.symbols = tuple(wanted)
         v.ready = True
+        if self.cfg.liquidations and streams_liquidations(v.name) and hasattr(
+                gw.ex, "watch_liquidations"):
+            v.stream = LiquidationStream(gw, tuple(s for s in wanted if ":" in s))
+            v.stream.start()
 
     async def _poll_venue(self, v: VenueState) -> list[Event]:
         gw = v.feed.gw
@@ -101,12 +117,15 @@ class MarketPlane:
             now = await gw.call("time", gw.ex.fetch_time)
             self.clock.learn(int(now))
             events = await v.feed.poll(int(now))
+            if v.stream is not None:
+                events += v.stream.drain()
         except (TimeoutError, BaseError, aiohttp.ClientError, OSError) as err:
             if v.stale is None or not v.stale.startswith("unreachable"):  # keep the first time
                 self._status(v, f"unreachable ({type(err).__name__}) since "
                                 f"{iso(self.clock.now())}")
             return []
         v.polled += 1
+        v.polled_at = int(now)
         v.events += len(events)
         newest = v.feed.newest_bar()
         late = newest is not None and now - newest > self.cfg.stale_after_s * 1000
@@ -119,7 +138,8 @@ class MarketPlane:
         if why == v.stale:
             return
         if why is None:
-            log.info("venue_back", extra=kv(venue=v.name, was=v.stale))
+            log.info("venue_ready" if v.polled == 1 and v.stale == "not polled yet"
+                     else "venue_back", extra=kv(venue=v.name, was=v.stale))
         else:
             log.warning("venue_stale", extra=kv(venue=v.name, why=why))
         v.stale = why
@@ -129,17 +149,27 @@ class MarketPlane:
             self.on_status(v.name, why)
 
     async def poll(self) -> list[Event]:
-        """One poll of every venue at once; what arrived, oldest first (recorded first)."""
+        """One poll of every venue at once; what arrived, oldest first (recorded first).
+        An instant is handed on once every venue that is not stale has been read up to it,
+        so a decision on a bar sees every venue's data of that instant, not just the
+        quickest venue's."""
         batches = await asyncio.gather(*(self._poll_venue(v) for v in self.venues.values()))
-        events = sorted((e for b in batches for e in b), key=lambda e: (e.seen, e.kind))
-        if events and self.record is not None:
-            self.record(events)
-        return events
+        arrived = [e for b in batches for e in b]
+        if arrived and self.record is not None:
+            self.record(sorted(arrived, key=lambda e: (e.seen, e.kind)))
+        held = sorted(self._held + arrived, key=lambda e: (e.seen, e.kind))
+        fresh = [v.polled_at for v in self.venues.values() if v.stale is None]
+        horizon = min(fresh) if fresh else max((e.seen for e in held), default=0)
+        cut = next((i for i, e in enumerate(held) if e.seen > horizon), len(held))
+        self._held = held[cut:]
+        return held[:cut]
 
     def status(self) -> dict[str, dict]:
         """Each venue: stale or not (and why), polls made, events received."""
         return {n: {"stale": v.stale, "polls": v.polled, "events": v.events,
-                    "symbols": list(v.feed.symbols)} for n, v in self.venues.items()}
+                    "symbols": list(v.feed.symbols),
+                    "liquidations": None if v.stream is None else v.stream.received}
+                for n, v in self.venues.items()}
 
     async def stream(self) -> AsyncIterator[list[Event]]:
         """Every poll, even an empty one: the loop also has approvals to look at."""
@@ -150,5 +180,7 @@ class MarketPlane:
 
     async def close(self) -> None:
         for v in self.venues.values():
+            if v.stream is not None:
+                await v.stream.stop()
             if v.feed.gw is not self.shared:
                 await v.feed.gw.close()

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from bot.exchanges.localex.streams import BybitStreams
 from bot.exchanges.localex.venues import DataVenue, VenueError, arg, plain, window
 from bot.markets import Market, symbol_dir
 
 
-class BybitVenue(DataVenue):
+class BybitVenue(DataVenue, BybitStreams):
     name = "bybit"
     bad_code = "10001"
 
@@ -20,6 +21,7 @@ class BybitVenue(DataVenue):
         r.add_get("/v5/market/funding/history", self.funding_history)
         r.add_get("/v5/market/open-interest", self.open_interest)
         r.add_get("/v5/market/tickers", self.tickers)
+        r.add_get("/v5/public/linear", self.bybit_ws)  # liquidation prints
 
     def answer(self, result) -> web.Response:
         return web.json_response({"retCode": 0, "retMsg": "OK", "result": result,

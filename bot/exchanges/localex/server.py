@@ -16,6 +16,7 @@ from bot.exchanges.localex import dialect
 from bot.exchanges.localex.guard import Faults, Limits, RateGuard, binance_error, verify
 from bot.exchanges.localex.public import PARAMS, PublicRoutes
 from bot.exchanges.localex.spot import SPOT_PUBLIC, SpotRoutes
+from bot.exchanges.localex.streams import BinanceStreams, track
 from bot.exchanges.sim.exchange import SimExchange
 from bot.marketdata.layout import CANDLE, FUNDING, SPOT, MarketData
 from bot.markets import Market
@@ -28,7 +29,7 @@ PUBLIC = {"/fapi/v1/ping", "/fapi/v1/time", "/fapi/v1/exchangeInfo", "/fapi/v1/k
 CODE = re.compile(r"^(-\d{4})\s+(.*)$", re.DOTALL)
 
 
-class LocalExchange(PublicRoutes, SpotRoutes):
+class LocalExchange(PublicRoutes, SpotRoutes, BinanceStreams):
     def __init__(self, sim: SimExchange, data: MarketData | None = None,
                  venue: str = "binanceusdm", api_key: str = "local-key",
                  secret: str = "local-secret", limits: Limits | None = None,
@@ -149,17 +150,19 @@ class LocalExchange(PublicRoutes, SpotRoutes):
         r.add_get("/fapi/v1/userTrades", self.user_trades)
         r.add_get("/fapi/v1/income", self.income_history)
         self.add_spot_routes(r)
+        for path in ("/ws", "/ws/{stream}", "/market/ws", "/market/ws/{stream}"):
+            r.add_get(path, self.binance_ws)  # market streams: liquidation prints
         r.add_post("/sim/advance", self.sim_advance)
         r.add_post("/sim/faults", self.sim_faults)
         r.add_get("/sim/state", self.sim_state)
-        return app
+        return track(app)
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
         path = request.path
         key = f"{request.method} {path}"
         self.requests[key] = self.requests.get(key, 0) + 1
-        if path.startswith("/sim/"):
+        if path.startswith(("/sim/", "/ws", "/market/ws")):  # control, and the streams
             return await handler(request)
         await self.faults.delay()
         fault = self.faults.next_for(key)

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pandas as pd
 from aiohttp import web
 
+from bot.exchanges.localex.streams import track
 from bot.marketdata.layout import MarketData
 from bot.markets import Market, split_symbol
 from strategies.types import HOUR_MS
@@ -44,7 +45,6 @@ class DataVenue:
         self.data, self.now = data, now
         self.perps = {s: m for s, m in markets.items() if not m.spot}
         self.spots = {s: m for s, m in markets.items() if m.spot}
-        self.down = False  # a test's outage: every request fails at the socket
 
     def table(self, symbol: str, name: str) -> pd.DataFrame | None:
         """The rows of `name` for the perp `symbol` known at `now` (a bar once closed)."""
@@ -82,9 +82,6 @@ class DataVenue:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
-        if self.down and not request.path.startswith("/sim/"):
-            request.transport.close()  # as an unreachable venue: the connection drops
-            raise web.HTTPServiceUnavailable()
         try:
             return await handler(request)
         except VenueError as err:
@@ -93,16 +90,11 @@ class DataVenue:
         except KeyError as err:
             return self.refuse(VenueError(self.bad_code, f"missing parameter {err}"))
 
-    async def outage(self, request: web.Request) -> web.Response:
-        self.down = bool((await request.json())["down"])
-        return web.json_response({"down": self.down})
-
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
         self.routes(app.router)
         app.router.add_post("/sim/advance", self.sim_advance)
-        app.router.add_post("/sim/outage", self.outage)
-        return app
+        return track(app)
 
 
 def window(df: pd.DataFrame | None, start: int | None, end: int | None, limit: int,
