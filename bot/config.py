@@ -318,6 +318,11 @@ def _finite(value, where: str) -> None:
 
 def load_config(path: str | Path) -> Config:
     """The config file, with the environment's DERIVBOT_* keys over it."""
+    return parse_config(read_toml(path), environ=True)
+
+
+def read_toml(path: str | Path) -> dict:
+    """A TOML file's tables; every way it cannot be read is a ConfigError naming it."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -331,4 +336,4 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{path}: not readable (permission denied)") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: invalid TOML: {err}") from None
-    return parse_config(raw, environ=True)
+    return raw

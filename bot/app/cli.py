@@ -131,6 +131,10 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--polls", type=int, help="stop after this many polls")
     rec.set_defaults(func=cmd_record)
 
+    from bot.app.studycmd import add_parser as add_study
+
+    add_study(sub)
+
     conf = sub.add_parser("config", help="the configuration reference")
     conf.add_subparsers(dest="what", required=True).add_parser(
         "reference", help="every key with its type, default, range and meaning (Markdown)"

@@ -109,11 +109,14 @@ def first_last_closes(data: MarketData, cfg: Config, since: int | None, until: i
 
 async def replay(cfg: Config, data_dir: Path, out: Path, progress: bool = True,
                  telemetry: bool = True, since: int | None = None,
-                 until: int | None = None) -> dict:
+                 until: int | None = None, data: MarketData | None = None,
+                 files: bool = True) -> dict:
     """Run the whole bot over history as fast as it goes; write the report files to `out`.
     `telemetry` False: no per-bar signal rows, signal gauges or alerts (Runner). `since`,
-    `until` (ms): trade only that span, the history before it read as warm-up."""
-    data = load_data(cfg, data_dir)
+    `until` (ms): trade only that span, the history before it read as warm-up. `data`: the
+    folder already loaded (a study's worker loads it once); `files` False: report.json and
+    the database only (no trades.csv, equity.png, trades.html)."""
+    data = data if data is not None else load_data(cfg, data_dir)
     out.mkdir(parents=True, exist_ok=True)
     db = out / "derivbot.db"
     for suffix in ("", "-wal", "-shm"):
@@ -156,10 +159,11 @@ async def replay(cfg: Config, data_dir: Path, out: Path, progress: bool = True,
     report["abstentions"] = (runner.telemetry.abstentions() if telemetry
                              else "not counted: --no-telemetry reads modules only for decisions")
     (out / "report.json").write_text(json.dumps(report, indent=2))
-    write_trades_csv(store, out / "trades.csv",
-                     {sym: m.price_tick for sym, m in markets.items()})
-    plot_equity(store, out / "equity.png")
-    write_trades_html(store, replay_closes(data, cfg, since, until), out / "trades.html")
+    if files:
+        write_trades_csv(store, out / "trades.csv",
+                         {sym: m.price_tick for sym, m in markets.items()})
+        plot_equity(store, out / "equity.png")
+        write_trades_html(store, replay_closes(data, cfg, since, until), out / "trades.html")
     store.close()
     return report
 

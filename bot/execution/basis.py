@@ -54,8 +54,11 @@ class BasisDesk:
         for b in store.basis_trades():
             if b.state == "failed" and b.closed_at is not None:
                 self._back_off(b)
-        self.orders: dict[str, Order] = {o.client_id: o for b in self.active.values()
-                                         for o in store.basis_orders(b.id)}
+        # each pair's orders, kept while the pair is under way: O(open pairs), never
+        # O(orders ever sent)
+        self.legs: dict[int, dict[str, Order]] = {
+            b.id: {o.client_id: o for o in store.basis_orders(b.id)}
+            for b in self.active.values()}
 
     @classmethod
     def from_config(cls, gateway, store: Store, markets: dict[str, Market], clock, history,
@@ -86,7 +89,14 @@ class BasisDesk:
         return self.store.basis_held_at(perp, ts)
 
     def owns(self, client_id: str) -> bool:
-        return client_id in self.orders
+        return self._order(client_id) is not None
+
+    def _order(self, client_id: str) -> Order | None:
+        found = parse_basis_id(client_id)
+        return None if found is None else self.legs.get(found[0], {}).get(client_id)
+
+    def _orders(self, b: BasisTrade) -> dict[str, Order]:
+        return self.legs.setdefault(b.id, {})
 
     def idle(self, now: int) -> bool:
         """No pair under way and none about to open: the tick needs no account data."""
@@ -237,6 +247,7 @@ class BasisDesk:
                 b.closed_at = self.clock.now()
                 self._move(b, "closed" if b.opened_at is not None else "failed")
                 self.active.pop(b.id, None)
+                self.legs.pop(b.id, None)
                 if b.state == "failed":
                     self._back_off(b)
                 if self.leverage != self.directional:
@@ -246,8 +257,9 @@ class BasisDesk:
                 return False
             stuck = [leg for leg in todo if self._refusals(b, leg) >= 2 * self.cfg.leg_retries]
             now = self.clock.now()
-            if stuck and any(o.basis_id == b.id and o.leg in stuck and o.updated_at >= now
-                             and o.state == OrderLife.REJECTED for o in self.orders.values()):
+            if stuck and any(o.leg in stuck and o.updated_at >= now
+                             and o.state == OrderLife.REJECTED
+                             for o in self._orders(b).values()):
                 log.error("unwind_stuck", extra=kv(basis=b.id, legs=stuck))
                 return False  # tried hard: one more try each tick until a leg goes through
             await asyncio.gather(*(self._submit(b, leg, left) for leg, left in todo.items()))
@@ -282,15 +294,15 @@ class BasisDesk:
         which, side, reduce_only = LEGS[leg]
         symbol = b.spot if which == "spot" else b.perp
         market = self.markets[symbol]
-        seq = 1 + max((parse_basis_id(c)[2] for c, o in self.orders.items()
-                       if o.basis_id == b.id and o.leg == leg), default=-1)
+        seq = 1 + max((parse_basis_id(c)[2] for c, o in self._orders(b).items()
+                       if o.leg == leg), default=-1)
         req = OrderRequest(basis_client_id(b.id, leg, seq), symbol, side, OrderType.MARKET,
                            market.amount_to_precision(amount), reduce_only=reduce_only)
         order = row(Order, client_id=req.client_id, basis_id=b.id, leg=leg, symbol=symbol,
                     side=side, type=OrderType.MARKET.value, amount=req.amount,
                     reduce_only=reduce_only, state=OrderLife.PENDING_CREATE.value)
         self.store.record_order(order, self.clock.now())
-        self.orders[order.client_id] = order
+        self._orders(b)[order.client_id] = order
         await self._send(b, order, req)
 
     async def _send(self, b: BasisTrade, order: Order, req: OrderRequest) -> None:
@@ -342,7 +354,7 @@ class BasisDesk:
     async def _resolve_working(self, b: BasisTrade) -> bool:
         """Look up orders still out; True while any is unresolved."""
         waiting = False
-        for o in [o for o in self.orders.values() if o.basis_id == b.id and o.state in WORKING]:
+        for o in [o for o in self._orders(b).values() if o.state in WORKING]:
             try:
                 st = await self.gw.fetch_order(o.symbol, o.client_id)
             except OrderNotFound:
@@ -361,7 +373,7 @@ class BasisDesk:
 
     def on_state(self, st: OrderState) -> None:
         """Book what an order report adds: fills into the legs, fees, the order's state."""
-        order = self.orders.get(st.client_id)
+        order = self._order(st.client_id)
         if order is None:
             return
         b = self.active.get(order.basis_id)
@@ -409,11 +421,11 @@ class BasisDesk:
         return b.spot_cost / b.spot_filled if b.spot_filled else b.perp_entry or ZERO
 
     def _refusals(self, b: BasisTrade, leg: str) -> int:
-        return sum(1 for o in self.orders.values() if o.basis_id == b.id and o.leg == leg
+        return sum(1 for o in self._orders(b).values() if o.leg == leg
                    and o.state == OrderLife.REJECTED and o.filled == 0)
 
     def _last_refusal(self, b: BasisTrade, leg: str) -> str:
-        refused = [o for o in self.orders.values() if o.basis_id == b.id and o.leg == leg
+        refused = [o for o in self._orders(b).values() if o.leg == leg
                    and o.state == OrderLife.REJECTED]
         return refused[-1].reason if refused else ""
 
