@@ -15,7 +15,7 @@ run: $(BIN)/derivbot
 	$(BIN)/derivbot run
 
 test: $(BIN)/derivbot
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 replay: $(BIN)/derivbot
 	$(BIN)/derivbot replay --out out/replay

@@ -192,10 +192,14 @@ class Store:
     # meta rows are read and written with plain statements, never through the session's
     # identity map (another process may change them; the ORM's merge took 1.7 ms)
     def set_meta(self, key: str, value: Any) -> None:
+        self.put_meta(key, value)
+        self.commit()
+
+    def put_meta(self, key: str, value: Any) -> None:
+        """Set a meta key inside the open transaction: it lands with the next commit."""
         self._exec("INSERT INTO meta (key, value) VALUES (?, ?) "
                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                    (key, json.dumps(value)))
-        self.commit()
 
     def delete_meta(self, key: str) -> None:
         self._exec("DELETE FROM meta WHERE key = ?", (key,))

@@ -127,3 +127,20 @@ def test_burst_of_500_orders_meets_no_429_at_binance_limits():
 
     took = run(go())
     assert took >= 10  # 300 per 10 s: the throttle, not the exchange, held the burst back
+
+
+@pytest.mark.parametrize("fault", ["drop_after", "drop_before"])
+def test_a_transfer_whose_answer_was_lost_moves_the_cash_once(fault):
+    """A transfer has no client id: after a lost answer the exchange's transfer history
+    says whether it went through — sent again only when it did not."""
+    async def go():
+        faults = Faults(script=[("POST /sapi/v1/asset/transfer", fault)])
+        async with venue("ccxt", faults=faults, spot=True) as v:
+            wallet = v.ex.wallet
+            await v.gw.transfer("USDT", D("1234.5"), True)
+            return (v.local.requests["POST /sapi/v1/asset/transfer"], wallet - v.ex.wallet,
+                    v.ex.spot.get("USDT"), len(v.local.transfers))
+
+    posts, moved, spot, transfers = run(go())
+    assert (moved, spot, transfers) == (D("1234.5"), D("1234.5"), 1)
+    assert posts == (1 if fault == "drop_after" else 2)

@@ -4,6 +4,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -76,7 +77,10 @@ def test_paper_run_trades_serves_metrics_and_resumes(workdir):
     assert "state saved" in out
     first = status(cwd)
     assert first["closed_trades"] + len(first["open_trades"]) > 0
-    assert (cwd / "var" / "derivbot.db.sim.json").exists()
+    with sqlite3.connect(cwd / "var" / "derivbot.db") as con:  # the exchange, in the db
+        saved = json.loads(con.execute("SELECT value FROM meta WHERE key = 'sim_state'"
+                                       ).fetchone()[0])
+    assert saved["now"] >= first["as_of"] and "orders" in saved
 
     again = subprocess.run([str(BIN), "run", "--max-ticks", "30"], cwd=cwd, capture_output=True,
                            text=True, timeout=120, check=False)

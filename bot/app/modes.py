@@ -175,9 +175,8 @@ async def run_paper(cfg: Config, data_dir: Path, max_ticks: int | None = None,
     markets = build_markets(data, cfg.data.symbols, cfg.sim.taker_fee)
     sim = build_sim(cfg, markets)
     store = Store(cfg.state.db)
-    sim_file = Path(f"{cfg.state.db}.sim.json")
     last_seen = store.get_meta("last_seen")
-    resumed = last_seen is not None and sim_state.load(sim, sim_file)
+    resumed = last_seen is not None and _restore(store, sim, cfg)
     clock = PacedClock(cfg.paper.time_scale)
     use_market_clock(clock.now)
     metrics = Metrics()
@@ -205,10 +204,6 @@ async def run_paper(cfg: Config, data_dir: Path, max_ticks: int | None = None,
     await runner.start()
     _on_signals(runner)
 
-    def checkpoint(t: int, _n: int) -> None:
-        if runner.stats.ticks % 50 == 0:
-            _save(runner, sim, sim_file, t)
-
     if not resumed and cfg.paper.warmup_bars:
         first = events[0].seen if events else 0
         cut = first + cfg.paper.warmup_bars * HOUR_MS
@@ -219,10 +214,15 @@ async def run_paper(cfg: Config, data_dir: Path, max_ticks: int | None = None,
         runner.trading = True
         clock.pace(True)
         events = events[len(warm):]
+    # from here every tick's transaction holds the exchange's state and the time it is at:
+    # whenever the process dies, the database and the simulated exchange agree
+    runner.before_commit = lambda t: _keep(store, sim, t)
     try:
-        await runner.run(events, max_ticks=max_ticks, on_tick=checkpoint)
+        await runner.run(events, max_ticks=max_ticks)
     finally:
-        _save(runner, sim, sim_file, runner.clock.now())
+        runner.store.flush()
+        _keep(store, sim, max(runner.clock.now(), sim.now))
+        store.commit()
         await runner.save_positions()
         await runner.shutdown()
         if desk is not None:
@@ -264,10 +264,21 @@ async def start_operator(cfg: Config, store: Store, now, actions=None):
     return runner
 
 
-def _save(runner: Runner, sim: SimExchange, path: Path, t: int) -> None:
-    runner.store.flush()
-    sim_state.save(sim, path)
-    runner.store.set_meta("last_seen", t)
+def _keep(store: Store, sim: SimExchange, t: int) -> None:
+    """The simulated exchange's state and the market time it is at, into the open
+    transaction (committed with the tick that made them)."""
+    store.put_meta("sim_state", sim_state.dump(sim))
+    store.put_meta("last_seen", t)
+
+
+def _restore(store: Store, sim: SimExchange, cfg: Config) -> bool:
+    """The simulated exchange as the database last committed it (an older session's
+    `<db>.sim.json` when the database holds none)."""
+    saved = store.get_meta("sim_state")
+    if saved is not None:
+        sim_state.restore(sim, saved)
+        return True
+    return sim_state.load(sim, Path(f"{cfg.state.db}.sim.json"))
 
 
 def _on_signals(runner: Runner) -> None:
@@ -292,14 +303,15 @@ async def flatten_paper(cfg: Config, data_dir: Path):
 
     data = load_data(cfg, data_dir)
     sim = build_sim(cfg, build_markets(data, cfg.data.symbols, cfg.sim.taker_fee))
-    sim_file = Path(f"{cfg.state.db}.sim.json")
-    if not sim_state.load(sim, sim_file):
-        raise FileNotFoundError(f"{sim_file}: no saved simulator state to flatten")
     store = Store(cfg.state.db)
     try:
+        if not _restore(store, sim, cfg):
+            raise FileNotFoundError(f"{cfg.state.db}: no saved simulator state to flatten")
         om = OrderManager(SimGateway(sim), store, sim.markets, ReplayClock(sim.now))
         report = await flatten(with_basis(om, cfg))
-        sim_state.save(sim, sim_file)
+        store.flush()
+        store.put_meta("sim_state", sim_state.dump(sim))
+        store.commit()
         return report
     finally:
         store.close()

@@ -26,6 +26,7 @@ from ccxt.base.errors import (
 
 from bot.exchanges.ccxt.profiles import PROFILES, Profile
 from bot.exchanges.ccxt.requests import Requests
+from bot.exchanges.ccxt.transfers import transfer_once
 from bot.logs import kv
 from bot.markets import Market
 from bot.types import (
@@ -426,6 +427,4 @@ class CcxtGateway:
         return out
 
     async def transfer(self, asset: str, amount: Decimal, to_spot: bool) -> None:
-        await self.call("transfer", self.ex.transfer, asset, float(amount),
-                         "linear" if to_spot else "spot", "spot" if to_spot else "linear")
-
+        await transfer_once(self, asset, amount, to_spot)

@@ -46,6 +46,7 @@ class SpotRoutes:
         r.add_get("/api/v3/account", self.spot_account)
         r.add_get("/api/v3/myTrades", self.spot_my_trades)
         r.add_post("/sapi/v1/asset/transfer", self.asset_transfer)
+        r.add_get("/sapi/v1/asset/transfer", self.transfer_history)
 
     def _spot_market(self, p: dict) -> Market:
         return market_of(self.spot_by_id, p)
@@ -112,5 +113,19 @@ class SpotRoutes:
         if p.get("type") not in TRANSFER_TYPES:
             raise BaseError(f"-1102 transfer type {p.get('type')!r} is not supported here")
         self.sim.transfer(p["asset"], Decimal(p["amount"]), TRANSFER_TYPES[p["type"]])
-        self.transfers.append({"type": p["type"], "asset": p["asset"], "amount": p["amount"]})
+        self.transfers.append({"asset": p["asset"], "amount": p["amount"], "type": p["type"],
+                               "status": "CONFIRMED", "tranId": len(self.transfers) + 1,
+                               "timestamp": self.sim.now})
         return web.json_response({"tranId": len(self.transfers)})
+
+    async def transfer_history(self, request: web.Request) -> web.Response:
+        """GET /sapi/v1/asset/transfer: one type's transfers, newest first, as Binance
+        pages them ({"total", "rows"})."""
+        p = request[PARAMS]
+        if p.get("type") not in TRANSFER_TYPES:
+            raise BaseError(f"-1102 transfer type {p.get('type')!r} is not supported here")
+        rows = [t for t in self.transfers if t["type"] == p["type"]
+                and t["timestamp"] >= int(p.get("startTime", 0))
+                and t["timestamp"] <= int(p.get("endTime", 2**62))]
+        rows = rows[::-1][:min(int(p.get("size", 10)), 100)]
+        return web.json_response({"total": len(rows), "rows": rows})

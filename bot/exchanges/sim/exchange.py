@@ -70,6 +70,8 @@ class SimExchange:
         self.now = 0
         self.seq = 0
         self.events: list[GatewayEvent] = []
+        self.fees_paid = ZERO  # every fill's fee (a liquidation's clearing fee too)
+        self.funding_paid = ZERO  # every funding payment, signed as the wallet takes it
 
     # ---- market data in -------------------------------------------------------------
     def on_candle(self, symbol: str, close_time: int, o: float, h: float, lo: float,
@@ -88,6 +90,7 @@ class SimExchange:
         sign = 1 if pos.contracts > 0 else -1
         amount = -sign * notional * Decimal(repr(rate))  # longs pay a positive rate
         self.wallet += amount
+        self.funding_paid += amount
         self.events.append(FundingPayment(symbol, timestamp, rate, notional, amount))
 
     # ---- trading ----------------------------------------------------------------------
@@ -179,6 +182,7 @@ class SimExchange:
         self.wallet += self._apply(state.symbol, state.side, amount, price) - fee
         filled = state.filled + amount
         avg = ((state.average or ZERO) * state.filled + price * amount) / filled
+        self.fees_paid += fee
         self.events.append(Fill(client_id, state.exchange_id, state.symbol, state.side, amount,
                                 price, fee, self.now))
         state = state.evolve(filled=filled, average=avg, fee=state.fee + fee,
@@ -340,6 +344,7 @@ class SimExchange:
         filled = state.filled + amount
         avg = ((state.average or ZERO) * state.filled + price * amount) / filled
         status = OrderStatus.CLOSED if filled == state.amount else OrderStatus.EXPIRED
+        self.fees_paid += fee
         self.events.append(Fill(state.client_id, state.exchange_id, state.symbol, state.side,
                                 amount, price, fee, self.now))
         state = state.evolve(filled=filled, average=avg, fee=state.fee + fee)
@@ -393,6 +398,7 @@ class SimExchange:
         clearing_fee = pos.margin + price_pnl  # isolated: the whole margin is lost
         self.wallet -= pos.margin
         side = "sell" if sign > 0 else "buy"
+        self.fees_paid += clearing_fee
         self.events.append(Fill("", f"liq-{self.now}", symbol, side, abs(pos.contracts), px,
                                 clearing_fee, self.now, liquidation=True,
                                 fill_id=f"liq-{symbol}-{self.now}"))

@@ -11,6 +11,7 @@ from bot.exchanges.sim.exchange import SimExchange, _Pos
 from bot.types import OrderState, OrderStatus, OrderType
 
 _DEC_FIELDS = ("amount", "price", "stop_price", "filled", "average", "fee")
+KEEP_FINAL_MS = 24 * 3_600_000  # finished orders kept this long: a restart may look them up
 
 
 def _order_to_json(o: OrderState) -> dict:
@@ -30,6 +31,12 @@ def _order_from_json(d: dict) -> OrderState:
 
 
 def dump(sim: SimExchange) -> dict:
+    """The exchange's state: open orders and those finished within the last day (a bot
+    restarting after a crash looks up only orders it had not yet seen finish), so the
+    state stays small however long the session runs."""
+    recent = sim.now - KEEP_FINAL_MS
+    orders = [o for o in sim.orders.values()
+              if o.client_id in sim.open or o.timestamp >= recent or o.timestamp == 0]
     return {
         "wallet": str(sim.wallet),
         "spot": {k: str(v) for k, v in sim.spot.items()},
@@ -37,7 +44,9 @@ def dump(sim: SimExchange) -> dict:
         "leverage": sim.leverage,
         "positions": {s: [str(p.contracts), str(p.entry), str(p.margin), p.leverage]
                       for s, p in sim.positions.items()},
-        "orders": [_order_to_json(o) for o in sim.orders.values()],
+        "orders": [_order_to_json(o) for o in orders],
+        "fees_paid": str(sim.fees_paid),
+        "funding_paid": str(sim.funding_paid),
         "open": list(sim.open),
         "last": sim.last,
         "now": sim.now,
@@ -56,6 +65,8 @@ def restore(sim: SimExchange, d: dict) -> None:
     sim.open = {cid: sim.orders[cid] for cid in d["open"]}
     sim.last = dict(d["last"])
     sim.now, sim.seq = d["now"], d["seq"]
+    sim.fees_paid = Decimal(d.get("fees_paid", "0"))
+    sim.funding_paid = Decimal(d.get("funding_paid", "0"))
 
 
 def save(sim: SimExchange, path: Path) -> None:
