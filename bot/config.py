@@ -67,6 +67,8 @@ class MarketDataConfig(Strict):
     history_bars: int = Field(default=720, ge=24, le=5000)  # hours read at start
     record_dir: str = ""  # append all that arrives to this data folder; "": not recorded
     liquidations: bool = True  # stream liquidation prints (Binance, Bybit websockets)
+    options: bool = True  # read Deribit's options chain (local_urls.deribit: a local one)
+    options_every_s: float = Field(default=300.0, gt=0)  # seconds between chain reads
 
     @model_validator(mode="after")
     def _venues(self) -> MarketDataConfig:
@@ -77,7 +79,7 @@ class MarketDataConfig(Strict):
         if self.primary and self.primary not in self.venues:
             raise ValueError(f"market_data.primary: {self.primary!r} is not one of the venues")
         for venue, url in self.local_urls.items():
-            if venue not in self.venues:
+            if venue not in self.venues and venue != "deribit":
                 raise ValueError(f"market_data.local_urls: {venue!r} is not one of the venues")
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"market_data.local_urls.{venue}: {url!r} is not an "

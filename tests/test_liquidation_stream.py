@@ -79,7 +79,7 @@ def test_prints_stream_into_the_recording_and_the_dashboard(tmp_path):
                 "bybit": venues.serve("bybit", BybitVenue(md, markets))}
         venues.at(tuple(urls), start)
         (tmp_path / "config.toml").write_text(
-            f'[data]\nsymbols = ["{BTC}"]\n[market_data]\npoll_s = 0.1\nhistory_bars = 48\n'
+            f'[data]\nsymbols = ["{BTC}"]\n[market_data]\npoll_s = 0.1\noptions = false\nhistory_bars = 48\n'
             '[market_data.local_urls]\n' + "".join(f'{n} = "{u}"\n' for n, u in urls.items())
             + "[metrics]\nenabled = false\n")
         log = (tmp_path / "record.log").open("w")

@@ -26,6 +26,7 @@ from bot.app.modes import build_markets, build_sim, replay
 from bot.config import parse_config
 from bot.exchanges.localex import LocalExchange
 from bot.exchanges.localex.bybit import BybitVenue
+from bot.exchanges.localex.deribit import DeribitVenue, Listed
 from bot.exchanges.localex.okx import OkxVenue
 from bot.marketdata import layout
 from bot.marketdata.synth import SynthSpec, generate
@@ -33,6 +34,8 @@ from tests.helpers import BTC, HOUR, free_port
 
 BIN = Path(sys.executable).parent / "derivbot"
 PREMIUM = 1.02  # the trading venue's prices over the market's
+CHAIN = [(40_000.0, "put", 900.0), (45_000.0, "put", 600.0), (50_000.0, "call", 300.0),
+         (55_000.0, "call", 200.0)]  # (strike, kind, open interest)
 
 
 class Venues:
@@ -162,8 +165,13 @@ def test_decides_on_the_market_data_venues_and_fills_on_the_trading_venue(market
                     build_sim(cfg, md_markets), md)),
                 "bybit": venues.serve("bybit", BybitVenue(md, md_markets)),
                 "okx": venues.serve("okx", OkxVenue(md, md_markets))}
+        # Deribit's chain: the front expiry (4 days out) puts-heavy, a nearer one ignored
+        expiry = (start // (24 * HOUR) + 4) * 24 * HOUR + 8 * HOUR
+        urls["deribit"] = venues.serve("deribit", DeribitVenue(
+            [Listed("BTC", expiry, k, kind, oi, oi / 10) for k, kind, oi in CHAIN]
+            + [Listed("BTC", start + 10 * HOUR, 100_000.0, "call", 10_000.0)]))
         trading_url = venues.serve("trading", trading)
-        names = ("binanceusdm", "bybit", "okx")
+        names = ("binanceusdm", "bybit", "okx", "deribit")
         venues.at(names, start)
         mport = free_port()
         hours = (start - first) // HOUR + 1
@@ -186,7 +194,7 @@ def test_decides_on_the_market_data_venues_and_fills_on_the_trading_venue(market
             def ready() -> bool:
                 try:
                     return all(_metric(mport, f'derivbot_venue_stale{{venue="{n}"}}') == 0
-                               for n in names)
+                               for n in names[:3])
                 except OSError:
                     return False
 
@@ -241,6 +249,11 @@ def test_decides_on_the_market_data_venues_and_fills_on_the_trading_venue(market
         assert readings and not any("abstain" in x for x in readings), readings[:1]
     spread = [json.loads(r[5]) for r in rows if r[2] == "funding_spread"]
     assert all(x["exchanges"] == 3 and x["oi_weighted"] is not None for x in spread), spread[0]
+    # Deribit's chain by strike reached options_positioning: put volume 150 / call
+    # 50 on the front expiry; max pain where the holders' payout is least
+    options = [json.loads(r[5]) for r in rows if r[2] == "options_positioning"]
+    assert options and options[0]["put_call"] == pytest.approx(3.0)
+    assert options[0]["max_pain"] == 45_000.0 and options[0]["expiry"] == expiry
     # while Bybit was down: read on the other two, each reading saying why
     dead = [json.loads(r[5]) for r in _signals(db, healthy_until + HOUR, stale_until + 1)
             if r[2] == "funding_spread"]
@@ -252,7 +265,10 @@ def test_decides_on_the_market_data_venues_and_fills_on_the_trading_venue(market
     for venue in ("binanceusdm", "bybit", "okx"):
         ts = rec.tables[(venue, BTC, "candles_1h.csv")]["timestamp"].to_numpy()
         assert (ts[1:] - ts[:-1] == HOUR).all() and ts[-1] + HOUR == t, venue
-    # ... and it replays to the signals the live session computed while all were up
+    # ... and it replays to the signals the live session computed while all were up (the
+    # options chain, read live, is not part of the recording)
     asyncio.run(replay(cfg, tmp_path / "rec", tmp_path / "again", progress=False,
                        since=start + 1))
-    assert _signals(tmp_path / "again" / "derivbot.db", start + 1, healthy_until + 1) == rows
+    again = _signals(tmp_path / "again" / "derivbot.db", start + 1, healthy_until + 1)
+    live = [r for r in rows if r[2] != "options_positioning"]
+    assert [r for r in again if r[2] != "options_positioning"] == live and len(live) > 20

@@ -104,7 +104,7 @@ def test_record_collects_through_an_outage_without_a_hole(four_hour_bybit, tmp_p
                 "okx": venues.serve("okx", OkxVenue(md, markets))}
         venues.at(("bybit", "okx"), start)
         (tmp_path / "config.toml").write_text(
-            '[market_data]\npoll_s = 0.1\nhistory_bars = 48\n[market_data.local_urls]\n'
+            '[market_data]\npoll_s = 0.1\noptions = false\nhistory_bars = 48\n[market_data.local_urls]\n'
             + "".join(f'{n} = "{u}"\n' for n, u in urls.items()) + "[metrics]\nenabled = false\n")
         log = (tmp_path / "record.log").open("w")
         proc = subprocess.Popen([str(BIN), "record", "--venues", "bybit,okx", "--symbols", BTC,

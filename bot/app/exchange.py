@@ -176,7 +176,7 @@ async def _run_live(cfg: Config, gw: CcxtGateway, store: Store, markets, metrics
     plane = MarketPlane.from_config(
         md, cfg.data.symbols, shared=gw if _same_endpoints(cfg, live) else None, clock=clock,
         metrics=metrics, record=Recorder(md.record_dir) if md.record_dir else None,
-        on_status=runner.venue_status)
+        on_status=runner.venue_status, on_options=runner.history.options.__setitem__)
     page = desk = None
     try:
         runner.warm(await plane.poll())  # the history window, read untraded

@@ -21,7 +21,15 @@ from bot.marketdata.layout import (
 )
 from strategies.funding import to_8h
 from strategies.indicators import WilderIndicators
-from strategies.types import DAY_MS, HOUR_MS, Candles, Liquidations, MarketView, Series
+from strategies.types import (
+    DAY_MS,
+    HOUR_MS,
+    Candles,
+    Liquidations,
+    MarketView,
+    OptionsChain,
+    Series,
+)
 
 CANDLE_FIELDS = ("open", "high", "low", "close", "volume", "taker_buy", "atr", "adx")
 TIMEFRAMES = {"1h": HOUR_MS, "4h": 4 * HOUR_MS, "1d": DAY_MS}
@@ -158,6 +166,7 @@ class History:
         self.symbols: dict[str, SymbolHistory] = {}
         self.quotes: dict[str, tuple[int, float]] = {}  # perp or spot: (seen, last close)
         self.stale: dict[str, str] = {}  # venue -> why its data is not current
+        self.options: dict[str, OptionsChain] = {}  # symbol -> its latest options chain
         self._stale_version = 0
 
     def _of(self, symbol: str) -> SymbolHistory:
@@ -204,7 +213,8 @@ class History:
                for ex, r in h.liquidations.items() if ex not in out}
         return MarketView(symbol, self.venue, now, candles, funding, oi,
                           funding_version=h.funding_version + (self._stale_version << 32),
-                          liquidations=liq, stale=dict(out))
+                          liquidations=liq, stale=dict(out),
+                          options=None if "deribit" in out else self.options.get(symbol))
 
     def mark(self, venue: str, why: str | None) -> None:
         """A venue's data went stale (`why`) or is current again (None): a stale venue's

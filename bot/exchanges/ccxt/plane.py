@@ -23,11 +23,13 @@ from bot.clock import VenueClock
 from bot.config import MarketDataConfig
 from bot.exchanges.ccxt.data import CcxtFeed
 from bot.exchanges.ccxt.gateway import CcxtGateway
+from bot.exchanges.ccxt.options import OptionsFeed
 from bot.exchanges.ccxt.streams import LiquidationStream, streams_liquidations
 from bot.exchanges.localex import api_urls
 from bot.logs import kv
 from bot.marketdata.layout import Event
 from bot.markets import split_symbol
+from strategies.types import OptionsChain
 
 log = logging.getLogger("derivbot.marketdata")
 
@@ -72,12 +74,17 @@ class MarketPlane:
     def __init__(self, gateways: dict[str, CcxtGateway], symbols: tuple[str, ...],
                  cfg: MarketDataConfig, clock: VenueClock | None = None, metrics=None,
                  record: Callable[[list[Event]], object] | None = None,
-                 on_status: Callable[[str, str | None], None] | None = None) -> None:
+                 on_status: Callable[[str, str | None], None] | None = None,
+                 on_options: Callable[[str, OptionsChain], None] | None = None) -> None:
         """`symbols`: the perps read (ccxt form); each venue's spot market beside them when it
         lists one. `on_status(venue, why)`: told when a venue goes stale (why) or is back."""
         self.cfg, self.clock, self.metrics = cfg, clock or VenueClock(), metrics
-        self.record, self.on_status = record, on_status
+        self.record, self.on_status, self.on_options = record, on_status, on_options
         self.perps = symbols
+        self.options = (OptionsFeed(symbols, cfg.local_urls.get("deribit", ""),
+                                    cfg.options_every_s) if cfg.options else None)
+        self.options_stale: str | None = None
+        self.chains: dict[str, OptionsChain] = {}
         self.shared: CcxtGateway | None = None  # the trading gateway, closed by its owner
         self._held: list[Event] = []  # arrived, beyond what every fresh venue has reached
         self.venues = {name: VenueState(name, CcxtFeed(gw, (), cfg.poll_s, cfg.history_bars,
@@ -154,6 +161,8 @@ class MarketPlane:
         so a decision on a bar sees every venue's data of that instant, not just the
         quickest venue's."""
         batches = await asyncio.gather(*(self._poll_venue(v) for v in self.venues.values()))
+        if self.options is not None and self.options.due(self.clock.now()):
+            await self._poll_options()
         arrived = [e for b in batches for e in b]
         if arrived and self.record is not None:
             self.record(sorted(arrived, key=lambda e: (e.seen, e.kind)))
@@ -164,12 +173,38 @@ class MarketPlane:
         self._held = held[cut:]
         return held[:cut]
 
+    async def _poll_options(self) -> None:
+        """Deribit's chains; a failure marks the options stale (options_positioning then
+        abstains saying so) until a read succeeds."""
+        try:
+            self.chains = await self.options.poll(self.clock.now())
+        except (BaseError, aiohttp.ClientError, OSError, TimeoutError) as err:
+            self.options.asked_at = self.clock.now()  # asked again at the next due time
+            why = f"unreachable ({type(err).__name__}) since {iso(self.clock.now())}"
+            if self.options_stale is None:
+                self.options_stale = why
+                log.warning("venue_stale", extra=kv(venue="deribit", why=why))
+                if self.on_status is not None:
+                    self.on_status("deribit", why)
+            return
+        if self.options_stale is not None:
+            self.options_stale = None
+            log.info("venue_back", extra=kv(venue="deribit"))
+            if self.on_status is not None:
+                self.on_status("deribit", None)
+        if self.on_options is not None:
+            for symbol, chain in self.chains.items():
+                self.on_options(symbol, chain)
+
     def status(self) -> dict[str, dict]:
         """Each venue: stale or not (and why), polls made, events received."""
-        return {n: {"stale": v.stale, "polls": v.polled, "events": v.events,
-                    "symbols": list(v.feed.symbols),
-                    "liquidations": None if v.stream is None else v.stream.received}
-                for n, v in self.venues.items()}
+        out = {n: {"stale": v.stale, "polls": v.polled, "events": v.events,
+                   "symbols": list(v.feed.symbols),
+                   "liquidations": None if v.stream is None else v.stream.received}
+               for n, v in self.venues.items()}
+        if self.options is not None:
+            out["deribit"] = {"stale": self.options_stale, "chains": sorted(self.chains)}
+        return out
 
     async def stream(self) -> AsyncIterator[list[Event]]:
         """Every poll, even an empty one: the loop also has approvals to look at."""
@@ -179,6 +214,8 @@ class MarketPlane:
             await asyncio.sleep(max(self.cfg.poll_s - (time.monotonic() - started), 0))
 
     async def close(self) -> None:
+        if self.options is not None:
+            await self.options.close()
         for v in self.venues.values():
             if v.stream is not None:
                 await v.stream.stop()
