@@ -60,7 +60,8 @@ class MarketDataConfig(Strict):
     whenever the bot trades through ccxt on live data (not a local exchange's own data)."""
 
     venues: tuple[VenueName, ...] = ("binanceusdm", "bybit", "okx")  # public mainnet data
-    primary: Literal["", "binanceusdm", "bybit", "okx"] = ""  # candles decided on; "": trading venue if listed, else the first
+    # the venue whose candles are decided on ("": the trading venue if listed, else the first)
+    primary: Literal["", "binanceusdm", "bybit", "okx"] = ""  # the venue decided on
     local_urls: dict[str, str] = {}  # venue -> a local venue serving its dialect (tests, demos)
     poll_s: float = Field(default=30.0, gt=0)  # seconds between polls of each venue
     stale_after_s: float = Field(default=5400.0, gt=0)  # stale: a failed poll, or candles this old

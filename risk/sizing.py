@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, Decimal, localcontext
 
 
 def round_down(value: float, step: Decimal) -> Decimal:
     """Largest multiple of `step` not above `value` (non-negative values)."""
     if value <= 0:
         return Decimal(0)
-    # a relative nudge of 1e-12 keeps 2.9999999999999996 (float noise for 3) from losing a step
-    units = (Decimal(repr(value * (1 + 1e-12))) / step).to_integral_value(rounding=ROUND_DOWN)
-    if not units:
-        return Decimal(0)
-    plain = (units * step).normalize()  # 0.010 -> 0.01, but 150.000 -> 1.5E+2: written out
-    return plain.quantize(Decimal(1)) if plain.as_tuple().exponent > 0 else plain
+    with localcontext() as ctx:
+        ctx.prec = 60  # a float's whole range written out exactly (28 digits overflow 1e28)
+        # a nudge of 1e-12 of the value (never a millionth of a step: no more than float
+        # noise) keeps 2.9999999999999996 (float noise for 3) from losing a step
+        nudged = value + min(value * 1e-12, float(step) * 1e-6)
+        units = (Decimal(repr(nudged)) / step).to_integral_value(rounding=ROUND_DOWN)
+        if not units:
+            return Decimal(0)
+        plain = (units * step).normalize()  # 0.010 -> 0.01, but 150.000 -> 1.5E+2: written
+        return plain.quantize(Decimal(1)) if plain.as_tuple().exponent > 0 else plain
 
 
 def risk_cash(equity: float, fraction: float) -> float:

@@ -70,6 +70,8 @@ class MarketView:
     liquidations: Mapping[str, Liquidations] = field(default_factory=dict)
     # exchange -> why its data is stale; its funding, OI and liquidations are left out
     stale: Mapping[str, str] = field(default_factory=dict)
+    # exchange -> its long/short account ratio (accounts long ÷ accounts short)
+    long_short: Mapping[str, Series] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 from bot.types import parse_any_client_id
 from state.store import Store
 from tests.helpers import free_port
+from tests.lives import kill_lives
 
 BIN = Path(sys.executable).parent / "derivbot"
 KILLS = 50
@@ -45,30 +46,10 @@ def test_sigkill_at_50_points_then_every_invariant_holds(synth_dir, tmp_path):
     server = subprocess.Popen([str(BIN), "exchange", "serve", "--config", str(cfg), "--port",
                                str(port), "--no-limits"], cwd=tmp_path, stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, text=True, env=env)
-    rng, kills, lives, targeted = random.Random(7), 0, 0, []
     try:
         assert "local exchange" in server.stdout.readline()
-        while kills < KILLS:
-            target = TARGETS[(lives // 3) % len(TARGETS)] if lives % 3 == 2 else ""
-            lives += 1
-            err = tmp_path / f"life-{lives}.err"
-            with err.open("w") as sink:
-                bot = subprocess.Popen([str(BIN), "run", "--config", str(cfg)], cwd=tmp_path,
-                                       stdout=subprocess.DEVNULL, stderr=sink,
-                                       env=env | {"DERIVBOT_FAILPOINTS": target})
-            try:
-                code = bot.wait(timeout=15.0 if target else rng.uniform(1.0, 2.5))
-            except subprocess.TimeoutExpired:
-                bot.send_signal(signal.SIGKILL)
-                bot.wait()
-                kills += 1
-                continue
-            if code == 0:
-                break  # the replay ran out: fewer kills than asked (asserted below)
-            assert code == -signal.SIGKILL, (f"the bot exited with {code} ({target}): "
-                                             f"{err.read_text()[-3000:]}")
-            kills += 1  # it died at its failpoint
-            targeted.append(target)
+        kills, targeted = kill_lives([str(BIN), "run", "--config", str(cfg)], tmp_path, KILLS,
+                                     TARGETS, random.Random(7), env)
         final = subprocess.run([str(BIN), "run", "--config", str(cfg), "--max-ticks", "3"],
                                cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env,
                                check=False)

@@ -5,8 +5,6 @@ map's reading (summed per price bucket beside the OI estimate), the recording, a
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -27,6 +25,7 @@ from bot.marketdata.synth import SynthSpec, generate
 from strategies.liquidation import liquidation_map
 from strategies.liquidation_map import LiquidationMapParams
 from tests.helpers import BTC, HOUR, T0
+from tests.lives import running
 from tests.test_market_plane import Venues
 
 BIN = Path(sys.executable).parent / "derivbot"
@@ -65,10 +64,14 @@ def test_prints_stream_into_the_recording_and_the_dashboard(tmp_path):
                                 exchanges=("binanceusdm", "bybit")), tmp_path / "md")
     first = int(pd.read_csv(md_dir / "binanceusdm/BTCUSDT/candles_1h.csv")["timestamp"][0])
     start = first + 4 * 24 * HOUR
-    sent = {}
+    sent, ratios = {}, {}
     for k, venue in enumerate(("binanceusdm", "bybit")):
         sent[venue] = _prints(start, k)
         sent[venue].to_csv(md_dir / venue / "BTCUSDT" / "liquidations.csv", index=False)
+        hours = first + np.arange(5 * 24) * HOUR  # each venue's long/short account ratio
+        ratios[venue] = pd.DataFrame({"timestamp": hours, "ratio": np.round(
+            1.5 + 0.5 * np.sin(np.arange(len(hours)) / (7 + k)), 4)})
+        ratios[venue].to_csv(md_dir / venue / "BTCUSDT" / "long_short.csv", index=False)
     cfg = parse_config({"data": {"symbols": [BTC]}})
     md = layout.load(md_dir, symbols=(BTC,))
     markets = build_markets(md, (BTC,))
@@ -79,31 +82,31 @@ def test_prints_stream_into_the_recording_and_the_dashboard(tmp_path):
                 "bybit": venues.serve("bybit", BybitVenue(md, markets))}
         venues.at(tuple(urls), start)
         (tmp_path / "config.toml").write_text(
-            f'[data]\nsymbols = ["{BTC}"]\n[market_data]\npoll_s = 0.1\noptions = false\nhistory_bars = 48\n'
+            f'[data]\nsymbols = ["{BTC}"]\n[market_data]\npoll_s = 0.1\noptions = false\n'
+            'history_bars = 48\n'
             '[market_data.local_urls]\n' + "".join(f'{n} = "{u}"\n' for n, u in urls.items())
             + "[metrics]\nenabled = false\n")
-        log = (tmp_path / "record.log").open("w")
-        proc = subprocess.Popen([str(BIN), "record", "--out", "rec"], cwd=tmp_path, stdout=log,
-                                stderr=subprocess.STDOUT, env=os.environ.copy())
         path = {v: tmp_path / "rec" / v / "BTCUSDT" / "liquidations.csv" for v in urls}
-        try:
+        ratio_files = [tmp_path / "rec" / v / "BTCUSDT" / "long_short.csv" for v in urls]
+        with running([str(BIN), "record", "--out", "rec"], tmp_path, tmp_path / "record.log"):
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and "binanceusdm ok" not in (
                     tmp_path / "record.log").read_text():
                 time.sleep(0.05)
             time.sleep(1.0)  # the streams subscribe
             venues.at(tuple(urls), start + HOUR)  # an hour of prints goes out
-            while time.monotonic() < deadline and not all(
-                    p.exists() and len(pd.read_csv(p)) == 12 for p in path.values()):
+            while time.monotonic() < deadline and not (all(
+                    p.exists() and len(pd.read_csv(p)) == 12 for p in path.values())
+                    and all(p.exists() and pd.read_csv(p).timestamp.iloc[-1] == start + HOUR
+                            for p in ratio_files)):
                 time.sleep(0.1)
-        finally:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=30)
-            log.close()
-        said = (tmp_path / "record.log").read_text()
-        assert proc.returncode == 0, said[-2000:]
     finally:
         venues.close()
+    for venue, want in ratios.items():  # the ratio read through each venue's dialect
+        got = pd.read_csv(tmp_path / "rec" / venue / "BTCUSDT" / "long_short.csv")
+        src = want[(want.timestamp >= got.timestamp.iloc[0]) & (want.timestamp <= start + HOUR)]
+        assert list(got.timestamp) == list(src.timestamp) and len(got) >= 48, venue
+        assert np.allclose(got.ratio, src.ratio, atol=5e-4), venue
     for venue, want in sent.items():
         got = pd.read_csv(path[venue])
         assert list(got["timestamp"]) == list(want["timestamp"]), venue
@@ -126,3 +129,6 @@ def test_prints_stream_into_the_recording_and_the_dashboard(tmp_path):
     usd = (sums.long_usd[top] + sums.short_usd[top]) / 1e6
     shown = f"{side} {(top + 0.5) * width:,.0f} ${usd:,.2f}M"
     assert "liquidated 24h" in out.stdout and shown in out.stdout, (shown, out.stdout[:3000])
+    at = start + HOUR  # the long/short column: the two venues' latest ratios, averaged
+    latest = [float(r[r.timestamp <= at].ratio.iloc[-1]) for r in ratios.values()]
+    assert f"{sum(latest) / 2:.2f} (2)" in out.stdout

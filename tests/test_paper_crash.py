@@ -6,9 +6,7 @@ made it, so at the end the database and the exchange agree to the last digit."""
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -17,6 +15,7 @@ from pathlib import Path
 
 from bot.types import parse_any_client_id
 from state.store import Store
+from tests.lives import kill_lives
 
 BIN = Path(sys.executable).parent / "derivbot"
 KILLS = 16
@@ -30,27 +29,8 @@ def test_a_paper_session_killed_16_times_agrees_with_its_exchange(synth_dir, tmp
         '[metrics]\nenabled = false\n[operator]\nenabled = false\n'
         '[basis]\nenabled = true\naverage_days = 1\nentry_rate = 0.00005\n'
         'exit_rate = 0.00003\n')
-    rng, kills, lives, targeted = random.Random(11), 0, 0, []
-    while kills < KILLS:
-        target = TARGETS[(lives // 3) % len(TARGETS)] if lives % 3 == 2 else ""
-        lives += 1
-        err = tmp_path / f"life-{lives}.err"
-        with err.open("w") as sink:
-            bot = subprocess.Popen([str(BIN), "run"], cwd=tmp_path, stdout=subprocess.DEVNULL,
-                                   stderr=sink,
-                                   env=os.environ.copy() | {"DERIVBOT_FAILPOINTS": target})
-        try:
-            code = bot.wait(timeout=15.0 if target else rng.uniform(1.0, 2.5))
-        except subprocess.TimeoutExpired:
-            bot.send_signal(signal.SIGKILL)
-            bot.wait()
-            kills += 1
-            continue
-        if code == 0:
-            break
-        assert code == -signal.SIGKILL, f"exit {code} ({target}): {err.read_text()[-3000:]}"
-        kills += 1
-        targeted.append(target)
+    kills, targeted = kill_lives([str(BIN), "run"], tmp_path, KILLS, TARGETS,
+                                 random.Random(11))
     final = subprocess.run([str(BIN), "run", "--max-ticks", "3"], cwd=tmp_path,
                            capture_output=True, text=True, timeout=300, check=False)
     assert final.returncode == 0, final.stderr[-3000:]

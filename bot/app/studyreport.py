@@ -49,7 +49,8 @@ def write(results: list[FoldResult], out: Path, score: str, holdout: dict | None
         rep = r.test
         t.add_row(str(r.fold.k), f"{day(r.fold.fit[0])} → {day(r.fold.fit[1])}",
                   f"{day(r.fold.test[0])} → {day(r.fold.test[1])}",
-                  _score(r.fit_score, r.fit), _score(r.test_score, rep), str(rep["trades"]), _num(rep["profit_factor"]),
+                  _score(r.fit_score, r.fit), _score(r.test_score, rep), str(rep["trades"]),
+                  _num(rep["profit_factor"]),
                   _num(rep["total_return"], True), _num(rep["max_drawdown"], True),
                   "\n".join(f"{k} = {_short(v)}" for k, v in r.best_params.items()))
     con.print(t)

@@ -11,6 +11,7 @@ from bot.marketdata.layout import (
     CANDLE_4H,
     FUNDING,
     LIQUIDATION,
+    LONG_SHORT,
     OI,
     SPOT,
     CandleEvent,
@@ -18,6 +19,7 @@ from bot.marketdata.layout import (
     FundingEvent,
     LiquidationEvent,
     OIEvent,
+    RatioEvent,
 )
 from strategies.funding import to_8h
 from strategies.indicators import WilderIndicators
@@ -132,6 +134,7 @@ class SymbolHistory:
         self.funding: dict[str, Ring] = {}
         self.oi: dict[str, Ring] = {}
         self.liquidations: dict[str, Ring] = {}
+        self.long_short: dict[str, Ring] = {}  # venue -> its long/short account ratio
         self._funding_len, self._oi_len = funding_periods, oi_points
         self.funding_version = 0  # prints added: readings of funding alone can be reused
 
@@ -148,6 +151,10 @@ class SymbolHistory:
     def add_oi(self, e: OIEvent) -> None:
         ring = self.oi.setdefault(e.exchange, Ring(("ts", "v"), self._oi_len))
         ring.append((e.ts, e.open_interest))
+
+    def add_ratio(self, e: RatioEvent) -> None:
+        ring = self.long_short.setdefault(e.exchange, Ring(("ts", "v"), self._oi_len))
+        ring.append((e.ts, e.ratio))
 
     def add_liquidation(self, e: LiquidationEvent) -> None:
         ring = self.liquidations.setdefault(e.exchange,
@@ -198,6 +205,8 @@ class History:
             self._of(e.symbol).add_oi(e)
         elif e.kind == LIQUIDATION:
             self._of(e.symbol).add_liquidation(e)
+        elif e.kind == LONG_SHORT:
+            self._of(e.symbol).add_ratio(e)
         return False
 
     def view(self, symbol: str, now: int, timeframe: str = "1h") -> MarketView:
@@ -214,6 +223,8 @@ class History:
         return MarketView(symbol, self.venue, now, candles, funding, oi,
                           funding_version=h.funding_version + (self._stale_version << 32),
                           liquidations=liq, stale=dict(out),
+                          long_short={ex: Series(r.column(0), r.column(1))
+                                      for ex, r in h.long_short.items() if ex not in out},
                           options=None if "deribit" in out else self.options.get(symbol))
 
     def mark(self, venue: str, why: str | None) -> None:

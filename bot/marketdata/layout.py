@@ -36,9 +36,11 @@ FILES = {
     # liquidated notional (USD) of longs and shorts: a print (at its price) or a period's
     # total stamped at the period's end, when it is known
     "liquidations.csv": (("timestamp", "long_usd", "short_usd"), ("price",)),
+    # accounts long ÷ accounts short on the venue's perp (its long/short account ratio)
+    "long_short.csv": (("timestamp", "ratio"), ()),
 }
 # Order of kinds that share one instant: prices first (they mark positions), then cash.
-CANDLE, SPOT, FUNDING, OI, LIQUIDATION, CANDLE_4H = 0, 1, 2, 3, 4, 5
+CANDLE, SPOT, FUNDING, OI, LIQUIDATION, CANDLE_4H, LONG_SHORT = 0, 1, 2, 3, 4, 5, 6
 
 
 class DataError(ValueError):
@@ -90,7 +92,16 @@ class LiquidationEvent(NamedTuple):
     price: float  # NaN for a period's total
 
 
-Event = CandleEvent | FundingEvent | OIEvent | LiquidationEvent
+class RatioEvent(NamedTuple):
+    kind: int  # LONG_SHORT
+    exchange: str
+    symbol: str
+    ts: int
+    seen: int
+    ratio: float  # accounts long ÷ accounts short
+
+
+Event = CandleEvent | FundingEvent | OIEvent | LiquidationEvent | RatioEvent
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -140,7 +151,7 @@ def read_table(path: Path) -> pd.DataFrame:
             row = int(bad[0])
             raise DataError(f"{path}: line {row + 2}: interval_hours {hours[row]} is not "
                             "a funding interval (0 < hours <= 24)")
-    for col in ("long_usd", "short_usd", "open_interest", "open_interest_value"):
+    for col in ("long_usd", "short_usd", "open_interest", "open_interest_value", "ratio"):
         if col in df and (df[col].to_numpy() < 0).any():
             row = int(np.flatnonzero(df[col].to_numpy() < 0)[0])
             raise DataError(f"{path}: line {row + 2}: {col} {df[col].iloc[row]} is negative")
@@ -250,6 +261,9 @@ def _rows(ex: str, sym: str, name: str, df: pd.DataFrame) -> Iterator[Event]:
                  else np.full(len(df), funding_interval_hours(ts)))
         for t, r, h in _chunked(ts, df["rate"].to_numpy(), hours):
             yield FundingEvent(FUNDING, ex, sym, t, t, r, h)
+    elif name == "long_short.csv":
+        for t, r in _chunked(ts, df["ratio"].to_numpy()):
+            yield RatioEvent(LONG_SHORT, ex, sym, t, t, r)
     elif name == "liquidations.csv":
         price = df["price"].to_numpy() if "price" in df else np.full(len(df), np.nan)
         for t, lg, sh, px in _chunked(ts, df["long_usd"].to_numpy(),

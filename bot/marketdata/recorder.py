@@ -18,6 +18,7 @@ from bot.marketdata.layout import (
     CANDLE_4H,
     FUNDING,
     LIQUIDATION,
+    LONG_SHORT,
     OI,
     SPOT,
     CandleEvent,
@@ -25,12 +26,14 @@ from bot.marketdata.layout import (
     FundingEvent,
     LiquidationEvent,
     OIEvent,
+    RatioEvent,
 )
 from bot.markets import symbol_dir
 
 log = logging.getLogger("derivbot.recorder")
 NAMES = {CANDLE: "candles_1h.csv", SPOT: "spot_candles_1h.csv", CANDLE_4H: "candles_4h.csv",
-         FUNDING: "funding.csv", OI: "open_interest.csv", LIQUIDATION: "liquidations.csv"}
+         FUNDING: "funding.csv", OI: "open_interest.csv", LIQUIDATION: "liquidations.csv",
+         LONG_SHORT: "long_short.csv"}
 
 
 def _columns(e: Event) -> tuple[tuple[str, ...], tuple[float, ...]]:
@@ -49,6 +52,8 @@ def _columns(e: Event) -> tuple[tuple[str, ...], tuple[float, ...]]:
             return (("timestamp", "open_interest", "open_interest_value"),
                     (e.ts, e.open_interest, e.value))
         return ("timestamp", "open_interest"), (e.ts, e.open_interest)
+    if isinstance(e, RatioEvent):
+        return ("timestamp", "ratio"), (e.ts, e.ratio)
     assert isinstance(e, LiquidationEvent)
     if math.isfinite(e.price):
         return (("timestamp", "long_usd", "short_usd", "price"),

@@ -82,7 +82,8 @@ def render(now: int, found: dict, console: Console | None = None) -> None:
         flow = cvd(view.candles)[-1] if view.candles.taker_buy is not None else None
         opts = r["options_positioning"].reasons
         printed = (r["liquidation_map"].reasons.get("reported") or {}).get("printed", [])
-        dash.add_row(symbol, _fmt(price), _fmt(rate, True), str(n), _fmt(oi24, True), "n/a",
+        dash.add_row(symbol, _fmt(price), _fmt(rate, True), str(n), _fmt(oi24, True),
+                     _long_short(view),
                      ", ".join(f"{c.side} {c.price:,.0f}" for c in dense) or "none",
                      "\n".join(_printed(b) for b in printed[:2]) or "none",
                      _fmt(flow), _fmt(price / spot - 1 if spot else None, True),
@@ -98,6 +99,12 @@ def render(now: int, found: dict, console: Console | None = None) -> None:
                 f"{k}={_short(v)}" for k, v in list(sig.reasons.items())[:4])
             t.add_row(name, reading, f"{sig.strength:.2f}", why)
         con.print(t)
+
+
+def _long_short(view) -> str:
+    """Accounts long ÷ short: the venues' latest ratios averaged, and how many venues."""
+    last = [float(x.value[-1]) for x in view.long_short.values() if len(x)]
+    return f"{sum(last) / len(last):.2f} ({len(last)})" if last else "n/a"
 
 
 def _printed(bucket: dict) -> str:

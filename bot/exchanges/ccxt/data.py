@@ -4,28 +4,33 @@ polled live feed of closed candles, funding and open interest with staleness tra
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pandas as pd
-from ccxt.base.errors import BaseError
+from ccxt.base.errors import BaseError, ExchangeError
 
 from bot.exchanges.ccxt.gateway import CcxtGateway
+from bot.logs import kv
 from bot.marketdata.layout import (
     CANDLE,
     FUNDING,
+    LONG_SHORT,
     OI,
     SPOT,
     CandleEvent,
     Event,
     FundingEvent,
     OIEvent,
+    RatioEvent,
 )
 from bot.markets import symbol_dir
 from strategies.types import HOUR_MS
 
+log = logging.getLogger("derivbot.marketdata")
 INTERVALS = (1.0, 2.0, 4.0, 8.0)  # hours between funding prints that venues use
 
 
@@ -89,6 +94,14 @@ class MarketFetcher:
             size = float(self.gw.ex.market(symbol).get("contractSize") or 1)
         return [(int(r["timestamp"]), float(r["openInterestAmount"] or 0) * size,
                  float(r.get("openInterestValue") or math.nan)) for r in rows]
+
+    async def long_short(self, symbol: str, since: int, limit: int | None = None
+                         ) -> list[tuple[int, float]]:
+        """The venue's hourly long/short account ratio (accounts long ÷ short)."""
+        rows = await self.gw.call("long_short", self.gw.ex.fetch_long_short_ratio_history,
+                                  symbol, "1h", since, limit or self.limits[3])
+        return sorted((int(r["timestamp"]), float(r["longShortRatio"])) for r in rows
+                      if r.get("longShortRatio"))
 
 
 async def _pages(fetch: Callable, symbol: str, since: int, until: int,
@@ -174,6 +187,7 @@ class CcxtFeed:
         self.metrics = metrics
         self.last: dict[tuple[int, str], int] = {}
         self.intervals: dict[str, tuple[int, float]] = {}  # symbol: (asked at, hours)
+        self.ratios = True  # the venue answers for its long/short ratio
 
     def _now(self) -> int:
         return int(time.time() * 1000)
@@ -228,6 +242,17 @@ class CcxtFeed:
                     limits[2]):
                 events.append(OIEvent(OI, venue, sym, t, t, amount, value))
                 cursors[(OI, sym)] = t + 1
+            if self.ratios:
+                try:
+                    for t, ratio in await self._rows(
+                            self.fetch.long_short, sym,
+                            cursors.get((LONG_SHORT, sym), oi_start), now, limits[3]):
+                        events.append(RatioEvent(LONG_SHORT, venue, sym, t, t, ratio))
+                        cursors[(LONG_SHORT, sym)] = t + 1
+                except ExchangeError as err:  # refused (not unreachable): read no ratio here
+                    self.ratios = False
+                    log.warning("no_long_short_ratio", extra=kv(venue=venue,
+                                                                error=repr(err)[:160]))
             if self.metrics is not None and (CANDLE, sym) in cursors:
                 age = (now - cursors[(CANDLE, sym)] - HOUR_MS) / 1000
                 self.metrics.data_age.labels(sym).set(max(age, 0))

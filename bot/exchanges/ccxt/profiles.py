@@ -39,7 +39,8 @@ class Profile:
     spot_options: dict = field(default_factory=dict)  # ccxt options that add spot markets
     # ccxt options for the public market data: the perps and spot markets, nothing private
     public_options: dict = field(default_factory=dict)
-    data_limits: tuple[int, int, int] = (1000, 1000, 500)  # rows per page: candles, funding, OI
+    # rows per page: candles, funding, OI, long/short ratio
+    data_limits: tuple[int, int, int, int] = (1000, 1000, 500, 500)
 
 
 BINANCE_ERRORS = {
@@ -70,10 +71,10 @@ PROFILES = {
     "bybit": Profile("bybit", "demo", ((10, 1.0),), options={"defaultType": "swap"},
                      public_options={"fetchMarkets": {"types": ["spot", "linear"]},
                                      "fetchCurrencies": False, "defaultType": "swap"},
-                     data_limits=(1000, 200, 200)),
+                     data_limits=(1000, 200, 200, 500)),
     # OKX: 60 orders / 2 s per instrument; the demo environment uses the sandbox flag
     "okx": Profile("okx", "sandbox", ((60, 2.0),), options={"defaultType": "swap"},
                    public_options={"fetchMarkets": {"types": ["spot", "swap"]},
                                    "fetchCurrencies": False, "defaultType": "swap"},
-                   data_limits=(300, 100, 100)),
+                   data_limits=(300, 100, 100, 100)),
 }

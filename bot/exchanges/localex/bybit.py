@@ -21,6 +21,7 @@ class BybitVenue(DataVenue, BybitStreams):
         r.add_get("/v5/market/funding/history", self.funding_history)
         r.add_get("/v5/market/open-interest", self.open_interest)
         r.add_get("/v5/market/tickers", self.tickers)
+        r.add_get("/v5/market/account-ratio", self.account_ratio)
         r.add_get("/v5/public/linear", self.bybit_ws)  # liquidation prints
 
     def answer(self, result) -> web.Response:
@@ -140,3 +141,17 @@ class BybitVenue(DataVenue, BybitStreams):
             "fundingIntervalHour": str(int(hours)),
             "openInterest": plain(oi["open_interest"].iloc[-1]) if oi is not None and len(
                 oi) else "0"}]})
+
+    async def account_ratio(self, request: web.Request) -> web.Response:
+        """/v5/market/account-ratio: buyers' and sellers' share of accounts, newest first."""
+        p = request.query
+        sym, _ = self._market(p, "linear")
+        if p.get("period") not in ("5min", "15min", "30min", "1h", "4h", "1d"):
+            raise VenueError("10001", "params error: period invalid")
+        rows = window(self.table(sym, "long_short.csv"), arg(p, "startTime"),
+                      arg(p, "endTime"), min(arg(p, "limit", 50), 500))
+        out = [{"symbol": p["symbol"], "buyRatio": f"{r.ratio / (1 + r.ratio):.4f}",
+                "sellRatio": f"{1 / (1 + r.ratio):.4f}", "timestamp": str(int(r.timestamp))}
+               for r in rows.itertuples(index=False)]
+        return self.answer({"list": out, "nextPageCursor": ""})
+

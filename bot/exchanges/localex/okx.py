@@ -31,6 +31,8 @@ class OkxVenue(DataVenue):
         r.add_get("/api/v5/public/funding-rate-history", self.funding_history)
         r.add_get("/api/v5/public/funding-rate", self.funding_rate)
         r.add_get("/api/v5/rubik/stat/contracts/open-interest-history", self.oi_history)
+        r.add_get("/api/v5/rubik/stat/contracts/long-short-account-ratio-contract",
+                  self.long_short)
 
     def answer(self, data: list) -> web.Response:
         return web.json_response({"code": "0", "msg": "", "data": data})
@@ -136,3 +138,17 @@ class OkxVenue(DataVenue):
             out.append([str(int(r.timestamp)), plain(base / CONTRACT), plain(base),
                         "" if math.isnan(value) else plain(value)])
         return self.answer(out)
+
+    async def long_short(self, request: web.Request) -> web.Response:
+        """The contract's long/short account ratio: [ts, ratio] rows, newest first."""
+        p = request.query
+        sym, _ = self._market(p)
+        if p.get("period", "5m") not in ("5m", "1H", "1D"):
+            raise VenueError("51000", "Parameter period error")
+        begin, end = arg(p, "begin"), arg(p, "end")
+        rows = window(self.table(sym, "long_short.csv"),
+                      None if begin is None else begin + 1, None if end is None else end - 1,
+                      min(arg(p, "limit", 100), 100))
+        return self.answer([[str(int(r.timestamp)), plain(r.ratio)]
+                            for r in rows.itertuples(index=False)])
+

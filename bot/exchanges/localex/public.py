@@ -164,3 +164,26 @@ class PublicRoutes:
                 floor = cap
             out.append({"symbol": dialect.market_id(m), "brackets": brackets})
         return web.json_response(out)
+
+    async def long_short_ratio(self, request: web.Request) -> web.Response:
+        """/futures/data/globalLongShortAccountRatio: the hourly account ratio, oldest
+        first, `limit` (≤ 500) of them from startTime, else the newest."""
+        p = request[PARAMS]
+        m = self._market(p)
+        df = None if self.data is None else self.data.tables.get(
+            (self.venue, m.symbol, "long_short.csv"))
+        out = []
+        if df is not None:
+            ts = df["timestamp"].to_numpy()
+            keep = ((ts >= int(p.get("startTime", 0))) & (ts <= int(p.get("endTime", 2**62)))
+                    & (ts <= self.sim.now))
+            limit = min(int(p.get("limit", 30)), 500)
+            sel = df[keep].head(limit) if "startTime" in p else df[keep].tail(limit)
+            for r in sel.itertuples(index=False):
+                long_share = r.ratio / (1 + r.ratio)
+                out.append({"symbol": dialect.market_id(m), "longShortRatio": f"{r.ratio:.4f}",
+                            "longAccount": f"{long_share:.4f}",
+                            "shortAccount": f"{1 - long_share:.4f}",
+                            "timestamp": int(r.timestamp)})
+        return web.json_response(out)
+

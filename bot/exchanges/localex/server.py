@@ -25,7 +25,8 @@ from bot.types import Fill, FundingPayment, OrderRequest, OrderStatus, OrderType
 PUBLIC = {"/fapi/v1/ping", "/fapi/v1/time", "/fapi/v1/exchangeInfo", "/fapi/v1/klines",
           "/fapi/v1/premiumIndex", "/fapi/v1/fundingRate", "/fapi/v1/openInterest",
           "/fapi/v1/leverageBracket", "/futures/data/openInterestHist",
-          "/fapi/v1/fundingInfo", "/api/v3/klines"} | SPOT_PUBLIC
+          "/fapi/v1/fundingInfo", "/api/v3/klines",
+          "/futures/data/globalLongShortAccountRatio"} | SPOT_PUBLIC
 CODE = re.compile(r"^(-\d{4})\s+(.*)$", re.DOTALL)
 
 
@@ -133,6 +134,7 @@ class LocalExchange(PublicRoutes, SpotRoutes, BinanceStreams):
         r.add_get("/fapi/v1/leverageBracket", self.leverage_bracket)
         r.add_get("/fapi/v1/openInterest", self.open_interest)
         r.add_get("/futures/data/openInterestHist", self.open_interest_hist)
+        r.add_get("/futures/data/globalLongShortAccountRatio", self.long_short_ratio)
         r.add_post("/fapi/v1/order", self.new_order)
         r.add_get("/fapi/v1/order", self.get_order)
         r.add_delete("/fapi/v1/order", self.cancel_order)
