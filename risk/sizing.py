@@ -11,7 +11,7 @@ def round_down(value: float, step: Decimal) -> Decimal:
     if value <= 0:
         return Decimal(0)
     with localcontext() as ctx:
-        ctx.prec = 60  # a float's whole range written out exactly (28 digits overflow 1e28)
+        ctx.prec = 400  # any float, in units of any step, exactly (28 digits overflow 1e28)
         # a nudge of 1e-12 of the value (never a millionth of a step: no more than float
         # noise) keeps 2.9999999999999996 (float noise for 3) from losing a step
         nudged = value + min(value * 1e-12, float(step) * 1e-6)

@@ -24,6 +24,7 @@ from ccxt.base.errors import (
     RateLimitExceeded,
 )
 
+from bot.exchanges.ccxt.fills import new_fills
 from bot.exchanges.ccxt.profiles import PROFILES, Profile
 from bot.exchanges.ccxt.requests import Requests
 from bot.exchanges.ccxt.transfers import transfer_once
@@ -90,6 +91,7 @@ class CcxtGateway:
         self.kinds: dict[str, OrderType] = {}
         self.traded: set[str] = set()  # symbols we placed orders on: fills and funding to poll
         self._seen_trades: set[str] = set()
+        self.client_ids: dict[str, str] = {}  # exchange order id -> our client id
         self._trades_since: dict[str, int] = {}
         self._order_trade_rank: dict[str, int] = {}
         self._funding_since: dict[str, int] = {}
@@ -337,6 +339,7 @@ class CcxtGateway:
         average = _dec(info.get(self.profile.average_field)) if self.profile.average_field \
             else None
         fill_id = oid
+        self.client_ids[oid] = client_id  # the exchange's trade rows name the order, not us
         actual = info.get(self.profile.actual_order_field) if self.profile.actual_order_field \
             else None
         if kind is OrderType.STOP_MARKET and actual:
@@ -346,6 +349,7 @@ class CcxtGateway:
             average = _dec(ainfo.get(self.profile.average_field)) or _dec(
                 filled_raw.get("average"))
             fill_id = str(actual)
+            self.client_ids[fill_id] = client_id
             status = STATUS.get(filled_raw.get("status"), status)  # filled whole or in part
         if filled is None:
             filled = _dec(raw.get("filled")) or ZERO
@@ -391,28 +395,7 @@ class CcxtGateway:
         return total
 
     async def _new_fills(self) -> list[Fill]:
-        """Fills not from our own orders' states: audit records and liquidations."""
-        out = []
-        for sym in self._traded_perps():
-            trades = await self.call("my_trades", self.ex.fetch_my_trades, sym,
-                                      self._trades_since.get(sym))
-            for t in trades:
-                tid = str(t.get("id"))
-                if tid in self._seen_trades:
-                    continue
-                self._seen_trades.add(tid)
-                self._trades_since[sym] = max(self._trades_since.get(sym, 0),
-                                              int(t.get("timestamp") or 0))
-                info = t.get("info", {})
-                cid = info.get("clientOrderId") or ""
-                liquidation = bool(info.get("liquidation")) or cid.startswith("autoclose")
-                fee = _dec(info.get(self.profile.fee_field)) if self.profile.fee_field else None
-                out.append(Fill("" if liquidation else cid, str(t.get("order")), sym,
-                                t.get("side") or "", _dec(info.get("qty")) or _dec(t["amount"]),
-                                _dec(info.get("price")) or _dec(t["price"]),
-                                fee if fee is not None else ZERO, int(t.get("timestamp") or 0),
-                                liquidation, tid))
-        return out
+        return await new_fills(self)
 
     async def _funding(self) -> list[FundingPayment]:
         out = []

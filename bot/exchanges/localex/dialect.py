@@ -22,10 +22,21 @@ ALGO_STATUS = {
     OrderStatus.REJECTED: "REJECTED",
 }
 ACTUAL_ID_OFFSET = 10_000_000  # a triggered algo order's market order gets algoId + this
+FORCED_ID_OFFSET = 90_000_000  # the exchange's liquidation orders
 
 
 def market_id(m: Market) -> str:
     return f"{m.base}{m.quote}"
+
+
+def decimal(x: float, step: Decimal) -> str:
+    """A price as Binance writes it: plain, at the market's tick (no 1e-05, no float tail)."""
+    return format(Decimal(repr(float(x))).quantize(step), "f")
+
+
+def rate(x: float) -> str:
+    """A funding rate as Binance writes it: eight decimals, never scientific notation."""
+    return format(Decimal(repr(float(x))).quantize(Decimal("0.00000001")), "f")
 
 
 def _digits(step: Decimal) -> int:
@@ -135,3 +146,16 @@ def position_json(p: Position, m: Market, mark: Decimal) -> dict:
         "openOrderInitialMargin": "0", "adl": 0, "bidNotional": "0", "askNotional": "0",
         "leverage": str(int(p.leverage)), "marginType": "isolated", "updateTime": 0,
     }
+
+
+def force_order(m: Market, oid: int, fill) -> dict:
+    """A liquidation order as /fapi/v1/forceOrders lists it (client id `autoclose-…`)."""
+    qty, px = str(fill.amount), str(fill.price)
+    return {"orderId": oid, "symbol": market_id(m), "status": "FILLED",
+            "clientOrderId": f"autoclose-{fill.timestamp}", "price": px, "avgPrice": px,
+            "origQty": qty, "executedQty": qty, "cumQuote": str(fill.amount * fill.price),
+            "timeInForce": "IOC", "type": "LIMIT", "reduceOnly": False,
+            "closePosition": False, "side": fill.side.upper(), "positionSide": "BOTH",
+            "stopPrice": "0", "workingType": "CONTRACT_PRICE", "origType": "LIMIT",
+            "time": fill.timestamp, "updateTime": fill.timestamp}
+

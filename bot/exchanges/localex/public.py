@@ -75,33 +75,56 @@ class PublicRoutes:
         return web.json_response(rows)
 
     async def premium_index(self, request: web.Request) -> web.Response:
-        m = self._market(request[PARAMS])
-        last = str(self.sim.last.get(m.symbol, 0))
-        rate = "0"
-        if self.data is not None:
-            df = self.data.tables.get((self.venue, m.symbol, "funding.csv"))
-            if df is not None:
-                seen = df[df["timestamp"] <= self.sim.now]
-                rate = str(seen["rate"].iloc[-1]) if len(seen) else "0"
-        return web.json_response({
-            "symbol": dialect.market_id(m), "markPrice": last, "indexPrice": last,
-            "estimatedSettlePrice": last, "lastFundingRate": rate, "interestRate": "0.0001",
-            "nextFundingTime": (self.sim.now // 28_800_000 + 1) * 28_800_000,
-            "time": self.sim.now})
+        """One market's mark, index and funding; without a symbol, every market's (a list),
+        as Binance answers."""
+        p = request[PARAMS]
+        if "symbol" not in p:
+            return web.json_response([self._premium(m) for m in self.by_id.values()])
+        return web.json_response(self._premium(self._market(p)))
+
+    def _funding_rows(self, m: Market):
+        df = None if self.data is None else self.data.tables.get(
+            (self.venue, m.symbol, "funding.csv"))
+        return None if df is None else df[df["timestamp"] <= self.sim.now]
+
+    def _premium(self, m: Market) -> dict:
+        last = dialect.decimal(self.sim.last.get(m.symbol, 0), m.price_tick)
+        seen = self._funding_rows(m)
+        rate = "0" if seen is None or not len(seen) else dialect.rate(seen["rate"].iloc[-1])
+        return {"symbol": dialect.market_id(m), "markPrice": last, "indexPrice": last,
+                "estimatedSettlePrice": last, "lastFundingRate": rate,
+                "interestRate": "0.00010000",
+                "nextFundingTime": (self.sim.now // 28_800_000 + 1) * 28_800_000,
+                "time": self.sim.now}
 
     async def funding_rate(self, request: web.Request) -> web.Response:
+        """Settled funding, oldest first: from startTime on, else the most recent `limit`
+        (≤ 1000, default 100) up to endTime; rates and mark prices as plain decimals."""
         p = request[PARAMS]
         m = self._market(p)
         rows = []
-        if self.data is not None:
-            df = self.data.tables.get((self.venue, m.symbol, "funding.csv"))
-            if df is not None:
-                ts = df["timestamp"].to_numpy()
-                keep = (ts >= int(p.get("startTime", 0))) & (ts <= self.sim.now)
-                for r in df[keep].head(int(p.get("limit", 100))).itertuples(index=False):
-                    rows.append({"symbol": dialect.market_id(m), "fundingTime": int(r.timestamp),
-                                 "fundingRate": str(r.rate), "markPrice": ""})
+        seen = self._funding_rows(m)
+        if seen is not None:
+            ts = seen["timestamp"].to_numpy()
+            keep = (ts >= int(p.get("startTime", 0))) & (ts <= int(p.get("endTime", 2**62)))
+            limit = min(int(p.get("limit", 100)), 1000)
+            sel = seen[keep].head(limit) if "startTime" in p else seen[keep].tail(limit)
+            closes = self._closes(m)
+            for r in sel.itertuples(index=False):
+                mark = closes.get(int(r.timestamp), self.sim.last.get(m.symbol, 0))
+                rows.append({"symbol": dialect.market_id(m), "fundingTime": int(r.timestamp),
+                             "fundingRate": dialect.rate(r.rate),
+                             "markPrice": dialect.decimal(mark, m.price_tick)})
         return web.json_response(rows)
+
+    def _closes(self, m: Market) -> dict[int, float]:
+        """The hourly closes by the time they closed (a funding print's mark)."""
+        df = None if self.data is None else self.data.tables.get(
+            (self.venue, m.symbol, "candles_1h.csv"))
+        if df is None:
+            return {}
+        return dict(zip((df["timestamp"] + 3_600_000).tolist(), df["close"].tolist(),
+                        strict=True))
 
     async def funding_info(self, _request: web.Request) -> web.Response:
         """Binance lists the markets whose funding interval is not 8 h (their cap and floor,

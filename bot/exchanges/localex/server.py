@@ -47,6 +47,7 @@ class LocalExchange(PublicRoutes, SpotRoutes, BinanceStreams):
         self.spot_trades: list[dict] = []
         self.transfers: list[dict] = []
         self.income: list[dict] = []
+        self.force_orders: list[dict] = []  # liquidation orders, as /fapi/v1/forceOrders
         self.requests: dict[str, int] = {}
         self._events = iter(data.events()) if data is not None else iter(())
         self._pending = None
@@ -104,14 +105,16 @@ class LocalExchange(PublicRoutes, SpotRoutes, BinanceStreams):
                 is_algo = order is not None and order.type is OrderType.STOP_MARKET
                 oid = int(ev.exchange_id) + dialect.ACTUAL_ID_OFFSET if is_algo else (
                     int(ev.exchange_id) if ev.exchange_id.isdigit() else 0)
+                if ev.liquidation:  # the exchange's own order, listed in forceOrders
+                    oid = dialect.FORCED_ID_OFFSET + len(self.force_orders) + 1
+                    self.force_orders.append(dialect.force_order(m, oid, ev))
+                # as Binance sends them: no client order id, nothing says "liquidation"
                 self.trades.append({
                     "symbol": dialect.market_id(m), "id": len(self.trades) + 1, "orderId": oid,
                     "side": ev.side.upper(), "price": str(ev.price), "qty": str(ev.amount),
                     "realizedPnl": "0", "quoteQty": str(ev.amount * ev.price),
                     "commission": str(ev.fee), "commissionAsset": m.quote, "time": ev.timestamp,
-                    "positionSide": "BOTH", "buyer": ev.side == "buy", "maker": False,
-                    "clientOrderId": ev.client_id or f"autoclose-{ev.timestamp}",
-                    "liquidation": ev.liquidation})
+                    "positionSide": "BOTH", "buyer": ev.side == "buy", "maker": False})
             elif isinstance(ev, FundingPayment):
                 m = self.sim.markets[ev.symbol]
                 self.income.append({
@@ -150,6 +153,7 @@ class LocalExchange(PublicRoutes, SpotRoutes, BinanceStreams):
         r.add_post("/fapi/v1/leverage", self.leverage)
         r.add_post("/fapi/v1/marginType", self.margin_type)
         r.add_get("/fapi/v1/userTrades", self.user_trades)
+        r.add_get("/fapi/v1/forceOrders", self.forced)
         r.add_get("/fapi/v1/income", self.income_history)
         self.add_spot_routes(r)
         for path in ("/ws", "/ws/{stream}", "/market/ws", "/market/ws/{stream}"):
@@ -162,6 +166,8 @@ class LocalExchange(PublicRoutes, SpotRoutes, BinanceStreams):
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
         path = request.path
+        if request.match_info.http_exception is not None:  # no such path: JSON, as Binance
+            return binance_error(404, -1000, f"unknown path {path}")
         key = f"{request.method} {path}"
         self.requests[key] = self.requests.get(key, 0) + 1
         if path.startswith(("/sim/", "/ws", "/market/ws")):  # control, and the streams
@@ -337,6 +343,14 @@ class LocalExchange(PublicRoutes, SpotRoutes, BinanceStreams):
         elif "fromId" not in p:  # as Binance: without a start, the most recent
             return web.json_response(rows[-limit:])
         return web.json_response(rows[:limit])
+
+    async def forced(self, request: web.Request) -> web.Response:
+        """GET /fapi/v1/forceOrders: the user's liquidation and ADL orders, newest last."""
+        p = request[PARAMS]
+        rows = [o for o in self.force_orders if o["symbol"] == p.get("symbol", o["symbol"])
+                and o["time"] >= int(p.get("startTime", 0))
+                and o["time"] <= int(p.get("endTime", 2**62))]
+        return web.json_response(rows[-min(int(p.get("limit", 50)), 100):])
 
     async def income_history(self, request: web.Request) -> web.Response:
         p = request[PARAMS]

@@ -1,0 +1,64 @@
+"""Fills read from the account's trade list: what our orders' own states do not carry (an
+audit record of every fill) and liquidations. Binance's trade rows name the order by its
+id, not by our client id, and do not say which were liquidations: the client id comes from
+the orders the gateway has seen, and a liquidation is an order in /fapi/v1/forceOrders
+(client id `autoclose-…`, or `adl_autoclose…` for an auto-deleverage)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from bot.types import Fill
+
+ZERO = Decimal(0)
+FORCED = ("autoclose", "adl_autoclose")
+
+
+def _dec(x) -> Decimal | None:
+    return None if x is None or x == "" else Decimal(str(x))
+
+
+async def forced_orders(gw, symbol: str, since: int | None) -> set[str]:
+    """The ids of the orders the exchange placed to liquidate or deleverage us."""
+    if gw.name != "binanceusdm":
+        return set()
+    params = {"symbol": gw.ex.market(symbol)["id"]}
+    if since:
+        params["startTime"] = since
+    rows = await gw.call("force_orders", gw.ex.fapiPrivateGetForceOrders, params)
+    return {str(r["orderId"]) for r in rows
+            if str(r.get("clientOrderId") or "").startswith(FORCED)}
+
+
+async def new_fills(gw) -> list[Fill]:
+    out = []
+    for sym in gw._traded_perps():
+        since = gw._trades_since.get(sym)
+        trades = await gw.call("my_trades", gw.ex.fetch_my_trades, sym, since)
+        fresh = [t for t in trades if str(t.get("id")) not in gw._seen_trades]
+        strangers = [t for t in fresh if not _client_id(gw, t)]
+        forced = await forced_orders(gw, sym, since) if strangers else set()
+        for t in fresh:
+            tid = str(t.get("id"))
+            gw._seen_trades.add(tid)
+            gw._trades_since[sym] = max(gw._trades_since.get(sym, 0),
+                                        int(t.get("timestamp") or 0))
+            info = t.get("info", {})
+            cid = _client_id(gw, t)
+            liquidation = (bool(info.get("liquidation")) or cid.startswith(FORCED)
+                           or str(t.get("order")) in forced)
+            fee = _dec(info.get(gw.profile.fee_field)) if gw.profile.fee_field else None
+            out.append(Fill("" if liquidation else cid, str(t.get("order")), sym,
+                            t.get("side") or "", _dec(info.get("qty")) or _dec(t["amount"]),
+                            _dec(info.get("price")) or _dec(t["price"]),
+                            fee if fee is not None else ZERO, int(t.get("timestamp") or 0),
+                            liquidation, tid))
+    return out
+
+
+def _client_id(gw, trade: dict) -> str:
+    """Our client id of the trade's order: the venue's field when it sends one (Bybit's
+    orderLinkId, OKX's clOrdId), else the order the gateway knows by its id."""
+    info = trade.get("info", {}) or {}
+    return str(info.get("clientOrderId") or info.get("orderLinkId") or info.get("clOrdId")
+               or gw.client_ids.get(str(trade.get("order")), ""))
