@@ -109,9 +109,6 @@ class Runner:
         self.notices: Notices | None = None  # what a person is told, and to whom (tell_to)
         self.tellers: tuple[Callable[[Notice], None], ...] = ()
         self._asks: list[tuple[str, tuple, asyncio.Future]] = []  # a person's requests
-        # written into each tick's transaction: what must agree with the database after
-        # any crash (a paper session's simulated exchange)
-        self.before_commit: Callable[[int], None] | None = None
 
     def tell_to(self, *tellers: Callable[[Notice], None]) -> None:
         """Every notice (proposals and answers, fills, stop moves, exits, halts, errors)
@@ -300,8 +297,6 @@ class Runner:
             await self.snapshot(t)
             if self.show_readings:
                 self.telemetry.data_age(t, self.history.quotes)
-        if self.before_commit is not None:  # e.g. the simulated exchange's own state
-            self.before_commit(t)
         self.store.commit()  # whatever the tick wrote and did not commit on its way
         self._tell()
         self.stats.ticks += 1

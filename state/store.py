@@ -72,6 +72,9 @@ class Store:
         self.batch = telemetry_batch
         self._open = False  # written, not yet committed
         self.commits = 0  # transactions this store has committed (the benchmarks count them)
+        # called before each commit that writes: what must share every transaction (a paper
+        # session's simulated exchange, whose state must agree with the book after a crash)
+        self.on_commit: Callable[[], None] | None = None
         self._signals: list[dict] = []
         self._equity: list[dict] = []
         self._alerts: list[dict] = []
@@ -92,6 +95,9 @@ class Store:
         Only plain statements written: the sqlite3 connection commits them itself (the
         session's commit costs ≈ 10× that, for rows it does not hold)."""
         session = self.session
+        if self.on_commit is not None and (session.new or session.dirty or session.deleted
+                                           or self._open):
+            self.on_commit()  # what must land in the same transaction as any write
         if session.new or session.dirty or session.deleted:
             session.commit()
             self.commits += 1

@@ -1,7 +1,8 @@
-"""SIGKILL a default paper session (the simulated exchange inside the bot's own process)
-again and again — at random instants and at named failpoints — and restart it each time:
-the simulated exchange's state is committed in the same SQLite transaction as the tick that
-made it, so at the end the database and the exchange agree to the last digit."""
+"""SIGKILL a default paper session (the simulated exchange inside the bot's own process) 50
+times — at random instants and at named failpoints — and restart it each time: the
+simulated exchange's state is committed in every transaction that writes the book (a tick's
+end, an order's write-ahead), so at the end the database and the exchange agree to the last
+digit."""
 
 from __future__ import annotations
 
@@ -18,12 +19,12 @@ from state.store import Store
 from tests.lives import kill_lives
 
 BIN = Path(sys.executable).parent / "derivbot"
-KILLS = 16
+KILLS = 50
 TARGETS = ("entry.sent:1", "t1.filled:1", "stop.moved:1", "basis.leg:1", "stop.sent:2")
 START = Decimal(100_000)
 
 
-def test_a_paper_session_killed_16_times_agrees_with_its_exchange(synth_dir, tmp_path):
+def test_a_paper_session_killed_50_times_agrees_with_its_exchange(synth_dir, tmp_path):
     (tmp_path / "config.toml").write_text(
         f'[data]\ndir = "{synth_dir}"\n[paper]\ntime_scale = 1e9\nwarmup_bars = 170\n'
         '[metrics]\nenabled = false\n[operator]\nenabled = false\n'

@@ -214,13 +214,15 @@ async def run_paper(cfg: Config, data_dir: Path, max_ticks: int | None = None,
         runner.trading = True
         clock.pace(True)
         events = events[len(warm):]
-    # from here every tick's transaction holds the exchange's state and the time it is at:
-    # whenever the process dies, the database and the simulated exchange agree
-    runner.before_commit = lambda t: _keep(store, sim, t)
+    # from here every transaction that writes (a tick's end, an order's write-ahead) holds
+    # the exchange's state and the market time it is at: whenever the process dies, the
+    # database and the simulated exchange agree
+    store.on_commit = lambda: _keep(store, sim, runner.clock.now())
     try:
         await runner.run(events, max_ticks=max_ticks)
     finally:
         runner.store.flush()
+        store.on_commit = None
         _keep(store, sim, max(runner.clock.now(), sim.now))
         store.commit()
         await runner.save_positions()
