@@ -166,3 +166,24 @@ def test_a_port_in_use_is_one_line_and_exit_2(tmp_path, capsys, synth_dir):
         assert err.startswith(f"derivbot: {section}.port {port} on 127.0.0.1: ") and (
             "in use" in err), err
     taken.close()
+
+
+def test_a_stale_market_data_venue_is_named_on_the_page(tmp_path):
+    store = Store(tmp_path / "p.db")
+    store.set_meta("stale_venues", {"bybit": "unreachable (NetworkError) since "
+                                              "2025-02-03 06:00 UTC"})
+
+    async def go():
+        runner, base = await _page(store, None)
+        try:
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+                async with s.get(f"{base}/") as r:
+                    assert r.status == 200
+                async with s.get(f"{base}/live") as r:
+                    return await r.text()
+        finally:
+            await runner.cleanup()
+
+    page = run(go())
+    assert ('id="stale-bybit">market data from bybit is stale: unreachable (NetworkError) '
+            'since 2025-02-03 06:00 UTC') in page
