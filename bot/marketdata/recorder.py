@@ -72,9 +72,11 @@ class _File:
         self.last = -1
         if path.exists() and path.stat().st_size:
             self._repair()
-        else:
+        else:  # created whole (header and all) and moved into place: never seen empty
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(",".join(columns) + "\n")
+            tmp = path.with_suffix(".new")
+            tmp.write_text(",".join(columns) + "\n")
+            os.replace(tmp, path)
         with path.open() as f:
             self.columns = tuple(f.readline().strip().split(","))
 
