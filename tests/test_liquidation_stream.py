@@ -18,6 +18,7 @@ from bot.app.modes import build_markets, build_sim
 from bot.config import parse_config
 from bot.exchanges.localex import LocalExchange
 from bot.exchanges.localex.bybit import BybitVenue
+from bot.exchanges.localex.streams import OPEN
 from bot.marketdata import layout
 from bot.marketdata.history import History
 from bot.marketdata.layout import LIQUIDATION, LiquidationEvent
@@ -93,7 +94,10 @@ def test_prints_stream_into_the_recording_and_the_dashboard(tmp_path):
             while time.monotonic() < deadline and "binanceusdm ok" not in (
                     tmp_path / "record.log").read_text():
                 time.sleep(0.05)
-            time.sleep(1.0)  # the streams subscribe
+            while time.monotonic() < deadline and not all(  # both streams connected
+                    venues.sites[v][0].app[OPEN] for v in urls):
+                time.sleep(0.05)
+            time.sleep(0.5)  # ... and subscribed
             venues.at(tuple(urls), start + HOUR)  # an hour of prints goes out
             while time.monotonic() < deadline and not (all(
                     p.exists() and len(pd.read_csv(p)) == 12 for p in path.values())
