@@ -1,9 +1,17 @@
-"""Injected clocks: replay (instant), paced (faster than real time) and wall time."""
+"""Injected clocks: replay (instant), paced (faster than real time) and wall time; and
+how a time is written for a person."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
+
+
+def when(ms: int | None) -> str:
+    """A time as a person reads it, to the minute, in UTC ("" for none)."""
+    return "" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime(
+        "%Y-%m-%d %H:%M UTC")
 
 
 class ReplayClock:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.clock import when
 from bot.config import Config
-from bot.exchanges.ccxt.plane import MarketPlane, iso
+from bot.exchanges.ccxt.plane import MarketPlane
 from bot.exchanges.localex.bybit import BybitVenue
 from bot.exchanges.localex.okx import OkxVenue
 from bot.marketdata.layout import MarketData
@@ -27,7 +28,7 @@ DIALECTS = {"bybit": BybitVenue, "okx": OkxVenue}
 
 def health(plane: MarketPlane, recorder: Recorder) -> str:
     """One line: market time, rows written, and each venue's state."""
-    parts = [f"market {iso(plane.clock.now())}", f"{recorder.written:,} rows".replace(",", " ")]
+    parts = [f"market {when(plane.clock.now())}", f"{recorder.written:,} rows".replace(",", " ")]
     for name, st in plane.status().items():
         parts.append(f"{name} {'ok' if st['stale'] is None else 'stale: ' + st['stale']}")
     return " · ".join(parts)

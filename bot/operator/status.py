@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from rich.console import Console
 from rich.table import Table
 
+from bot.clock import when
 from state.store import Store
 
 
@@ -48,12 +48,6 @@ def collect(store: Store) -> dict:
         "funding": str(sum((t.funding for t in closed), zero)),
         "net_pnl": str(sum((t.realised - t.fees + t.funding for t in closed), zero)),
     }
-
-
-def when(ms: int | None) -> str:
-    """A time as a person reads it, to the minute, in UTC."""
-    return "" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime(
-        "%Y-%m-%d %H:%M UTC")
 
 
 def price(px: float, tick: Decimal | None) -> str:

@@ -14,12 +14,11 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import aiohttp
 from ccxt.base.errors import BaseError
 
-from bot.clock import VenueClock
+from bot.clock import VenueClock, when
 from bot.config import MarketDataConfig
 from bot.exchanges.ccxt.data import CcxtFeed
 from bot.exchanges.ccxt.gateway import CcxtGateway
@@ -32,12 +31,6 @@ from bot.markets import split_symbol
 from strategies.types import OptionsChain
 
 log = logging.getLogger("derivbot.marketdata")
-
-
-def iso(ms: int | None) -> str:
-    if ms is None:
-        return "never"
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def public_gateway(venue: str, local_url: str = "") -> CcxtGateway:
@@ -129,14 +122,14 @@ class MarketPlane:
         except (TimeoutError, BaseError, aiohttp.ClientError, OSError) as err:
             if v.stale is None or not v.stale.startswith("unreachable"):  # keep the first time
                 self._status(v, f"unreachable ({type(err).__name__}) since "
-                                f"{iso(self.clock.now())}")
+                                f"{when(self.clock.now())}")
             return []
         v.polled += 1
         v.polled_at = int(now)
         v.events += len(events)
         newest = v.feed.newest_bar()
         late = newest is not None and now - newest > self.cfg.stale_after_s * 1000
-        self._status(v, f"no new candle since {iso(newest)}" if late else None)
+        self._status(v, f"no new candle since {when(newest)}" if late else None)
         if self.metrics is not None and newest is not None:
             self.metrics.venue_age.labels(v.name).set(max(now - newest, 0) / 1000)
         return events
@@ -180,7 +173,7 @@ class MarketPlane:
             self.chains = await self.options.poll(self.clock.now())
         except (BaseError, aiohttp.ClientError, OSError, TimeoutError) as err:
             self.options.asked_at = self.clock.now()  # asked again at the next due time
-            why = f"unreachable ({type(err).__name__}) since {iso(self.clock.now())}"
+            why = f"unreachable ({type(err).__name__}) since {when(self.clock.now())}"
             if self.options_stale is None:
                 self.options_stale = why
                 log.warning("venue_stale", extra=kv(venue="deribit", why=why))
