@@ -15,6 +15,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -40,6 +41,7 @@ FILES = {
     "long_short.csv": (("timestamp", "ratio"), ()),
 }
 # Order of kinds that share one instant: prices first (they mark positions), then cash.
+# Events run by the instant they become known, then by kind (EVENT_ORDER below).
 CANDLE, SPOT, FUNDING, OI, LIQUIDATION, CANDLE_4H, LONG_SHORT = 0, 1, 2, 3, 4, 5, 6
 
 
@@ -102,6 +104,7 @@ class RatioEvent(NamedTuple):
 
 
 Event = CandleEvent | FundingEvent | OIEvent | LiquidationEvent | RatioEvent
+EVENT_ORDER = attrgetter("seen", "kind")  # the key events are ordered by
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -288,7 +291,7 @@ def _merge(tables: dict[tuple[str, str, str], pd.DataFrame], start: int | None
     (heapq.merge is stable). Lazy: memory holds one pending event per table, not the
     whole history."""
     streams = [_rows(ex, sym, name, df) for (ex, sym, name), df in sorted(tables.items())]
-    merged = heapq.merge(*streams, key=lambda e: (e.seen, e.kind))
+    merged = heapq.merge(*streams, key=EVENT_ORDER)
     if start is None:
         return merged
     return (e for e in merged if e.seen > start)

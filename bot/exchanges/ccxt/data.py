@@ -17,6 +17,7 @@ from bot.exchanges.ccxt.gateway import CcxtGateway
 from bot.logs import kv
 from bot.marketdata.layout import (
     CANDLE,
+    EVENT_ORDER,
     FUNDING,
     LONG_SHORT,
     OI,
@@ -257,7 +258,7 @@ class CcxtFeed:
                 age = (now - cursors[(CANDLE, sym)] - HOUR_MS) / 1000
                 self.metrics.data_age.labels(sym).set(max(age, 0))
         self.last = cursors
-        events.sort(key=lambda e: (e.seen, e.kind))
+        events.sort(key=EVENT_ORDER)
         return events
 
     def newest_bar(self) -> int | None:

@@ -10,23 +10,22 @@ Its cursors stay where they were, so the poll that reaches it again fetches the 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-
-import aiohttp
-from ccxt.base.errors import BaseError
 
 from bot.clock import VenueClock, when
 from bot.config import MarketDataConfig
 from bot.exchanges.ccxt.data import CcxtFeed
 from bot.exchanges.ccxt.gateway import CcxtGateway
 from bot.exchanges.ccxt.options import OptionsFeed
+from bot.exchanges.ccxt.requests import UNREACHABLE
 from bot.exchanges.ccxt.streams import LiquidationStream, streams_liquidations
 from bot.exchanges.localex import api_urls
 from bot.logs import kv
-from bot.marketdata.layout import Event
+from bot.marketdata.layout import EVENT_ORDER, Event
 from bot.markets import split_symbol
 from strategies.types import OptionsChain
 
@@ -52,12 +51,18 @@ def public_gateway(venue: str, local_url: str = "") -> CcxtGateway:
 
 
 @dataclass
-class VenueState:
+class Health:
+    """Whether a source is current: `stale` says why not (None: it is)."""
+
     name: str
-    feed: CcxtFeed
-    ready: bool = False  # its markets are loaded
     stale: str | None = "not polled yet"
     polled: int = 0  # successful polls
+
+
+@dataclass(kw_only=True)
+class VenueState(Health):
+    feed: CcxtFeed
+    ready: bool = False  # its markets are loaded
     events: int = 0
     stream: LiquidationStream | None = None  # its liquidation prints, when it streams them
     polled_at: int = 0  # the venue's time at its last successful poll
@@ -76,12 +81,12 @@ class MarketPlane:
         self.perps = symbols
         self.options = (OptionsFeed(symbols, cfg.local_urls.get("deribit", ""),
                                     cfg.options_every_s) if cfg.options else None)
-        self.options_stale: str | None = None
+        self.options_health = Health("deribit")
         self.chains: dict[str, OptionsChain] = {}
         self.shared: CcxtGateway | None = None  # the trading gateway, closed by its owner
         self._held: list[Event] = []  # arrived, beyond what every fresh venue has reached
-        self.venues = {name: VenueState(name, CcxtFeed(gw, (), cfg.poll_s, cfg.history_bars,
-                                                       None))
+        self.venues = {name: VenueState(name, feed=CcxtFeed(gw, (), cfg.poll_s,
+                                                            cfg.history_bars, None))
                        for name, gw in gateways.items()}
 
     @classmethod
@@ -119,10 +124,8 @@ class MarketPlane:
             events = await v.feed.poll(int(now))
             if v.stream is not None:
                 events += v.stream.drain()
-        except (TimeoutError, BaseError, aiohttp.ClientError, OSError) as err:
-            if v.stale is None or not v.stale.startswith("unreachable"):  # keep the first time
-                self._status(v, f"unreachable ({type(err).__name__}) since "
-                                f"{when(self.clock.now())}")
+        except UNREACHABLE as err:
+            self._unreachable(v, err)
             return []
         v.polled += 1
         v.polled_at = int(now)
@@ -134,7 +137,12 @@ class MarketPlane:
             self.metrics.venue_age.labels(v.name).set(max(now - newest, 0) / 1000)
         return events
 
-    def _status(self, v: VenueState, why: str | None) -> None:
+    def _unreachable(self, v: Health, err: Exception) -> None:
+        if v.stale is None or not v.stale.startswith("unreachable"):  # keep the first time
+            self._status(v, f"unreachable ({type(err).__name__}) since "
+                            f"{when(self.clock.now())}")
+
+    def _status(self, v: Health, why: str | None) -> None:
         if why == v.stale:
             return
         if why is None:
@@ -156,10 +164,10 @@ class MarketPlane:
         batches = await asyncio.gather(*(self._poll_venue(v) for v in self.venues.values()))
         if self.options is not None and self.options.due(self.clock.now()):
             await self._poll_options()
-        arrived = [e for b in batches for e in b]
+        arrived = sorted((e for b in batches for e in b), key=EVENT_ORDER)
         if arrived and self.record is not None:
-            self.record(sorted(arrived, key=lambda e: (e.seen, e.kind)))
-        held = sorted(self._held + arrived, key=lambda e: (e.seen, e.kind))
+            self.record(arrived)
+        held = list(heapq.merge(self._held, arrived, key=EVENT_ORDER))
         fresh = [v.polled_at for v in self.venues.values() if v.stale is None]
         horizon = min(fresh) if fresh else max((e.seen for e in held), default=0)
         cut = next((i for i, e in enumerate(held) if e.seen > horizon), len(held))
@@ -171,20 +179,12 @@ class MarketPlane:
         abstains saying so) until a read succeeds."""
         try:
             self.chains = await self.options.poll(self.clock.now())
-        except (BaseError, aiohttp.ClientError, OSError, TimeoutError) as err:
+        except UNREACHABLE as err:
             self.options.asked_at = self.clock.now()  # asked again at the next due time
-            why = f"unreachable ({type(err).__name__}) since {when(self.clock.now())}"
-            if self.options_stale is None:
-                self.options_stale = why
-                log.warning("venue_stale", extra=kv(venue="deribit", why=why))
-                if self.on_status is not None:
-                    self.on_status("deribit", why)
+            self._unreachable(self.options_health, err)
             return
-        if self.options_stale is not None:
-            self.options_stale = None
-            log.info("venue_back", extra=kv(venue="deribit"))
-            if self.on_status is not None:
-                self.on_status("deribit", None)
+        self.options_health.polled += 1
+        self._status(self.options_health, None)
         if self.on_options is not None:
             for symbol, chain in self.chains.items():
                 self.on_options(symbol, chain)
@@ -196,7 +196,8 @@ class MarketPlane:
                    "liquidations": None if v.stream is None else v.stream.received}
                for n, v in self.venues.items()}
         if self.options is not None:
-            out["deribit"] = {"stale": self.options_stale, "chains": sorted(self.chains)}
+            out["deribit"] = {"stale": self.options_health.stale, "polls":
+                              self.options_health.polled, "chains": sorted(self.chains)}
         return out
 
     async def stream(self) -> AsyncIterator[list[Event]]:

@@ -16,14 +16,18 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 
+import aiohttp
 import ccxt.async_support as ccxt
 from asyncio_throttle import Throttler
-from ccxt.base.errors import NetworkError
+from ccxt.base.errors import BaseError, NetworkError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity import wait_exponential_jitter as backoff
 
 from bot.exchanges.ccxt.profiles import Profile
 
+# what a venue that cannot be read raises: ccxt's errors, and aiohttp's and the socket's
+# beneath a stream
+UNREACHABLE = (BaseError, aiohttp.ClientError, OSError, TimeoutError)
 CODE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
 IN_FLIGHT = 8
 

@@ -9,10 +9,8 @@ import asyncio
 import logging
 import math
 
-import aiohttp
-from ccxt.base.errors import BaseError
-
 from bot.exchanges.ccxt.gateway import CcxtGateway
+from bot.exchanges.ccxt.requests import UNREACHABLE
 from bot.logs import kv
 from bot.marketdata.layout import LIQUIDATION, LiquidationEvent
 
@@ -56,7 +54,7 @@ class LiquidationStream:
         while True:
             try:
                 prints = await self._watch(symbols)
-            except (BaseError, aiohttp.ClientError, OSError, TimeoutError) as err:
+            except UNREACHABLE as err:
                 self.connected = False
                 log.warning("liquidation_stream_down", extra=kv(
                     venue=self.gw.name, error=repr(err)[:200], retry_s=wait))
