@@ -77,7 +77,7 @@ def test_live_feed_polls_closed_candles_funding_oi_and_tracks_staleness(synth_di
         now = first_ts + 50 * 3_600_000
         local.advance(now)
         metrics = Metrics()
-        feed = CcxtFeed(gw, (BTC,), poll_s=0.01, history_bars=100, metrics=metrics)
+        feed = CcxtFeed(gw, (BTC,), history_bars=100, metrics=metrics)
         feed._now = lambda: now
         try:
             events = await feed.poll()
@@ -154,7 +154,7 @@ def test_a_four_hour_funding_market_is_read_with_its_interval(synth_dir, tmp_pat
         first = int(data.tables[("binanceusdm", BTC, "funding.csv")]["timestamp"][0])
         now = first + 60 * 3_600_000
         local.advance(now)
-        feed = CcxtFeed(gw, (BTC,), poll_s=0.01, history_bars=100)
+        feed = CcxtFeed(gw, (BTC,), history_bars=100)
         feed._now = lambda: now
         try:
             events = await feed.poll()

@@ -244,6 +244,14 @@ def funding_interval_hours(ts: np.ndarray) -> float:
     return float(np.median(np.diff(ts))) / HOUR_MS
 
 
+def stated_interval(funding: pd.DataFrame) -> float:
+    """A funding table's interval in hours: its last print's `interval_hours`, else the
+    median spacing of its prints."""
+    if "interval_hours" in funding and len(funding):
+        return float(funding["interval_hours"].iloc[-1])
+    return funding_interval_hours(funding["timestamp"].to_numpy())
+
+
 CHUNK = 4096  # rows turned into Python values at a time (not a whole table's worth)
 
 

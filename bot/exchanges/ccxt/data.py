@@ -3,11 +3,10 @@ polled live feed of closed candles, funding and open interest with staleness tra
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -105,19 +104,23 @@ class MarketFetcher:
                       if r.get("longShortRatio"))
 
 
-async def _pages(fetch: Callable, symbol: str, since: int, until: int,
-                 progress: Callable[[int], None] | None) -> list:
+async def pages(fetch: Callable, symbol: str, since: int, until: int, hop: int,
+                closed: bool = False, progress: Callable[[int], None] | None = None) -> list:
+    """Every row from `since` to before `until` (a bar only once it has closed by then),
+    page after page, oldest first. An empty page moves on by `hop` ms, not to the end:
+    some venues answer per window (Bybit, OKX), and an empty window is not the last."""
     out: list = []
     cursor = since
     while cursor < until:
-        page = [r for r in await fetch(symbol, cursor) if r[0] < until]
-        page = [r for r in page if not out or r[0] > out[-1][0]]
-        if not page:
-            break
-        out.extend(page)
-        cursor = page[-1][0] + 1
-        if progress is not None:
-            progress(page[-1][0])
+        page = [r for r in await fetch(symbol, cursor)
+                if r[0] >= cursor and r[0] + (HOUR_MS if closed else 0) < until]
+        if page:
+            out.extend(page)
+            cursor = page[-1][0] + 1
+            if progress is not None:
+                progress(page[-1][0])
+        else:
+            cursor += hop
     return out
 
 
@@ -149,18 +152,19 @@ async def fetch_history(gw: CcxtGateway, symbol: str, since: int, until: int, ou
     folder = out / gw.name / symbol_dir(symbol)
     folder.mkdir(parents=True, exist_ok=True)
     f = MarketFetcher(gw)
+    candles, funding, oi, _ = f.limits  # rows a page
     jobs = (
-        ("candles_1h.csv", f.candles,
+        ("candles_1h.csv", f.candles, candles,
          ["timestamp", "open", "high", "low", "close", "volume", "taker_buy_volume"]),
-        ("funding.csv", f.funding, ["timestamp", "rate"]),  # + interval_hours, below
-        ("open_interest.csv", f.open_interest,
+        ("funding.csv", f.funding, funding, ["timestamp", "rate"]),  # + interval_hours
+        ("open_interest.csv", f.open_interest, oi,
          ["timestamp", "open_interest", "open_interest_value"]),
     )
-    for name, fetch, cols in jobs:
+    for name, fetch, limit, cols in jobs:
         path = folder / name
         start, old = _resume_from(path, since)
-        rows = await _pages(fetch, symbol, start, until, progress if name.startswith("c")
-                            else None)
+        rows = await pages(fetch, symbol, start, until, limit * HOUR_MS,
+                           progress=progress if name.startswith("c") else None)
         new = pd.DataFrame(rows, columns=cols)
         if name == "funding.csv":
             before = [] if old is None else old["timestamp"].tolist()[-1:]
@@ -178,11 +182,12 @@ async def fetch_history(gw: CcxtGateway, symbol: str, since: int, until: int, ou
 
 
 class CcxtFeed:
-    """Closed 1 h candles, funding prints and OI from the exchange, polled on a schedule."""
+    """One venue's closed 1 h candles, funding prints, OI and long/short ratio: what became
+    known since the last poll (the market-data plane polls it on a schedule)."""
 
-    def __init__(self, gw: CcxtGateway, symbols: tuple[str, ...], poll_s: float = 30.0,
-                 history_bars: int = 720, metrics=None) -> None:
-        self.gw, self.symbols, self.poll_s = gw, symbols, poll_s
+    def __init__(self, gw: CcxtGateway, symbols: tuple[str, ...], history_bars: int = 720,
+                 metrics=None) -> None:
+        self.gw, self.symbols = gw, symbols
         self.history_bars = history_bars
         self.fetch = MarketFetcher(gw)
         self.metrics = metrics
@@ -195,19 +200,8 @@ class CcxtFeed:
 
     async def _rows(self, fetch: Callable, symbol: str, since: int, now: int, limit: int,
                     closed: bool = False) -> list:
-        """Every row from `since` to `now`, page after page (a bar once it has closed). An
-        empty page moves on by a page's window of hours: some venues answer per window."""
-        out: list = []
-        cursor = since
-        while cursor <= now:
-            page = [r for r in await fetch(symbol, cursor)
-                    if r[0] >= cursor and (not closed or r[0] + HOUR_MS <= now)]
-            if page:
-                out.extend(page)
-                cursor = page[-1][0] + 1
-            else:
-                cursor += limit * HOUR_MS
-        return out
+        """Every row from `since` to `now` (pages of `limit` hours when a venue windows)."""
+        return await pages(fetch, symbol, since, now + 1, limit * HOUR_MS, closed)
 
     async def poll(self, now: int | None = None) -> list[Event]:
         """Everything that became known since the last poll (by `now`, the venue's time),
@@ -274,8 +268,3 @@ class CcxtFeed:
             self.intervals[symbol] = (now, hours)
         return hours
 
-    async def stream(self) -> AsyncIterator[list[Event]]:
-        """Every poll, even an empty one: the loop also has approvals to look at."""
-        while True:
-            yield await self.poll()
-            await asyncio.sleep(self.poll_s)

@@ -85,8 +85,7 @@ class MarketPlane:
         self.chains: dict[str, OptionsChain] = {}
         self.shared: CcxtGateway | None = None  # the trading gateway, closed by its owner
         self._held: list[Event] = []  # arrived, beyond what every fresh venue has reached
-        self.venues = {name: VenueState(name, feed=CcxtFeed(gw, (), cfg.poll_s,
-                                                            cfg.history_bars, None))
+        self.venues = {name: VenueState(name, feed=CcxtFeed(gw, (), cfg.history_bars))
                        for name, gw in gateways.items()}
 
     @classmethod

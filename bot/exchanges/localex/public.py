@@ -7,6 +7,7 @@ from aiohttp import web
 from ccxt.base.errors import BaseError
 
 from bot.exchanges.localex import dialect
+from bot.marketdata.layout import stated_interval
 from bot.markets import Market
 
 PARAMS = web.RequestKey("params", dict)
@@ -135,8 +136,7 @@ class PublicRoutes:
                 (self.venue, m.symbol, "funding.csv"))
             if df is None or len(df) < 2:
                 continue
-            hours = (float(df["interval_hours"].iloc[-1]) if "interval_hours" in df
-                     else float(df["timestamp"].diff().median()) / 3_600_000)
+            hours = stated_interval(df)
             if hours != 8:
                 out.append({"symbol": dialect.market_id(m), "adjustedFundingRateCap": "0.02500000",
                             "adjustedFundingRateFloor": "-0.02500000",

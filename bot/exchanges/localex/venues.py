@@ -4,7 +4,6 @@ it over HTTP. Market time moves by POST /sim/advance; nothing after it is shown.
 
 from __future__ import annotations
 
-import json
 import math
 from decimal import Decimal
 
@@ -12,7 +11,7 @@ import pandas as pd
 from aiohttp import web
 
 from bot.exchanges.localex.streams import track
-from bot.marketdata.layout import MarketData
+from bot.marketdata.layout import MarketData, stated_interval
 from bot.markets import Market, split_symbol
 from strategies.types import HOUR_MS
 
@@ -59,12 +58,7 @@ class DataVenue:
 
     def interval_hours(self, symbol: str) -> float:
         df = self.table(symbol, "funding.csv")
-        if df is None or df.empty:
-            return 8.0
-        if "interval_hours" in df:
-            return float(df["interval_hours"].iloc[-1])
-        gaps = df["timestamp"].diff().dropna()
-        return float(gaps.median()) / HOUR_MS if len(gaps) else 8.0
+        return 8.0 if df is None or df.empty else stated_interval(df)
 
     def routes(self, r: web.UrlDispatcher) -> None:
         raise NotImplementedError
@@ -119,7 +113,3 @@ def arg(params, name: str, default: int | None = None) -> int | None:
         return int(value)
     except ValueError:
         raise VenueError(None, f"{name} must be an integer") from None
-
-
-def dumps(obj) -> str:
-    return json.dumps(obj, separators=(",", ":"))
