@@ -10,11 +10,10 @@ import os
 import signal
 from pathlib import Path
 
-from aiohttp import web
-
 from bot.clock import when
 from bot.config import Config
 from bot.exchanges.ccxt.plane import MarketPlane
+from bot.exchanges.localex import start as serve
 from bot.exchanges.localex.bybit import BybitVenue
 from bot.exchanges.localex.okx import OkxVenue
 from bot.marketdata.layout import MarketData
@@ -70,14 +69,9 @@ async def record(cfg: Config, venues: tuple[str, ...], symbols: tuple[str, ...],
 async def serve_venue(dialect: str, data: MarketData, markets: dict[str, Market], port: int,
                       start: int) -> None:
     """A venue's public market data in its own dialect on 127.0.0.1 until stopped."""
-    venue = DIALECTS[dialect](data, markets, start)
-    runner = web.AppRunner(venue.app(), handle_signals=False, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    bound = site._server.sockets[0].getsockname()[1]
-    print(f"local {dialect} market data on http://127.0.0.1:{bound}; market time advances by "
-          f"POST http://127.0.0.1:{bound}/sim/advance", flush=True)
+    runner, base = await serve(DIALECTS[dialect](data, markets, start), port=port)
+    print(f"local {dialect} market data on {base}; market time advances by "
+          f"POST {base}/sim/advance", flush=True)
     try:
         await asyncio.Event().wait()
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.exchanges.localex.server import LocalExchange
+from bot.exchanges.localex.venues import MarketTime
 
 API_KEYS = ("fapiPublic", "fapiPublicV2", "fapiPublicV3", "fapiPrivate", "fapiPrivateV2",
             "fapiPrivateV3", "fapiData", "public", "private", "sapi")
@@ -21,9 +22,10 @@ def api_urls(base: str) -> dict[str, str]:
     }
 
 
-async def start(exchange: LocalExchange, host: str = "127.0.0.1", port: int = 0
+async def start(exchange: LocalExchange | MarketTime, host: str = "127.0.0.1", port: int = 0
                 ) -> tuple[web.AppRunner, str]:
-    """Serve on host:port (0: any free port); returns the runner and the base url."""
+    """Serve a local exchange or venue on host:port (0: any free port); returns the runner
+    and the base url."""
     runner = web.AppRunner(exchange.app(), handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

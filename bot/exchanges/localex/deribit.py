@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from bot.exchanges.localex.venues import plain
+from bot.exchanges.localex.venues import MarketTime, plain
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ def instrument_name(x: Listed) -> str:
     return f"{x.currency}-{day}-{plain(x.strike)}-{'C' if x.kind == 'call' else 'P'}"
 
 
-class DeribitVenue:
+class DeribitVenue(MarketTime):
     def __init__(self, chain: list[Listed], now: int = 0) -> None:
         self.chain, self.now = chain, now
 
@@ -75,10 +75,6 @@ class DeribitVenue:
                              "min_confirmations": 1, "min_withdrawal_fee": 0.0001,
                              "withdrawal_fee": 0.0001, "coin_type": "BITCOIN"}
                             for c in sorted({x.currency for x in self.chain})])
-
-    async def sim_advance(self, request: web.Request) -> web.Response:
-        self.now = max(self.now, int((await request.json())["until"]))
-        return web.json_response({"now": self.now})
 
     def app(self) -> web.Application:
         app = web.Application()

@@ -34,7 +34,18 @@ def plain(x: float | Decimal) -> str:
     return format(Decimal(str(x)).normalize(), "f")
 
 
-class DataVenue:
+class MarketTime:
+    """A local venue's market time `now`, moved forward by POST /sim/advance {"until": ms}."""
+
+    now = 0
+
+    async def sim_advance(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.now = max(self.now, int(body["until"]))
+        return web.json_response({"now": self.now})
+
+
+class DataVenue(MarketTime):
     """One venue's public data at market time `now`. Subclasses give the dialect."""
 
     name = ""
@@ -68,11 +79,6 @@ class DataVenue:
 
     def refuse(self, err: VenueError) -> web.Response:
         raise NotImplementedError
-
-    async def sim_advance(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.now = max(self.now, int(body["until"]))
-        return web.json_response({"now": self.now})
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
