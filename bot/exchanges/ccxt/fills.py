@@ -6,16 +6,10 @@ the orders the gateway has seen, and a liquidation is an order in /fapi/v1/force
 
 from __future__ import annotations
 
-from decimal import Decimal
-
+from bot.exchanges.ccxt.decimals import ZERO, dec
 from bot.types import Fill
 
-ZERO = Decimal(0)
 FORCED = ("autoclose", "adl_autoclose")
-
-
-def _dec(x) -> Decimal | None:
-    return None if x is None or x == "" else Decimal(str(x))
 
 
 async def forced_orders(gw, symbol: str, since: int | None) -> set[str]:
@@ -47,10 +41,10 @@ async def new_fills(gw) -> list[Fill]:
             cid = _client_id(gw, t)
             liquidation = (bool(info.get("liquidation")) or cid.startswith(FORCED)
                            or str(t.get("order")) in forced)
-            fee = _dec(info.get(gw.profile.fee_field)) if gw.profile.fee_field else None
+            fee = dec(info.get(gw.profile.fee_field)) if gw.profile.fee_field else None
             out.append(Fill("" if liquidation else cid, str(t.get("order")), sym,
-                            t.get("side") or "", _dec(info.get("qty")) or _dec(t["amount"]),
-                            _dec(info.get("price")) or _dec(t["price"]),
+                            t.get("side") or "", dec(info.get("qty")) or dec(t["amount"]),
+                            dec(info.get("price")) or dec(t["price"]),
                             fee if fee is not None else ZERO, int(t.get("timestamp") or 0),
                             liquidation, tid))
     return out

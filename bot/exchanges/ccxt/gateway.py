@@ -24,6 +24,7 @@ from ccxt.base.errors import (
     RateLimitExceeded,
 )
 
+from bot.exchanges.ccxt.decimals import ZERO, dec
 from bot.exchanges.ccxt.fills import new_fills
 from bot.exchanges.ccxt.profiles import PROFILES, Profile
 from bot.exchanges.ccxt.requests import Requests
@@ -47,11 +48,6 @@ log = logging.getLogger("derivbot.ccxt")
 STATUS = {"open": OrderStatus.OPEN, "closed": OrderStatus.CLOSED,
           "canceled": OrderStatus.CANCELED, "expired": OrderStatus.EXPIRED,
           "rejected": OrderStatus.REJECTED}
-ZERO = Decimal(0)
-
-
-def _dec(x: Any) -> Decimal | None:
-    return None if x is None or x == "" else Decimal(str(x))
 
 
 class CcxtGateway:
@@ -106,10 +102,10 @@ class CcxtGateway:
                 continue
             if not (m.get("swap") and m.get("linear")) and not m.get("spot"):
                 continue
-            step = _dec(m["precision"]["amount"]) or Decimal("0.001")
-            tick = _dec(m["precision"]["price"]) or Decimal("0.01")
-            min_amount = _dec(m["limits"]["amount"]["min"]) or step
-            min_cost = _dec(m["limits"]["cost"]["min"]) or Decimal(5)
+            step = dec(m["precision"]["amount"]) or Decimal("0.001")
+            tick = dec(m["precision"]["price"]) or Decimal("0.01")
+            min_amount = dec(m["limits"]["amount"]["min"]) or step
+            min_cost = dec(m["limits"]["cost"]["min"]) or Decimal(5)
             max_lev = (m.get("limits", {}).get("leverage", {}) or {}).get("max") or 125
             out[sym] = Market(sym, m["base"], m["quote"], bool(m.get("spot")), step, tick,
                               min_amount, min_cost, float(max_lev),
@@ -247,20 +243,20 @@ class CcxtGateway:
         out = []
         for p in rows:
             info = p.get("info", {})
-            amt = _dec(info.get("positionAmt")) if "positionAmt" in info else None
+            amt = dec(info.get("positionAmt")) if "positionAmt" in info else None
             if amt is None:
-                contracts = _dec(p.get("contracts")) or ZERO
+                contracts = dec(p.get("contracts")) or ZERO
                 amt = contracts if p.get("side") != "short" else -contracts
             if amt == 0:
                 continue
             self.traded.add(p["symbol"])  # a position pays funding: follow it
-            out.append(Position(p["symbol"], amt, _dec(info.get("entryPrice") or p["entryPrice"]),
+            out.append(Position(p["symbol"], amt, dec(info.get("entryPrice") or p["entryPrice"]),
                                 # posted margin (Binance's isolatedMargin adds the unrealised)
-                                _dec(info.get("isolatedWallet") or p.get("initialMargin"))
+                                dec(info.get("isolatedWallet") or p.get("initialMargin"))
                                 or ZERO,
                                 float(p.get("leverage") or 1),
-                                _dec(info.get("liquidationPrice") or p.get("liquidationPrice")),
-                                _dec(info.get("unRealizedProfit") or p.get("unrealizedPnl"))
+                                dec(info.get("liquidationPrice") or p.get("liquidationPrice")),
+                                dec(info.get("unRealizedProfit") or p.get("unrealizedPnl"))
                                 or ZERO))
         return out
 
@@ -268,15 +264,15 @@ class CcxtGateway:
         raw = await self.call("balance", self.ex.fetch_balance)
         info = raw.get("info", {})
         quote = "USDT"
-        wallet = _dec(info.get("totalWalletBalance")) or _dec(raw[quote]["total"]) or ZERO
-        equity = _dec(info.get("totalMarginBalance")) or wallet
-        available = _dec(info.get("availableBalance")) or _dec(raw[quote]["free"]) or ZERO
+        wallet = dec(info.get("totalWalletBalance")) or dec(raw[quote]["total"]) or ZERO
+        equity = dec(info.get("totalMarginBalance")) or wallet
+        available = dec(info.get("availableBalance")) or dec(raw[quote]["free"]) or ZERO
         held: dict[str, Decimal] = {}
         if self.spot:
             raw_spot = await self.call("spot_balance", self.ex.fetch_balance,
                                         {"type": "spot", "subType": "spot"})  # not linear
             for row in (raw_spot.get("info") or {}).get("balances", []):
-                amount = (_dec(row.get("free")) or ZERO) + (_dec(row.get("locked")) or ZERO)
+                amount = (dec(row.get("free")) or ZERO) + (dec(row.get("locked")) or ZERO)
                 if amount:
                     held[row["asset"]] = amount
         return Balance(wallet, equity, available, held)
@@ -335,8 +331,8 @@ class CcxtGateway:
             OrderType.LIMIT if raw.get("type") == "limit" else OrderType.MARKET)
         status = STATUS.get(raw.get("status"), OrderStatus.OPEN)
         oid = str(raw.get("id"))
-        filled = _dec(info.get(self.profile.filled_field)) if self.profile.filled_field else None
-        average = _dec(info.get(self.profile.average_field)) if self.profile.average_field \
+        filled = dec(info.get(self.profile.filled_field)) if self.profile.filled_field else None
+        average = dec(info.get(self.profile.average_field)) if self.profile.average_field \
             else None
         fill_id = oid
         self.client_ids[oid] = client_id  # the exchange's trade rows name the order, not us
@@ -345,24 +341,24 @@ class CcxtGateway:
         if kind is OrderType.STOP_MARKET and actual:
             filled_raw = await self.call("fetch_order", self.ex.fetch_order, str(actual), symbol)
             ainfo = filled_raw.get("info", {})
-            filled = _dec(ainfo.get(self.profile.filled_field)) or _dec(filled_raw.get("filled"))
-            average = _dec(ainfo.get(self.profile.average_field)) or _dec(
+            filled = dec(ainfo.get(self.profile.filled_field)) or dec(filled_raw.get("filled"))
+            average = dec(ainfo.get(self.profile.average_field)) or dec(
                 filled_raw.get("average"))
             fill_id = str(actual)
             self.client_ids[fill_id] = client_id
             status = STATUS.get(filled_raw.get("status"), status)  # filled whole or in part
         if filled is None:
-            filled = _dec(raw.get("filled")) or ZERO
-        quote_filled = _dec(info.get("cummulativeQuoteQty"))  # spot: exact, no avgPrice
+            filled = dec(raw.get("filled")) or ZERO
+        quote_filled = dec(info.get("cummulativeQuoteQty"))  # spot: exact, no avgPrice
         if (average is None or average == 0) and quote_filled and filled:
             average = quote_filled / filled
         if average is None or average == 0:
-            average = _dec(raw.get("average")) if filled else None
+            average = dec(raw.get("average")) if filled else None
         fee = await self._fees(symbol, fill_id) if fees and filled else ZERO
-        amount = _dec(info.get("origQty") or info.get("quantity")) or _dec(raw.get("amount"))
+        amount = dec(info.get("origQty") or info.get("quantity")) or dec(raw.get("amount"))
         return OrderState(client_id, oid, symbol, raw.get("side") or "", kind, amount,
-                          _dec(raw.get("price")) if kind is OrderType.LIMIT else None,
-                          _dec(raw.get("triggerPrice")), bool(raw.get("reduceOnly")), status,
+                          dec(raw.get("price")) if kind is OrderType.LIMIT else None,
+                          dec(raw.get("triggerPrice")), bool(raw.get("reduceOnly")), status,
                           filled, average if filled else None, fee,
                           int(raw.get("lastUpdateTimestamp") or raw.get("timestamp") or 0))
 
@@ -377,12 +373,12 @@ class CcxtGateway:
         for t in trades:
             info = t.get("info", {})
             raw = info.get(self.profile.fee_field) if self.profile.fee_field else None
-            fee = _dec(raw) if raw is not None else _dec((t.get("fee") or {}).get("cost")) \
+            fee = dec(raw) if raw is not None else dec((t.get("fee") or {}).get("cost")) \
                 or ZERO
             asset = info.get("commissionAsset") or (t.get("fee") or {}).get("currency")
             if market is not None and asset and asset != market.quote:
                 if asset == market.base:
-                    fee *= _dec(info.get("price")) or _dec(t.get("price")) or ZERO
+                    fee *= dec(info.get("price")) or dec(t.get("price")) or ZERO
                 else:
                     log.warning(
                         "fee_in_other_asset", extra=kv(order=order_id, asset=asset, fee=fee)
@@ -403,7 +399,7 @@ class CcxtGateway:
             rows = await self.call("funding_history", self.ex.fetch_funding_history, sym,
                                     self._funding_since.get(sym), 1000)
             for r in rows:
-                amount = _dec((r.get("info") or {}).get("income")) or _dec(r.get("amount"))
+                amount = dec((r.get("info") or {}).get("income")) or dec(r.get("amount"))
                 ts = int(r["timestamp"])
                 out.append(FundingPayment(sym, ts, 0.0, ZERO, amount))
                 self._funding_since[sym] = max(self._funding_since.get(sym, 0), ts + 1)
