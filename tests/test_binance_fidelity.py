@@ -24,9 +24,9 @@ def test_fills_are_matched_by_order_id_and_a_liquidation_by_force_orders():
             await v.gw.create_order(OrderRequest("dbot-000001-stop-0", BTC, "sell",
                                                  OrderType.STOP_MARKET, D(1),
                                                  stop_price=D(40000), reduce_only=True))
-            await v.gw.poll_events()
+            events = await v.gw.poll_events()  # the entry's fill, read once it filled
             v.candle(BTC, T0 + HOUR, 50_000, 50_100, 43_000, 43_500)  # liquidated at 45 200
-            events = await v.gw.poll_events()
+            events += await v.gw.poll_events()
             return events, v.local.trades, v.local.force_orders
 
     events, rows, forced = run(go())

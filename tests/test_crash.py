@@ -94,3 +94,8 @@ def test_sigkill_at_50_points_then_every_invariant_holds(synth_dir, tmp_path):
     booked = sum((t.realised - t.fees + t.funding for t in trades.values()), Decimal(0))
     assert Decimal(ex["futures_pnl"]) == booked + sum(
         (b.perp_realised - b.perp_fees + b.funding for b in baskets.values()), Decimal(0))
+    # every perp fill the exchange made is stored once, basis legs' and liquidations' too
+    stored = [f.fill_id for f in store.fills()]
+    assert len(stored) == len(set(stored)), "a fill was stored twice"
+    made = {str(t["id"]) for t in ex["trades"]}
+    assert set(stored) == made, (len(made - set(stored)), len(set(stored) - made))

@@ -92,6 +92,7 @@ class CcxtGateway:
         self._order_trade_rank: dict[str, int] = {}
         self._funding_since: dict[str, int] = {}
         self._funding_due = True  # a start asks once: payments made while the bot was down
+        self._fills_due = True  # and the fills of orders that filled while it was down
 
     # ---- the Gateway interface ---------------------------------------------------------
     async def load_markets(self) -> dict[str, Market]:
@@ -111,6 +112,8 @@ class CcxtGateway:
                               min_amount, min_cost, float(max_lev),
                               taker_fee=float(m.get("taker") or 0.0005))
         self.markets = await self._with_brackets(out)
+        if self.symbols:  # a start reads their fills: one may have come while the bot was down
+            self.traded |= {s for s, m in out.items() if not m.spot}
         return self.markets
 
     async def _with_brackets(self, markets: dict[str, Market]) -> dict[str, Market]:
@@ -168,6 +171,7 @@ class CcxtGateway:
             "create_order", lambda n: self._submit(req, ccxt_type, price, params, n))
         if state.status is OrderStatus.OPEN or state.filled > 0:
             self.watch[req.client_id] = state
+        self._fills_due |= state.filled > 0
         return state
 
     async def _submit(self, req: OrderRequest, ccxt_type: str, price: float | None,
@@ -223,6 +227,9 @@ class CcxtGateway:
         if state.status is OrderStatus.OPEN and parse_client_id(client_id) is not None:
             self.watch[client_id] = state  # an order of ours found working (e.g. at restart)
             self.traded.add(symbol)
+        if state.filled > 0:  # a fill of any order of ours (a basis leg too) is stored
+            self.traded.add(symbol)
+            self._fills_due = True
         return state
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[OrderState]:
@@ -297,8 +304,9 @@ class CcxtGateway:
                 else:
                     self.watch.pop(cid, None)
         events: list[GatewayEvent] = [st for _, st in sorted(changed, key=lambda x: x[0])]
-        if changed:  # fills (and a liquidation, which expires the reduce-only orders)
+        if changed or self._fills_due:  # fills (a liquidation expires the reduce-only orders)
             events += await self._new_fills()
+            self._fills_due = False
         if self._funding_due:
             self._funding_due = False
             events += await self._funding()
