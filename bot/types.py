@@ -101,6 +101,7 @@ class Position:
     leverage: float
     liquidation_price: Decimal | None
     unrealised: Decimal = Decimal(0)
+    margin_mode: str = "isolated"  # or "cross"
 
 
 @dataclass(frozen=True, slots=True)

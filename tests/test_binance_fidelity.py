@@ -10,8 +10,8 @@ from tests.helpers import BTC, HOUR, T0, run, sim
 from tests.venues import venue
 
 BINANCE_TRADE_FIELDS = {"symbol", "id", "orderId", "side", "price", "qty", "realizedPnl",
-                        "quoteQty", "commission", "commissionAsset", "time", "positionSide",
-                        "buyer", "maker"}  # GET /fapi/v1/userTrades, field for field
+                        "marginAsset", "quoteQty", "commission", "commissionAsset", "time",
+                        "positionSide", "buyer", "maker"}  # GET /fapi/v1/userTrades
 
 
 def test_fills_are_matched_by_order_id_and_a_liquidation_by_force_orders():

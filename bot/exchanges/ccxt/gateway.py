@@ -91,6 +91,7 @@ class CcxtGateway:
         self._trades_since: dict[str, int] = {}
         self._order_trade_rank: dict[str, int] = {}
         self._funding_since: dict[str, int] = {}
+        self._leverages: dict[str, tuple[float | None, str | None]] | None = None
         self._funding_due = True  # a start asks once: payments made while the bot was down
         self._fills_due = True  # and the fills of orders that filled while it was down
 
@@ -142,6 +143,7 @@ class CcxtGateway:
         return out
 
     async def set_leverage(self, symbol: str, leverage: float) -> None:
+        self._leverages = None
         await self.call("leverage", self.ex.set_leverage, int(leverage), symbol)
         try:
             await self.call("margin_mode", self.ex.set_margin_mode, "isolated", symbol)
@@ -257,15 +259,29 @@ class CcxtGateway:
             if amt == 0:
                 continue
             self.traded.add(p["symbol"])  # a position pays funding: follow it
+            leverage, mode = p.get("leverage"), p.get("marginMode")
+            if leverage is None:  # Binance's v3 position rows carry neither: symbolConfig does
+                leverage, mode = (await self._settings()).get(p["symbol"], (None, mode))
             out.append(Position(p["symbol"], amt, dec(info.get("entryPrice") or p["entryPrice"]),
                                 # posted margin (Binance's isolatedMargin adds the unrealised)
                                 dec(info.get("isolatedWallet") or p.get("initialMargin"))
                                 or ZERO,
-                                float(p.get("leverage") or 1),
+                                float(leverage or 1),
                                 dec(info.get("liquidationPrice") or p.get("liquidationPrice")),
-                                dec(info.get("unRealizedProfit") or p.get("unrealizedPnl"))
-                                or ZERO))
+                                dec(p.get("unrealizedPnl")) or ZERO, mode or "isolated"))
         return out
+
+    async def _settings(self) -> dict[str, tuple[float | None, str | None]]:
+        """Each perp's leverage and margin mode as the exchange holds them (Binance's
+        /fapi/v1/symbolConfig), read once and again after set_leverage changed them."""
+        if self._leverages is None:
+            self._leverages = {}
+            if self.ex.has.get("fetchLeverages"):
+                got = await self.call("leverages", self.ex.fetch_leverages,
+                                      list(self._perp_symbols()))
+                self._leverages = {s: (r.get("longLeverage"), r.get("marginMode"))
+                                   for s, r in got.items()}
+        return self._leverages
 
     async def fetch_balance(self) -> Balance:
         raw = await self.call("balance", self.ex.fetch_balance)

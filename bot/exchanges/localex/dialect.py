@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from bot.markets import Market
-from bot.types import OrderState, OrderStatus, OrderType, Position
+from bot.types import OrderState, OrderStatus, OrderType
 
 STATUS = {
     OrderStatus.OPEN: "NEW",
@@ -89,11 +89,13 @@ def spot_symbol_info(m: Market) -> dict:
     }
 
 
-def order_json(o: OrderState, m: Market) -> dict:
+def order_json(o: OrderState, m: Market, query: bool = True) -> dict:
+    """An order as GET /fapi/v1/order and openOrders list it (`time`, no `cumQty`), or, with
+    query=False, as placing or cancelling it answers (`cumQty`, no `time`)."""
     avg = o.average if o.average is not None else Decimal(0)
     kind = {OrderType.MARKET: "MARKET", OrderType.LIMIT: "LIMIT",
             OrderType.STOP_MARKET: "MARKET"}[o.type]
-    return {
+    body = {
         "orderId": int(o.exchange_id), "symbol": market_id(m), "status": STATUS[o.status],
         "clientOrderId": o.client_id, "price": str(o.price or 0), "avgPrice": str(avg),
         "origQty": str(o.amount), "executedQty": str(o.filled), "cumQty": str(o.filled),
@@ -104,6 +106,8 @@ def order_json(o: OrderState, m: Market) -> dict:
         "selfTradePreventionMode": "NONE", "goodTillDate": 0, "time": o.timestamp,
         "updateTime": o.timestamp,
     }
+    del body["cumQty" if query else "time"]
+    return body
 
 
 def actual_order_json(o: OrderState, m: Market) -> dict:
@@ -130,21 +134,6 @@ def algo_json(o: OrderState, m: Market) -> dict:
         "updateTime": o.timestamp, "triggerTime": o.timestamp if done else 0, "goodTillDate": 0,
         "actualOrderId": str(int(o.exchange_id) + ACTUAL_ID_OFFSET) if done else "",
         "actualPrice": str(o.average) if done and o.average is not None else "0",
-    }
-
-
-def position_json(p: Position, m: Market, mark: Decimal) -> dict:
-    return {
-        "symbol": market_id(m), "positionSide": "BOTH", "positionAmt": str(p.contracts),
-        "entryPrice": str(p.entry_price), "breakEvenPrice": str(p.entry_price),
-        "markPrice": str(mark), "unRealizedProfit": str(p.unrealised),
-        "liquidationPrice": str(p.liquidation_price or 0),
-        "isolatedMargin": str(p.margin + p.unrealised),  # as Binance: wallet + unrealised
-        "notional": str(p.contracts * mark), "marginAsset": m.quote,
-        "isolatedWallet": str(p.margin), "initialMargin": str(p.margin),
-        "maintMargin": "0", "positionInitialMargin": str(p.margin),
-        "openOrderInitialMargin": "0", "adl": 0, "bidNotional": "0", "askNotional": "0",
-        "leverage": str(int(p.leverage)), "marginType": "isolated", "updateTime": 0,
     }
 
 

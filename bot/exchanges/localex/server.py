@@ -13,6 +13,7 @@ from aiohttp import web
 from ccxt.base.errors import BaseError
 
 from bot.exchanges.localex import dialect
+from bot.exchanges.localex.account import AccountRoutes
 from bot.exchanges.localex.guard import Faults, Limits, RateGuard, binance_error, verify
 from bot.exchanges.localex.public import PARAMS, PublicRoutes
 from bot.exchanges.localex.spot import SPOT_PUBLIC, SpotRoutes
@@ -30,7 +31,7 @@ PUBLIC = {"/fapi/v1/ping", "/fapi/v1/time", "/fapi/v1/exchangeInfo", "/fapi/v1/k
 CODE = re.compile(r"^(-\d{4})\s+(.*)$", re.DOTALL)
 
 
-class LocalExchange(PublicRoutes, SpotRoutes, BinanceStreams):
+class LocalExchange(PublicRoutes, AccountRoutes, SpotRoutes, BinanceStreams):
     def __init__(self, sim: SimExchange, data: MarketData | None = None,
                  venue: str = "binanceusdm", api_key: str = "local-key",
                  secret: str = "local-secret", limits: Limits | None = None,
@@ -48,6 +49,8 @@ class LocalExchange(PublicRoutes, SpotRoutes, BinanceStreams):
         self.transfers: list[dict] = []
         self.income: list[dict] = []
         self.force_orders: list[dict] = []  # liquidation orders, as /fapi/v1/forceOrders
+        self.margin_types: dict[str, str] = {}  # market id -> ISOLATED | CROSSED (the default)
+        self.updated: dict[str, int] = {}  # market id -> its position's last change
         self.requests: dict[str, int] = {}
         self._events = iter(data.events()) if data is not None else iter(())
         self._pending = None
@@ -108,13 +111,15 @@ class LocalExchange(PublicRoutes, SpotRoutes, BinanceStreams):
                 if ev.liquidation:  # the exchange's own order, listed in forceOrders
                     oid = dialect.FORCED_ID_OFFSET + len(self.force_orders) + 1
                     self.force_orders.append(dialect.force_order(m, oid, ev))
+                self.updated[dialect.market_id(m)] = ev.timestamp
                 # as Binance sends them: no client order id, nothing says "liquidation"
                 self.trades.append({
                     "symbol": dialect.market_id(m), "id": len(self.trades) + 1, "orderId": oid,
                     "side": ev.side.upper(), "price": str(ev.price), "qty": str(ev.amount),
                     "realizedPnl": "0", "quoteQty": str(ev.amount * ev.price),
-                    "commission": str(ev.fee), "commissionAsset": m.quote, "time": ev.timestamp,
-                    "positionSide": "BOTH", "buyer": ev.side == "buy", "maker": False})
+                    "marginAsset": m.quote, "commission": str(ev.fee), "commissionAsset": m.quote,
+                    "time": ev.timestamp, "positionSide": "BOTH", "buyer": ev.side == "buy",
+                    "maker": False})
             elif isinstance(ev, FundingPayment):
                 m = self.sim.markets[ev.symbol]
                 self.income.append({
@@ -146,15 +151,7 @@ class LocalExchange(PublicRoutes, SpotRoutes, BinanceStreams):
         r.add_delete("/fapi/v1/algoOrder", self.cancel_algo)
         r.add_get("/fapi/v1/openOrders", self.open_orders)
         r.add_get("/fapi/v1/openAlgoOrders", self.open_algo)
-        for v in ("v2", "v3"):
-            r.add_get(f"/fapi/{v}/account", self.account)
-            r.add_get(f"/fapi/{v}/positionRisk", self.position_risk)
-            r.add_get(f"/fapi/{v}/balance", self.balance)
-        r.add_post("/fapi/v1/leverage", self.leverage)
-        r.add_post("/fapi/v1/marginType", self.margin_type)
-        r.add_get("/fapi/v1/userTrades", self.user_trades)
-        r.add_get("/fapi/v1/forceOrders", self.forced)
-        r.add_get("/fapi/v1/income", self.income_history)
+        self.add_account_routes(r)
         self.add_spot_routes(r)
         for path in ("/ws", "/ws/{stream}", "/market/ws", "/market/ws/{stream}"):
             r.add_get(path, self.binance_ws)  # market streams: liquidation prints
@@ -238,7 +235,7 @@ class LocalExchange(PublicRoutes, SpotRoutes, BinanceStreams):
 
     async def new_order(self, request: web.Request) -> web.Response:
         o = self.sim.create_order(self._request(request[PARAMS], algo=False))
-        return web.json_response(dialect.order_json(o, self.sim.markets[o.symbol]))
+        return web.json_response(dialect.order_json(o, self.sim.markets[o.symbol], query=False))
 
     async def new_algo(self, request: web.Request) -> web.Response:
         o = self.sim.create_order(self._request(request[PARAMS], algo=True))
@@ -258,7 +255,7 @@ class LocalExchange(PublicRoutes, SpotRoutes, BinanceStreams):
     async def cancel_order(self, request: web.Request) -> web.Response:
         o = self._find(request[PARAMS], algo=False)
         o = self.sim.cancel_order(o.client_id)
-        return web.json_response(dialect.order_json(o, self.sim.markets[o.symbol]))
+        return web.json_response(dialect.order_json(o, self.sim.markets[o.symbol], query=False))
 
     async def cancel_algo(self, request: web.Request) -> web.Response:
         o = self._find(request[PARAMS], algo=True)
@@ -278,88 +275,6 @@ class LocalExchange(PublicRoutes, SpotRoutes, BinanceStreams):
     async def open_algo(self, request: web.Request) -> web.Response:
         return web.json_response([dialect.algo_json(o, self.sim.markets[o.symbol])
                                   for o in self._open(request[PARAMS], algo=True)])
-
-    def _positions(self) -> list[dict]:
-        out = []
-        for pos in self.sim.fetch_positions():
-            m = self.sim.markets[pos.symbol]
-            mark = Decimal(repr(self.sim.last.get(pos.symbol, float(pos.entry_price))))
-            out.append(dialect.position_json(pos, m, mark))
-        return out
-
-    async def position_risk(self, _request: web.Request) -> web.Response:
-        return web.json_response(self._positions())
-
-    async def account(self, _request: web.Request) -> web.Response:
-        bal = self.sim.balance()
-        upnl = bal.equity - bal.wallet
-        asset = {"asset": "USDT", "walletBalance": str(bal.wallet),
-                 "unrealizedProfit": str(upnl), "marginBalance": str(bal.equity),
-                 "maintMargin": "0", "initialMargin": str(bal.wallet - bal.available),
-                 "positionInitialMargin": str(bal.wallet - bal.available),
-                 "openOrderInitialMargin": "0", "crossWalletBalance": str(bal.wallet),
-                 "crossUnPnl": "0", "availableBalance": str(bal.available),
-                 "maxWithdrawAmount": str(bal.available), "updateTime": self.sim.now}
-        return web.json_response({
-            "totalInitialMargin": asset["initialMargin"], "totalMaintMargin": "0",
-            "totalWalletBalance": str(bal.wallet), "totalUnrealizedProfit": str(upnl),
-            "totalMarginBalance": str(bal.equity), "availableBalance": str(bal.available),
-            "maxWithdrawAmount": str(bal.available), "assets": [asset],
-            "positions": self._positions()})
-
-    async def balance(self, _request: web.Request) -> web.Response:
-        bal = self.sim.balance()
-        return web.json_response([{"accountAlias": "local", "asset": "USDT",
-                                   "balance": str(bal.wallet),
-                                   "crossWalletBalance": str(bal.wallet),
-                                   "availableBalance": str(bal.available),
-                                   "maxWithdrawAmount": str(bal.available),
-                                   "updateTime": self.sim.now}])
-
-    async def leverage(self, request: web.Request) -> web.Response:
-        p = request[PARAMS]
-        m = self._market(p)
-        self.sim.set_leverage(m.symbol, float(p["leverage"]))
-        return web.json_response({"leverage": int(float(p["leverage"])),
-                                  "maxNotionalValue": "1000000000", "symbol": p["symbol"]})
-
-    async def margin_type(self, request: web.Request) -> web.Response:
-        p = request[PARAMS]
-        self._market(p)
-        if p.get("marginType", "").upper() not in ("ISOLATED", "CROSSED"):
-            raise BaseError("-1130 Data sent for parameter 'marginType' is not valid.")
-        return web.json_response({"code": 200, "msg": "success"})
-
-    async def user_trades(self, request: web.Request) -> web.Response:
-        p = request[PARAMS]
-        rows = [t for t in self.trades if t["symbol"] == p.get("symbol", t["symbol"])]
-        if "orderId" in p:
-            rows = [t for t in rows if str(t["orderId"]) == p["orderId"]]
-        if "fromId" in p:
-            rows = [t for t in rows if t["id"] >= int(p["fromId"])]
-        limit = int(p.get("limit", 500))
-        if "startTime" in p:
-            rows = [t for t in rows if t["time"] >= int(p["startTime"])]
-        elif "fromId" not in p:  # as Binance: without a start, the most recent
-            return web.json_response(rows[-limit:])
-        return web.json_response(rows[:limit])
-
-    async def forced(self, request: web.Request) -> web.Response:
-        """GET /fapi/v1/forceOrders: the user's liquidation and ADL orders, newest last."""
-        p = request[PARAMS]
-        rows = [o for o in self.force_orders if o["symbol"] == p.get("symbol", o["symbol"])
-                and o["time"] >= int(p.get("startTime", 0))
-                and o["time"] <= int(p.get("endTime", 2**62))]
-        return web.json_response(rows[-min(int(p.get("limit", 50)), 100):])
-
-    async def income_history(self, request: web.Request) -> web.Response:
-        p = request[PARAMS]
-        rows = [i for i in self.income if "symbol" not in p or i["symbol"] == p["symbol"]]
-        limit = int(p.get("limit", 100))
-        if "startTime" not in p:  # as Binance: without a start, the most recent
-            return web.json_response(rows[-limit:])
-        rows = [i for i in rows if i["time"] >= int(p["startTime"])]
-        return web.json_response(rows[:limit])
 
     # ---- control (not Binance's) -----------------------------------------------------------
     async def sim_advance(self, request: web.Request) -> web.Response:
