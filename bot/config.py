@@ -210,6 +210,16 @@ class ManagementConfig(Strict):
     time_stop_hours: float = Field(default=0.0, ge=0)  # 0: off; else exit if T1 not hit by then
 
 
+class OrdersConfig(Strict):
+    """How an entry goes to the exchange."""
+
+    entry_type: Literal["market", "post_only"] = "market"  # post_only: a maker limit (GTX)
+    post_only_ticks: int = Field(default=1, ge=0, le=1000)  # passive of the plan's entry by
+    post_only_wait_minutes: float = Field(default=60.0, gt=0, le=1440)  # how long it rests
+    # refused as a taker (-5022) or unfilled when its time is up: enter at market, or not
+    post_only_fallback: Literal["market", "cancel"] = "market"
+
+
 class BasisConfig(Strict):
     """The delta-neutral basis executor (SPEC §5): spot long + perp short, collect funding."""
 
@@ -251,6 +261,7 @@ class Config(BaseSettings):
     signals: SignalSet = SignalSet()
     strategies: StrategiesConfig = StrategiesConfig()
     management: ManagementConfig = ManagementConfig()
+    orders: OrdersConfig = OrdersConfig()
     basis: BasisConfig = BasisConfig()
     metrics: MetricsConfig = MetricsConfig()
     alerts: AlertsConfig = AlertsConfig()

@@ -83,7 +83,7 @@ class Runner:
         self.sinks = sinks
         self.history = History(venue or cfg.exchange.venue,
                                timeframes=cfg.strategies.timeframes())
-        self.om = OrderManager(gateway, store, markets, self.clock)
+        self.om = OrderManager(gateway, store, markets, self.clock, cfg.orders)
         self.risk = RiskDesk(cfg.risk, store, self.metrics)
         self.basis = None
         if cfg.basis.enabled:

@@ -41,6 +41,7 @@ class OrderRequest:
     price: Decimal | None = None  # limit price
     stop_price: Decimal | None = None  # trigger for stop_market
     reduce_only: bool = False
+    time_in_force: str = "GTC"  # a limit's: GTC, IOC, FOK, or GTX (post-only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,7 @@ class OrderState:
     fee: Decimal = Decimal(0)
     timestamp: int = 0
     reason: str = ""
+    time_in_force: str = "GTC"
 
     def evolve(self, **changes) -> OrderState:
         return replace(self, **changes)

@@ -8,6 +8,7 @@ import logging
 from collections import deque
 from decimal import Decimal
 
+from bot.config import OrdersConfig
 from bot.exchanges.gateway import Gateway
 from bot.execution.trade import FROM_STATUS, OrderLife, TradeState, order_move_allowed
 from bot.logs import kv
@@ -25,8 +26,10 @@ class TradeBook:
     """The trades and orders under way, the closed record and its PnL parts, and what the
     exchange's reports (order states, fills, funding) do to them."""
 
-    def __init__(self, gateway: Gateway, store: Store, markets: dict[str, Market], clock) -> None:
+    def __init__(self, gateway: Gateway, store: Store, markets: dict[str, Market], clock,
+                 entries: OrdersConfig | None = None) -> None:
         self.gw, self.store, self.markets, self.clock = gateway, store, markets, clock
+        self.entries = entries or OrdersConfig()  # market, or post-only with a fallback
         self.active: dict[int, Trade] = {t.id: t for t in store.open_trades()}
         self.orders: dict[str, Order] = {
             o.client_id: o for t in self.active.values() for o in store.orders(t.id)}

@@ -65,11 +65,18 @@ class OrderManager(TradeBook):
             trade=trade.id, strategy=trade.strategy, symbol=trade.symbol, side=trade.side,
             size=ap.size, entry=market.price_to_precision(plan.entry),
             stop=market.price_to_precision(plan.stop), risk=f"{ap.risk_cash:.2f}"))
+        tif = "GTC"
+        if limit_price is None and self.entries.entry_type == "post_only":
+            d = 1 if trade.side == "long" else -1  # a tick or more on the passive side
+            limit_price = market.price_to_precision(plan.entry) - d * (
+                self.entries.post_only_ticks * market.price_tick)
+            timeout_ms, tif = int(self.entries.post_only_wait_minutes * 60_000), "GTX"
         if limit_price is None:
             await self._submit(trade, "entry", 0, OrderType.MARKET, ap.size)
         else:
             self.entry_deadline[trade.id] = self.clock.now() + (timeout_ms or 3_600_000)
-            await self._submit(trade, "entry", 0, OrderType.LIMIT, ap.size, price=limit_price)
+            await self._submit(trade, "entry", 0, OrderType.LIMIT, ap.size, price=limit_price,
+                               time_in_force=tif)
         await self.sync()
         return trade
 
@@ -167,6 +174,10 @@ class OrderManager(TradeBook):
             if trade.state == TradeState.PENDING_ENTRY and done:
                 if trade.filled > 0:
                     await self._protect(trade)
+                elif self._falls_back(trade, order):  # a post-only entry refused or never filled
+                    log.info("post_only_fallback", extra=kv(trade=trade.id, why=order.state))
+                    await self._submit(trade, "entry", self.next_seq(trade.id, "entry"),
+                                       OrderType.MARKET, trade.size)
                 else:
                     trade.close_reason = f"entry {order.state}: {order.reason}"
                     self._move(trade, TradeState.FAILED, trade.close_reason)
@@ -309,16 +320,28 @@ class OrderManager(TradeBook):
         check_trade_move(trade.id, trade.state, new)
         self.store.add_trade_event(trade, new.value, self.clock.now(), detail)
 
+    def _falls_back(self, trade: Trade, order: Order | None) -> bool:
+        """A post-only entry the exchange refused as a taker (-5022), or pulled unfilled when
+        its time was up, is followed by a market entry when [orders] says so (not one a
+        person or the kill switch pulled: that trade has a close reason)."""
+        return (order is not None and order.type == OrderType.LIMIT.value
+                and not trade.close_reason
+                and self.entries.entry_type == "post_only"
+                and self.entries.post_only_fallback == "market"
+                and (order.state == OrderLife.CANCELED.value
+                     or (order.state == OrderLife.REJECTED.value and "-5022" in order.reason)))
+
     async def _submit(self, trade: Trade, leg: str, seq: int, type_: OrderType, amount: Decimal,
                       price: float | Decimal | None = None, stop_price: Decimal | None = None,
-                      reduce_only: bool = False) -> Order | None:
+                      reduce_only: bool = False, time_in_force: str = "GTC") -> Order | None:
         order, req = self._new_order(trade, leg, seq, type_, amount, price, stop_price,
-                                     reduce_only)
+                                     reduce_only, time_in_force)
         return await self._send(trade, order, req)
 
     def _new_order(self, trade: Trade, leg: str, seq: int, type_: OrderType, amount: Decimal,
                    price: float | Decimal | None = None, stop_price: Decimal | None = None,
-                   reduce_only: bool = False) -> tuple[Order, OrderRequest]:
+                   reduce_only: bool = False, time_in_force: str = "GTC"
+                   ) -> tuple[Order, OrderRequest]:
         """The order as it will be sent, rounded to the market, written as pending_create."""
         market = self.markets[trade.symbol]
         entering = leg == "entry"
@@ -326,7 +349,7 @@ class OrderManager(TradeBook):
         req = OrderRequest(client_id(trade.id, leg, seq), trade.symbol, side, type_,
                            market.amount_to_precision(amount),
                            None if price is None else market.price_to_precision(price),
-                           stop_price, reduce_only)
+                           stop_price, reduce_only, time_in_force)
         order = row(Order, client_id=req.client_id, trade_id=trade.id, leg=leg,
                     symbol=req.symbol, side=side, type=type_.value, amount=req.amount,
                     price=req.price, stop_price=stop_price, reduce_only=reduce_only,

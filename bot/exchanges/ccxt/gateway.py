@@ -168,6 +168,9 @@ class CcxtGateway:
         if req.type is OrderType.STOP_MARKET:
             params[self.profile.trigger_param] = float(req.stop_price)
         ccxt_type = "limit" if req.type is OrderType.LIMIT else "market"
+        if req.type is OrderType.LIMIT:  # post-only in ccxt's words (Binance's GTX)
+            params.update({"postOnly": True} if req.time_in_force == "GTX"
+                          else {"timeInForce": req.time_in_force})
         price = float(req.price) if req.price is not None else None
         state = await self.requests.tries(
             "create_order", lambda n: self._submit(req, ccxt_type, price, params, n))

@@ -95,11 +95,14 @@ def order_json(o: OrderState, m: Market, query: bool = True) -> dict:
     avg = o.average if o.average is not None else Decimal(0)
     kind = {OrderType.MARKET: "MARKET", OrderType.LIMIT: "LIMIT",
             OrderType.STOP_MARKET: "MARKET"}[o.type]
+    status = STATUS[o.status]
+    if o.status is OrderStatus.OPEN and o.filled > 0:
+        status = "PARTIALLY_FILLED"
     body = {
-        "orderId": int(o.exchange_id), "symbol": market_id(m), "status": STATUS[o.status],
+        "orderId": int(o.exchange_id), "symbol": market_id(m), "status": status,
         "clientOrderId": o.client_id, "price": str(o.price or 0), "avgPrice": str(avg),
         "origQty": str(o.amount), "executedQty": str(o.filled), "cumQty": str(o.filled),
-        "cumQuote": str(o.filled * avg), "timeInForce": "GTC", "type": kind,
+        "cumQuote": str(o.filled * avg), "timeInForce": o.time_in_force, "type": kind,
         "reduceOnly": o.reduce_only, "closePosition": False, "side": o.side.upper(),
         "positionSide": "BOTH", "stopPrice": "0", "workingType": "CONTRACT_PRICE",
         "priceProtect": False, "origType": kind, "priceMatch": "NONE",

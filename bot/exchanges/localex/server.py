@@ -28,6 +28,7 @@ PUBLIC = {"/fapi/v1/ping", "/fapi/v1/time", "/fapi/v1/exchangeInfo", "/fapi/v1/k
           "/fapi/v1/leverageBracket", "/futures/data/openInterestHist",
           "/fapi/v1/fundingInfo", "/api/v3/klines",
           "/futures/data/globalLongShortAccountRatio"} | SPOT_PUBLIC
+TIME_IN_FORCE = ("GTC", "IOC", "FOK", "GTX")
 CODE = re.compile(r"^(-\d{4})\s+(.*)$", re.DOTALL)
 
 
@@ -213,11 +214,16 @@ class LocalExchange(PublicRoutes, AccountRoutes, SpotRoutes, BinanceStreams):
             raise BaseError(f"-1116 Invalid orderType {kind} for this endpoint.")
         cid = p.get("clientAlgoId" if algo else "newClientOrderId") or f"local-{self.sim.seq + 1}"
         stop = p.get("triggerPrice") if algo else None
+        tif = p.get("timeInForce", "GTC" if kind != "LIMIT" else "")
+        if tif not in TIME_IN_FORCE:
+            raise BaseError("-1102 Mandatory parameter 'timeInForce' was not sent, was "
+                            "empty/null, or malformed." if not tif else
+                            f"-1115 Invalid timeInForce {tif}.")
         return OrderRequest(cid, m.symbol, p["side"].lower(), types[kind],
                             Decimal(p["quantity"]),
                             Decimal(p["price"]) if kind == "LIMIT" else None,
                             Decimal(stop) if stop else None,
-                            p.get("reduceOnly", "false").lower() == "true")
+                            p.get("reduceOnly", "false").lower() == "true", tif)
 
     def _find(self, p: dict, algo: bool):
         cid = p.get("clientAlgoId" if algo else "origClientOrderId")

@@ -15,6 +15,7 @@ from ccxt.base.errors import (
     InsufficientFunds,
     InvalidOrder,
     OrderImmediatelyFillable,
+    OrderNotFillable,
     OrderNotFound,
 )
 
@@ -105,17 +106,27 @@ class SimExchange:
         if req.client_id in self.orders:
             raise DuplicateOrderId(f"-4116 ClientOrderId is duplicated: {req.client_id}")
         self._validate(req, market)
+        last = _dec(self.last[req.symbol])
+        crosses = req.type is OrderType.LIMIT and self._marketable(req, last)
+        tif = req.time_in_force if req.type is OrderType.LIMIT else "GTC"
+        if tif == "GTX" and crosses:  # post-only: it would take, so it is refused
+            raise OrderNotFillable("-5022 Due to the order could not be executed as maker, "
+                                   "the Post Only order will be rejected.")
+        if tif == "FOK" and not crosses:
+            raise OrderNotFillable("-5021 Due to the order could not be filled immediately, "
+                                   "the FOK order has been rejected.")
         self.seq += 1
         state = OrderState(req.client_id, str(self.seq), req.symbol, req.side, req.type,
                            req.amount, req.price, req.stop_price, req.reduce_only,
-                           OrderStatus.OPEN, timestamp=self.now)
+                           OrderStatus.OPEN, timestamp=self.now, time_in_force=tif)
         self.orders[req.client_id] = state
-        last = _dec(self.last[req.symbol])
         if req.type is OrderType.MARKET:
             self._fill(state, last, taker=True)
-        elif req.type is OrderType.LIMIT and self._marketable(req, last):
+        elif crosses:
             self._fill(state, min(last, req.price) if req.side == "buy" else max(last, req.price),
                        taker=True)
+        elif tif == "IOC":  # nothing to take now: it expires instead of resting
+            self._finish(state, OrderStatus.EXPIRED, "IOC: nothing to fill at its price")
         else:
             self.open[req.client_id] = state
             self.events.append(state)
