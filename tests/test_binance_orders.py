@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 import pytest
-from ccxt.base.errors import InvalidOrder
+from ccxt.base.errors import ExchangeError, InvalidOrder
 
 from bot.clock import ReplayClock
 from bot.execution.orders import OrderManager
@@ -164,3 +164,14 @@ def test_a_post_only_entry_unfilled_when_its_time_is_up_enters_at_market():
     assert still == "pending_entry"
     assert legs[:2] == [("entry-0", "limit", "canceled"), ("entry-1", "market", "filled")]
     assert trade.state == "open" and trade.filled == D(1)
+
+
+def test_a_conditional_order_on_the_legacy_order_endpoint_is_sent_to_the_algo_api():
+    async def go():
+        async with venue("ccxt", ex=sim()) as v:
+            return await v.gw.ex.fapiPrivatePostOrder({
+                "symbol": "BTCUSDT", "side": "SELL", "type": "STOP_MARKET", "quantity": "0.1",
+                "stopPrice": "49000"})
+
+    with pytest.raises(ExchangeError, match="-4120"):  # ccxt's class for it on USD-M
+        run(go())

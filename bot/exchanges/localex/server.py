@@ -29,6 +29,8 @@ PUBLIC = {"/fapi/v1/ping", "/fapi/v1/time", "/fapi/v1/exchangeInfo", "/fapi/v1/k
           "/fapi/v1/fundingInfo", "/api/v3/klines",
           "/futures/data/globalLongShortAccountRatio"} | SPOT_PUBLIC
 TIME_IN_FORCE = ("GTC", "IOC", "FOK", "GTX")
+CONDITIONAL = ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET",
+               "TRAILING_STOP_MARKET")
 CODE = re.compile(r"^(-\d{4})\s+(.*)$", re.DOTALL)
 
 
@@ -210,6 +212,9 @@ class LocalExchange(PublicRoutes, AccountRoutes, SpotRoutes, BinanceStreams):
         kind = p["type"].upper()
         types = {"MARKET": OrderType.MARKET, "LIMIT": OrderType.LIMIT,
                  "STOP_MARKET": OrderType.STOP_MARKET}
+        if not algo and kind in CONDITIONAL:  # conditional orders moved to the algo API
+            raise BaseError("-4120 Order type not supported for this endpoint. Please use the "
+                            "Algo Order API endpoints instead.")
         if kind not in types or (kind == "STOP_MARKET") != algo:
             raise BaseError(f"-1116 Invalid orderType {kind} for this endpoint.")
         cid = p.get("clientAlgoId" if algo else "newClientOrderId") or f"local-{self.sim.seq + 1}"
