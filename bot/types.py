@@ -13,6 +13,14 @@ class OrderType(StrEnum):
     MARKET = "market"
     LIMIT = "limit"
     STOP_MARKET = "stop_market"
+    TAKE_PROFIT_MARKET = "take_profit_market"
+    STOP_LIMIT = "stop_limit"  # Binance's STOP: a limit at `price` once `stop_price` trades
+    TAKE_PROFIT_LIMIT = "take_profit_limit"  # Binance's TAKE_PROFIT
+
+
+# orders that wait for a trigger price (Binance's algo orders)
+CONDITIONAL = frozenset({OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET,
+                         OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT})
 
 
 class OrderStatus(StrEnum):
@@ -42,6 +50,7 @@ class OrderRequest:
     stop_price: Decimal | None = None  # trigger for stop_market
     reduce_only: bool = False
     time_in_force: str = "GTC"  # a limit's: GTC, IOC, FOK, or GTX (post-only)
+    close_position: bool = False  # a conditional market order closing all held (no amount)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +73,7 @@ class OrderState:
     timestamp: int = 0
     reason: str = ""
     time_in_force: str = "GTC"
+    close_position: bool = False
 
     def evolve(self, **changes) -> OrderState:
         return replace(self, **changes)

@@ -26,12 +26,14 @@ from ccxt.base.errors import (
 
 from bot.exchanges.ccxt.decimals import ZERO, dec
 from bot.exchanges.ccxt.fills import new_fills
+from bot.exchanges.ccxt.ordertypes import LIMITS, kind_of, order_args
 from bot.exchanges.ccxt.profiles import PROFILES, Profile
 from bot.exchanges.ccxt.requests import Requests
 from bot.exchanges.ccxt.transfers import transfer_once
 from bot.logs import kv
 from bot.markets import Market
 from bot.types import (
+    CONDITIONAL,
     Balance,
     Fill,
     FundingPayment,
@@ -155,22 +157,14 @@ class CcxtGateway:
     def _conditional(self, client_id: str) -> bool:
         kind = self.kinds.get(client_id)
         if kind is not None:
-            return kind is OrderType.STOP_MARKET
+            return kind in CONDITIONAL
         parsed = parse_client_id(client_id)
         return parsed is not None and parsed[1] == "stop"
 
     async def create_order(self, req: OrderRequest) -> OrderState:
         self.kinds[req.client_id] = req.type
         self.traded.add(req.symbol)
-        params: dict[str, Any] = {"clientOrderId": req.client_id}
-        if req.reduce_only:
-            params["reduceOnly"] = True
-        if req.type is OrderType.STOP_MARKET:
-            params[self.profile.trigger_param] = float(req.stop_price)
-        ccxt_type = "limit" if req.type is OrderType.LIMIT else "market"
-        if req.type is OrderType.LIMIT:  # post-only in ccxt's words (Binance's GTX)
-            params.update({"postOnly": True} if req.time_in_force == "GTX"
-                          else {"timeInForce": req.time_in_force})
+        ccxt_type, params = order_args(req, self.profile.trigger_param)
         price = float(req.price) if req.price is not None else None
         state = await self.requests.tries(
             "create_order", lambda n: self._submit(req, ccxt_type, price, params, n))
@@ -246,7 +240,7 @@ class CcxtGateway:
                 for raw in rows:
                     cid = raw.get("clientOrderId") or ""
                     if trigger:
-                        self.kinds.setdefault(cid, OrderType.STOP_MARKET)
+                        self.kinds.setdefault(cid, kind_of(raw))
                     out.append(await self._state(raw, sym, cid, fees=False))
         return out
 
@@ -353,9 +347,7 @@ class CcxtGateway:
     async def _state(self, raw: dict, symbol: str, client_id: str, fees: bool = True
                      ) -> OrderState:
         info = raw.get("info", {}) or {}
-        kind = self.kinds.get(client_id) or (
-            OrderType.STOP_MARKET if raw.get("triggerPrice") else
-            OrderType.LIMIT if raw.get("type") == "limit" else OrderType.MARKET)
+        kind = self.kinds.get(client_id) or kind_of(raw)
         status = STATUS.get(raw.get("status"), OrderStatus.OPEN)
         oid = str(raw.get("id"))
         filled = dec(info.get(self.profile.filled_field)) if self.profile.filled_field else None
@@ -365,7 +357,7 @@ class CcxtGateway:
         self.client_ids[oid] = client_id  # the exchange's trade rows name the order, not us
         actual = info.get(self.profile.actual_order_field) if self.profile.actual_order_field \
             else None
-        if kind is OrderType.STOP_MARKET and actual:
+        if kind in CONDITIONAL and actual:
             filled_raw = await self.call("fetch_order", self.ex.fetch_order, str(actual), symbol)
             ainfo = filled_raw.get("info", {})
             filled = dec(ainfo.get(self.profile.filled_field)) or dec(filled_raw.get("filled"))
@@ -384,7 +376,7 @@ class CcxtGateway:
         fee = await self._fees(symbol, fill_id) if fees and filled else ZERO
         amount = dec(info.get("origQty") or info.get("quantity")) or dec(raw.get("amount"))
         return OrderState(client_id, oid, symbol, raw.get("side") or "", kind, amount,
-                          dec(raw.get("price")) if kind is OrderType.LIMIT else None,
+                          dec(raw.get("price")) if kind in LIMITS else None,
                           dec(raw.get("triggerPrice")), bool(raw.get("reduceOnly")), status,
                           filled, average if filled else None, fee,
                           int(raw.get("lastUpdateTimestamp") or raw.get("timestamp") or 0))

@@ -21,6 +21,10 @@ ALGO_STATUS = {
     OrderStatus.EXPIRED: "EXPIRED",
     OrderStatus.REJECTED: "REJECTED",
 }
+ALGO_TYPES = {"STOP_MARKET": OrderType.STOP_MARKET, "STOP": OrderType.STOP_LIMIT,
+              "TAKE_PROFIT_MARKET": OrderType.TAKE_PROFIT_MARKET,
+              "TAKE_PROFIT": OrderType.TAKE_PROFIT_LIMIT}
+ALGO_NAMES = {v: k for k, v in ALGO_TYPES.items()}
 ACTUAL_ID_OFFSET = 10_000_000  # a triggered algo order's market order gets algoId + this
 FORCED_ID_OFFSET = 90_000_000  # the exchange's liquidation orders
 
@@ -66,8 +70,9 @@ def symbol_info(m: Market, mmr_pct: str = "2.5000") -> dict:
             {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500",
              "multiplierDown": "0.9500", "multiplierDecimal": "4"},
         ],
+        # what the local exchange executes (Binance lists TRAILING_STOP_MARKET too)
         "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT",
-                       "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"],
+                       "TAKE_PROFIT_MARKET"],
         "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
     }
 
@@ -93,8 +98,8 @@ def order_json(o: OrderState, m: Market, query: bool = True) -> dict:
     """An order as GET /fapi/v1/order and openOrders list it (`time`, no `cumQty`), or, with
     query=False, as placing or cancelling it answers (`cumQty`, no `time`)."""
     avg = o.average if o.average is not None else Decimal(0)
-    kind = {OrderType.MARKET: "MARKET", OrderType.LIMIT: "LIMIT",
-            OrderType.STOP_MARKET: "MARKET"}[o.type]
+    kind = "LIMIT" if o.type in (OrderType.LIMIT, OrderType.STOP_LIMIT,
+                                 OrderType.TAKE_PROFIT_LIMIT) else "MARKET"
     status = STATUS[o.status]
     if o.status is OrderStatus.OPEN and o.filled > 0:
         status = "PARTIALLY_FILLED"
@@ -116,23 +121,25 @@ def order_json(o: OrderState, m: Market, query: bool = True) -> dict:
 def actual_order_json(o: OrderState, m: Market) -> dict:
     """The market order a triggered stop became: it carries the fill."""
     body = order_json(o, m)
-    body.update(orderId=int(o.exchange_id) + ACTUAL_ID_OFFSET, type="MARKET",
-                origType="STOP_MARKET", stopPrice=str(o.stop_price))
+    body.update(orderId=int(o.exchange_id) + ACTUAL_ID_OFFSET,
+                origType=ALGO_NAMES[o.type], stopPrice=str(o.stop_price),
+                closePosition=o.close_position)
     return body
 
 
-def algo_json(o: OrderState, m: Market) -> dict:
+def algo_json(o: OrderState, m: Market, working_type: str = "CONTRACT_PRICE") -> dict:
     """A triggered stop is FINISHED and points at the market order it became, whether that
     order filled whole or (the position being smaller) in part."""
     done = o.filled > 0
     return {
         "algoId": int(o.exchange_id), "clientAlgoId": o.client_id, "algoType": "CONDITIONAL",
-        "orderType": "STOP_MARKET", "symbol": market_id(m), "side": o.side.upper(),
+        "orderType": ALGO_NAMES[o.type], "symbol": market_id(m), "side": o.side.upper(),
         "positionSide": "BOTH", "timeInForce": "GTC", "quantity": str(o.amount),
         "algoStatus": "FINISHED" if done else ALGO_STATUS[o.status],
         "triggerPrice": str(o.stop_price),
-        "price": "0.00", "icebergQuantity": None, "selfTradePreventionMode": "NONE",
-        "workingType": "CONTRACT_PRICE", "priceMatch": "NONE", "closePosition": False,
+        "price": str(o.price or "0.00"), "icebergQuantity": None,
+        "selfTradePreventionMode": "NONE", "workingType": working_type, "priceMatch": "NONE",
+        "closePosition": o.close_position,
         "priceProtect": False, "reduceOnly": o.reduce_only, "createTime": o.timestamp,
         "updateTime": o.timestamp, "triggerTime": o.timestamp if done else 0, "goodTillDate": 0,
         "actualOrderId": str(int(o.exchange_id) + ACTUAL_ID_OFFSET) if done else "",

@@ -21,6 +21,7 @@ from bot.exchanges.localex.streams import BinanceStreams, track
 from bot.exchanges.sim.exchange import SimExchange
 from bot.marketdata.layout import CANDLE, FUNDING, SPOT, MarketData
 from bot.markets import Market
+from bot.types import CONDITIONAL as TYPES_WITH_TRIGGER
 from bot.types import Fill, FundingPayment, OrderRequest, OrderStatus, OrderType
 
 PUBLIC = {"/fapi/v1/ping", "/fapi/v1/time", "/fapi/v1/exchangeInfo", "/fapi/v1/klines",
@@ -54,6 +55,7 @@ class LocalExchange(PublicRoutes, AccountRoutes, SpotRoutes, BinanceStreams):
         self.force_orders: list[dict] = []  # liquidation orders, as /fapi/v1/forceOrders
         self.margin_types: dict[str, str] = {}  # market id -> ISOLATED | CROSSED (the default)
         self.updated: dict[str, int] = {}  # market id -> its position's last change
+        self.working_types: dict[str, str] = {}  # algo client id -> CONTRACT_PRICE | MARK_PRICE
         self.requests: dict[str, int] = {}
         self._events = iter(data.events()) if data is not None else iter(())
         self._pending = None
@@ -108,7 +110,7 @@ class LocalExchange(PublicRoutes, AccountRoutes, SpotRoutes, BinanceStreams):
             elif isinstance(ev, Fill):
                 m = self.sim.markets[ev.symbol]
                 order = self.sim.orders.get(ev.client_id)
-                is_algo = order is not None and order.type is OrderType.STOP_MARKET
+                is_algo = order is not None and order.type in TYPES_WITH_TRIGGER
                 oid = int(ev.exchange_id) + dialect.ACTUAL_ID_OFFSET if is_algo else (
                     int(ev.exchange_id) if ev.exchange_id.isdigit() else 0)
                 if ev.liquidation:  # the exchange's own order, listed in forceOrders
@@ -210,25 +212,34 @@ class LocalExchange(PublicRoutes, AccountRoutes, SpotRoutes, BinanceStreams):
     def _request(self, p: dict, algo: bool) -> OrderRequest:
         m = self._market(p)
         kind = p["type"].upper()
-        types = {"MARKET": OrderType.MARKET, "LIMIT": OrderType.LIMIT,
-                 "STOP_MARKET": OrderType.STOP_MARKET}
+        types = {"MARKET": OrderType.MARKET, "LIMIT": OrderType.LIMIT} | dialect.ALGO_TYPES
         if not algo and kind in CONDITIONAL:  # conditional orders moved to the algo API
             raise BaseError("-4120 Order type not supported for this endpoint. Please use the "
                             "Algo Order API endpoints instead.")
-        if kind not in types or (kind == "STOP_MARKET") != algo:
+        if kind not in types or (kind in dialect.ALGO_TYPES) != algo:
             raise BaseError(f"-1116 Invalid orderType {kind} for this endpoint.")
         cid = p.get("clientAlgoId" if algo else "newClientOrderId") or f"local-{self.sim.seq + 1}"
         stop = p.get("triggerPrice") if algo else None
+        close = p.get("closePosition", "false").lower() == "true"
+        if close and ("quantity" in p or p.get("reduceOnly", "false").lower() == "true"):
+            raise BaseError("-4137 Quantity must be zero with closePosition equals true"
+                            if "quantity" in p else
+                            "-1106 Parameter 'reduceonly' sent when not required.")
+        working = p.get("workingType", "CONTRACT_PRICE")
+        if working not in ("CONTRACT_PRICE", "MARK_PRICE"):
+            raise BaseError(f"-1115 Invalid workingType {working}.")
+        self.working_types[cid] = working
+        limit_kind = kind in ("LIMIT", "STOP", "TAKE_PROFIT")
         tif = p.get("timeInForce", "GTC" if kind != "LIMIT" else "")
         if tif not in TIME_IN_FORCE:
             raise BaseError("-1102 Mandatory parameter 'timeInForce' was not sent, was "
                             "empty/null, or malformed." if not tif else
                             f"-1115 Invalid timeInForce {tif}.")
         return OrderRequest(cid, m.symbol, p["side"].lower(), types[kind],
-                            Decimal(p["quantity"]),
-                            Decimal(p["price"]) if kind == "LIMIT" else None,
+                            Decimal(0) if close else Decimal(p["quantity"]),
+                            Decimal(p["price"]) if limit_kind else None,
                             Decimal(stop) if stop else None,
-                            p.get("reduceOnly", "false").lower() == "true", tif)
+                            p.get("reduceOnly", "false").lower() == "true", tif, close)
 
     def _find(self, p: dict, algo: bool):
         cid = p.get("clientAlgoId" if algo else "origClientOrderId")
@@ -250,18 +261,18 @@ class LocalExchange(PublicRoutes, AccountRoutes, SpotRoutes, BinanceStreams):
 
     async def new_algo(self, request: web.Request) -> web.Response:
         o = self.sim.create_order(self._request(request[PARAMS], algo=True))
-        return web.json_response(dialect.algo_json(o, self.sim.markets[o.symbol]))
+        return web.json_response(self._algo(o))
 
     async def get_order(self, request: web.Request) -> web.Response:
         o = self._find(request[PARAMS], algo=False)
         m = self.sim.markets[o.symbol]
-        if o.type is OrderType.STOP_MARKET:
+        if o.type in TYPES_WITH_TRIGGER:
             return web.json_response(dialect.actual_order_json(o, m))
         return web.json_response(dialect.order_json(o, m))
 
     async def get_algo(self, request: web.Request) -> web.Response:
         o = self._find(request[PARAMS], algo=True)
-        return web.json_response(dialect.algo_json(o, self.sim.markets[o.symbol]))
+        return web.json_response(self._algo(o))
 
     async def cancel_order(self, request: web.Request) -> web.Response:
         o = self._find(request[PARAMS], algo=False)
@@ -277,15 +288,18 @@ class LocalExchange(PublicRoutes, AccountRoutes, SpotRoutes, BinanceStreams):
     def _open(self, p: dict, algo: bool) -> list:
         sym = self.by_id[p["symbol"]].symbol if "symbol" in p else None
         return [o for o in self.sim.open_orders(sym)
-                if (o.type is OrderType.STOP_MARKET) == algo]
+                if (o.type in TYPES_WITH_TRIGGER) == algo]
 
     async def open_orders(self, request: web.Request) -> web.Response:
         return web.json_response([dialect.order_json(o, self.sim.markets[o.symbol])
                                   for o in self._open(request[PARAMS], algo=False)])
 
     async def open_algo(self, request: web.Request) -> web.Response:
-        return web.json_response([dialect.algo_json(o, self.sim.markets[o.symbol])
-                                  for o in self._open(request[PARAMS], algo=True)])
+        return web.json_response([self._algo(o) for o in self._open(request[PARAMS], algo=True)])
+
+    def _algo(self, o) -> dict:
+        return dialect.algo_json(o, self.sim.markets[o.symbol],
+                                 self.working_types.get(o.client_id, "CONTRACT_PRICE"))
 
     # ---- control (not Binance's) -----------------------------------------------------------
     async def sim_advance(self, request: web.Request) -> web.Response:

@@ -14,14 +14,15 @@ from ccxt.base.errors import (
     DuplicateOrderId,
     InsufficientFunds,
     InvalidOrder,
-    OrderImmediatelyFillable,
     OrderNotFillable,
     OrderNotFound,
 )
 
+from bot.exchanges.sim.conditional import LIMIT_AFTER, check, fires_below, marketable
 from bot.exchanges.sim.matching import candle_path, segments, touch
 from bot.markets import Market, is_multiple
 from bot.types import (
+    CONDITIONAL,
     Balance,
     Fill,
     FundingPayment,
@@ -64,6 +65,7 @@ class SimExchange:
         self.mmr_tiers = mmr_tiers
         self.default_leverage = default_leverage
         self.leverage: dict[str, float] = {}
+        self.triggered: set[str] = set()  # limit-after-trigger orders now resting as limits
         self.positions: dict[str, _Pos] = {}
         self.orders: dict[str, OrderState] = {}
         self.open: dict[str, OrderState] = {}
@@ -118,7 +120,8 @@ class SimExchange:
         self.seq += 1
         state = OrderState(req.client_id, str(self.seq), req.symbol, req.side, req.type,
                            req.amount, req.price, req.stop_price, req.reduce_only,
-                           OrderStatus.OPEN, timestamp=self.now, time_in_force=tif)
+                           OrderStatus.OPEN, timestamp=self.now, time_in_force=tif,
+                           close_position=req.close_position)
         self.orders[req.client_id] = state
         if req.type is OrderType.MARKET:
             self._fill(state, last, taker=True)
@@ -219,14 +222,20 @@ class SimExchange:
     def _validate(self, req: OrderRequest, m: Market) -> None:
         if req.side not in ("buy", "sell"):
             raise InvalidOrder(f"-1117 Invalid side {req.side!r}")
-        if req.amount <= 0 or not is_multiple(req.amount, m.amount_step):
+        if req.close_position:
+            if req.amount != 0:
+                raise InvalidOrder("-4137 Quantity must be zero with closePosition equals true")
+        elif req.amount <= 0 or not is_multiple(req.amount, m.amount_step):
             raise InvalidOrder(f"-1111 Precision is over the maximum defined for this asset: "
                                f"amount {req.amount}, step {m.amount_step}")
-        if req.amount < m.min_amount:
+        elif req.amount < m.min_amount:
             raise InvalidOrder(f"-4003 Quantity {req.amount} below minimum {m.min_amount}")
-        needs = {OrderType.LIMIT: req.price, OrderType.STOP_MARKET: req.stop_price}
-        if req.type in needs:
-            px = needs[req.type]
+        prices = []
+        if req.type is OrderType.LIMIT or req.type in LIMIT_AFTER:
+            prices.append(req.price)
+        if req.type in CONDITIONAL:
+            prices.append(req.stop_price)
+        for px in prices:
             if px is None or px <= 0:
                 raise InvalidOrder(f"-1102 {req.type.value} order needs a positive price")
             if not is_multiple(px, m.price_tick):
@@ -235,14 +244,10 @@ class SimExchange:
             raise InvalidOrder(f"-1013 No market price yet for {req.symbol}")
         last = _dec(self.last[req.symbol])
         ref = req.price or req.stop_price or last
-        if req.type is OrderType.STOP_MARKET:
-            fires_now = last <= req.stop_price if req.side == "sell" else last >= req.stop_price
-            if fires_now:
-                raise OrderImmediatelyFillable(f"-2021 Order would immediately trigger: stop {req.stop_price},"
-                                   f" last {last}")
+        check(req, last)
         if m.spot:
             return self._check_spot_funds(req, m, ref)
-        if req.reduce_only:
+        if req.reduce_only or req.close_position:
             pos = self.positions.get(req.symbol)
             if pos is None or pos.contracts == 0 or (pos.contracts > 0) == (req.side == "buy"):
                 raise InvalidOrder("-2022 ReduceOnly Order is rejected: no position to reduce")
@@ -303,8 +308,13 @@ class SimExchange:
                 _, _, price, state = hit
                 if state is None:
                     self._liquidate(symbol, price)
+                elif state.type in LIMIT_AFTER and state.client_id not in self.triggered:
+                    self.triggered.add(state.client_id)  # a limit from here: taken if it can
+                    if marketable(state, _dec(price)):
+                        self._fill(state, _dec(price), taker=True)
                 else:
-                    self._fill(state, _dec(price), taker=state.type is OrderType.STOP_MARKET)
+                    self._fill(state, _dec(price), taker=state.type in CONDITIONAL
+                               and state.type not in LIMIT_AFTER)
                 a = price  # the walk goes on from where it filled
                 at_open = False
 
@@ -319,8 +329,8 @@ class SimExchange:
         for state in self.open.values():
             if state.symbol != symbol:
                 continue
-            if state.type is OrderType.STOP_MARKET:
-                px = touch(float(state.stop_price), state.side == "sell", a, b, at_open)
+            if state.type in CONDITIONAL and state.client_id not in self.triggered:
+                px = touch(float(state.stop_price), fires_below(state), a, b, at_open)
                 rank = 1
             else:
                 px = touch(float(state.price), state.side == "buy", a, b, at_open)
@@ -331,6 +341,7 @@ class SimExchange:
 
     def _finish(self, state: OrderState, status: OrderStatus, reason: str = "") -> OrderState:
         self.open.pop(state.client_id, None)
+        self.triggered.discard(state.client_id)
         done = state.evolve(status=status, timestamp=self.now, reason=reason)
         self.orders[state.client_id] = done
         self.events.append(done)
@@ -340,6 +351,9 @@ class SimExchange:
         m = self.markets[state.symbol]
         amount = state.amount - state.filled
         pos = self.positions.get(state.symbol)
+        if state.close_position:  # for whatever is held as it fires
+            amount = abs(pos.contracts) if pos is not None else ZERO
+            state = state.evolve(amount=amount, reduce_only=True)
         if state.reduce_only and not m.spot:
             if pos is None or pos.contracts == 0 or (pos.contracts > 0) == (state.side == "buy"):
                 self._finish(state, OrderStatus.EXPIRED, "reduce-only: no position to reduce")

@@ -48,6 +48,7 @@ def dump(sim: SimExchange) -> dict:
         "fees_paid": str(sim.fees_paid),
         "funding_paid": str(sim.funding_paid),
         "open": list(sim.open),
+        "triggered": sorted(sim.triggered),
         "last": sim.last,
         "now": sim.now,
         "seq": sim.seq,
@@ -63,6 +64,7 @@ def restore(sim: SimExchange, d: dict) -> None:
                      for s, (c, e, m, lev) in d["positions"].items()}
     sim.orders = {o["client_id"]: _order_from_json(o) for o in d["orders"]}
     sim.open = {cid: sim.orders[cid] for cid in d["open"]}
+    sim.triggered = set(d.get("triggered", ()))
     sim.last = dict(d["last"])
     sim.now, sim.seq = d["now"], d["seq"]
     sim.fees_paid = Decimal(d.get("fees_paid", "0"))
