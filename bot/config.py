@@ -108,6 +108,9 @@ class SimConfig(Strict):
     maker_fee: float = Field(default=0.0002, ge=0, lt=0.01)  # fraction of notional
     taker_fee: float = Field(default=0.0005, ge=0, lt=0.01)  # fraction of notional
     slippage_bps: float = Field(default=1.0, ge=0, lt=100)  # against market fills
+    # a resting limit reached by the price fills at most this share of the candle's volume
+    # (the rest stays open, partly filled); 0: it fills whole
+    volume_share: float = Field(default=0.0, ge=0, le=1)
 
 
 class MetricsConfig(Strict):

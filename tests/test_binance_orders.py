@@ -175,3 +175,28 @@ def test_a_conditional_order_on_the_legacy_order_endpoint_is_sent_to_the_algo_ap
 
     with pytest.raises(ExchangeError, match="-4120"):  # ccxt's class for it on USD-M
         run(go())
+
+
+@pytest.mark.parametrize("kind", ["sim", "ccxt"])
+def test_a_resting_limit_takes_at_most_its_share_of_each_candles_volume(kind):
+    """[sim] volume_share = 0.1: a 1 BTC bid reached by a 4 BTC candle fills 0.4 and stays
+    open (PARTIALLY_FILLED); the next candle's 20 BTC fill the 0.6 left."""
+    async def go():
+        ex = sim(maker=0)
+        ex.volume_share = D("0.1")
+        async with venue(kind, ex=ex) as v:
+            await v.gw.create_order(limit("dbot-000001-entry-0", "buy", "49900", "GTC", "1"))
+            v.candle(BTC, T0 + HOUR, 50_000, 50_100, 49_800, 49_950, volume=4)
+            first = await v.gw.fetch_order(BTC, "dbot-000001-entry-0")
+            raw = None
+            if v.local is not None:
+                raw = (await v.gw.ex.fapiPrivateGetOrder({
+                    "symbol": "BTCUSDT", "origClientOrderId": "dbot-000001-entry-0"}))["status"]
+            v.candle(BTC, T0 + 2 * HOUR, 49_950, 50_000, 49_850, 49_900, volume=20)
+            return first, raw, await v.gw.fetch_order(BTC, "dbot-000001-entry-0")
+
+    first, raw, second = run(go())
+    assert (first.status, first.filled) == (OrderStatus.OPEN, D("0.4"))
+    assert raw in (None, "PARTIALLY_FILLED")
+    assert (second.status, second.filled, second.average) == (OrderStatus.CLOSED, D(1),
+                                                              D(49_900))

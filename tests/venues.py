@@ -16,11 +16,12 @@ class Venue:
     def __init__(self, gw, ex: SimExchange, local: LocalExchange | None = None) -> None:
         self.gw, self.ex, self.local = gw, ex, local
 
-    def candle(self, symbol: str, t: int, o: float, h: float, lo: float, c: float) -> None:
+    def candle(self, symbol: str, t: int, o: float, h: float, lo: float, c: float,
+               volume: float | None = None) -> None:
         if self.local is not None:
-            self.local.candle(symbol, t, o, h, lo, c)
+            self.local.candle(symbol, t, o, h, lo, c, volume)
         else:
-            self.ex.on_candle(symbol, t, o, h, lo, c)
+            self.ex.on_candle(symbol, t, o, h, lo, c, volume)
 
     def funding(self, symbol: str, t: int, rate: float) -> None:
         if self.local is not None:

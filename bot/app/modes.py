@@ -65,7 +65,7 @@ def build_markets(data: MarketData, symbols: tuple[str, ...],
 def build_sim(cfg: Config, markets: dict[str, Market]) -> SimExchange:
     s = cfg.sim
     return SimExchange(markets, s.start_equity, s.maker_fee, s.taker_fee, s.slippage_bps,
-                       cfg.risk.mmr_tiers, cfg.risk.leverage)
+                       cfg.risk.mmr_tiers, cfg.risk.leverage, s.volume_share)
 
 
 def load_data(cfg: Config, folder: Path) -> MarketData:

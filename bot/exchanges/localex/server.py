@@ -77,7 +77,8 @@ class LocalExchange(PublicRoutes, AccountRoutes, SpotRoutes, BinanceStreams):
             if e.exchange != self.venue:
                 continue
             if e.kind in (CANDLE, SPOT):
-                self.sim.on_candle(e.symbol, e.seen, e.open, e.high, e.low, e.close)
+                self.sim.on_candle(e.symbol, e.seen, e.open, e.high, e.low, e.close,
+                                   e.volume)
             elif e.kind == FUNDING:
                 self.sim.on_funding(e.symbol, e.ts, e.rate)
         self.sim.now = max(self.sim.now, until)
@@ -85,9 +86,9 @@ class LocalExchange(PublicRoutes, AccountRoutes, SpotRoutes, BinanceStreams):
         return n
 
     def candle(self, symbol: str, close_time: int, o: float, h: float, lo: float,
-               c: float) -> None:
+               c: float, volume: float | None = None) -> None:
         """Move the engine by one candle (tests and tools that drive prices by hand)."""
-        self.sim.on_candle(symbol, close_time, o, h, lo, c)
+        self.sim.on_candle(symbol, close_time, o, h, lo, c, volume)
         self._collect()
 
     def funding(self, symbol: str, ts: int, rate: float) -> None:

@@ -18,9 +18,10 @@ from ccxt.base.errors import (
     OrderNotFound,
 )
 
-from bot.exchanges.sim.conditional import LIMIT_AFTER, check, fires_below, marketable
+from bot.exchanges.sim.checks import validate
+from bot.exchanges.sim.conditional import LIMIT_AFTER, fires_below, marketable
 from bot.exchanges.sim.matching import candle_path, segments, touch
-from bot.markets import Market, is_multiple
+from bot.markets import Market
 from bot.types import (
     CONDITIONAL,
     Balance,
@@ -55,8 +56,12 @@ class SimExchange:
                  maker_fee: float = 0.0002, taker_fee: float = 0.0005,
                  slippage_bps: float = 0.0,
                  mmr_tiers: tuple[tuple[float, float], ...] = ((float("inf"), 0.004),),
-                 default_leverage: float = 5.0):
+                 default_leverage: float = 5.0, volume_share: float = 0.0):
         self.markets = markets
+        # a resting limit takes at most this share of a candle's volume (0: all it needs)
+        self.volume_share = Decimal(repr(volume_share))
+        self._room: dict[str, Decimal] = {}  # this candle's volume left per resting limit
+        self._volume: Decimal | None = None  # this candle's, when the share applies
         self.wallet = Decimal(str(start_balance))
         self.spot: dict[str, Decimal] = {}
         self.transferred = ZERO  # net quote moved from the futures wallet to spot
@@ -78,9 +83,11 @@ class SimExchange:
 
     # ---- market data in -------------------------------------------------------------
     def on_candle(self, symbol: str, close_time: int, o: float, h: float, lo: float,
-                  c: float) -> None:
+                  c: float, volume: float | None = None) -> None:
         self.now = max(self.now, close_time)
         if symbol in self.markets and (symbol in self.positions or self._has_open(symbol)):
+            self._room = {}
+            self._volume = None if volume is None or not self.volume_share else _dec(volume)
             self._walk(symbol, o, h, lo, c)
         self.last[symbol] = c
 
@@ -107,7 +114,7 @@ class SimExchange:
         market = self._market(req.symbol)
         if req.client_id in self.orders:
             raise DuplicateOrderId(f"-4116 ClientOrderId is duplicated: {req.client_id}")
-        self._validate(req, market)
+        validate(self, req, market)
         last = _dec(self.last[req.symbol])
         crosses = req.type is OrderType.LIMIT and self._marketable(req, last)
         tif = req.time_in_force if req.type is OrderType.LIMIT else "GTC"
@@ -219,63 +226,6 @@ class SimExchange:
     def _has_open(self, symbol: str) -> bool:
         return any(o.symbol == symbol for o in self.open.values())
 
-    def _validate(self, req: OrderRequest, m: Market) -> None:
-        if req.side not in ("buy", "sell"):
-            raise InvalidOrder(f"-1117 Invalid side {req.side!r}")
-        if req.close_position:
-            if req.amount != 0:
-                raise InvalidOrder("-4137 Quantity must be zero with closePosition equals true")
-        elif req.amount <= 0 or not is_multiple(req.amount, m.amount_step):
-            raise InvalidOrder(f"-1111 Precision is over the maximum defined for this asset: "
-                               f"amount {req.amount}, step {m.amount_step}")
-        elif req.amount < m.min_amount:
-            raise InvalidOrder(f"-4003 Quantity {req.amount} below minimum {m.min_amount}")
-        prices = []
-        if req.type is OrderType.LIMIT or req.type in LIMIT_AFTER:
-            prices.append(req.price)
-        if req.type in CONDITIONAL:
-            prices.append(req.stop_price)
-        for px in prices:
-            if px is None or px <= 0:
-                raise InvalidOrder(f"-1102 {req.type.value} order needs a positive price")
-            if not is_multiple(px, m.price_tick):
-                raise InvalidOrder(f"-4014 Price {px} not increased by tick size {m.price_tick}")
-        if req.symbol not in self.last:
-            raise InvalidOrder(f"-1013 No market price yet for {req.symbol}")
-        last = _dec(self.last[req.symbol])
-        ref = req.price or req.stop_price or last
-        check(req, last)
-        if m.spot:
-            return self._check_spot_funds(req, m, ref)
-        if req.reduce_only or req.close_position:
-            pos = self.positions.get(req.symbol)
-            if pos is None or pos.contracts == 0 or (pos.contracts > 0) == (req.side == "buy"):
-                raise InvalidOrder("-2022 ReduceOnly Order is rejected: no position to reduce")
-            return None
-        notional = req.amount * ref
-        if notional < m.min_notional:
-            raise InvalidOrder(f"-4164 Order's notional must be no smaller than {m.min_notional} "
-                               f"(unless you choose reduce only): {notional}")
-        need = notional / Decimal(repr(self._lev(req.symbol))) + notional * self.taker_fee
-        available = self.balance().available
-        if need > available:
-            raise InsufficientFunds(f"-2019 Margin is insufficient: need {need:.2f}, "
-                                    f"available {available:.2f}")
-        return None
-
-    def _check_spot_funds(self, req: OrderRequest, m: Market, ref: Decimal) -> None:
-        if req.amount * ref < m.min_notional:
-            raise InvalidOrder(f"-1013 Filter failure: NOTIONAL {req.amount * ref} "
-                               f"< {m.min_notional}")
-        if req.side == "buy":
-            need, have = req.amount * ref * (1 + self.taker_fee), self.spot.get(m.quote, ZERO)
-            asset = m.quote
-        else:
-            need, have, asset = req.amount, self.spot.get(m.base, ZERO), m.base
-        if need > have:
-            raise InsufficientFunds(f"-2010 Account has insufficient balance: {asset} "
-                                    f"{have} < {need:.8f}")
-
     @staticmethod
     def _marketable(req: OrderRequest, last: Decimal) -> bool:
         return last <= req.price if req.side == "buy" else last >= req.price
@@ -312,9 +262,10 @@ class SimExchange:
                     self.triggered.add(state.client_id)  # a limit from here: taken if it can
                     if marketable(state, _dec(price)):
                         self._fill(state, _dec(price), taker=True)
+                elif state.type in CONDITIONAL and state.type not in LIMIT_AFTER:
+                    self._fill(state, _dec(price), taker=True)
                 else:
-                    self._fill(state, _dec(price), taker=state.type in CONDITIONAL
-                               and state.type not in LIMIT_AFTER)
+                    self._fill_resting(state, _dec(price))
                 a = price  # the walk goes on from where it filled
                 at_open = False
 
@@ -327,8 +278,8 @@ class SimExchange:
             if px is not None:
                 best = (abs(px - a), 0, px, None)
         for state in self.open.values():
-            if state.symbol != symbol:
-                continue
+            if state.symbol != symbol or self._room.get(state.client_id) == 0:
+                continue  # (a limit that took this candle's share of the volume waits)
             if state.type in CONDITIONAL and state.client_id not in self.triggered:
                 px = touch(float(state.stop_price), fires_below(state), a, b, at_open)
                 rank = 1
@@ -338,6 +289,23 @@ class SimExchange:
             if px is not None and (best is None or (abs(px - a), rank) < best[:2]):
                 best = (abs(px - a), rank, px, state)
         return best
+
+    def _fill_resting(self, state: OrderState, price: Decimal) -> None:
+        """A resting limit the price reached fills as a maker: whole, or, with a volume
+        share set and the candle's volume known, as much as that share of it allows."""
+        left = state.amount - state.filled
+        if self._volume is None or state.close_position:
+            return self._fill(state, price, taker=False)
+        step = self.markets[state.symbol].amount_step
+        room = self._room.get(state.client_id)
+        if room is None:
+            room = (self._volume * self.volume_share / step).to_integral_value(ROUND_FLOOR) * step
+        if room >= left:
+            return self._fill(state, price, taker=False)
+        self._room[state.client_id] = ZERO
+        if room > 0:
+            self.fill_partially(state.client_id, room, price)
+        return None
 
     def _finish(self, state: OrderState, status: OrderStatus, reason: str = "") -> OrderState:
         self.open.pop(state.client_id, None)

@@ -64,6 +64,7 @@ class SimMarketSink:
             if e.exchange != self.venue:
                 continue
             if e.kind == CANDLE or e.kind == SPOT:
-                self.sim.on_candle(e.symbol, e.seen, e.open, e.high, e.low, e.close)
+                self.sim.on_candle(e.symbol, e.seen, e.open, e.high, e.low, e.close,
+                                   e.volume)
             elif e.kind == FUNDING:
                 self.sim.on_funding(e.symbol, e.ts, e.rate)
