@@ -221,6 +221,10 @@ class OrdersConfig(Strict):
     post_only_wait_minutes: float = Field(default=60.0, gt=0, le=1440)  # how long it rests
     # refused as a taker (-5022) or unfilled when its time is up: enter at market, or not
     post_only_fallback: Literal["market", "cancel"] = "market"
+    # how a trade is closed (time exit, a person, the kill switch): a market order, or an
+    # IOC limit exit_band_bps through the last price whose unfilled rest then goes at market
+    exit_type: Literal["market", "ioc"] = "market"
+    exit_band_bps: float = Field(default=20.0, gt=0, le=1000)
 
 
 class BasisConfig(Strict):

@@ -6,7 +6,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from bot.execution.orders import split_amounts
+from bot.execution.pricing import split_amounts
 from bot.execution.trade import IllegalTransition, TradeState, check_trade_move
 from bot.markets import default_market
 from bot.types import client_id, parse_client_id

@@ -30,6 +30,7 @@ class TradeBook:
                  entries: OrdersConfig | None = None) -> None:
         self.gw, self.store, self.markets, self.clock = gateway, store, markets, clock
         self.entries = entries or OrdersConfig()  # market, or post-only with a fallback
+        self.last_close: dict[str, float] = {}  # per symbol, for an IOC exit's price band
         self.active: dict[int, Trade] = {t.id: t for t in store.open_trades()}
         self.orders: dict[str, Order] = {
             o.client_id: o for t in self.active.values() for o in store.orders(t.id)}

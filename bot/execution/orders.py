@@ -17,13 +17,19 @@ from ccxt.base.errors import ExchangeError, InvalidOrder, NetworkError, OrderNot
 
 from bot.execution.book import ZERO, TradeBook
 from bot.execution.failpoints import failpoint
+from bot.execution.pricing import (
+    entry_falls_back,
+    exit_rest_at_market,
+    ioc_exit_price,
+    post_only_price,
+    split_amounts,
+)
 from bot.execution.trade import (
     OrderLife,
     TradeState,
     check_trade_move,
 )
 from bot.logs import kv
-from bot.markets import Market
 from bot.types import (
     Fill,
     FundingPayment,
@@ -67,9 +73,7 @@ class OrderManager(TradeBook):
             stop=market.price_to_precision(plan.stop), risk=f"{ap.risk_cash:.2f}"))
         tif = "GTC"
         if limit_price is None and self.entries.entry_type == "post_only":
-            d = 1 if trade.side == "long" else -1  # a tick or more on the passive side
-            limit_price = market.price_to_precision(plan.entry) - d * (
-                self.entries.post_only_ticks * market.price_tick)
+            limit_price = post_only_price(self.entries, market, trade.side, plan.entry)
             timeout_ms, tif = int(self.entries.post_only_wait_minutes * 60_000), "GTX"
         if limit_price is None:
             await self._submit(trade, "entry", 0, OrderType.MARKET, ap.size)
@@ -104,7 +108,12 @@ class OrderManager(TradeBook):
         trade.close_reason = reason
         self.store.add(trade)  # the reason is kept even if we stop before the exit fills
         left = trade.filled - trade.exited
-        if left > 0:
+        last = self.last_close.get(trade.symbol)
+        if left > 0 and self.entries.exit_type == "ioc" and last:
+            price = ioc_exit_price(self.entries, self.markets[trade.symbol], trade.side, last)
+            await self._submit(trade, "exit", self.next_seq(trade_id, "exit"), OrderType.LIMIT,
+                               left, price=price, reduce_only=True, time_in_force="IOC")
+        elif left > 0:
             await self._submit(trade, "exit", self.next_seq(trade_id, "exit"), OrderType.MARKET,
                                left, reduce_only=True)
         elif trade.state == TradeState.PENDING_ENTRY:
@@ -137,6 +146,7 @@ class OrderManager(TradeBook):
     async def manage(self, symbol: str, now: int, close: float, atr: float, cfg) -> None:
         """A plan's time exit; the time stop and trailing stop of [management] (both
         optional) for `symbol`."""
+        self.last_close[symbol] = close
         trailing_states = {"open": TRAILING, "t1": TRAILING[1:], "t2": TRAILING[2:]}
         for trade in [t for t in self.active.values() if t.symbol == symbol]:
             if trade.state not in TRAILING or trade.opened_at is None:
@@ -174,7 +184,7 @@ class OrderManager(TradeBook):
             if trade.state == TradeState.PENDING_ENTRY and done:
                 if trade.filled > 0:
                     await self._protect(trade)
-                elif self._falls_back(trade, order):  # a post-only entry refused or never filled
+                elif entry_falls_back(self.entries, trade, order):  # a post-only entry refused or never filled
                     log.info("post_only_fallback", extra=kv(trade=trade.id, why=order.state))
                     await self._submit(trade, "entry", self.next_seq(trade.id, "entry"),
                                        OrderType.MARKET, trade.size)
@@ -187,6 +197,12 @@ class OrderManager(TradeBook):
             return
         if trade.filled > 0 and trade.exited >= trade.filled:
             await self._finish(trade, trade.close_reason or leg)
+            return
+        if done and exit_rest_at_market(trade, order):
+            log.info("exit_rest_at_market", extra=kv(trade=trade.id, left=trade.filled
+                                                     - trade.exited))
+            await self._submit(trade, "exit", self.next_seq(trade.id, "exit"), OrderType.MARKET,
+                               trade.filled - trade.exited, reduce_only=True)
             return
         if (leg == "stop" and done and order.state != OrderLife.FILLED
                 and trade.state in TRAILING and not self.working(trade.id, "stop")):
@@ -320,17 +336,6 @@ class OrderManager(TradeBook):
         check_trade_move(trade.id, trade.state, new)
         self.store.add_trade_event(trade, new.value, self.clock.now(), detail)
 
-    def _falls_back(self, trade: Trade, order: Order | None) -> bool:
-        """A post-only entry the exchange refused as a taker (-5022), or pulled unfilled when
-        its time was up, is followed by a market entry when [orders] says so (not one a
-        person or the kill switch pulled: that trade has a close reason)."""
-        return (order is not None and order.type == OrderType.LIMIT.value
-                and not trade.close_reason
-                and self.entries.entry_type == "post_only"
-                and self.entries.post_only_fallback == "market"
-                and (order.state == OrderLife.CANCELED.value
-                     or (order.state == OrderLife.REJECTED.value and "-5022" in order.reason)))
-
     async def _submit(self, trade: Trade, leg: str, seq: int, type_: OrderType, amount: Decimal,
                       price: float | Decimal | None = None, stop_price: Decimal | None = None,
                       reduce_only: bool = False, time_in_force: str = "GTC") -> Order | None:
@@ -423,22 +428,3 @@ class OrderManager(TradeBook):
                 for o in self.working(trade_id, "entry"):
                     await self._cancel(o)
 
-
-def split_amounts(total: Decimal, fractions: list[float], market: Market) -> list[Decimal]:
-    """Target amounts by fraction, rounded down; the last takes the remainder so they sum up.
-
-    A slice below the market minimum is folded into the next target.
-    """
-    out: list[Decimal] = []
-    carry = ZERO
-    for i, f in enumerate(fractions):
-        if i == len(fractions) - 1:
-            amount = total - sum(out, ZERO)
-        else:
-            amount = market.amount_to_precision(total * Decimal(repr(f))) + carry
-        if amount < market.min_amount and i < len(fractions) - 1:
-            carry, amount = amount, ZERO
-        else:
-            carry = ZERO
-        out.append(amount)
-    return out
