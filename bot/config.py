@@ -224,6 +224,9 @@ class OrdersConfig(Strict):
     # how a trade is closed (time exit, a person, the kill switch): a market order, or an
     # IOC limit exit_band_bps through the last price whose unfilled rest then goes at market
     exit_type: Literal["market", "ioc"] = "market"
+    # the 40/30/30 targets: limits resting in the book, or take-profit orders the exchange
+    # holds out of the book until the price is a tick away (Binance's TAKE_PROFIT)
+    target_type: Literal["limit", "take_profit"] = "limit"
     exit_band_bps: float = Field(default=20.0, gt=0, le=1000)
 
 

@@ -246,3 +246,31 @@ def test_an_ioc_exit_the_price_ran_away_from_sends_the_rest_at_market(kind):
     assert [leg for leg in legs if leg[0].startswith("exit")] == [
         ("exit-0", "limit", "expired"), ("exit-1", "market", "filled")]
     assert trade.state == "closed" and trade.exit_price == D(49_000)
+
+
+@pytest.mark.parametrize("kind", ["sim", "ccxt"])
+def test_take_profit_targets_stay_out_of_the_book_and_fill_as_makers(kind):
+    """target_type = take_profit: T1 at 51 000 waits on the exchange as a TAKE_PROFIT with
+    its trigger a tick nearer (50 999.9); the rally to 51 500 fills it as a maker at 51 000
+    and the stop goes to breakeven as with a resting limit."""
+    async def go():
+        from bot.config import OrdersConfig
+        ex = sim(maker=0.0002, taker=0)
+        async with venue(kind, ex=ex) as v:
+            clock = ReplayClock(T0)
+            om = OrderManager(v.gw, Store(":memory:"), ex.markets, clock,
+                              OrdersConfig(target_type="take_profit"))
+            trade = await om.open_trade(Desk.approved(PLAN, "1"))
+            waiting = sorted((o.type.value, o.price, o.stop_price) for o in ex.open_orders(BTC)
+                             if o.client_id.endswith("t1-0"))
+            clock.t = T0 + HOUR
+            v.candle(BTC, T0 + HOUR, 50_000, 51_500, 49_900, 51_200)
+            await om.sync()
+            t1 = ex.fetch_order(f"dbot-{trade.id:06d}-t1-0")
+            return waiting, t1, trade
+
+    waiting, t1, trade = run(go())
+    assert waiting == [("take_profit_limit", D("51000.0"), D("50999.9"))]
+    assert (t1.status, t1.filled, t1.average, t1.fee) == (OrderStatus.CLOSED, D("0.4"),
+                                                          D(51_000), D("4.08"))
+    assert trade.state == "t1_filled" and trade.stop_price == trade.entry_price

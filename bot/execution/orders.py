@@ -23,6 +23,7 @@ from bot.execution.pricing import (
     ioc_exit_price,
     post_only_price,
     split_amounts,
+    target_kind,
 )
 from bot.execution.trade import (
     OrderLife,
@@ -260,8 +261,9 @@ class OrderManager(TradeBook):
             return
         # the targets are written together and committed once (not once each) before the
         # first goes out; one that finds its trade gone is never sent, and says so
-        staged = [self._new_order(trade, leg, 0, OrderType.LIMIT, amount, price=price,
-                                  reduce_only=True)
+        kind, trigger = target_kind(self.entries, market, trade.side)
+        staged = [self._new_order(trade, leg, 0, kind, amount, price=price,
+                                  stop_price=trigger(price), reduce_only=True)
                   for leg, (price, _), amount in zip(TARGET_LEGS, targets, amounts)
                   if amount > 0]
         self.store.commit()

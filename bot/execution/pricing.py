@@ -48,6 +48,17 @@ def ioc_exit_price(cfg: OrdersConfig, market: Market, side: str, last: float) ->
     return market.price_to_precision(last * (1 - d * cfg.exit_band_bps / 10_000))
 
 
+def target_kind(cfg: OrdersConfig, market: Market, side: str):
+    """How a target goes out: a reduce-only limit resting in the book, or (target_type =
+    take_profit) Binance's TAKE_PROFIT: out of the book until the price comes within a tick
+    of the target, then a limit at it (so it still fills as a maker)."""
+    if cfg.target_type == "limit":
+        return OrderType.LIMIT, lambda price: None
+    d = 1 if side == "long" else -1
+    return OrderType.TAKE_PROFIT_LIMIT, lambda price: (
+        market.price_to_precision(price) - d * market.price_tick)
+
+
 def entry_falls_back(cfg: OrdersConfig, trade: Trade, order: Order | None) -> bool:
     """A post-only entry the exchange refused as a taker (-5022), or pulled unfilled when
     its time was up, is followed by a market entry when [orders] says so (not one a person
