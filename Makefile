@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench replay lint docs data
+.PHONY: run test bench replay lint docs data mutate
 
 $(BIN)/derivbot: pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -31,3 +31,9 @@ docs: $(BIN)/derivbot
 
 data: $(BIN)/derivbot
 	$(BIN)/derivbot data import --all ../shared/data --out data/real
+
+# mutation testing of the money rules ([tool.mutmut] in pyproject.toml); about an hour
+mutate: $(BIN)/derivbot
+	$(BIN)/pip install -q -e '.[mutate]'
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/python tools/mutscore.py
