@@ -202,49 +202,42 @@ def test_a_resting_limit_takes_at_most_its_share_of_each_candles_volume(kind):
                                                               D(49_900))
 
 
-def _ioc_desk(v):
-    from bot.config import OrdersConfig
-    clock = ReplayClock(T0)
-    return OrderManager(v.gw, Store(":memory:"), v.ex.markets, clock,
-                        OrdersConfig(exit_type="ioc", exit_band_bps=20)), clock
-
-
 WIDE = plan(1, 50_000, 47_000, (53_000, 54_000, 55_000))
+
+
+def _ioc_close(kind: str, move=None):
+    """A 1 BTC long closed by hand with [orders] exit_type = ioc (20 bps), the bot's last
+    close 50 000; `move(v)` moves the market first. Its trade and its legs."""
+    async def go():
+        from bot.config import ManagementConfig, OrdersConfig
+        async with venue(kind, ex=sim(taker=0)) as v:
+            om = OrderManager(v.gw, Store(":memory:"), v.ex.markets, ReplayClock(T0),
+                              OrdersConfig(exit_type="ioc", exit_band_bps=20))
+            trade = await om.open_trade(Desk.approved(WIDE, "1"))
+            await om.manage(BTC, T0, 50_000.0, 500.0, ManagementConfig())
+            if move is not None:
+                move(v)
+            await om.close_trade(trade.id, "by hand")
+            exits = [(o.client_id.split("-", 2)[2], o.type, o.state, o.price)
+                     for o in om.store.orders(trade.id) if o.leg == "exit"]
+            return trade, exits
+    return run(go())
 
 
 @pytest.mark.parametrize("kind", ["sim", "ccxt"])
 def test_an_ioc_exit_takes_within_its_band(kind):
-    async def go():
-        from bot.config import ManagementConfig
-        async with venue(kind, ex=sim(taker=0)) as v:
-            om, _ = _ioc_desk(v)
-            trade = await om.open_trade(Desk.approved(WIDE, "1"))
-            await om.manage(BTC, T0, 50_000.0, 500.0, ManagementConfig())
-            await om.close_trade(trade.id, "by hand")
-            return trade, _legs(om, trade), [o.price for o in om.store.orders(trade.id)
-                                             if o.leg == "exit"]
-
-    trade, legs, exits = run(go())
+    trade, exits = _ioc_close(kind)
     assert trade.state == "closed" and trade.exit_price == D(50_000)
-    assert ("exit-0", "limit", "filled") in legs
-    assert exits == [D("49900.0")]  # 20 bps under the last close, never worse
+    # an IOC sell 20 bps under the last close: it takes the price, never worse than that
+    assert exits == [("exit-0", "limit", "filled", D("49900.0"))]
 
 
 @pytest.mark.parametrize("kind", ["sim", "ccxt"])
 def test_an_ioc_exit_the_price_ran_away_from_sends_the_rest_at_market(kind):
-    async def go():
-        from bot.config import ManagementConfig
-        async with venue(kind, ex=sim(taker=0)) as v:
-            om, _ = _ioc_desk(v)
-            trade = await om.open_trade(Desk.approved(WIDE, "1"))
-            await om.manage(BTC, T0, 50_000.0, 500.0, ManagementConfig())
-            v.candle(BTC, T0 + HOUR, 50_000, 50_000, 48_900, 49_000)  # before the bot looks
-            await om.close_trade(trade.id, "by hand")
-            return trade, _legs(om, trade)
-
-    trade, legs = run(go())
-    assert [leg for leg in legs if leg[0].startswith("exit")] == [
-        ("exit-0", "limit", "expired"), ("exit-1", "market", "filled")]
+    trade, exits = _ioc_close(kind, lambda v: v.candle(BTC, T0 + HOUR, 50_000, 50_000, 48_900,
+                                                       49_000))  # before the bot looks
+    assert [e[:3] for e in exits] == [("exit-0", "limit", "expired"),
+                                      ("exit-1", "market", "filled")]
     assert trade.state == "closed" and trade.exit_price == D(49_000)
 
 
