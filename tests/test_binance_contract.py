@@ -12,6 +12,7 @@ Binance's USD-M API documentation. The fixtures' recorder writes many numbers as
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal as D
 
 import pytest
@@ -213,3 +214,29 @@ def test_ccxt_fills_from_ours_every_field_it_fills_from_the_recording():
         assert recorded - ours == set(), endpoint
     assert {"contracts", "entryPrice", "liquidationPrice", "marginMode",
             "unrealizedPnl"} <= run(go())["positionRisk v3"][1]
+
+
+def test_leverage_brackets_carry_binances_maintenance_amount():
+    """/fapi/v1/leverageBracket as Binance: integer caps and floors, and `cum` the amount
+    that keeps the maintenance margin continuous across brackets (notional × rate − cum)."""
+    from bot.exchanges.sim.exchange import SimExchange
+    from bot.markets import default_market
+
+    async def go():
+        ex = SimExchange({BTC: default_market(BTC, 50_000)}, 100_000,
+                         mmr_tiers=((50_000, 0.004), (250_000, 0.005), (float("inf"), 0.01)))
+        ex.on_candle(BTC, T0, 50_000, 50_000, 50_000, 50_000)
+        async with venue("ccxt", ex=ex) as v:
+            return await v.gw.ex.fapiPrivateGetLeverageBracket()
+
+    (row,) = run(go())
+    brackets = row["brackets"]
+    assert shape(brackets[0]) == {"bracket": "int", "initialLeverage": "int", "notionalCap": "int",
+                                  "notionalFloor": "int", "maintMarginRatio": "float",
+                                  "cum": "float"}
+    assert [(b["notionalFloor"], b["notionalCap"], b["cum"]) for b in brackets] == [
+        (0, 50_000, 0.0), (50_000, 250_000, 50.0), (250_000, 10**12, 1300.0)]
+    for lo, hi in itertools.pairwise(brackets):  # continuous at each boundary
+        edge = hi["notionalFloor"]
+        assert edge * lo["maintMarginRatio"] - lo["cum"] == pytest.approx(
+            edge * hi["maintMarginRatio"] - hi["cum"])

@@ -179,12 +179,13 @@ class PublicRoutes:
         tiers = self.sim.mmr_tiers
         out = []
         for m in self.by_id.values():
-            floor, brackets = 0.0, []
+            floor, brackets, cum, last_rate = 0, [], 0.0, 0.0
             for i, (cap, rate) in enumerate(tiers, 1):
+                cum += floor * (rate - last_rate)  # Binance's maintenance amount: continuous
                 brackets.append({"bracket": i, "initialLeverage": int(m.max_leverage),
-                                 "notionalCap": min(cap, 1e12), "notionalFloor": floor,
-                                 "maintMarginRatio": rate, "cum": 0.0})
-                floor = cap
+                                 "notionalCap": int(min(cap, 1e12)), "notionalFloor": floor,
+                                 "maintMarginRatio": rate, "cum": round(cum, 8)})
+                floor, last_rate = int(min(cap, 1e12)), rate
             out.append({"symbol": dialect.market_id(m), "brackets": brackets})
         return web.json_response(out)
 

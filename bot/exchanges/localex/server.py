@@ -26,7 +26,7 @@ from bot.types import Fill, FundingPayment, OrderRequest, OrderStatus, OrderType
 
 PUBLIC = {"/fapi/v1/ping", "/fapi/v1/time", "/fapi/v1/exchangeInfo", "/fapi/v1/klines",
           "/fapi/v1/premiumIndex", "/fapi/v1/fundingRate", "/fapi/v1/openInterest",
-          "/fapi/v1/leverageBracket", "/futures/data/openInterestHist",
+          "/futures/data/openInterestHist",
           "/fapi/v1/fundingInfo", "/api/v3/klines",
           "/futures/data/globalLongShortAccountRatio"} | SPOT_PUBLIC
 TIME_IN_FORCE = ("GTC", "IOC", "FOK", "GTX")
