@@ -16,11 +16,13 @@ class OrderType(StrEnum):
     TAKE_PROFIT_MARKET = "take_profit_market"
     STOP_LIMIT = "stop_limit"  # Binance's STOP: a limit at `price` once `stop_price` trades
     TAKE_PROFIT_LIMIT = "take_profit_limit"  # Binance's TAKE_PROFIT
+    TRAILING_STOP_MARKET = "trailing_stop_market"  # trails the best price by callback_rate %
 
 
 # orders that wait for a trigger price (Binance's algo orders)
 CONDITIONAL = frozenset({OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET,
-                         OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT})
+                         OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT,
+                         OrderType.TRAILING_STOP_MARKET})
 
 
 class OrderStatus(StrEnum):
@@ -47,10 +49,11 @@ class OrderRequest:
     type: OrderType
     amount: Decimal
     price: Decimal | None = None  # limit price
-    stop_price: Decimal | None = None  # trigger for stop_market
+    stop_price: Decimal | None = None  # trigger; a trailing stop's activation price (or none)
     reduce_only: bool = False
     time_in_force: str = "GTC"  # a limit's: GTC, IOC, FOK, or GTX (post-only)
     close_position: bool = False  # a conditional market order closing all held (no amount)
+    callback_rate: Decimal | None = None  # a trailing stop's distance from the best, in %
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,7 @@ class OrderState:
     reason: str = ""
     time_in_force: str = "GTC"
     close_position: bool = False
+    callback_rate: Decimal | None = None
 
     def evolve(self, **changes) -> OrderState:
         return replace(self, **changes)

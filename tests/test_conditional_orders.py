@@ -141,3 +141,58 @@ def test_the_algo_api_keeps_working_type_and_refuses_what_binance_refuses():
     assert marked["workingType"] == "MARK_PRICE" and marked["orderType"] == "STOP_MARKET"
     assert closing["closePosition"] is True
     assert "-4137" in refused[0] and "-1115" in refused[1]
+
+
+def trailing(cid: str, rate: str, activation: str | None = None) -> OrderRequest:
+    return OrderRequest(cid, BTC, "sell", OrderType.TRAILING_STOP_MARKET, D(1),
+                        stop_price=None if activation is None else D(activation),
+                        reduce_only=True, callback_rate=D(rate))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_trailing_stop_follows_the_high_and_fires_its_callback_below_it(kind):
+    """A 1 % trailing sell from 50 000: the rally to 51 000 lifts its trigger to 50 490;
+    the next candle's dip through it sells there (a taker)."""
+    async def go():
+        async with venue(kind, ex=sim(taker=0.0005)) as v:
+            await _long(v)
+            await v.gw.create_order(trailing("dbot-000001-stop-0", "1"))
+            v.candle(BTC, T0 + HOUR, 50_000, 51_000, 49_900, 50_800)
+            quiet = states(await v.gw.poll_events()).get("dbot-000001-stop-0")
+            v.candle(BTC, T0 + 2 * HOUR, 50_800, 50_900, 50_000, 50_100)
+            return quiet, states(await v.gw.poll_events())["dbot-000001-stop-0"]
+
+    quiet, st = run(go())
+    assert quiet is None or quiet.status is OrderStatus.OPEN
+    assert (st.status, st.filled, st.average) == (OrderStatus.CLOSED, D(1), D(50_490))
+    assert st.fee == D("25.245")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_trailing_stop_waits_for_its_activation_price(kind):
+    """Activation at 51 500: the rally to 51 000 and the dip to 50 000 do nothing; the next
+    rally to 52 000 activates it, and the fall sells 2 % under that high, at 50 960."""
+    async def go():
+        async with venue(kind, ex=sim(taker=0)) as v:
+            await _long(v)
+            await v.gw.create_order(trailing("dbot-000001-stop-0", "2", "51500"))
+            v.candle(BTC, T0 + HOUR, 50_000, 51_000, 49_900, 50_000)
+            v.candle(BTC, T0 + 2 * HOUR, 50_000, 50_200, 49_000, 49_100)
+            held = await v.gw.fetch_positions()
+            v.candle(BTC, T0 + 3 * HOUR, 49_100, 52_000, 49_000, 51_900)
+            v.candle(BTC, T0 + 4 * HOUR, 51_900, 51_950, 50_500, 50_600)
+            return held, states(await v.gw.poll_events())["dbot-000001-stop-0"]
+
+    held, st = run(go())
+    assert [p.contracts for p in held] == [D(1)]
+    assert (st.status, st.average) == (OrderStatus.CLOSED, D(50_960))
+
+
+def test_a_trailing_stop_outside_binances_callback_range_is_refused():
+    async def go():
+        async with venue("sim", ex=sim()) as v:
+            await _long(v)
+            await v.gw.create_order(trailing("dbot-000001-stop-0", "15"))
+
+    with pytest.raises(InvalidOrder, match="-2007"):
+        run(go())

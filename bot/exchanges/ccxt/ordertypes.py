@@ -14,7 +14,8 @@ STOPS = frozenset({OrderType.STOP_MARKET, OrderType.STOP_LIMIT})
 TAKES = frozenset({OrderType.TAKE_PROFIT_MARKET, OrderType.TAKE_PROFIT_LIMIT})
 VENUE_NAMES = {"STOP_MARKET": OrderType.STOP_MARKET, "STOP": OrderType.STOP_LIMIT,
                "TAKE_PROFIT_MARKET": OrderType.TAKE_PROFIT_MARKET,
-               "TAKE_PROFIT": OrderType.TAKE_PROFIT_LIMIT}
+               "TAKE_PROFIT": OrderType.TAKE_PROFIT_LIMIT,
+               "TRAILING_STOP_MARKET": OrderType.TRAILING_STOP_MARKET}
 
 
 def order_args(req: OrderRequest, trigger_param: str) -> tuple[str, dict[str, Any]]:
@@ -26,6 +27,10 @@ def order_args(req: OrderRequest, trigger_param: str) -> tuple[str, dict[str, An
         params[trigger_param] = float(req.stop_price)
     elif req.type in TAKES:
         params["takeProfitPrice"] = float(req.stop_price)
+    elif req.type is OrderType.TRAILING_STOP_MARKET:  # ccxt's trailingPercent: a callback %
+        params["trailingPercent"] = float(req.callback_rate)
+        if req.stop_price is not None:
+            params["trailingTriggerPrice"] = float(req.stop_price)
     if req.close_position:
         params["closePosition"] = True
     if req.type is OrderType.LIMIT:  # post-only in ccxt's words (Binance's GTX)

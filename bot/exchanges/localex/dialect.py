@@ -23,7 +23,8 @@ ALGO_STATUS = {
 }
 ALGO_TYPES = {"STOP_MARKET": OrderType.STOP_MARKET, "STOP": OrderType.STOP_LIMIT,
               "TAKE_PROFIT_MARKET": OrderType.TAKE_PROFIT_MARKET,
-              "TAKE_PROFIT": OrderType.TAKE_PROFIT_LIMIT}
+              "TAKE_PROFIT": OrderType.TAKE_PROFIT_LIMIT,
+              "TRAILING_STOP_MARKET": OrderType.TRAILING_STOP_MARKET}
 ALGO_NAMES = {v: k for k, v in ALGO_TYPES.items()}
 ACTUAL_ID_OFFSET = 10_000_000  # a triggered algo order's market order gets algoId + this
 FORCED_ID_OFFSET = 90_000_000  # the exchange's liquidation orders
@@ -70,9 +71,8 @@ def symbol_info(m: Market, mmr_pct: str = "2.5000") -> dict:
             {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500",
              "multiplierDown": "0.9500", "multiplierDecimal": "4"},
         ],
-        # what the local exchange executes (Binance lists TRAILING_STOP_MARKET too)
         "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT",
-                       "TAKE_PROFIT_MARKET"],
+                       "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"],
         "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
     }
 
@@ -122,7 +122,7 @@ def actual_order_json(o: OrderState, m: Market) -> dict:
     """The market order a triggered stop became: it carries the fill."""
     body = order_json(o, m)
     body.update(orderId=int(o.exchange_id) + ACTUAL_ID_OFFSET,
-                origType=ALGO_NAMES[o.type], stopPrice=str(o.stop_price),
+                origType=ALGO_NAMES[o.type], stopPrice=str(o.stop_price or 0),
                 closePosition=o.close_position)
     return body
 
@@ -131,12 +131,14 @@ def algo_json(o: OrderState, m: Market, working_type: str = "CONTRACT_PRICE") ->
     """A triggered stop is FINISHED and points at the market order it became, whether that
     order filled whole or (the position being smaller) in part."""
     done = o.filled > 0
-    return {
+    trailing = {} if o.callback_rate is None else {
+        "activatePrice": str(o.stop_price or ""), "callbackRate": str(o.callback_rate)}
+    return trailing | {
         "algoId": int(o.exchange_id), "clientAlgoId": o.client_id, "algoType": "CONDITIONAL",
         "orderType": ALGO_NAMES[o.type], "symbol": market_id(m), "side": o.side.upper(),
         "positionSide": "BOTH", "timeInForce": "GTC", "quantity": str(o.amount),
         "algoStatus": "FINISHED" if done else ALGO_STATUS[o.status],
-        "triggerPrice": str(o.stop_price),
+        "triggerPrice": str(o.stop_price or "0"),
         "price": str(o.price or "0.00"), "icebergQuantity": None,
         "selfTradePreventionMode": "NONE", "workingType": working_type, "priceMatch": "NONE",
         "closePosition": o.close_position,

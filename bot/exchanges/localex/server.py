@@ -220,7 +220,9 @@ class LocalExchange(PublicRoutes, AccountRoutes, SpotRoutes, BinanceStreams):
         if kind not in types or (kind in dialect.ALGO_TYPES) != algo:
             raise BaseError(f"-1116 Invalid orderType {kind} for this endpoint.")
         cid = p.get("clientAlgoId" if algo else "newClientOrderId") or f"local-{self.sim.seq + 1}"
-        stop = p.get("triggerPrice") if algo else None
+        stop = p.get("activatePrice" if kind == "TRAILING_STOP_MARKET" else "triggerPrice") \
+            if algo else None
+        rate = Decimal(p["callbackRate"]) if kind == "TRAILING_STOP_MARKET" else None
         close = p.get("closePosition", "false").lower() == "true"
         if close and ("quantity" in p or p.get("reduceOnly", "false").lower() == "true"):
             raise BaseError("-4137 Quantity must be zero with closePosition equals true"
@@ -240,7 +242,7 @@ class LocalExchange(PublicRoutes, AccountRoutes, SpotRoutes, BinanceStreams):
                             Decimal(0) if close else Decimal(p["quantity"]),
                             Decimal(p["price"]) if limit_kind else None,
                             Decimal(stop) if stop else None,
-                            p.get("reduceOnly", "false").lower() == "true", tif, close)
+                            p.get("reduceOnly", "false").lower() == "true", tif, close, rate)
 
     def _find(self, p: dict, algo: bool):
         cid = p.get("clientAlgoId" if algo else "origClientOrderId")

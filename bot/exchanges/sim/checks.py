@@ -38,7 +38,8 @@ def validate(ex: SimExchange, req: OrderRequest, m: Market) -> None:
     prices = []
     if req.type is OrderType.LIMIT or req.type in LIMIT_AFTER:
         prices.append(req.price)
-    if req.type in CONDITIONAL:
+    if req.type in CONDITIONAL and not (req.type is OrderType.TRAILING_STOP_MARKET
+                                        and req.stop_price is None):  # (its activation)
         prices.append(req.stop_price)
     for px in prices:
         if px is None or px <= 0:

@@ -19,7 +19,14 @@ from ccxt.base.errors import (
 )
 
 from bot.exchanges.sim.checks import validate
-from bot.exchanges.sim.conditional import LIMIT_AFTER, fires_below, marketable
+from bot.exchanges.sim.conditional import (
+    LIMIT_AFTER,
+    TRAILING,
+    fires_below,
+    follow,
+    marketable,
+    trail_trigger,
+)
 from bot.exchanges.sim.matching import candle_path, segments, touch
 from bot.markets import Market
 from bot.types import (
@@ -71,6 +78,7 @@ class SimExchange:
         self.default_leverage = default_leverage
         self.leverage: dict[str, float] = {}
         self.triggered: set[str] = set()  # limit-after-trigger orders now resting as limits
+        self.trail: dict[str, Decimal] = {}  # trailing stop -> the best price since active
         self.positions: dict[str, _Pos] = {}
         self.orders: dict[str, OrderState] = {}
         self.open: dict[str, OrderState] = {}
@@ -128,7 +136,7 @@ class SimExchange:
         state = OrderState(req.client_id, str(self.seq), req.symbol, req.side, req.type,
                            req.amount, req.price, req.stop_price, req.reduce_only,
                            OrderStatus.OPEN, timestamp=self.now, time_in_force=tif,
-                           close_position=req.close_position)
+                           close_position=req.close_position, callback_rate=req.callback_rate)
         self.orders[req.client_id] = state
         if req.type is OrderType.MARKET:
             self._fill(state, last, taker=True)
@@ -140,6 +148,8 @@ class SimExchange:
         else:
             self.open[req.client_id] = state
             self.events.append(state)
+            if req.type is TRAILING:
+                self._follow(state, last)
         return self.orders[req.client_id]
 
     def cancel_order(self, client_id: str) -> OrderState:
@@ -254,6 +264,7 @@ class SimExchange:
         pos = self.positions.get(symbol)
         sign = 0 if pos is None or pos.contracts == 0 else (1 if pos.contracts > 0 else -1)
         for a, b, at_open in segments(candle_path(o, h, lo, c, sign)):
+            self._trail(symbol, _dec(a))  # a leg's start is its best for the trail
             while (hit := self._first_touch(symbol, a, b, at_open)) is not None:
                 _, _, price, state = hit
                 if state is None:
@@ -268,6 +279,7 @@ class SimExchange:
                     self._fill_resting(state, _dec(price))
                 a = price  # the walk goes on from where it filled
                 at_open = False
+            self._trail(symbol, _dec(b))
 
     def _first_touch(self, symbol: str, a: float, b: float, at_open: bool):
         best = None
@@ -280,7 +292,13 @@ class SimExchange:
         for state in self.open.values():
             if state.symbol != symbol or self._room.get(state.client_id) == 0:
                 continue  # (a limit that took this candle's share of the volume waits)
-            if state.type in CONDITIONAL and state.client_id not in self.triggered:
+            if state.type is TRAILING:
+                top = self.trail.get(state.client_id)
+                tick = self.markets[symbol].price_tick
+                px = None if top is None else touch(float(trail_trigger(state, top, tick)),
+                                                    fires_below(state), a, b, at_open)
+                rank = 1
+            elif state.type in CONDITIONAL and state.client_id not in self.triggered:
                 px = touch(float(state.stop_price), fires_below(state), a, b, at_open)
                 rank = 1
             else:
@@ -289,6 +307,16 @@ class SimExchange:
             if px is not None and (best is None or (abs(px - a), rank) < best[:2]):
                 best = (abs(px - a), rank, px, state)
         return best
+
+    def _trail(self, symbol: str, price: Decimal) -> None:
+        for state in [o for o in self.open.values() if o.type is TRAILING
+                      and o.symbol == symbol]:
+            self._follow(state, price)
+
+    def _follow(self, state: OrderState, price: Decimal) -> None:
+        best = follow(state, self.trail.get(state.client_id), price)
+        if best is not None:
+            self.trail[state.client_id] = best
 
     def _fill_resting(self, state: OrderState, price: Decimal) -> None:
         """A resting limit the price reached fills as a maker: whole, or, with a volume
@@ -310,6 +338,7 @@ class SimExchange:
     def _finish(self, state: OrderState, status: OrderStatus, reason: str = "") -> OrderState:
         self.open.pop(state.client_id, None)
         self.triggered.discard(state.client_id)
+        self.trail.pop(state.client_id, None)
         done = state.evolve(status=status, timestamp=self.now, reason=reason)
         self.orders[state.client_id] = done
         self.events.append(done)

@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.exchanges.sim.exchange import SimExchange, _Pos
 from bot.types import OrderState, OrderStatus, OrderType
 
-_DEC_FIELDS = ("amount", "price", "stop_price", "filled", "average", "fee")
+_DEC_FIELDS = ("amount", "price", "stop_price", "filled", "average", "fee", "callback_rate")
 KEEP_FINAL_MS = 24 * 3_600_000  # finished orders kept this long: a restart may look them up
 
 
@@ -25,7 +25,7 @@ def _order_to_json(o: OrderState) -> dict:
 def _order_from_json(d: dict) -> OrderState:
     d = dict(d)
     for f in _DEC_FIELDS:
-        d[f] = None if d[f] is None else Decimal(d[f])
+        d[f] = None if d.get(f) is None else Decimal(d[f])
     d["type"], d["status"] = OrderType(d["type"]), OrderStatus(d["status"])
     return OrderState(**d)
 
@@ -49,6 +49,7 @@ def dump(sim: SimExchange) -> dict:
         "funding_paid": str(sim.funding_paid),
         "open": list(sim.open),
         "triggered": sorted(sim.triggered),
+        "trail": {cid: str(best) for cid, best in sim.trail.items()},
         "last": sim.last,
         "now": sim.now,
         "seq": sim.seq,
@@ -65,6 +66,7 @@ def restore(sim: SimExchange, d: dict) -> None:
     sim.orders = {o["client_id"]: _order_from_json(o) for o in d["orders"]}
     sim.open = {cid: sim.orders[cid] for cid in d["open"]}
     sim.triggered = set(d.get("triggered", ()))
+    sim.trail = {cid: Decimal(best) for cid, best in d.get("trail", {}).items()}
     sim.last = dict(d["last"])
     sim.now, sim.seq = d["now"], d["seq"]
     sim.fees_paid = Decimal(d.get("fees_paid", "0"))
