@@ -81,3 +81,40 @@ def test_a_position_closed_by_hand_ends_the_trade_instead_of_retrying():
     assert trade.id not in desk.om.active
     desk.candle(BTC, 50_000, 50_100, 49_900, 50_000)
     assert len(desk.store.orders(trade.id)) == 6  # nothing more was sent
+
+
+def test_a_plans_time_exit_closes_it_at_its_hour_not_before():
+    """max_hold_hours = 3: at 2 h 59 m it holds; at 3 h it is closed at market, reason
+    "time exit", whatever the trailing settings."""
+    import dataclasses
+    desk = Desk(sim())
+    timed = dataclasses.replace(plan(1, 50_000, 49_000, ()), max_hold_hours=3.0)
+    trade = desk.open(timed, "1")
+    opened = trade.opened_at
+    m = parse_config({}).management
+    run(desk.om.manage(BTC, opened + 3 * HOUR - 60_000, 50_100.0, 200.0, m))
+    assert trade.state == "open"
+    run(desk.om.manage(BTC, opened + 3 * HOUR, 50_100.0, 200.0, m))
+    assert trade.state == "closed" and trade.close_reason == "time exit"
+    assert [(o.leg, o.type, o.state) for o in desk.store.orders(trade.id)
+            if o.leg == "exit"] == [("exit", "market", "filled")]
+
+
+def test_a_short_trails_down_by_its_atr_multiple_and_only_in_its_states():
+    """A short from 50 000 (stop 51 000), trail 2 ATR from T2: nothing while open or after
+    T1 (stop at breakeven); after T2 the stop follows 2 × 400 above the close, and only
+    when the gain beats a quarter ATR."""
+    desk = Desk(sim())
+    trade = desk.open(plan(-1, 50_000, 51_000, (49_000, 48_000, 45_000)), "1")
+    cfg = {"trailing_atr": 2.0, "trail_from": "t2", "trail_step_atr": 0.25}
+    manage(desk, 49_500, 400, **cfg)
+    desk.candle(BTC, 50_000, 50_000, 48_900, 48_950)  # T1: breakeven 50 000
+    manage(desk, 48_950, 400, **cfg)
+    assert [s[2] for s in stops(desk, trade.id)][-1] == "50000.0"
+    desk.candle(BTC, 48_950, 49_000, 47_900, 47_950)  # T2: stop to T1, 49 000
+    manage(desk, 47_950, 400, **cfg)  # 47 950 + 800 = 48 750: 250 down ≥ 100
+    manage(desk, 47_900, 400, **cfg)  # 48 700: 50 < 100, not worth an order
+    manage(desk, 47_950, 0, **cfg)  # no ATR: nothing
+    assert [s[2] for s in stops(desk, trade.id)] == ["51000.0", "50000.0", "49000.0",
+                                                     "48750.0"]
+    assert trade.stop_price == D("48750.0")

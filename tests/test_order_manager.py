@@ -199,3 +199,44 @@ def test_a_refused_entry_leaves_its_reason_on_the_trade_and_in_trades_csv(tmp_pa
     write_trades_csv(desk.store, tmp_path / "trades.csv")
     rows = list(csv.DictReader((tmp_path / "trades.csv").open()))
     assert rows[0]["state"] == "failed" and "-2019" in rows[0]["close_reason"]
+
+
+@pytest.mark.parametrize("direction", [1, -1])
+def test_a_person_tightens_a_stop_only_toward_the_price(direction):
+    """Tighten stop: the new stop goes out before the old one is cancelled; looser, at or
+    through the price, on a trade without a position: refused with the reason."""
+    desk = Desk(sim())
+    stop, targets = 50_000 - direction * 1_000, tuple(50_000 + direction * k for k in
+                                                      (1_000, 2_000, 3_000))
+    trade = desk.open(plan(direction, 50_000, stop, targets), "1")
+    looser = D(50_000 - direction * 1_500)
+    tighter = D(50_000 - direction * 500)
+
+    def go(level, last=50_000.0):
+        return run(desk.om.tighten_stop(trade.id, D(level), last))
+
+    assert go(looser) == f"refused: {looser:.1f} would loosen the stop at {stop:.1f} " \
+                         "(only toward the price)"
+    assert go(50_000) == "refused: 50000.0 is at or through the price 50000"
+    assert go(50_000 + direction * 10) .startswith("refused: ")
+    assert go(7, 50_000.0).startswith("refused: ")
+    assert run(desk.om.tighten_stop(999, tighter, 50_000.0)) == \
+        "refused: trade 999 has no open position to protect"
+    assert go(tighter) == f"trade {trade.id}: stop moved from {stop:.1f} to {tighter:.1f}"
+    assert trade.stop_price == tighter
+    stops = [(o.client_id[-6:], o.state, o.stop_price) for o in desk.store.orders(trade.id)
+             if o.leg == "stop"]
+    assert stops == [("stop-0", "canceled", D(stop)), ("stop-1", "open", tighter)]
+    working = [o for o in desk.ex.open_orders(BTC) if o.type == "stop_market"]
+    assert [(o.stop_price, o.amount, o.reduce_only) for o in working] == [
+        (tighter, D(1), True)]
+
+
+def test_a_trade_still_entering_has_no_stop_to_tighten():
+    desk = Desk(sim())
+    trade = run(desk.om.open_trade(desk.approved(plan(1, 50_000, 49_000, (51_000, 52_000,
+                                                                          53_000)), "1"),
+                                   limit_price=49_500, timeout_ms=3_600_000))
+    assert trade.state == "pending_entry"
+    assert run(desk.om.tighten_stop(trade.id, D(49_200), 50_000.0)) == \
+        f"refused: trade {trade.id} has no open position to protect"
