@@ -147,3 +147,42 @@ def test_slippage_moves_market_fills_against_the_taker_on_tick():
     ex = sim(slippage=2.0)
     st = ex.create_order(req("e", "buy", MKT, "0.1"))
     assert st.average == D("50010.0")
+
+
+def test_a_short_liquidation_buys_back_at_its_price_and_books_the_clearing_fee():
+    """A 1 BTC short at 50 000, 5×: margin 10 000, liquidated at 50 000 × (1 + 0.2 − 0.004)
+    = 59 800. The fill buys 1 back at 59 800; the clearing fee is what the margin had left
+    (10 000 − 9 800 = 200); the wallet loses the margin, nothing else."""
+    ex = sim(taker=0)
+    ex.create_order(req("e", "sell", MKT, "1"))
+    ex.drain()
+    assert ex.fetch_positions()[0].liquidation_price == D("59800.0000")
+    ex.on_candle(BTC, T0 + HOUR, 50_000, 60_000, 49_900, 59_900)
+    [fill] = [e for e in ex.drain() if isinstance(e, Fill)]
+    assert (fill.client_id, fill.side, fill.amount, fill.price, fill.fee, fill.liquidation,
+            fill.fill_id) == ("", "buy", D(1), D(59_800), D(200), True,
+                              f"liq-{BTC}-{T0 + HOUR}")
+    assert ex.wallet == D(90_000) and ex.fees_paid == D(200) and ex.fetch_positions() == []
+
+
+def test_a_partial_fill_books_its_share_as_a_maker_and_leaves_the_rest_open():
+    ex = sim(maker=0.0002)
+    ex.create_order(req("b", "buy", LMT, "1", price="49000"))
+    ex.drain()
+    ex.now = T0 + 60_000
+    st = ex.fill_partially("b", D("0.37"), D(49_000))
+    assert (st.status, st.filled, st.average, st.fee, st.timestamp) == (
+        OrderStatus.OPEN, D("0.37"), D(49_000), D("3.6260"), T0 + 60_000)
+    assert ex.wallet == D(100_000) - D("3.6260") and ex.fees_paid == D("3.6260")
+    events = ex.drain()
+    assert [(e.client_id, e.amount, e.price, e.fee) for e in events if isinstance(e, Fill)] \
+        == [("b", D("0.37"), D(49_000), D("3.6260"))]
+    assert ex.fetch_positions()[0].contracts == D("0.37")
+    for bad in ("0", "0.63", "1"):  # nothing, or all that is left: not a partial fill
+        with pytest.raises(InvalidOrder, match=r"must be below what is left of b \(0\.63\)"):
+            ex.fill_partially("b", D(bad), D(49_000))
+    ex.transfer("USDT", D(10_000), True)
+    ex.on_candle("BTC/USDT", T0, 50_000, 50_000, 50_000, 50_000)
+    ex.create_order(req("s", "buy", LMT, "0.1", price="49000", symbol="BTC/USDT"))
+    with pytest.raises(InvalidOrder, match="partial fills are for perp orders, not BTC/USDT"):
+        ex.fill_partially("s", D("0.05"), D(49_000))
