@@ -1,7 +1,7 @@
 """The arithmetic of where orders go and what they cost, at its edges: an IOC exit's band
 and a post-only entry's tick for both sides, the size when the stop is within a price unit
-of the entry, the capital a basis pair ties up, and return correlation with a flat series
-(NaN: it joins no bucket)."""
+of the entry, the capital a basis pair ties up, return correlation with a flat series
+(NaN: it joins no bucket), and the Monte Carlo of a trade record."""
 
 from __future__ import annotations
 
@@ -61,3 +61,33 @@ def test_a_flat_series_correlates_with_nothing():
     other = moving[::-1].copy()  # three series: the matrix path, the flat one still alone
     assert sorted(map(sorted, correlated_groups({"A": moving, "B": flat, "C": moving * 3,
                                                  "D": other}))) == [["A", "C"], ["B"], ["D"]]
+
+
+def test_monte_carlo_compounds_each_path_and_measures_its_own_drawdown():
+    from risk.montecarlo import simulate
+    up = simulate([1.0], 0.02, paths=4, trades=3)  # every path: three wins of 2 %
+    assert up.final_return.shape == (4,) and up.max_drawdown.shape == (4,)
+    assert np.allclose(up.final_return, 1.02 ** 3 - 1) and not up.max_drawdown.any()
+    assert up.ruin == 0.0
+    down = simulate([-1.0], 0.5, paths=3, trades=2)  # 1 → 0.5 → 0.25
+    assert np.allclose(down.max_drawdown, 0.75) and np.allclose(down.final_return, -0.75)
+    assert simulate([-1.0], 0.5, paths=3, trades=2, ruin_drawdown=0.75).ruin == 1.0  # reached
+    assert simulate([-1.0], 0.5, paths=3, trades=2, ruin_drawdown=0.76).ruin == 0.0
+    mixed = simulate([5.0, -1.0], 0.1, paths=200, trades=4)  # both outcomes are drawn
+    assert mixed.final_return.max() > 0 > mixed.final_return.min()
+    # a path's drawdown is its own: one that only won has none, whatever the others did
+    assert (mixed.max_drawdown[mixed.final_return == mixed.final_return.max()] == 0).all()
+    for bad in (0.0, 1.0, -0.1):
+        with pytest.raises(ValueError, match=f"fraction must be within \\(0, 1\\), got {bad}"):
+            simulate([1.0], bad)
+    with pytest.raises(ValueError, match="no R-multiples to resample"):
+        simulate([], 0.01)
+
+
+def test_monte_carlo_summary_reads_the_percentiles_a_trader_asks_for():
+    from risk.montecarlo import MonteCarlo
+    spread = np.arange(101) / 100  # 0.00 … 1.00: the p-th percentile is p / 100
+    assert MonteCarlo(0.015, spread, spread - 0.5, 0.25).summary() == pytest.approx({
+        "fraction": 0.015, "max_drawdown_p50": 0.5, "max_drawdown_p95": 0.95,
+        "final_return_p5": -0.45, "final_return_p50": 0.0, "final_return_p95": 0.45,
+        "risk_of_ruin": 0.25}, abs=1e-12)
