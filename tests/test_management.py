@@ -118,3 +118,16 @@ def test_a_short_trails_down_by_its_atr_multiple_and_only_in_its_states():
     assert [s[2] for s in stops(desk, trade.id)] == ["51000.0", "50000.0", "49000.0",
                                                      "48750.0"]
     assert trade.stop_price == D("48750.0")
+
+
+def test_a_short_closed_and_turned_long_by_hand_is_gone_too():
+    """A 1 BTC short; someone buys 2 on the exchange (flat, then long 1): the short the
+    trade holds is gone, so the trade ends — the long is not taken for it."""
+    from bot.types import OrderRequest, OrderType
+
+    desk = Desk(sim())
+    trade = desk.open(plan(-1, 50_000, 51_000, (48_000, 46_000, 44_000)), "1")
+    desk.ex.create_order(OrderRequest("manual-1", BTC, "buy", OrderType.MARKET, D(2)))
+    desk.candle(BTC, 50_000, 50_100, 49_900, 50_000)
+    assert trade.state == "closed" and trade.close_reason == "position gone on the exchange"
+    assert [p.contracts for p in desk.ex.fetch_positions()] == [D(1)]  # left to its owner

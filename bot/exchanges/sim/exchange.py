@@ -427,7 +427,10 @@ class SimExchange:
         self._expire_stale_reduce_only(symbol)
 
     def _expire_stale_reduce_only(self, symbol: str) -> None:
-        if symbol in self.positions:
-            return
-        for state in [o for o in self.open.values() if o.symbol == symbol and o.reduce_only]:
+        """As Binance: reduce-only orders go when the position they reduce closed or turned
+        (an order that would now add to it)."""
+        pos = self.positions.get(symbol)
+        held = 0 if pos is None else (1 if pos.contracts > 0 else -1)
+        for state in [o for o in self.open.values() if o.symbol == symbol and o.reduce_only
+                      and held != (-1 if o.side == "buy" else 1)]:
             self._finish(state, OrderStatus.EXPIRED, "reduce-only: position closed")
