@@ -91,3 +91,76 @@ def test_monte_carlo_summary_reads_the_percentiles_a_trader_asks_for():
         "fraction": 0.015, "max_drawdown_p50": 0.5, "max_drawdown_p95": 0.95,
         "final_return_p5": -0.45, "final_return_p50": 0.0, "final_return_p95": 0.45,
         "risk_of_ruin": 0.25}, abs=1e-12)
+
+
+def test_half_kelly_counts_a_break_even_as_a_loss_of_nothing_and_blends_by_record():
+    from risk.kelly import kelly_fraction
+    empty = kelly_fraction([], 0.015)
+    assert (empty.fraction, empty.half_kelly, empty.trades, empty.weight) == (0.015, None, 0,
+                                                                               0.0)
+    # 0.5 R wins count as wins; a 0 R trade is a loss of nothing (it lowers p, not b)
+    est = kelly_fraction([0.5, 0.5, -0.5, 0.0] * 15, 0.015)
+    assert (est.trades, est.win_rate, est.weight) == (60, 0.5, 1.0)
+    assert est.payoff == pytest.approx(2.0)  # mean win 0.5 / mean loss 0.25
+    assert est.half_kelly == pytest.approx(0.5 * (0.5 - 0.5 / 2.0))  # 0.125: clamped to 2 %
+    assert est.fraction == 0.02
+    only_breakevens = kelly_fraction([0.0] * 30, 0.015)  # no edge shown: the floor
+    assert only_breakevens.fraction == 0.01 and only_breakevens.payoff is None
+    only_wins = kelly_fraction([1.0] * 15, 0.015)  # half the record's weight toward 2 %
+    assert (only_wins.weight, only_wins.fraction) == (0.5, pytest.approx(0.0175))
+
+
+def test_basis_notional_inverts_basis_capital_at_its_edges():
+    from risk.basis import basis_notional
+    assert basis_notional(130_000, 5, 0.1) == pytest.approx(100_000)
+    assert basis_notional(0, 5, 0) == 0
+    assert basis_notional(300_000, 0.5, 0) == pytest.approx(100_000)  # below 1×
+    assert basis_notional(200_000, 1, 0) == pytest.approx(100_000)
+    for bad in ((-1, 5, 0), (100, 0, 0), (100, -1, 0), (100, 5, -0.1)):
+        with pytest.raises(ValueError, match="need budget ≥ 0, leverage > 0, buffer ≥ 0"):
+            basis_notional(*bad)
+
+
+def test_transfers_between_wallets_move_exactly_what_is_there_and_no_more():
+    from ccxt.base.errors import InsufficientFunds, InvalidOrder
+
+    from tests.helpers import sim
+    ex = sim(balance=1_000)
+    ex.transfer("USDT", D("0.5"), True)  # below one unit is still a transfer
+    ex.transfer("USDT", D("999.5"), True)  # all that is available
+    assert (ex.wallet, ex.spot["USDT"], ex.transferred) == (D(0), D(1000), D(1000))
+    with pytest.raises(InsufficientFunds, match="-5013 futures balance 0.0 is below transfer"):
+        ex.transfer("USDT", D("0.01"), True)
+    ex.transfer("USDT", D(1000), False)  # back: every unit
+    assert (ex.wallet, ex.spot["USDT"], ex.transferred) == (D(1000), D(0), D(0))
+    with pytest.raises(InsufficientFunds, match="-5013 spot USDT is below transfer 1"):
+        ex.transfer("USDT", D(1), False)
+    with pytest.raises(InsufficientFunds, match="-5013 spot BTC is below transfer 1"):
+        ex.transfer("BTC", D(1), False)  # an asset never held
+    for bad in ("0", "-1"):
+        with pytest.raises(InvalidOrder, match=f"transfer amount must be positive, got {bad}"):
+            ex.transfer("USDT", D(bad), True)
+
+
+def test_a_spot_buy_needs_its_cost_and_taker_fee_and_a_sell_needs_the_coin():
+    from ccxt.base.errors import InsufficientFunds, InvalidOrder
+
+    from bot.types import OrderRequest, OrderType
+    from tests.helpers import T0, sim
+    ex = sim(balance=10_000, taker=0.001)
+    ex.on_candle("BTC/USDT", T0, 5_000, 5_000, 5_000, 5_000)
+    ex.transfer("USDT", D("500.5"), True)  # 0.1 BTC × 5 000 × 1.001: just enough
+
+    def spot(cid, side, amount):
+        return ex.create_order(OrderRequest(cid, "BTC/USDT", side, OrderType.MARKET,
+                                            D(amount)))
+
+    with pytest.raises(InsufficientFunds, match=r"-2010 .*: USDT 500.5 < 505.50500000"):
+        spot("b0", "buy", "0.101")
+    assert spot("b1", "buy", "0.1").filled == D("0.1")
+    with pytest.raises(InsufficientFunds, match=r"-2010 .*: BTC 0.1 < 0.20000000"):
+        spot("s0", "sell", "0.2")
+    assert spot("s1", "sell", "0.001").filled == D("0.001")  # 5 USDT: the minimum itself
+    ex.on_candle("BTC/USDT", T0 + 1, 4_000, 4_000, 4_000, 4_000)
+    with pytest.raises(InvalidOrder, match=r"-1013 Filter failure: NOTIONAL 4.000 < 5"):
+        spot("s2", "sell", "0.001")
