@@ -240,3 +240,13 @@ def test_a_trade_still_entering_has_no_stop_to_tighten():
     assert trade.state == "pending_entry"
     assert run(desk.om.tighten_stop(trade.id, D(49_200), 50_000.0)) == \
         f"refused: trade {trade.id} has no open position to protect"
+
+
+def test_a_stop_moved_to_where_it_is_is_refused_and_a_tenth_closer_is_taken():
+    desk = Desk(sim())
+    trade = desk.open(plan(1, 50_000, 49_000, (51_000, 52_000, 53_000)), "1")
+    assert run(desk.om.tighten_stop(trade.id, D(49_000), 50_000.0)) == \
+        "refused: 49000.0 would loosen the stop at 49000.0 (only toward the price)"
+    assert run(desk.om.tighten_stop(trade.id, D("49000.1"), 50_000.0)) == \
+        f"trade {trade.id}: stop moved from 49000.0 to 49000.1"
+    assert run(desk.om.tighten_stop(trade.id, D("49999.9"), 50_000.0)).endswith("49999.9")
