@@ -104,7 +104,7 @@ def test_a_partial_fill_reads_partially_filled_and_the_37_percent_entry_is_prote
 def _desk(v, **orders):
     from bot.config import OrdersConfig
     clock = ReplayClock(T0)
-    return OrderManager(v.gw, Store(":memory:"), v.gw.markets, clock,
+    return OrderManager(v.gw, Store(":memory:"), v.ex.markets, clock,
                         OrdersConfig(entry_type="post_only", **orders)), clock
 
 
@@ -112,10 +112,11 @@ def _legs(om, trade) -> list[tuple[str, str, str]]:
     return [(o.client_id.split("-", 2)[2], o.type, o.state) for o in om.store.orders(trade.id)]
 
 
-def test_a_post_only_entry_rests_a_tick_passive_and_fills_as_maker():
+@pytest.mark.parametrize("kind", ["sim", "ccxt"])
+def test_a_post_only_entry_rests_a_tick_passive_and_fills_as_maker(kind):
     async def go():
         ex = sim(maker=0.0002, taker=0.0005)
-        async with venue("ccxt", ex=ex) as v:
+        async with venue(kind, ex=ex) as v:
             om, clock = _desk(v)
             trade = await om.open_trade(Desk.approved(PLAN, "1"))
             resting = [(o.price, o.time_in_force) for o in ex.open_orders(BTC)]
@@ -131,10 +132,11 @@ def test_a_post_only_entry_rests_a_tick_passive_and_fills_as_maker():
     assert legs[0] == ("entry-0", "limit", "filled") and ("stop-0", "stop_market", "open") in legs
 
 
+@pytest.mark.parametrize("kind", ["sim", "ccxt"])
 @pytest.mark.parametrize("fallback", ["market", "cancel"])
-def test_a_post_only_entry_refused_as_taker_falls_back_as_configured(fallback):
+def test_a_post_only_entry_refused_as_taker_falls_back_as_configured(fallback, kind):
     async def go():
-        async with venue("ccxt", ex=sim(price=49_900)) as v:  # the price fell under the plan
+        async with venue(kind, ex=sim(price=49_900)) as v:  # the price fell under the plan
             om, _ = _desk(v, post_only_fallback=fallback)
             trade = await om.open_trade(Desk.approved(PLAN, "1"))
             return trade, _legs(om, trade), om.store.orders(trade.id)[0].reason
@@ -148,9 +150,10 @@ def test_a_post_only_entry_refused_as_taker_falls_back_as_configured(fallback):
         assert len(legs) == 1 and trade.state == "failed" and "-5022" in trade.close_reason
 
 
-def test_a_post_only_entry_unfilled_when_its_time_is_up_enters_at_market():
+@pytest.mark.parametrize("kind", ["sim", "ccxt"])
+def test_a_post_only_entry_unfilled_when_its_time_is_up_enters_at_market(kind):
     async def go():
-        async with venue("ccxt", ex=sim()) as v:
+        async with venue(kind, ex=sim()) as v:
             om, clock = _desk(v, post_only_wait_minutes=30)
             trade = await om.open_trade(Desk.approved(PLAN, "1"))
             clock.t = T0 + 29 * 60_000
