@@ -57,14 +57,14 @@ def config(**basis):
                          "basis": {"enabled": True, **basis}, "metrics": {"enabled": False}})
 
 
-def build(folder: Path, cfg, wrap=None):
+def build(folder: Path, cfg, wrap=None, db: str = ":memory:"):
     """The runner a replay of `folder` builds on the simulator: (runner, exchange, store,
     data), its gateway wrapped by `wrap` when given."""
     data = load_data(cfg, folder)
     markets = build_markets(data, cfg.data.symbols)
     ex = build_sim(cfg, markets)
     gw = SimGateway(ex) if wrap is None else wrap(SimGateway(ex))
-    store = Store(":memory:")
+    store = Store(db)
     runner = Runner(cfg, gw, store, markets, ReplayClock(),
                     sinks=(SimMarketSink(ex, cfg.exchange.venue),))
     return runner, ex, store, data
@@ -335,3 +335,51 @@ def test_a_halt_stops_new_pairs_but_an_open_pair_is_still_closed(tmp_path):
         [pair] = store.basis_trades()
         assert pair.state == "closed" and "below" in pair.close_reason
     run(go())
+
+
+def _approved_pair(tmp_path, approval: dict, until_day: float = 7, db: str = ":memory:"):
+    """A paper session asking a person: the pair it proposes on day 7, approved at once;
+    (runner, exchange, store, proposal, the events after the approval)."""
+    from state import proposals
+
+    cfg = parse_config({**config().model_dump(mode="json"),
+                        "approval": {"paper": True, "expiry_bars": 3, **approval}})
+    runner, ex, store, data = build(write_market(tmp_path / "m", days=12, rich_until=12),
+                                    cfg, db=db)
+    events = list(data.events())
+    before = [e for e in events if e.seen <= T0 + until_day * DAY + HOUR]
+    run(runner.start())
+    run(runner.run(before))
+    [p] = proposals.listing(store, "pending")
+    proposals.decide(store, p.id, True, "tester", runner.clock.now())
+    return runner, ex, store, p, events[len(before):]
+
+
+def test_an_approved_pair_is_refused_when_the_price_moved_beyond_tolerance(tmp_path):
+    from state import proposals
+
+    runner, ex, store, p, rest = _approved_pair(tmp_path, {"tolerance": 0.00001})
+    run(runner.run(rest[:10]))
+    done = proposals.get(store, p.id)
+    assert done.status == "refused" and done.reason.startswith(
+        f"price moved from {p.entry:.2f} to ") and "beyond the 0.00% tolerance" in \
+        done.reason
+    assert store.basis_trades() == [] and ex.positions == {}
+
+
+def test_an_approved_pair_is_refused_after_a_restart_with_the_executor_off(tmp_path):
+    """Approved, then the bot restarts with [basis] enabled = false before it executes:
+    the approval is refused with that reason, nothing is traded."""
+    from state import proposals
+
+    db = str(tmp_path / "b.db")
+    _, _, store, p, rest = _approved_pair(tmp_path, {}, db=db)
+    store.commit()
+    cfg = parse_config({**config().model_dump(mode="json"), "basis": {"enabled": False},
+                        "approval": {"paper": True, "expiry_bars": 3}})
+    again, ex, store2, _ = build(tmp_path / "m", cfg, db=db)
+    run(again.start())
+    run(again.run(rest[:10]))
+    done = proposals.get(store2, p.id)
+    assert (done.status, done.reason) == ("refused", "the basis executor is off")
+    assert store2.basis_trades() == [] and ex.positions == {}
