@@ -214,7 +214,7 @@ class ManagementConfig(Strict):
 
 
 class OrdersConfig(Strict):
-    """How an entry goes to the exchange."""
+    """How a trade's orders go to the exchange: its entry, its targets, its exit."""
 
     entry_type: Literal["market", "post_only"] = "market"  # post_only: a maker limit (GTX)
     post_only_ticks: int = Field(default=1, ge=0, le=1000)  # passive of the plan's entry by
@@ -224,10 +224,10 @@ class OrdersConfig(Strict):
     # how a trade is closed (time exit, a person, the kill switch): a market order, or an
     # IOC limit exit_band_bps through the last price whose unfilled rest then goes at market
     exit_type: Literal["market", "ioc"] = "market"
+    exit_band_bps: float = Field(default=20.0, gt=0, le=1000)
     # the 40/30/30 targets: limits resting in the book, or take-profit orders the exchange
     # holds out of the book until the price is a tick away (Binance's TAKE_PROFIT)
     target_type: Literal["limit", "take_profit"] = "limit"
-    exit_band_bps: float = Field(default=20.0, gt=0, le=1000)
 
 
 class BasisConfig(Strict):

@@ -23,6 +23,14 @@ class OrderType(StrEnum):
 CONDITIONAL = frozenset({OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET,
                          OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT,
                          OrderType.TRAILING_STOP_MARKET})
+# orders with a limit price (the conditional ones once triggered)
+LIMIT_PRICED = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT})
+# Binance's names of the conditional kinds (its orderType / origType), for the client that
+# reads them and the local exchange that answers with them
+VENUE_NAMES = {"STOP_MARKET": OrderType.STOP_MARKET, "STOP": OrderType.STOP_LIMIT,
+               "TAKE_PROFIT_MARKET": OrderType.TAKE_PROFIT_MARKET,
+               "TAKE_PROFIT": OrderType.TAKE_PROFIT_LIMIT,
+               "TRAILING_STOP_MARKET": OrderType.TRAILING_STOP_MARKET}
 
 
 class OrderStatus(StrEnum):

@@ -27,9 +27,10 @@ class TradeBook:
     exchange's reports (order states, fills, funding) do to them."""
 
     def __init__(self, gateway: Gateway, store: Store, markets: dict[str, Market], clock,
-                 entries: OrdersConfig | None = None) -> None:
+                 order_rules: OrdersConfig | None = None) -> None:
         self.gw, self.store, self.markets, self.clock = gateway, store, markets, clock
-        self.entries = entries or OrdersConfig()  # market, or post-only with a fallback
+        # [orders]: how entries, targets and exits go out (market, post-only, IOC, take-profit)
+        self.order_rules = order_rules or OrdersConfig()
         self.last_close: dict[str, float] = {}  # per symbol, for an IOC exit's price band
         self.active: dict[int, Trade] = {t.id: t for t in store.open_trades()}
         self.orders: dict[str, Order] = {

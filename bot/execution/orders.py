@@ -73,9 +73,9 @@ class OrderManager(TradeBook):
             size=ap.size, entry=market.price_to_precision(plan.entry),
             stop=market.price_to_precision(plan.stop), risk=f"{ap.risk_cash:.2f}"))
         tif = "GTC"
-        if limit_price is None and self.entries.entry_type == "post_only":
-            limit_price = post_only_price(self.entries, market, trade.side, plan.entry)
-            timeout_ms, tif = int(self.entries.post_only_wait_minutes * 60_000), "GTX"
+        if limit_price is None and self.order_rules.entry_type == "post_only":
+            limit_price = post_only_price(self.order_rules, market, trade.side, plan.entry)
+            timeout_ms, tif = int(self.order_rules.post_only_wait_minutes * 60_000), "GTX"
         if limit_price is None:
             await self._submit(trade, "entry", 0, OrderType.MARKET, ap.size)
         else:
@@ -110,8 +110,8 @@ class OrderManager(TradeBook):
         self.store.add(trade)  # the reason is kept even if we stop before the exit fills
         left = trade.filled - trade.exited
         last = self.last_close.get(trade.symbol)
-        if left > 0 and self.entries.exit_type == "ioc" and last:
-            price = ioc_exit_price(self.entries, self.markets[trade.symbol], trade.side, last)
+        if left > 0 and self.order_rules.exit_type == "ioc" and last:
+            price = ioc_exit_price(self.order_rules, self.markets[trade.symbol], trade.side, last)
             await self._submit(trade, "exit", self.next_seq(trade_id, "exit"), OrderType.LIMIT,
                                left, price=price, reduce_only=True, time_in_force="IOC")
         elif left > 0:
@@ -185,7 +185,7 @@ class OrderManager(TradeBook):
             if trade.state == TradeState.PENDING_ENTRY and done:
                 if trade.filled > 0:
                     await self._protect(trade)
-                elif entry_falls_back(self.entries, trade, order):  # a post-only entry refused or never filled
+                elif entry_falls_back(self.order_rules, trade, order):  # refused or unfilled
                     log.info("post_only_fallback", extra=kv(trade=trade.id, why=order.state))
                     await self._submit(trade, "entry", self.next_seq(trade.id, "entry"),
                                        OrderType.MARKET, trade.size)
@@ -261,7 +261,7 @@ class OrderManager(TradeBook):
             return
         # the targets are written together and committed once (not once each) before the
         # first goes out; one that finds its trade gone is never sent, and says so
-        kind, trigger = target_kind(self.entries, market, trade.side)
+        kind, trigger = target_kind(self.order_rules, market, trade.side)
         staged = [self._new_order(trade, leg, 0, kind, amount, price=price,
                                   stop_price=trigger(price), reduce_only=True)
                   for leg, (price, _), amount in zip(TARGET_LEGS, targets, amounts)

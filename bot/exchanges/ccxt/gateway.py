@@ -26,7 +26,7 @@ from ccxt.base.errors import (
 
 from bot.exchanges.ccxt.decimals import ZERO, dec
 from bot.exchanges.ccxt.fills import new_fills
-from bot.exchanges.ccxt.ordertypes import LIMITS, kind_of, order_args
+from bot.exchanges.ccxt.ordertypes import kind_of, order_args
 from bot.exchanges.ccxt.profiles import PROFILES, Profile
 from bot.exchanges.ccxt.requests import Requests
 from bot.exchanges.ccxt.transfers import transfer_once
@@ -34,6 +34,7 @@ from bot.logs import kv
 from bot.markets import Market
 from bot.types import (
     CONDITIONAL,
+    LIMIT_PRICED,
     Balance,
     Fill,
     FundingPayment,
@@ -376,7 +377,7 @@ class CcxtGateway:
         fee = await self._fees(symbol, fill_id) if fees and filled else ZERO
         amount = dec(info.get("origQty") or info.get("quantity")) or dec(raw.get("amount"))
         return OrderState(client_id, oid, symbol, raw.get("side") or "", kind, amount,
-                          dec(raw.get("price")) if kind in LIMITS else None,
+                          dec(raw.get("price")) if kind in LIMIT_PRICED else None,
                           dec(raw.get("triggerPrice")), bool(raw.get("reduceOnly")), status,
                           filled, average if filled else None, fee,
                           int(raw.get("lastUpdateTimestamp") or raw.get("timestamp") or 0))

@@ -7,15 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.types import OrderRequest, OrderType
+from bot.types import LIMIT_PRICED, VENUE_NAMES, OrderRequest, OrderType
 
-LIMITS = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT})
 STOPS = frozenset({OrderType.STOP_MARKET, OrderType.STOP_LIMIT})
 TAKES = frozenset({OrderType.TAKE_PROFIT_MARKET, OrderType.TAKE_PROFIT_LIMIT})
-VENUE_NAMES = {"STOP_MARKET": OrderType.STOP_MARKET, "STOP": OrderType.STOP_LIMIT,
-               "TAKE_PROFIT_MARKET": OrderType.TAKE_PROFIT_MARKET,
-               "TAKE_PROFIT": OrderType.TAKE_PROFIT_LIMIT,
-               "TRAILING_STOP_MARKET": OrderType.TRAILING_STOP_MARKET}
 
 
 def order_args(req: OrderRequest, trigger_param: str) -> tuple[str, dict[str, Any]]:
@@ -36,7 +31,7 @@ def order_args(req: OrderRequest, trigger_param: str) -> tuple[str, dict[str, An
     if req.type is OrderType.LIMIT:  # post-only in ccxt's words (Binance's GTX)
         params.update({"postOnly": True} if req.time_in_force == "GTX"
                       else {"timeInForce": req.time_in_force})
-    return ("limit" if req.type in LIMITS else "market"), params
+    return ("limit" if req.type in LIMIT_PRICED else "market"), params
 
 
 def kind_of(raw: dict) -> OrderType:

@@ -75,19 +75,20 @@ class AccountRoutes:
                 "markPrice": p["markPrice"], "unRealizedProfit": p["unRealizedProfit"],
                 "liquidationPrice": p["liquidationPrice"], "leverage": p["leverage"],
                 "maxNotionalValue": MAX_NOTIONAL,
-                "marginType": self.margin_types.get(p["symbol"], "cross").lower()
-                .replace("crossed", "cross"),
+                "marginType": {"CROSSED": "cross", "ISOLATED": "isolated"}[
+                    self._margin_type(p["symbol"])],
                 "isolatedMargin": p["isolatedMargin"], "isAutoAddMargin": "false",
                 "positionSide": "BOTH", "notional": p["notional"],
                 "isolatedWallet": p["isolatedWallet"], "updateTime": p["updateTime"],
             } for p in rows])
         return web.json_response([{k: v for k, v in p.items() if k != "leverage"} for p in rows])
 
-    def _assets(self) -> tuple[dict, Decimal]:
+    def _assets(self, rows: list[dict]) -> tuple[dict, Decimal]:
+        """The USDT asset of the account (its maintenance margin that of `rows`)."""
         bal = self.sim.balance()
         upnl = bal.equity - bal.wallet
         used = bal.wallet - bal.available
-        maint = sum((Decimal(p["maintMargin"]) for p in self._position_rows()), Decimal(0))
+        maint = sum((Decimal(p["maintMargin"]) for p in rows), Decimal(0))
         return {"asset": "USDT", "walletBalance": money(bal.wallet),
                 "unrealizedProfit": money(upnl), "marginBalance": money(bal.equity),
                 "maintMargin": money(maint), "initialMargin": money(used),
@@ -98,8 +99,8 @@ class AccountRoutes:
 
     async def account(self, request: web.Request) -> web.Response:
         v2 = "/v2/" in request.path
-        asset, maint = self._assets()
         rows = self._position_rows()
+        asset, maint = self._assets(rows)
         totals = {
             "totalInitialMargin": asset["initialMargin"], "totalMaintMargin": money(maint),
             "totalWalletBalance": asset["walletBalance"],
@@ -125,7 +126,7 @@ class AccountRoutes:
         return web.json_response(head | totals | {"assets": [asset], "positions": positions})
 
     async def balance(self, _request: web.Request) -> web.Response:
-        asset, _ = self._assets()
+        asset, _ = self._assets(self._position_rows())
         return web.json_response([{
             "accountAlias": "SgsR", "asset": "USDT", "balance": asset["walletBalance"],
             "crossWalletBalance": asset["crossWalletBalance"], "crossUnPnl": asset["crossUnPnl"],
@@ -134,10 +135,13 @@ class AccountRoutes:
             "updateTime": self.sim.now}])
 
     # ---- the symbol's settings ----------------------------------------------------------
+    def _margin_type(self, market_id: str) -> str:
+        return self.margin_types.get(market_id, "CROSSED")  # Binance's default
+
     def _config_row(self, market_id: str) -> dict:
         m = self.by_id[market_id]
-        return {"symbol": market_id, "marginType": self.margin_types.get(market_id, "CROSSED"),
-                "isAutoAddMargin": "false", "leverage": int(self.sim.leverage.get(m.symbol, self.sim.default_leverage)),
+        return {"symbol": market_id, "marginType": self._margin_type(market_id),
+                "isAutoAddMargin": "false", "leverage": int(self.sim.leverage_of(m.symbol)),
                 "maxNotionalValue": MAX_NOTIONAL}
 
     async def symbol_config(self, request: web.Request) -> web.Response:
@@ -166,7 +170,7 @@ class AccountRoutes:
         want = p.get("marginType", "").upper()
         if want not in ("ISOLATED", "CROSSED"):
             raise BaseError("-1130 Data sent for parameter 'marginType' is not valid.")
-        if self.margin_types.get(p["symbol"], "CROSSED") == want:
+        if self._margin_type(p["symbol"]) == want:
             raise BaseError("-4046 No need to change margin type.")
         self.margin_types[p["symbol"]] = want
         return web.json_response({"code": 200, "msg": "success"})

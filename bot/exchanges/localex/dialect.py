@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from bot.markets import Market
-from bot.types import OrderState, OrderStatus, OrderType
+from bot.types import LIMIT_PRICED, VENUE_NAMES, OrderState, OrderStatus
 
 STATUS = {
     OrderStatus.OPEN: "NEW",
@@ -21,11 +21,7 @@ ALGO_STATUS = {
     OrderStatus.EXPIRED: "EXPIRED",
     OrderStatus.REJECTED: "REJECTED",
 }
-ALGO_TYPES = {"STOP_MARKET": OrderType.STOP_MARKET, "STOP": OrderType.STOP_LIMIT,
-              "TAKE_PROFIT_MARKET": OrderType.TAKE_PROFIT_MARKET,
-              "TAKE_PROFIT": OrderType.TAKE_PROFIT_LIMIT,
-              "TRAILING_STOP_MARKET": OrderType.TRAILING_STOP_MARKET}
-ALGO_NAMES = {v: k for k, v in ALGO_TYPES.items()}
+ALGO_NAMES = {v: k for k, v in VENUE_NAMES.items()}
 ACTUAL_ID_OFFSET = 10_000_000  # a triggered algo order's market order gets algoId + this
 FORCED_ID_OFFSET = 90_000_000  # the exchange's liquidation orders
 
@@ -98,8 +94,7 @@ def order_json(o: OrderState, m: Market, query: bool = True) -> dict:
     """An order as GET /fapi/v1/order and openOrders list it (`time`, no `cumQty`), or, with
     query=False, as placing or cancelling it answers (`cumQty`, no `time`)."""
     avg = o.average if o.average is not None else Decimal(0)
-    kind = "LIMIT" if o.type in (OrderType.LIMIT, OrderType.STOP_LIMIT,
-                                 OrderType.TAKE_PROFIT_LIMIT) else "MARKET"
+    kind = "LIMIT" if o.type in LIMIT_PRICED else "MARKET"
     status = STATUS[o.status]
     if o.status is OrderStatus.OPEN and o.filled > 0:
         status = "PARTIALLY_FILLED"

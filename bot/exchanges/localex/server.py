@@ -21,8 +21,16 @@ from bot.exchanges.localex.streams import BinanceStreams, track
 from bot.exchanges.sim.exchange import SimExchange
 from bot.marketdata.layout import CANDLE, FUNDING, SPOT, MarketData
 from bot.markets import Market
-from bot.types import CONDITIONAL as TYPES_WITH_TRIGGER
-from bot.types import Fill, FundingPayment, OrderRequest, OrderStatus, OrderType
+from bot.types import (
+    CONDITIONAL,
+    LIMIT_PRICED,
+    VENUE_NAMES,
+    Fill,
+    FundingPayment,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+)
 
 PUBLIC = {"/fapi/v1/ping", "/fapi/v1/time", "/fapi/v1/exchangeInfo", "/fapi/v1/klines",
           "/fapi/v1/premiumIndex", "/fapi/v1/fundingRate", "/fapi/v1/openInterest",
@@ -30,8 +38,6 @@ PUBLIC = {"/fapi/v1/ping", "/fapi/v1/time", "/fapi/v1/exchangeInfo", "/fapi/v1/k
           "/fapi/v1/fundingInfo", "/api/v3/klines",
           "/futures/data/globalLongShortAccountRatio"} | SPOT_PUBLIC
 TIME_IN_FORCE = ("GTC", "IOC", "FOK", "GTX")
-CONDITIONAL = ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET",
-               "TRAILING_STOP_MARKET")
 CODE = re.compile(r"^(-\d{4})\s+(.*)$", re.DOTALL)
 
 
@@ -111,7 +117,7 @@ class LocalExchange(PublicRoutes, AccountRoutes, SpotRoutes, BinanceStreams):
             elif isinstance(ev, Fill):
                 m = self.sim.markets[ev.symbol]
                 order = self.sim.orders.get(ev.client_id)
-                is_algo = order is not None and order.type in TYPES_WITH_TRIGGER
+                is_algo = order is not None and order.type in CONDITIONAL
                 oid = int(ev.exchange_id) + dialect.ACTUAL_ID_OFFSET if is_algo else (
                     int(ev.exchange_id) if ev.exchange_id.isdigit() else 0)
                 if ev.liquidation:  # the exchange's own order, listed in forceOrders
@@ -213,11 +219,11 @@ class LocalExchange(PublicRoutes, AccountRoutes, SpotRoutes, BinanceStreams):
     def _request(self, p: dict, algo: bool) -> OrderRequest:
         m = self._market(p)
         kind = p["type"].upper()
-        types = {"MARKET": OrderType.MARKET, "LIMIT": OrderType.LIMIT} | dialect.ALGO_TYPES
-        if not algo and kind in CONDITIONAL:  # conditional orders moved to the algo API
+        types = {"MARKET": OrderType.MARKET, "LIMIT": OrderType.LIMIT} | VENUE_NAMES
+        if not algo and kind in VENUE_NAMES:  # conditional orders moved to the algo API
             raise BaseError("-4120 Order type not supported for this endpoint. Please use the "
                             "Algo Order API endpoints instead.")
-        if kind not in types or (kind in dialect.ALGO_TYPES) != algo:
+        if kind not in types or (kind in VENUE_NAMES) != algo:
             raise BaseError(f"-1116 Invalid orderType {kind} for this endpoint.")
         cid = p.get("clientAlgoId" if algo else "newClientOrderId") or f"local-{self.sim.seq + 1}"
         stop = p.get("activatePrice" if kind == "TRAILING_STOP_MARKET" else "triggerPrice") \
@@ -231,8 +237,8 @@ class LocalExchange(PublicRoutes, AccountRoutes, SpotRoutes, BinanceStreams):
         working = p.get("workingType", "CONTRACT_PRICE")
         if working not in ("CONTRACT_PRICE", "MARK_PRICE"):
             raise BaseError(f"-1115 Invalid workingType {working}.")
-        self.working_types[cid] = working
-        limit_kind = kind in ("LIMIT", "STOP", "TAKE_PROFIT")
+        if algo:
+            self.working_types[cid] = working
         tif = p.get("timeInForce", "GTC" if kind != "LIMIT" else "")
         if tif not in TIME_IN_FORCE:
             raise BaseError("-1102 Mandatory parameter 'timeInForce' was not sent, was "
@@ -240,7 +246,7 @@ class LocalExchange(PublicRoutes, AccountRoutes, SpotRoutes, BinanceStreams):
                             f"-1115 Invalid timeInForce {tif}.")
         return OrderRequest(cid, m.symbol, p["side"].lower(), types[kind],
                             Decimal(0) if close else Decimal(p["quantity"]),
-                            Decimal(p["price"]) if limit_kind else None,
+                            Decimal(p["price"]) if types[kind] in LIMIT_PRICED else None,
                             Decimal(stop) if stop else None,
                             p.get("reduceOnly", "false").lower() == "true", tif, close, rate)
 
@@ -269,7 +275,7 @@ class LocalExchange(PublicRoutes, AccountRoutes, SpotRoutes, BinanceStreams):
     async def get_order(self, request: web.Request) -> web.Response:
         o = self._find(request[PARAMS], algo=False)
         m = self.sim.markets[o.symbol]
-        if o.type in TYPES_WITH_TRIGGER:
+        if o.type in CONDITIONAL:
             return web.json_response(dialect.actual_order_json(o, m))
         return web.json_response(dialect.order_json(o, m))
 
@@ -291,7 +297,7 @@ class LocalExchange(PublicRoutes, AccountRoutes, SpotRoutes, BinanceStreams):
     def _open(self, p: dict, algo: bool) -> list:
         sym = self.by_id[p["symbol"]].symbol if "symbol" in p else None
         return [o for o in self.sim.open_orders(sym)
-                if (o.type in TYPES_WITH_TRIGGER) == algo]
+                if (o.type in CONDITIONAL) == algo]
 
     async def open_orders(self, request: web.Request) -> web.Response:
         return web.json_response([dialect.order_json(o, self.sim.markets[o.symbol])

@@ -9,18 +9,14 @@ from typing import TYPE_CHECKING
 
 from ccxt.base.errors import InsufficientFunds, InvalidOrder
 
-from bot.exchanges.sim.conditional import LIMIT_AFTER, check
+from bot.exchanges.sim.conditional import check, reduces
 from bot.markets import Market, is_multiple
-from bot.types import CONDITIONAL, OrderRequest, OrderType
+from bot.types import CONDITIONAL, LIMIT_PRICED, OrderRequest, OrderType
 
 if TYPE_CHECKING:
     from bot.exchanges.sim.exchange import SimExchange
 
 ZERO = Decimal(0)
-
-
-def _dec(x: float) -> Decimal:
-    return Decimal(repr(x))
 
 
 def validate(ex: SimExchange, req: OrderRequest, m: Market) -> None:
@@ -36,7 +32,7 @@ def validate(ex: SimExchange, req: OrderRequest, m: Market) -> None:
     elif req.amount < m.min_amount:
         raise InvalidOrder(f"-4003 Quantity {req.amount} below minimum {m.min_amount}")
     prices = []
-    if req.type is OrderType.LIMIT or req.type in LIMIT_AFTER:
+    if req.type in LIMIT_PRICED:
         prices.append(req.price)
     if req.type in CONDITIONAL and not (req.type is OrderType.TRAILING_STOP_MARKET
                                         and req.stop_price is None):  # (its activation)
@@ -48,21 +44,20 @@ def validate(ex: SimExchange, req: OrderRequest, m: Market) -> None:
             raise InvalidOrder(f"-4014 Price {px} not increased by tick size {m.price_tick}")
     if req.symbol not in ex.last:
         raise InvalidOrder(f"-1013 No market price yet for {req.symbol}")
-    last = _dec(ex.last[req.symbol])
+    last = Decimal(repr(ex.last[req.symbol]))
     ref = req.price or req.stop_price or last
     check(req, last)
     if m.spot:
         return check_spot_funds(ex, req, m, ref)
     if req.reduce_only or req.close_position:
-        pos = ex.positions.get(req.symbol)
-        if pos is None or pos.contracts == 0 or (pos.contracts > 0) == (req.side == "buy"):
+        if not reduces(ex.positions.get(req.symbol), req.side):
             raise InvalidOrder("-2022 ReduceOnly Order is rejected: no position to reduce")
         return None
     notional = req.amount * ref
     if notional < m.min_notional:
         raise InvalidOrder(f"-4164 Order's notional must be no smaller than {m.min_notional} "
                            f"(unless you choose reduce only): {notional}")
-    need = notional / Decimal(repr(ex.leverage.get(req.symbol, ex.default_leverage))) + notional * ex.taker_fee
+    need = notional / Decimal(repr(ex.leverage_of(req.symbol))) + notional * ex.taker_fee
     available = ex.balance().available
     if need > available:
         raise InsufficientFunds(f"-2019 Margin is insufficient: need {need:.2f}, "

@@ -14,12 +14,12 @@ from decimal import Decimal
 
 from ccxt.base.errors import InvalidOrder, OrderImmediatelyFillable
 
-from bot.types import CONDITIONAL, OrderRequest, OrderState, OrderType
+from bot.types import CONDITIONAL, LIMIT_PRICED, OrderRequest, OrderState, OrderType
 
 STOPS = frozenset({OrderType.STOP_MARKET, OrderType.STOP_LIMIT,
                    OrderType.TRAILING_STOP_MARKET})
 TRAILING = OrderType.TRAILING_STOP_MARKET
-LIMIT_AFTER = frozenset({OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT})
+LIMIT_AFTER = LIMIT_PRICED & CONDITIONAL  # a limit once triggered
 CLOSABLE = frozenset({OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET})
 
 
@@ -29,8 +29,8 @@ def fires_below(o: OrderRequest | OrderState) -> bool:
 
 
 def check(req: OrderRequest, last: Decimal) -> None:
-    """Refuse as Binance does: a close-position order of a kind that has none, or with an
-    amount; a trigger the price already passed (-2021)."""
+    """Refuse as Binance does: a close-position order of a kind that has none (-4136), a
+    trailing callback outside 0.1–10 % (-2007), a trigger the price already passed (-2021)."""
     if req.close_position and req.type not in CLOSABLE:
         raise InvalidOrder(f"-4136 Target strategy invalid for orderType {req.type.value}, "
                            "closePosition true")
@@ -66,6 +66,11 @@ def trail_trigger(o: OrderState, best: Decimal, tick: Decimal) -> Decimal:
     return (best * (1 + d * o.callback_rate / 100) / tick).to_integral_value() * tick
 
 
-def marketable(o: OrderState, at: Decimal) -> bool:
+def reduces(pos, side: str) -> bool:
+    """An order on `side` makes the position `pos` (None: none held) smaller."""
+    return pos is not None and pos.contracts != 0 and (pos.contracts > 0) != (side == "buy")
+
+
+def marketable(o: OrderRequest | OrderState, at: Decimal) -> bool:
     """A limit at `o.price` would take liquidity with the price at `at`."""
     return at <= o.price if o.side == "buy" else at >= o.price

@@ -25,6 +25,7 @@ from bot.exchanges.sim.conditional import (
     fires_below,
     follow,
     marketable,
+    reduces,
     trail_trigger,
 )
 from bot.exchanges.sim.matching import candle_path, segments, touch
@@ -124,7 +125,7 @@ class SimExchange:
             raise DuplicateOrderId(f"-4116 ClientOrderId is duplicated: {req.client_id}")
         validate(self, req, market)
         last = _dec(self.last[req.symbol])
-        crosses = req.type is OrderType.LIMIT and self._marketable(req, last)
+        crosses = req.type is OrderType.LIMIT and marketable(req, last)
         tif = req.time_in_force if req.type is OrderType.LIMIT else "GTC"
         if tif == "GTX" and crosses:  # post-only: it would take, so it is refused
             raise OrderNotFillable("-5022 Due to the order could not be executed as maker, "
@@ -236,11 +237,7 @@ class SimExchange:
     def _has_open(self, symbol: str) -> bool:
         return any(o.symbol == symbol for o in self.open.values())
 
-    @staticmethod
-    def _marketable(req: OrderRequest, last: Decimal) -> bool:
-        return last <= req.price if req.side == "buy" else last >= req.price
-
-    def _lev(self, symbol: str) -> float:
+    def leverage_of(self, symbol: str) -> float:
         return self.leverage.get(symbol, self.default_leverage)
 
     def _order_margin(self) -> Decimal:
@@ -248,7 +245,7 @@ class SimExchange:
         for o in self.open.values():
             if not o.reduce_only and not self.markets[o.symbol].spot:
                 px = o.price or o.stop_price or ZERO
-                total += (o.amount - o.filled) * px / Decimal(repr(self._lev(o.symbol)))
+                total += (o.amount - o.filled) * px / Decimal(repr(self.leverage_of(o.symbol)))
         return total
 
     def _liq_price(self, p: _Pos) -> Decimal | None:
@@ -352,7 +349,7 @@ class SimExchange:
             amount = abs(pos.contracts) if pos is not None else ZERO
             state = state.evolve(amount=amount, reduce_only=True)
         if state.reduce_only and not m.spot:
-            if pos is None or pos.contracts == 0 or (pos.contracts > 0) == (state.side == "buy"):
+            if not reduces(pos, state.side):
                 self._finish(state, OrderStatus.EXPIRED, "reduce-only: no position to reduce")
                 return
             amount = min(amount, abs(pos.contracts))
@@ -392,7 +389,7 @@ class SimExchange:
 
     def _apply(self, symbol: str, side: str, amount: Decimal, price: Decimal) -> Decimal:
         """Book a perp fill into the position; return the realised price PnL."""
-        pos = self.positions.setdefault(symbol, _Pos(leverage=self._lev(symbol)))
+        pos = self.positions.setdefault(symbol, _Pos(leverage=self.leverage_of(symbol)))
         sign = 1 if side == "buy" else -1
         lev = Decimal(repr(pos.leverage))
         if pos.contracts == 0 or (pos.contracts > 0) == (sign > 0):
@@ -430,7 +427,6 @@ class SimExchange:
         """As Binance: reduce-only orders go when the position they reduce closed or turned
         (an order that would now add to it)."""
         pos = self.positions.get(symbol)
-        held = 0 if pos is None else (1 if pos.contracts > 0 else -1)
         for state in [o for o in self.open.values() if o.symbol == symbol and o.reduce_only
-                      and held != (-1 if o.side == "buy" else 1)]:
+                      and not reduces(pos, o.side)]:
             self._finish(state, OrderStatus.EXPIRED, "reduce-only: position closed")
