@@ -68,6 +68,14 @@ def test_a_limit_without_time_in_force_is_refused_as_binance_does():
         run(go())
 
 
+def _desk(v, **orders):
+    """An order manager on venue `v` with these [orders] settings, on a clock at T0."""
+    from bot.config import OrdersConfig
+    clock = ReplayClock(T0)
+    return OrderManager(v.gw, Store(":memory:"), v.ex.markets, clock,
+                        OrdersConfig(**orders)), clock
+
+
 def test_a_partial_fill_reads_partially_filled_and_the_37_percent_entry_is_protected():
     """The order manager over real ccxt: a 1 BTC limit entry fills 0.37; Binance says
     PARTIALLY_FILLED; the stop covers exactly 0.370 while the rest still rests; when the
@@ -75,8 +83,7 @@ def test_a_partial_fill_reads_partially_filled_and_the_37_percent_entry_is_prote
     async def go():
         ex = sim(maker=0, taker=0)
         async with venue("ccxt", ex=ex) as v:
-            clock = ReplayClock(T0)
-            om = OrderManager(v.gw, Store(":memory:"), v.gw.markets, clock)
+            om, clock = _desk(v)
             trade = await om.open_trade(Desk.approved(PLAN, "1"), limit_price=49_950,
                                         timeout_ms=HOUR)
             cid = f"dbot-{trade.id:06d}-entry-0"
@@ -101,13 +108,6 @@ def test_a_partial_fill_reads_partially_filled_and_the_37_percent_entry_is_prote
     assert (legs["t1"], legs["t2"], legs["t3"]) == (D("0.148"), D("0.111"), D("0.111"))
 
 
-def _desk(v, **orders):
-    from bot.config import OrdersConfig
-    clock = ReplayClock(T0)
-    return OrderManager(v.gw, Store(":memory:"), v.ex.markets, clock,
-                        OrdersConfig(entry_type="post_only", **orders)), clock
-
-
 def _legs(om, trade) -> list[tuple[str, str, str]]:
     return [(o.client_id.split("-", 2)[2], o.type, o.state) for o in om.store.orders(trade.id)]
 
@@ -117,7 +117,7 @@ def test_a_post_only_entry_rests_a_tick_passive_and_fills_as_maker(kind):
     async def go():
         ex = sim(maker=0.0002, taker=0.0005)
         async with venue(kind, ex=ex) as v:
-            om, clock = _desk(v)
+            om, clock = _desk(v, entry_type="post_only")
             trade = await om.open_trade(Desk.approved(PLAN, "1"))
             resting = [(o.price, o.time_in_force) for o in ex.open_orders(BTC)]
             clock.t = T0 + HOUR
@@ -137,7 +137,7 @@ def test_a_post_only_entry_rests_a_tick_passive_and_fills_as_maker(kind):
 def test_a_post_only_entry_refused_as_taker_falls_back_as_configured(fallback, kind):
     async def go():
         async with venue(kind, ex=sim(price=49_900)) as v:  # the price fell under the plan
-            om, _ = _desk(v, post_only_fallback=fallback)
+            om, _ = _desk(v, entry_type="post_only", post_only_fallback=fallback)
             trade = await om.open_trade(Desk.approved(PLAN, "1"))
             return trade, _legs(om, trade), om.store.orders(trade.id)[0].reason
 
@@ -154,7 +154,7 @@ def test_a_post_only_entry_refused_as_taker_falls_back_as_configured(fallback, k
 def test_a_post_only_entry_unfilled_when_its_time_is_up_enters_at_market(kind):
     async def go():
         async with venue(kind, ex=sim()) as v:
-            om, clock = _desk(v, post_only_wait_minutes=30)
+            om, clock = _desk(v, entry_type="post_only", post_only_wait_minutes=30)
             trade = await om.open_trade(Desk.approved(PLAN, "1"))
             clock.t = T0 + 29 * 60_000
             await om.sync()
@@ -212,10 +212,9 @@ def _ioc_close(kind: str, move=None):
     """A 1 BTC long closed by hand with [orders] exit_type = ioc (20 bps), the bot's last
     close 50 000; `move(v)` moves the market first. Its trade and its legs."""
     async def go():
-        from bot.config import ManagementConfig, OrdersConfig
+        from bot.config import ManagementConfig
         async with venue(kind, ex=sim(taker=0)) as v:
-            om = OrderManager(v.gw, Store(":memory:"), v.ex.markets, ReplayClock(T0),
-                              OrdersConfig(exit_type="ioc", exit_band_bps=20))
+            om, _ = _desk(v, exit_type="ioc", exit_band_bps=20)
             trade = await om.open_trade(Desk.approved(WIDE, "1"))
             await om.manage(BTC, T0, 50_000.0, 500.0, ManagementConfig())
             if move is not None:
@@ -250,12 +249,9 @@ def test_take_profit_targets_stay_out_of_the_book_and_fill_as_makers(kind):
     its trigger a tick nearer (50 999.9); the rally to 51 500 fills it as a maker at 51 000
     and the stop goes to breakeven as with a resting limit."""
     async def go():
-        from bot.config import OrdersConfig
         ex = sim(maker=0.0002, taker=0)
         async with venue(kind, ex=ex) as v:
-            clock = ReplayClock(T0)
-            om = OrderManager(v.gw, Store(":memory:"), ex.markets, clock,
-                              OrdersConfig(target_type="take_profit"))
+            om, clock = _desk(v, target_type="take_profit")
             trade = await om.open_trade(Desk.approved(PLAN, "1"))
             waiting = sorted((o.type.value, o.price, o.stop_price) for o in ex.open_orders(BTC)
                              if o.client_id.endswith("t1-0"))
