@@ -33,6 +33,12 @@ VENUE_NAMES = {"STOP_MARKET": OrderType.STOP_MARKET, "STOP": OrderType.STOP_LIMI
                "TRAILING_STOP_MARKET": OrderType.TRAILING_STOP_MARKET}
 
 
+def fires_on_rise(kind: OrderType, side: str) -> bool:
+    """Whether a conditional order fires when the price rises to its trigger: a buy stop
+    and a sell take-profit do; a sell stop and a buy take-profit fire on a fall."""
+    return (kind in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT)) == (side == "buy")
+
+
 class OrderStatus(StrEnum):
     """Exchange-side order status, as ccxt names them."""
 

@@ -13,6 +13,7 @@ from bot.app.modes import build_markets, build_sim, load_data
 from bot.clock import ReplayClock
 from bot.config import ConfigError, parse_config
 from bot.exchanges.faulty import FaultyGateway
+from bot.exchanges.sim.exchange import booked
 from bot.exchanges.sim.gateway import SimGateway, SimMarketSink
 from bot.runner import Runner
 from bot.types import OrderRequest, OrderType
@@ -91,10 +92,10 @@ def test_positive_funding_is_collected_as_notional_times_rate_each_period(tmp_pa
     close_at = dict(zip((candles.timestamp + HOUR).tolist(), candles.close.tolist()))
     funding = data.tables[("binanceusdm", PERP, "funding.csv")]
     periods = funding[(funding.timestamp > pair.opened_at) & (funding.timestamp <= pair.closed_at)]
-    expected = sum(pair.amount * D(repr(close_at[t])) * D(repr(r))
+    expected = sum(booked(pair.amount * D(repr(close_at[t])) * D(repr(r)))
                    for t, r in zip(periods.timestamp.tolist(), periods.rate.tolist()))
     assert len(periods) == 39  # day 7 to day 20, three a day
-    assert pair.funding == expected  # Σ notional × rate, to the last digit
+    assert pair.funding == expected  # Σ notional × rate, each booked to the eighth decimal
     rows = store.funding()
     assert len(rows) == 39 and all(r.basis_id == pair.id for r in rows)
     moves = [(e.from_state, e.to_state) for e in store.basis_events(pair.id)]

@@ -1,13 +1,14 @@
 """A replay-driven paper session whose every order goes through real ccxt to the local
-exchange over HTTP trades exactly as the same session on the in-process SimGateway."""
+exchange over HTTP — in Binance USD-M's dialect and in Bybit v5's — trades exactly as the
+same session on the in-process SimGateway."""
 
 import pytest
 
 from bot.app.modes import build_markets, build_sim
 from bot.clock import ReplayClock
 from bot.config import parse_config
-from bot.exchanges.ccxt.gateway import CcxtGateway
-from bot.exchanges.localex import LocalExchange, api_urls, start
+from bot.exchanges.ccxt.gateways import gateway_for
+from bot.exchanges.localex import exchange_class, start, venue_urls
 from bot.exchanges.localex.client import RemoteSimSink
 from bot.exchanges.localex.guard import Limits
 from bot.exchanges.sim.gateway import SimGateway, SimMarketSink
@@ -31,19 +32,18 @@ def summary(store: Store) -> list[tuple]:
             for t in store.trades()]
 
 
-async def session(data_dir, tmp, via_ccxt: bool):
-    cfg = parse_config({"data": {"dir": str(data_dir)}})
+async def session(data_dir, tmp, via_ccxt: bool, venue: str = "binanceusdm"):
+    cfg = parse_config({"data": {"dir": str(data_dir)}, "exchange": {"venue": venue}})
     data = marketdata.load(data_dir, symbols=SYMBOLS)
     markets = build_markets(data, SYMBOLS)
     engine = build_sim(cfg, markets)
     store = Store(tmp / ("ccxt.db" if via_ccxt else "sim.db"))
     cleanup = []
     if via_ccxt:
-        local = LocalExchange(engine, data, limits=Limits(weight_per_minute=10**9,
-                                                          orders_per_10s=10**9,
-                                                          orders_per_minute=10**9))
+        local = exchange_class(venue)(engine, data, venue, limits=Limits(
+            weight_per_minute=10**9, orders_per_10s=10**9, orders_per_minute=10**9))
         server, base = await start(local)
-        gw = CcxtGateway("binanceusdm", "local-key", "local-secret", urls=api_urls(base),
+        gw = gateway_for(venue, "local-key", "local-secret", urls=venue_urls(venue, base),
                          symbols=SYMBOLS, rate_limit_ms=0, throttle=False)
         perps = {s: m for s, m in (await gw.load_markets()).items()}
         sink = RemoteSimSink(base)
@@ -64,9 +64,10 @@ async def session(data_dir, tmp, via_ccxt: bool):
         store.close()
 
 
-def test_ccxt_session_trades_exactly_like_the_in_process_one(data_dir, tmp_path):
-    direct, wallet_a = run(session(data_dir, tmp_path, via_ccxt=False))
-    remote, wallet_b = run(session(data_dir, tmp_path, via_ccxt=True))
+@pytest.mark.parametrize("venue", ["binanceusdm", "bybit"])
+def test_ccxt_session_trades_exactly_like_the_in_process_one(data_dir, tmp_path, venue):
+    direct, wallet_a = run(session(data_dir, tmp_path, via_ccxt=False, venue=venue))
+    remote, wallet_b = run(session(data_dir, tmp_path, via_ccxt=True, venue=venue))
     assert len(direct) > 3
     assert remote == direct
     assert wallet_a == wallet_b

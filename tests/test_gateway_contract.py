@@ -16,7 +16,7 @@ from bot.types import FundingPayment, OrderRequest, OrderState, OrderStatus, Ord
 from tests.helpers import BTC, HOUR, T0, run, sim
 from tests.venues import venue
 
-KINDS = ["sim", "ccxt"]
+KINDS = ["sim", "ccxt", "bybit"]
 MKT, LMT, STOP = OrderType.MARKET, OrderType.LIMIT, OrderType.STOP_MARKET
 
 
@@ -98,19 +98,26 @@ def test_cancel_and_unknown_orders(kind):
     run(go())
 
 
+# each refusal's code as the venue writes it: min notional, margin, reduce-only, trigger passed
+CODES = {"sim": ("-4164", "-2019", "-2022", "-2021"), "ccxt": ("-4164", "-2019", "-2022", "-2021"),
+         "bybit": ("110094", "110007", "110017", "110093")}
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_each_error_class_maps_the_same(kind):
+    notional, margin, reduce_only, passed = CODES[kind]
+
     async def go():
         async with venue(kind, ex=sim(balance=1_000)) as v:
-            with pytest.raises(InvalidOrder, match="4164"):
+            with pytest.raises(InvalidOrder, match=notional):
                 await v.gw.create_order(req("dbot-000003-entry-0", "buy", MKT, "0.001"))
-            with pytest.raises(InsufficientFunds, match="2019"):
+            with pytest.raises(InsufficientFunds, match=margin):
                 await v.gw.create_order(req("dbot-000003-entry-1", "buy", MKT, "1"))
-            with pytest.raises(InvalidOrder, match="2022"):
+            with pytest.raises(InvalidOrder, match=reduce_only):
                 await v.gw.create_order(req("dbot-000003-t1-0", "sell", LMT, "0.01",
                                             price="51000", reduce_only=True))
             await v.gw.create_order(req("dbot-000003-entry-2", "buy", MKT, "0.01"))
-            with pytest.raises(OrderImmediatelyFillable, match="2021"):
+            with pytest.raises(OrderImmediatelyFillable, match=passed):
                 await v.gw.create_order(req("dbot-000003-stop-0", "sell", STOP, "0.01",
                                             stop="50500", reduce_only=True))
             await v.gw.create_order(req("dbot-000003-t1-1", "sell", LMT, "0.01",
@@ -133,7 +140,7 @@ def test_funding_payments_arrive_signed(kind):
     run(go())
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", ["sim", "ccxt"])
 def test_spot_leg_transfer_buy_and_balances(kind):
     """The basis executor's spot side: quote moved from futures, spot bought at market with
     its fee, balances read back exactly; the perp short beside it is a separate position."""
@@ -194,3 +201,11 @@ def test_maintenance_brackets_come_from_the_exchange():
             assert m.mmr_tiers == ((50_000.0, 0.004), (250_000.0, 0.005), (1e12, 0.01))
             assert m.rules().mmr_tiers == m.mmr_tiers
     run(go())
+
+
+def test_bybit_refuses_the_spot_leg_with_the_reason():
+    async def go():
+        async with venue("bybit", spot=True):
+            pass
+    with pytest.raises(ValueError, match="spot leg is not supported on bybit"):
+        run(go())

@@ -1,11 +1,12 @@
-"""The two gateways the contract suite runs against: in-process, and real ccxt over HTTP."""
+"""The gateways the contract suite runs against: in-process ("sim"), and real ccxt over HTTP
+to the local exchange in Binance USD-M's dialect ("ccxt") or Bybit v5's ("bybit")."""
 
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from bot.exchanges.ccxt.gateway import CcxtGateway
-from bot.exchanges.localex import LocalExchange, api_urls, start
+from bot.exchanges.ccxt.gateways import gateway_for
+from bot.exchanges.localex import LocalExchange, exchange_class, start, venue_urls
 from bot.exchanges.localex.guard import Faults, Limits
 from bot.exchanges.sim.exchange import SimExchange
 from bot.exchanges.sim.gateway import SimGateway
@@ -38,14 +39,16 @@ async def venue(kind: str, ex: SimExchange | None = None, limits: Limits | None 
     if kind == "sim":
         yield Venue(SimGateway(ex), ex)
         return
-    local = LocalExchange(ex, limits=limits or Limits(weight_per_minute=10**9,
-                                                      orders_per_10s=10**9,
-                                                      orders_per_minute=10**9),
-                          faults=faults)
+    name = "bybit" if kind == "bybit" else "binanceusdm"
+    local = exchange_class(name)(ex, limits=limits or Limits(weight_per_minute=10**9,
+                                                             orders_per_10s=10**9,
+                                                             orders_per_minute=10**9),
+                                 faults=faults)
     runner, base = await start(local)
     spot = gw_kw.pop("spot", False)
-    gw = CcxtGateway("binanceusdm", "local-key", "local-secret", urls=api_urls(base),
-                     symbols=(BTC, "BTC/USDT") if spot else (BTC,), spot=spot, rate_limit_ms=gw_kw.pop("rate_limit_ms", 0),
+    gw = gateway_for(name, "local-key", "local-secret", urls=venue_urls(name, base),
+                     symbols=(BTC, "BTC/USDT") if spot else (BTC,), spot=spot,
+                     rate_limit_ms=gw_kw.pop("rate_limit_ms", 0),
                      base_wait=gw_kw.pop("base_wait", 0.01), **gw_kw)
     try:
         await gw.load_markets()

@@ -20,8 +20,9 @@ from bot.app.modes import (
 from bot.clock import PacedClock, VenueClock, WallClock
 from bot.config import Config
 from bot.exchanges.ccxt.gateway import CcxtGateway
+from bot.exchanges.ccxt.gateways import gateway_for
 from bot.exchanges.ccxt.plane import MarketPlane
-from bot.exchanges.localex import LocalExchange, api_urls, start
+from bot.exchanges.localex import exchange_class, start, venue_urls
 from bot.exchanges.localex.client import RemoteSimSink
 from bot.exchanges.localex.guard import Limits
 from bot.logs import use_market_clock
@@ -41,14 +42,16 @@ def local_credentials() -> tuple[str, str]:
 
 async def serve_exchange(cfg: Config, data_dir: Path, port: int,
                          ready: asyncio.Event | None = None, unlimited: bool = False) -> None:
-    """`derivbot exchange serve`: Binance USD-M's dialect on 127.0.0.1 until stopped."""
+    """`derivbot exchange serve`: the trading venue's dialect (Binance USD-M's, Bybit v5's)
+    on 127.0.0.1 until stopped."""
     data = load_data(cfg, data_dir)
     engine = build_sim(cfg, build_markets(data, cfg.data.symbols, cfg.sim.taker_fee))
     key, secret = local_credentials()
     limits = Limits(10**9, 10**9, 10**9) if unlimited else Limits()
-    local = LocalExchange(engine, data, cfg.exchange.venue, key, secret, limits)
+    local = exchange_class(cfg.exchange.venue)(engine, data, cfg.exchange.venue, key, secret,
+                                               limits)
     runner, base = await start(local, port=port)
-    print(f"local exchange (Binance USD-M dialect) on {base}; market time advances by "
+    print(f"local exchange ({cfg.exchange.venue} dialect) on {base}; market time advances by "
           f"POST {base}/sim/advance", flush=True)
     if ready is not None:
         ready.set()
@@ -61,14 +64,15 @@ async def serve_exchange(cfg: Config, data_dir: Path, port: int,
 def _gateway(cfg: Config, live: bool) -> CcxtGateway:
     if cfg.exchange.local_url:
         key, secret = local_credentials()
-        return CcxtGateway(cfg.exchange.venue, key, secret, urls=api_urls(cfg.exchange.local_url),
+        return gateway_for(cfg.exchange.venue, key, secret,
+                           urls=venue_urls(cfg.exchange.venue, cfg.exchange.local_url),
                            symbols=_symbols(cfg), rate_limit_ms=cfg.exchange.rate_limit_ms,
                            throttle=cfg.exchange.throttle, spot=cfg.basis.enabled)
     creds = cfg.api_credentials()
     if creds is None:
         raise PermissionError(f"no API keys: set {cfg.exchange.api_key_env} and "
                               f"{cfg.exchange.api_secret_env}")
-    return CcxtGateway(cfg.exchange.venue, *creds, testnet=not live, symbols=_symbols(cfg),
+    return gateway_for(cfg.exchange.venue, *creds, testnet=not live, symbols=_symbols(cfg),
                        rate_limit_ms=cfg.exchange.rate_limit_ms, spot=cfg.basis.enabled)
 
 

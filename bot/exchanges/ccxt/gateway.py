@@ -25,7 +25,7 @@ from ccxt.base.errors import (
 )
 
 from bot.exchanges.ccxt.decimals import ZERO, dec
-from bot.exchanges.ccxt.fills import new_fills
+from bot.exchanges.ccxt.fills import new_fills, order_fees
 from bot.exchanges.ccxt.ordertypes import kind_of, order_args
 from bot.exchanges.ccxt.profiles import PROFILES, Profile
 from bot.exchanges.ccxt.requests import Requests
@@ -50,7 +50,9 @@ from bot.types import (
 log = logging.getLogger("derivbot.ccxt")
 STATUS = {"open": OrderStatus.OPEN, "closed": OrderStatus.CLOSED,
           "canceled": OrderStatus.CANCELED, "expired": OrderStatus.EXPIRED,
-          "rejected": OrderStatus.REJECTED}
+          "rejected": OrderStatus.REJECTED,
+          "PartiallyFilledCanceled": OrderStatus.CANCELED}  # Bybit's, which ccxt passes on
+MODES = {"0": "cross", "1": "isolated"}  # Bybit's tradeMode
 
 
 class CcxtGateway:
@@ -165,7 +167,7 @@ class CcxtGateway:
     async def create_order(self, req: OrderRequest) -> OrderState:
         self.kinds[req.client_id] = req.type
         self.traded.add(req.symbol)
-        ccxt_type, params = order_args(req, self.profile.trigger_param)
+        ccxt_type, params = self._order_args(req)
         price = float(req.price) if req.price is not None else None
         state = await self.requests.tries(
             "create_order", lambda n: self._submit(req, ccxt_type, price, params, n))
@@ -183,7 +185,7 @@ class CcxtGateway:
             raw = await self.call("create_order", self.ex.create_order, req.symbol, ccxt_type,
                                   req.side, float(req.amount), price, params, order=True,
                                   retry=False)
-            return await self._state(raw, req.symbol, req.client_id)
+            return await self._created(raw, req)
         except DuplicateOrderId:
             if attempt == 1:  # the caller reused an id: not ours to paper over
                 raise
@@ -210,19 +212,14 @@ class CcxtGateway:
             return None
 
     async def cancel_order(self, symbol: str, client_id: str) -> OrderState:
-        params = {"clientOrderId": client_id}
-        if self._conditional(client_id):
-            params["trigger"] = True
-        await self.call("cancel_order", self.ex.cancel_order, None, symbol, params)
+        await self.call("cancel_order", self.ex.cancel_order, None, symbol,
+                        self._named(client_id))
         state = await self.fetch_order(symbol, client_id)
         self.watch.pop(client_id, None)
         return state
 
     async def fetch_order(self, symbol: str, client_id: str) -> OrderState:
-        params: dict[str, Any] = {"clientOrderId": client_id}
-        if self._conditional(client_id):
-            params["trigger"] = True
-        raw = await self.call("fetch_order", self.ex.fetch_order, None, symbol, params)
+        raw = await self._fetch_raw(symbol, client_id)
         state = await self._state(raw, symbol, client_id)
         if state.status is OrderStatus.OPEN and parse_client_id(client_id) is not None:
             self.watch[client_id] = state  # an order of ours found working (e.g. at restart)
@@ -235,20 +232,19 @@ class CcxtGateway:
     async def fetch_open_orders(self, symbol: str | None = None) -> list[OrderState]:
         out = []
         for sym in ([symbol] if symbol else self._perp_symbols()):
-            for trigger in (False, True):
+            for params in self.open_queries:
                 rows = await self.call("open_orders", self.ex.fetch_open_orders, sym,
-                                        params={"trigger": True} if trigger else {})
+                                        params=dict(params))
                 for raw in rows:
                     cid = raw.get("clientOrderId") or ""
-                    if trigger:
+                    if params or raw.get("triggerPrice"):
                         self.kinds.setdefault(cid, kind_of(raw))
                     out.append(await self._state(raw, sym, cid, fees=False))
         return out
 
     async def fetch_positions(self) -> list[Position]:
-        rows = await self.call("positions", self.ex.fetch_positions, list(self._perp_symbols()))
         out = []
-        for p in rows:
+        for p in await self._position_rows():
             info = p.get("info", {})
             amt = dec(info.get("positionAmt")) if "positionAmt" in info else None
             if amt is None:
@@ -260,7 +256,9 @@ class CcxtGateway:
             leverage, mode = p.get("leverage"), p.get("marginMode")
             if leverage is None:  # Binance's v3 position rows carry neither: symbolConfig does
                 leverage, mode = (await self._settings()).get(p["symbol"], (None, mode))
-            out.append(Position(p["symbol"], amt, dec(info.get("entryPrice") or p["entryPrice"]),
+            mode = mode or MODES.get(str(info.get("tradeMode")))
+            entry = info.get("entryPrice") or info.get("avgPrice") or p["entryPrice"]
+            out.append(Position(p["symbol"], amt, dec(entry),
                                 # posted margin (Binance's isolatedMargin adds the unrealised)
                                 dec(info.get("isolatedWallet") or p.get("initialMargin"))
                                 or ZERO,
@@ -336,6 +334,33 @@ class CcxtGateway:
     async def close(self) -> None:
         await self.ex.close()
 
+    # ---- what differs by venue (BybitGateway overrides these) ------------------------
+    open_queries: tuple[dict, ...] = ({}, {"trigger": True})  # plain orders, then conditional
+
+    def _order_args(self, req: OrderRequest) -> tuple[str, dict[str, Any]]:
+        return order_args(req, self.profile.trigger_param)
+
+    async def _created(self, raw: dict, req: OrderRequest) -> OrderState:
+        """The state of an order from the exchange's answer to placing it."""
+        return await self._state(raw, req.symbol, req.client_id)
+
+    def _named(self, client_id: str) -> dict[str, Any]:
+        """ccxt's params that name one of our orders by its client id."""
+        params: dict[str, Any] = {"clientOrderId": client_id}
+        if self._conditional(client_id):
+            params["trigger"] = True
+        return params
+
+    async def _fetch_raw(self, symbol: str, client_id: str) -> dict:
+        return await self.call("fetch_order", self.ex.fetch_order, None, symbol,
+                               self._named(client_id))
+
+    async def _trades(self, symbol: str, since: int | None) -> list[dict]:
+        return await self.call("my_trades", self.ex.fetch_my_trades, symbol, since)
+
+    async def _position_rows(self) -> list[dict]:
+        return await self.call("positions", self.ex.fetch_positions, list(self._perp_symbols()))
+
     # ---- helpers ---------------------------------------------------------------------
     def _traded_perps(self) -> list[str]:
         """Perps we placed orders on or hold (they have fills and funding to read)."""
@@ -375,7 +400,8 @@ class CcxtGateway:
         if average is None or average == 0:
             average = dec(raw.get("average")) if filled else None
         fee = await self._fees(symbol, fill_id) if fees and filled else ZERO
-        amount = dec(info.get("origQty") or info.get("quantity")) or dec(raw.get("amount"))
+        amount = dec(info.get("origQty") or info.get("quantity") or info.get("qty")) \
+            or dec(raw.get("amount"))
         return OrderState(client_id, oid, symbol, raw.get("side") or "", kind, amount,
                           dec(raw.get("price")) if kind in LIMIT_PRICED else None,
                           dec(raw.get("triggerPrice")), bool(raw.get("reduceOnly")), status,
@@ -383,32 +409,7 @@ class CcxtGateway:
                           int(raw.get("lastUpdateTimestamp") or raw.get("timestamp") or 0))
 
     async def _fees(self, symbol: str, order_id: str) -> Decimal:
-        """The order's fees in the quote currency. A fee charged in the base asset (spot
-        buys on Binance) is valued at its fill's price; one charged in another asset (BNB)
-        is logged and not counted, as it never touches the quote balance."""
-        trades = await self.call("my_trades", self.ex.fetch_my_trades, symbol,
-                                  params={"orderId": order_id})
-        market = self.markets.get(symbol)
-        total = ZERO
-        for t in trades:
-            info = t.get("info", {})
-            raw = info.get(self.profile.fee_field) if self.profile.fee_field else None
-            fee = dec(raw) if raw is not None else dec((t.get("fee") or {}).get("cost")) \
-                or ZERO
-            asset = info.get("commissionAsset") or (t.get("fee") or {}).get("currency")
-            if market is not None and asset and asset != market.quote:
-                if asset == market.base:
-                    fee *= dec(info.get("price")) or dec(t.get("price")) or ZERO
-                else:
-                    log.warning(
-                        "fee_in_other_asset", extra=kv(order=order_id, asset=asset, fee=fee)
-                    )
-                    fee = ZERO
-            total += fee
-            rank = int(info.get("id", 0) or 0)
-            self._order_trade_rank[order_id] = min(self._order_trade_rank.get(order_id, rank),
-                                                   rank)
-        return total
+        return await order_fees(self, symbol, order_id)
 
     async def _new_fills(self) -> list[Fill]:
         return await new_fills(self)

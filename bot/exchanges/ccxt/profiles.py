@@ -51,6 +51,11 @@ BINANCE_ERRORS = {
     -4014: InvalidOrder, -4028: InvalidOrder, -4116: DuplicateOrderId, -4164: InvalidOrder,
 }
 
+# where ccxt's bybit table is coarser than the gateway needs: a resent order's duplicate id
+# (its answer was lost) and a trigger the price already passed
+BYBIT_ERRORS = {110001: OrderNotFound, 110072: DuplicateOrderId,
+                110092: OrderImmediatelyFillable, 110093: OrderImmediatelyFillable}
+
 PROFILES = {
     # Binance USD-M: 300 orders / 10 s and 1 200 / min per account (weights are ccxt's)
     "binanceusdm": Profile(
@@ -67,8 +72,15 @@ PROFILES = {
                       "defaultType": "future"},  # "swap" would read BTC/USDT as the perp
         public_options={"fetchMarkets": {"types": ["spot", "linear"]}, "fetchMargins": False,
                         "fetchCurrencies": False, "defaultType": "future"}),
-    # Bybit v5: 10 orders / s per symbol for linear; demo trading is the test switch
-    "bybit": Profile("bybit", "demo", ((10, 1.0),), options={"defaultType": "swap"},
+    # Bybit v5: 10 orders / s per symbol for linear; demo trading is the test switch. A
+    # unified trading account (every account opened since 2024): said here, so ccxt does
+    # not probe /v5/user/query-api and /v5/account/info before its first order
+    "bybit": Profile("bybit", "demo", ((10, 1.0),),
+                     options={"defaultType": "swap", "fetchMarkets": {"types": ["linear"]},
+                              "fetchCurrencies": False, "enableUnifiedAccount": True,
+                              "enableUnifiedMargin": False},
+                     filled_field="cumExecQty", average_field="avgPrice", fee_field="execFee",
+                     errors=BYBIT_ERRORS,
                      public_options={"fetchMarkets": {"types": ["spot", "linear"]},
                                      "fetchCurrencies": False, "defaultType": "swap"},
                      data_limits=(1000, 200, 200, 500)),

@@ -28,7 +28,7 @@ from bot.exchanges.ccxt.profiles import Profile
 # what a venue that cannot be read raises: ccxt's errors, and aiohttp's and the socket's
 # beneath a stream
 UNREACHABLE = (BaseError, aiohttp.ClientError, OSError, TimeoutError)
-CODE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
+CODE = re.compile(r'"(?:code|retCode)"\s*:\s*"?(-?\d+)')  # Binance's, Bybit's
 IN_FLIGHT = 8
 
 

@@ -1,9 +1,11 @@
-"""The local exchange: Binance's REST dialect on loopback, backed by the SimExchange engine."""
+"""The local exchange on loopback, backed by the SimExchange engine: Binance USD-M's REST
+dialect, or Bybit v5's."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from bot.exchanges.localex.bybitex import BybitExchange
 from bot.exchanges.localex.server import LocalExchange
 from bot.exchanges.localex.venues import MarketTime
 
@@ -20,6 +22,18 @@ def api_urls(base: str) -> dict[str, str]:
         "fapiData": f"{base}/futures/data", "public": f"{base}/api/v3",
         "private": f"{base}/api/v3", "sapi": f"{base}/sapi/v1",
     }
+
+
+def venue_urls(venue: str, base: str) -> dict[str, str]:
+    """ccxt's api url table for `venue` pointed at a local exchange at `base`."""
+    if venue == "binanceusdm":
+        return api_urls(base)
+    return {k: base for k in ("spot", "futures", "v2", "public", "private")}
+
+
+def exchange_class(venue: str) -> type[LocalExchange]:
+    """The local exchange that speaks `venue`'s trading dialect."""
+    return BybitExchange if venue == "bybit" else LocalExchange
 
 
 async def start(exchange: LocalExchange | MarketTime, host: str = "127.0.0.1", port: int = 0

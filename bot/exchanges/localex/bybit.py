@@ -53,27 +53,8 @@ class BybitVenue(DataVenue, BybitStreams):
         if category == "spot":
             rows = [self._spot_info(m) for m in self.spots.values()]
         elif category == "linear" and p.get("status", "Trading") == "Trading":
-            rows = [self._linear_info(s, m) for s, m in self.perps.items()]
+            rows = [linear_info(m, int(self.interval_hours(s) * 60)) for s, m in self.perps.items()]
         return self.answer({"category": category, "list": rows})
-
-    def _linear_info(self, symbol: str, m: Market) -> dict:
-        return {
-            "symbol": symbol_dir(symbol), "contractType": "LinearPerpetual",
-            "status": "Trading", "baseCoin": m.base, "quoteCoin": m.quote,
-            "launchTime": "1585526400000", "deliveryTime": "0", "deliveryFeeRate": "",
-            "priceScale": str(max(-m.price_tick.as_tuple().exponent, 0)),
-            "leverageFilter": {"minLeverage": "1", "maxLeverage": plain(m.max_leverage),
-                               "leverageStep": "0.01"},
-            "priceFilter": {"minPrice": plain(m.price_tick), "maxPrice": "1999999.80",
-                            "tickSize": plain(m.price_tick)},
-            "lotSizeFilter": {"maxOrderQty": "1190.000", "minOrderQty": plain(m.min_amount),
-                              "qtyStep": plain(m.amount_step),
-                              "postOnlyMaxOrderQty": "1190.000", "maxMktOrderQty": "500.000",
-                              "minNotionalValue": plain(m.min_notional)},
-            "unifiedMarginTrade": True,
-            "fundingInterval": int(self.interval_hours(symbol) * 60),
-            "settleCoin": m.quote, "copyTrading": "both", "upperFundingRate": "0.005",
-            "lowerFundingRate": "-0.005", "isPreListing": False, "preListingInfo": None}
 
     def _spot_info(self, m: Market) -> dict:
         return {"symbol": f"{m.base}{m.quote}", "baseCoin": m.base, "quoteCoin": m.quote,
@@ -155,3 +136,23 @@ class BybitVenue(DataVenue, BybitStreams):
                for r in rows.itertuples(index=False)]
         return self.answer({"list": out, "nextPageCursor": ""})
 
+
+def linear_info(m: Market, funding_minutes: int = 480) -> dict:
+    """A linear perp as /v5/market/instruments-info lists it."""
+    return {
+        "symbol": f"{m.base}{m.quote}", "contractType": "LinearPerpetual",
+        "status": "Trading", "baseCoin": m.base, "quoteCoin": m.quote,
+        "launchTime": "1585526400000", "deliveryTime": "0", "deliveryFeeRate": "",
+        "priceScale": str(max(-m.price_tick.as_tuple().exponent, 0)),
+        "leverageFilter": {"minLeverage": "1", "maxLeverage": plain(m.max_leverage),
+                           "leverageStep": "0.01"},
+        "priceFilter": {"minPrice": plain(m.price_tick), "maxPrice": "1999999.80",
+                        "tickSize": plain(m.price_tick)},
+        "lotSizeFilter": {"maxOrderQty": "1190.000", "minOrderQty": plain(m.min_amount),
+                          "qtyStep": plain(m.amount_step),
+                          "postOnlyMaxOrderQty": "1190.000", "maxMktOrderQty": "500.000",
+                          "minNotionalValue": plain(m.min_notional)},
+        "unifiedMarginTrade": True,
+        "fundingInterval": funding_minutes,
+        "settleCoin": m.quote, "copyTrading": "both", "upperFundingRate": "0.005",
+        "lowerFundingRate": "-0.005", "isPreListing": False, "preListingInfo": None}

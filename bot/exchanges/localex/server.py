@@ -104,40 +104,44 @@ class LocalExchange(PublicRoutes, AccountRoutes, SpotRoutes, BinanceStreams):
     def _collect(self) -> None:
         """Turn the engine's fills and funding into userTrades and income records."""
         for ev in self.sim.drain():
-            if isinstance(ev, Fill) and self.sim.markets[ev.symbol].spot:
-                m = self.sim.markets[ev.symbol]
-                order = self.sim.orders[ev.client_id]
-                self.spot_trades.append({
-                    "symbol": dialect.market_id(m), "id": len(self.spot_trades) + 1,
-                    "orderId": int(order.exchange_id), "orderListId": -1,
-                    "price": str(ev.price), "qty": str(ev.amount),
-                    "quoteQty": str(ev.amount * ev.price), "commission": str(ev.fee),
-                    "commissionAsset": m.quote, "time": ev.timestamp,
-                    "isBuyer": ev.side == "buy", "isMaker": False, "isBestMatch": True})
-            elif isinstance(ev, Fill):
-                m = self.sim.markets[ev.symbol]
-                order = self.sim.orders.get(ev.client_id)
-                is_algo = order is not None and order.type in CONDITIONAL
-                oid = int(ev.exchange_id) + dialect.ACTUAL_ID_OFFSET if is_algo else (
-                    int(ev.exchange_id) if ev.exchange_id.isdigit() else 0)
-                if ev.liquidation:  # the exchange's own order, listed in forceOrders
-                    oid = dialect.FORCED_ID_OFFSET + len(self.force_orders) + 1
-                    self.force_orders.append(dialect.force_order(m, oid, ev))
-                self.updated[dialect.market_id(m)] = ev.timestamp
-                # as Binance sends them: no client order id, nothing says "liquidation"
-                self.trades.append({
-                    "symbol": dialect.market_id(m), "id": len(self.trades) + 1, "orderId": oid,
-                    "side": ev.side.upper(), "price": str(ev.price), "qty": str(ev.amount),
-                    "realizedPnl": "0", "quoteQty": str(ev.amount * ev.price),
-                    "marginAsset": m.quote, "commission": str(ev.fee), "commissionAsset": m.quote,
-                    "time": ev.timestamp, "positionSide": "BOTH", "buyer": ev.side == "buy",
-                    "maker": False})
-            elif isinstance(ev, FundingPayment):
-                m = self.sim.markets[ev.symbol]
-                self.income.append({
-                    "symbol": dialect.market_id(m), "incomeType": "FUNDING_FEE",
-                    "income": str(ev.amount), "asset": m.quote, "info": "FUNDING_FEE",
-                    "time": ev.timestamp, "tranId": len(self.income) + 1, "tradeId": ""})
+            self._record(ev)
+
+    def _record(self, ev) -> None:
+        """One engine event into Binance's records."""
+        if isinstance(ev, Fill) and self.sim.markets[ev.symbol].spot:
+            m = self.sim.markets[ev.symbol]
+            order = self.sim.orders[ev.client_id]
+            self.spot_trades.append({
+                "symbol": dialect.market_id(m), "id": len(self.spot_trades) + 1,
+                "orderId": int(order.exchange_id), "orderListId": -1,
+                "price": str(ev.price), "qty": str(ev.amount),
+                "quoteQty": str(ev.amount * ev.price), "commission": str(ev.fee),
+                "commissionAsset": m.quote, "time": ev.timestamp,
+                "isBuyer": ev.side == "buy", "isMaker": False, "isBestMatch": True})
+        elif isinstance(ev, Fill):
+            m = self.sim.markets[ev.symbol]
+            order = self.sim.orders.get(ev.client_id)
+            is_algo = order is not None and order.type in CONDITIONAL
+            oid = int(ev.exchange_id) + dialect.ACTUAL_ID_OFFSET if is_algo else (
+                int(ev.exchange_id) if ev.exchange_id.isdigit() else 0)
+            if ev.liquidation:  # the exchange's own order, listed in forceOrders
+                oid = dialect.FORCED_ID_OFFSET + len(self.force_orders) + 1
+                self.force_orders.append(dialect.force_order(m, oid, ev))
+            self.updated[dialect.market_id(m)] = ev.timestamp
+            # as Binance sends them: no client order id, nothing says "liquidation"
+            self.trades.append({
+                "symbol": dialect.market_id(m), "id": len(self.trades) + 1, "orderId": oid,
+                "side": ev.side.upper(), "price": str(ev.price), "qty": str(ev.amount),
+                "realizedPnl": "0", "quoteQty": str(ev.amount * ev.price),
+                "marginAsset": m.quote, "commission": str(ev.fee), "commissionAsset": m.quote,
+                "time": ev.timestamp, "positionSide": "BOTH", "buyer": ev.side == "buy",
+                "maker": False})
+        elif isinstance(ev, FundingPayment):
+            m = self.sim.markets[ev.symbol]
+            self.income.append({
+                "symbol": dialect.market_id(m), "incomeType": "FUNDING_FEE",
+                "income": str(ev.amount), "asset": m.quote, "info": "FUNDING_FEE",
+                "time": ev.timestamp, "tranId": len(self.income) + 1, "tradeId": ""})
 
     # ---- the web application ----------------------------------------------------------
     def app(self) -> web.Application:

@@ -7,7 +7,7 @@ raises ccxt's own exception classes, so code above the gateway sees one error tr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 from ccxt.base.errors import (
     BadSymbol,
@@ -45,6 +45,14 @@ from bot.types import (
 from risk.sizing import mmr_for
 
 ZERO = Decimal(0)
+CENT_MILLIONTH = Decimal("0.00000001")  # USDT's smallest booked amount
+
+
+def booked(x: Decimal) -> Decimal:
+    """A fee or funding amount as the venues book it: to the eighth decimal. The rounding is
+    named, not the thread's: ccxt sets the decimal context to ROUND_HALF_UP as it formats
+    numbers, and a simulated exchange in the same process must book what one alone would."""
+    return x.quantize(CENT_MILLIONTH, rounding=ROUND_HALF_EVEN)
 
 
 @dataclass(slots=True)
@@ -107,7 +115,8 @@ class SimExchange:
             return
         notional = abs(pos.contracts) * _dec(self.last[symbol])
         sign = 1 if pos.contracts > 0 else -1
-        amount = -sign * notional * Decimal(repr(rate))  # longs pay a positive rate
+        # longs pay a positive rate; booked in the venues' eighth decimal of USDT
+        amount = booked(-sign * notional * Decimal(repr(rate)))
         self.wallet += amount
         self.funding_paid += amount
         self.events.append(FundingPayment(symbol, timestamp, rate, notional, amount))
@@ -210,7 +219,7 @@ class SimExchange:
         if not 0 < amount < state.amount - state.filled:
             raise InvalidOrder(f"partial fill {amount} must be below what is left of "
                                f"{client_id} ({state.amount - state.filled})")
-        fee = amount * price * self.maker_fee
+        fee = booked(amount * price * self.maker_fee)
         self.wallet += self._apply(state.symbol, state.side, amount, price) - fee
         filled = state.filled + amount
         avg = ((state.average or ZERO) * state.filled + price * amount) / filled
@@ -355,7 +364,7 @@ class SimExchange:
             amount = min(amount, abs(pos.contracts))
         if taker:
             price = self._slip(price, state.side, m)
-        fee = amount * price * (self.taker_fee if taker else self.maker_fee)
+        fee = booked(amount * price * (self.taker_fee if taker else self.maker_fee))
         if m.spot:
             self._settle_spot(m, state.side, amount, price, fee)
         else:
