@@ -111,12 +111,14 @@ def parser() -> argparse.ArgumentParser:
 
     exch = sub.add_parser("exchange", help="the local exchange")
     esub = exch.add_subparsers(dest="exchange_command", required=True)
-    serve = _with(esub.add_parser("serve", help="serve Binance USD-M's REST dialect on "
-                                                "loopback"), data=True)
+    serve = _with(esub.add_parser("serve", help="serve the trading venue's REST dialect "
+                                                "(exchange.venue: Binance USD-M or Bybit v5) "
+                                                "on loopback"), data=True)
     serve.add_argument("--port", type=int, default=9700)
     serve.add_argument("--dialect", choices=("binanceusdm", "bybit", "okx"),
-                       default="binanceusdm", help="binanceusdm: the trading exchange; bybit, "
-                       "okx: that venue's public market data (for [market_data] local_urls)")
+                       default="binanceusdm", help="binanceusdm: the trading exchange, in "
+                       "exchange.venue's dialect; bybit, okx: that venue's public market data "
+                       "(for [market_data] local_urls)")
     serve.add_argument("--no-limits", action="store_true",
                        help="no rate limits (fast local sessions); default: Binance's")
     serve.set_defaults(func=cmd_exchange_serve)
