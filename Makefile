@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench replay lint docs data mutate
+.PHONY: run test bench bench-peers replay lint docs data mutate
 
 $(BIN)/derivbot: pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -25,6 +25,15 @@ bench: $(BIN)/derivbot
 
 lint: $(BIN)/derivbot
 	$(BIN)/ruff check bot strategies risk state tests
+
+# derivbot beside nautilus_trader and freqtrade on the real history, each in a venv of its own
+bench-peers: $(BIN)/derivbot
+	test -x .bench/nautilus/bin/python || ($(PY) -m venv .bench/nautilus && \
+		.bench/nautilus/bin/pip install -q nautilus_trader)
+	test -x .bench/freqtrade/bin/freqtrade || ($(PY) -m venv .bench/freqtrade && \
+		.bench/freqtrade/bin/pip install -q freqtrade)
+	$(BIN)/python -m pytest tests/benches/test_bench_peers.py -s -q -p no:cacheprovider \
+		--override-ini addopts=
 
 docs: $(BIN)/derivbot
 	$(BIN)/derivbot config reference > docs/configuration.md
