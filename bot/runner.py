@@ -73,7 +73,8 @@ class Runner:
                  telemetry: bool = True, venue: str | None = None) -> None:
         """`telemetry` False (a replay that asks for it): every module is read only when a
         decision needs it, and no signal rows, signal gauges or alerts are made of the rest —
-        the decisions, and so the trades, orders and fills, are the same. `venue`: whose
+        the decisions, and so the trades, orders and fills, are the same; the book's gauges
+        are not set (the equity rows are written). `venue`: whose
         candles the strategies decide on (default: the trading venue's)."""
         self.cfg = cfg
         self.show_readings = telemetry
@@ -319,7 +320,7 @@ class Runner:
         bal = await self.gw.fetch_balance()
         total = self.account.total_equity(bal)
         self.account.mark(float(total))
-        self.telemetry.book(t, total, bal.wallet, self.om, self.basis)
+        self.telemetry.book(t, total, bal.wallet, self.om, self.basis, self.show_readings)
 
     async def save_positions(self) -> None:
         await self.account.save_positions()

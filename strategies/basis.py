@@ -26,6 +26,29 @@ def should_open(funding: Series | None, now: int, days: float, entry_rate: float
     return avg is not None and avg > entry_rate, avg
 
 
+class FundingWindows:
+    """should_open per perp, computed again only when its window's prints changed (one
+    arrived, or one left the window) — not on every hourly tick in between."""
+
+    def __init__(self, days: float, entry_rate: float) -> None:
+        self.days, self.entry_rate = days, entry_rate
+        self.known: dict[str, tuple] = {}  # perp -> (its window, should_open's answer)
+
+    def __call__(self, perp: str, funding: Series | None, now: int
+                 ) -> tuple[bool, float | None]:
+        if funding is None or len(funding) == 0:
+            return should_open(funding, now, self.days, self.entry_rate)
+        start = now - self.days * DAY_MS
+        key = (len(funding), int(funding.ts.searchsorted(start, side="right")),
+               bool(funding.ts[0] > start + EIGHT_HOURS_MS), int(funding.ts[-1]),
+               float(funding.value[-1]))
+        known = self.known.get(perp)
+        if known is None or known[0] != key:
+            known = self.known[perp] = (key, should_open(funding, now, self.days,
+                                                         self.entry_rate))
+        return known[1]
+
+
 def exit_reason(funding: Series | None, exit_rate: float) -> str | None:
     """Close when the last print is below the exit rate (negative included)."""
     if funding is None or len(funding) == 0:

@@ -28,7 +28,7 @@ from risk.sizing import mmr_for
 from state import proposals
 from state.models import BasisEvent, BasisTrade, Order, row
 from state.store import Store
-from strategies.basis import exit_reason, margin_short, should_open
+from strategies.basis import FundingWindows, exit_reason, margin_short
 from strategies.types import HOUR_MS
 
 log = logging.getLogger("derivbot.basis")
@@ -51,6 +51,7 @@ class BasisDesk:
         self.gate = None  # live (or paper with approval): new pairs wait for a person
         self.active: dict[int, BasisTrade] = {b.id: b for b in store.open_basis()}
         self.retry_at: dict[str, int] = {}  # perp -> when a pair may be tried again there
+        self._pays = FundingWindows(cfg.average_days, cfg.entry_rate)  # should_open, kept
         for b in store.basis_trades():
             if b.state == "failed" and b.closed_at is not None:
                 self._back_off(b)
@@ -103,9 +104,8 @@ class BasisDesk:
         if self.active:
             return False
         return not any(
-            self.may_open(perp, spot, now) and should_open(
-                self.history.funding_series(perp), now, self.cfg.average_days,
-                self.cfg.entry_rate)[0]
+            self.may_open(perp, spot, now) and self._pays(
+                perp, self.history.funding_series(perp), now)[0]
             for perp, spot in self.pairs())
 
     def may_open(self, perp: str, spot: str, now: int) -> bool:
@@ -142,7 +142,7 @@ class BasisDesk:
                         continue
                 await self.drive(b)
             elif allow_new and perp not in busy and self.may_open(perp, spot, now):
-                ok, avg = should_open(view, now, self.cfg.average_days, self.cfg.entry_rate)
+                ok, avg = self._pays(perp, view, now)
                 price = self.history.last_close(perp)
                 # not while the exit rule holds: the average lags a collapse in funding
                 if ok and exit_reason(view, self.cfg.exit_rate) is None and math.isfinite(price):

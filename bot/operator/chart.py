@@ -18,8 +18,10 @@ from state.store import Store
 HOUR_MS = 3_600_000
 
 
-def _dates(ms) -> pd.DatetimeIndex:
-    return pd.to_datetime(np.asarray(ms, dtype=np.int64), unit="ms", utc=True)
+def _dates(ms) -> np.ndarray:
+    """Times as plotly's date axes take them: ms since the epoch, a plain number array (not
+    datetime objects, which plotly deep-copies one by one: seconds for a long replay)."""
+    return np.asarray(ms, dtype=np.int64)
 
 
 def _segments(trades: list[Trade], level) -> tuple[list, list]:
@@ -29,7 +31,7 @@ def _segments(trades: list[Trade], level) -> tuple[list, list]:
         y = level(t)
         if y is None or t.opened_at is None:
             continue
-        xs += [*_dates([t.opened_at, t.closed_at or t.opened_at]), None]
+        xs += [t.opened_at, t.closed_at or t.opened_at, None]
         ys += [float(y), float(y), None]
     return xs, ys
 
@@ -79,6 +81,7 @@ def trades_figure(store: Store, closes: dict[str, pd.DataFrame]) -> go.Figure:
                                name="drawdown", fill="tozeroy"), row=len(symbols) + 2, col=1)
     fig.update_layout(height=320 * (len(symbols) + 2), title="derivbot replay: trades",
                       hovermode="x unified")
+    fig.update_xaxes(type="date")
     return fig
 
 

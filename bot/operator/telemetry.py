@@ -59,12 +59,16 @@ class Telemetry:
         self.alerts.update(now, symbol, conditions(readings.view, signals, readings.clusters,
                                                    self.cfg.signals.alerts))
 
-    def book(self, t: int, equity: Decimal, wallet: Decimal, om, basis) -> None:
+    def book(self, t: int, equity: Decimal, wallet: Decimal, om, basis,
+             gauges: bool = True) -> None:
         """The equity row and the book's gauges: equity, wallet, open positions and risk, PnL
         parts, basis pairs, bucket risk and orders by state (`om` the order manager, `basis`
-        the basis executor or None)."""
+        the basis executor or None). `gauges` False (a replay without telemetry, which no
+        one scrapes): the equity row alone."""
         open_n = len(om.active) + (len(basis.active) if basis else 0)
         self.store.add_equity(t, equity, wallet, open_n)
+        if not gauges:
+            return
         m, show = self.metrics, self._show
         show(m.equity, float(equity))
         show(m.wallet, float(wallet))
