@@ -124,7 +124,8 @@ def test_cli_paper_session_through_the_local_exchange(synth_dir, tmp_path):
         assert s["closed_trades"] + len(s["open_trades"]) > 0
     finally:
         server.send_signal(signal.SIGINT)
-        server.wait(timeout=30)
+        said, _ = server.communicate(timeout=60)  # read while it stops: a full pipe cannot
+        assert server.returncode is not None, said[-2000:]  # hold its shutdown
 
 
 def _four_hour_market(synth_dir, root):

@@ -140,6 +140,7 @@ def test_a_space_naming_an_unknown_key_exits_2_naming_it(work, capsys, monkeypat
     assert "runs into the holdout" in capsys.readouterr().err
 
 
+@pytest.mark.filterwarnings("ignore:XDG_RUNTIME_DIR")  # the server's lock file goes to /tmp
 def test_a_postgresql_storage_that_the_cluster_shares_gives_the_same_result(work, pool,
                                                                              monkeypatch,
                                                                              tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -125,6 +126,44 @@ class Coarser(Bars):
         self.open = None
 
 
+class Lazy(Mapping):
+    """Venue -> its series, each made from the history's ring the first time it is read:
+    most bars' decisions read the candles alone. Like the view it is part of, valid until
+    the history takes the next event."""
+
+    __slots__ = ("_built", "_keys", "_make", "_rings")
+
+    def __init__(self, rings: dict[str, Ring], left_out: dict, make) -> None:
+        self._rings, self._make, self._built = rings, make, {}
+        self._keys = tuple(ex for ex in rings if ex not in left_out) if left_out \
+            else tuple(rings)
+
+    def __getitem__(self, venue: str):
+        made = self._built.get(venue)
+        if made is None:
+            if venue not in self._keys:
+                raise KeyError(venue)
+            made = self._built[venue] = self._make(self._rings[venue])
+        return made
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, venue: object) -> bool:
+        return venue in self._keys
+
+
+def _series(r: Ring) -> Series:
+    return Series(r.column(0), r.column(1))
+
+
+def _liquidations(r: Ring) -> Liquidations:
+    return Liquidations(r.column(0), r.column(1), r.column(2), r.column(3))
+
+
 class SymbolHistory:
     def __init__(self, symbol: str, bars: int, funding_periods: int, oi_points: int,
                  timeframes: tuple[str, ...] = ()) -> None:
@@ -215,16 +254,11 @@ class History:
         h = self._of(symbol)
         candles = (h.bars if timeframe == "1h" else h.coarser[timeframe]).view()
         out = self.stale
-        funding = {ex: Series(r.column(0), r.column(1)) for ex, r in h.funding.items()
-                   if ex not in out}
-        oi = {ex: Series(r.column(0), r.column(1)) for ex, r in h.oi.items() if ex not in out}
-        liq = {ex: Liquidations(r.column(0), r.column(1), r.column(2), r.column(3))
-               for ex, r in h.liquidations.items() if ex not in out}
-        return MarketView(symbol, self.venue, now, candles, funding, oi,
+        return MarketView(symbol, self.venue, now, candles, Lazy(h.funding, out, _series),
+                          Lazy(h.oi, out, _series),
                           funding_version=h.funding_version + (self._stale_version << 32),
-                          liquidations=liq, stale=dict(out),
-                          long_short={ex: Series(r.column(0), r.column(1))
-                                      for ex, r in h.long_short.items() if ex not in out},
+                          liquidations=Lazy(h.liquidations, out, _liquidations),
+                          stale=dict(out), long_short=Lazy(h.long_short, out, _series),
                           options=None if "deribit" in out else self.options.get(symbol))
 
     def mark(self, venue: str, why: str | None) -> None:

@@ -40,7 +40,9 @@ async def start(exchange: LocalExchange | MarketTime, host: str = "127.0.0.1", p
                 ) -> tuple[web.AppRunner, str]:
     """Serve a local exchange or venue on host:port (0: any free port); returns the runner
     and the base url."""
-    runner = web.AppRunner(exchange.app(), handle_signals=False, access_log=None)
+    # stopping waits at most 5 s for requests under way (aiohttp's default is a minute)
+    runner = web.AppRunner(exchange.app(), handle_signals=False, access_log=None,
+                           shutdown_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
