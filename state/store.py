@@ -19,6 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Boolean, Connection, event, insert
 from sqlalchemy.exc import DatabaseError
 from sqlmodel import Session, SQLModel, create_engine, select
@@ -334,6 +335,15 @@ class Store:
     def equity_curve(self) -> list[EquityRow]:
         self.flush()
         return list(self.session.exec(select(EquityRow).order_by(EquityRow.ts)))
+
+    def equity_points(self) -> tuple[np.ndarray, np.ndarray]:
+        """The equity curve as two columns, ms times and equity as floats, for reports and
+        charts: one plain read, not a row object per bar (58 000 of them, a second each
+        time, for seven years of hours)."""
+        self.flush()
+        rows = self._sql("SELECT ts, equity FROM equity ORDER BY ts").fetchall()
+        return (np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+                np.fromiter((float(r[1]) for r in rows), dtype=np.float64, count=len(rows)))
 
     def positions(self) -> list[PositionRow]:
         return list(self.session.exec(select(PositionRow)))

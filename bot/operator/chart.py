@@ -72,9 +72,7 @@ def trades_figure(store: Store, closes: dict[str, pd.DataFrame]) -> go.Figure:
             fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=f"{sym} T{k + 1}",
                                      line={"color": "green", "dash": "dot", "width": 1}),
                           row=row, col=1)
-    rows = store.equity_curve()
-    ts = _dates([r.ts for r in rows])
-    eq = np.array([float(r.equity) for r in rows])
+    ts, eq = store.equity_points()
     peak = np.maximum.accumulate(eq) if len(eq) else eq
     fig.add_trace(go.Scattergl(x=ts, y=eq, name="equity"), row=len(symbols) + 1, col=1)
     fig.add_trace(go.Scattergl(x=ts, y=-(peak - eq) / np.where(peak > 0, peak, 1),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -102,9 +101,7 @@ def build_report(store: Store, start_equity: float, strategies: tuple[str, ...] 
     pair, exit reason and month; `prices`: each pair's first and last close in the span, for
     its buy-and-hold return."""
     closed = [t for t in store.trades() if t.state == "closed"]
-    rows = store.equity_curve()
-    ts = np.array([r.ts for r in rows], dtype=np.int64)
-    eq = np.array([float(r.equity) for r in rows])
+    ts, eq = store.equity_points()
     final = float(eq[-1]) if len(eq) else start_equity
     overall = trade_stats(closed, start_equity)
     overall.update(curve_stats(ts, eq))
@@ -204,11 +201,10 @@ def plot_equity(store: Store, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = store.equity_curve()
+    ts, eq = store.equity_points()
     fig, ax = plt.subplots(figsize=(10, 4), dpi=100)
-    if rows:
-        x = [datetime.fromtimestamp(r.ts / 1000, UTC) for r in rows]
-        ax.plot(x, [float(r.equity) for r in rows], lw=1.0, color="#1f6feb")
+    if len(ts):
+        ax.plot(ts.astype("datetime64[ms]"), eq, lw=1.0, color="#1f6feb")
     ax.set_title("derivbot replay: equity")
     ax.set_ylabel("equity (quote)")
     ax.grid(alpha=0.3)
