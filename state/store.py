@@ -13,14 +13,12 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Boolean, Connection, event, insert
+from sqlalchemy import Connection, event, insert
 from sqlalchemy.exc import DatabaseError
 from sqlmodel import Session, SQLModel, create_engine, select
 
@@ -29,7 +27,6 @@ from state.models import (
     AuditRow,
     BasisEvent,
     BasisTrade,
-    DecimalText,
     EquityRow,
     FillRow,
     FundingRow,
@@ -41,6 +38,7 @@ from state.models import (
     Trade,
 )
 from state.sqlite import StoreError, add_new_columns, pragmas, pragmas_fast, usable
+from state.upsert import upsert_plan
 
 OPEN_TRADE_STATES = ("pending_entry", "open", "t1_filled", "t2_filled")
 OPEN_BASIS_STATES = ("opening", "open", "closing")
@@ -125,7 +123,7 @@ class Store:
         self.session.flush()
 
     def _put(self, row: Any) -> None:
-        plan = _upsert_plan(type(row))
+        plan = upsert_plan(type(row))
         done = self._exec(plan.sql, plan.values(row))
         if plan.auto is not None and getattr(row, plan.auto) is None:
             setattr(row, plan.auto, done.lastrowid)
@@ -399,54 +397,6 @@ def _tail(session: Session, q, key, last: int | None) -> list:
 
 
 WRITTEN_THROUGH = (Order, Trade, FillRow, FundingRow, RiskDecision)
-
-
-@dataclass(frozen=True)
-class _UpsertPlan:
-    sql: str
-    getters: tuple[tuple[str, Callable[[Any], Any]], ...]
-    auto: str | None  # an integer key SQLite assigns when the row has none
-
-    def values(self, row: Any) -> tuple:
-        fields = row.__dict__  # every column of a row built or read whole (no lazy loads)
-        return tuple(conv(fields[name] if name in fields else getattr(row, name))
-                     for name, conv in self.getters)
-
-
-@cache
-def _upsert_plan(model: type) -> _UpsertPlan:
-    """One INSERT … ON CONFLICT DO UPDATE for a table, with each column's value converted as
-    its SQLAlchemy type would bind it (money as the Decimal's text, booleans as 0/1)."""
-    table = model.__table__
-    cols = list(table.columns)
-    keys = [c.name for c in table.primary_key.columns]
-    names = ", ".join(f'"{c.name}"' for c in cols)
-    sets = ", ".join(f'"{c.name}" = excluded."{c.name}"' for c in cols if c.name not in keys)
-    sql = (f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(cols))}) '
-           f'ON CONFLICT ({", ".join(keys)}) DO UPDATE SET {sets}')
-    auto = table.autoincrement_column
-    return _UpsertPlan(sql, tuple((c.name, _binder(c.type)) for c in cols),
-                       None if auto is None else auto.name)
-
-
-def _binder(kind) -> Callable[[Any], Any]:
-    if isinstance(kind, DecimalText):
-        return _money_text
-    if isinstance(kind, Boolean):
-        return _flag
-    return _same
-
-
-def _money_text(value: Any) -> str | None:
-    return None if value is None else str(Decimal(value))
-
-
-def _flag(value: Any) -> int | None:
-    return None if value is None else int(bool(value))
-
-
-def _same(value: Any) -> Any:
-    return value
 
 
 def _jsonable(value: Any) -> Any:
