@@ -302,3 +302,16 @@ def test_a_trailing_stop_order_is_refused_with_the_reason():
                 reduce_only=True, callback_rate=D(1)))
     with pytest.raises(Exception, match="trails only a whole position"):
         run(go())
+
+
+def test_a_rate_limited_order_is_sent_again_and_placed_once():
+    """Bybit's 10006 "Too many visits!" is a refusal before the engine saw the order: the
+    gateway waits and sends it again, and the order exists once."""
+    async def go():
+        async with venue("bybit") as v:
+            v.local.faults.script.append(("POST /v5/order/create", "429"))
+            st = await v.gw.create_order(_req("dbot-000001-entry-0", "buy", OrderType.MARKET,
+                                              "1"))
+            return st, v.local.requests["POST /v5/order/create"], len(v.local.sim.orders)
+    st, tries, orders = run(go())
+    assert (st.status, st.filled, tries, orders) == (OrderStatus.CLOSED, D(1), 2, 1)

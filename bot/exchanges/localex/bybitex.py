@@ -28,7 +28,6 @@ from bot.exchanges.localex.bybit import linear_info
 from bot.exchanges.localex.dialect import market_id
 from bot.exchanges.localex.public import PARAMS
 from bot.exchanges.localex.server import LocalExchange
-from bot.exchanges.localex.streams import track
 from bot.exchanges.localex.venues import VenueError
 from bot.markets import Market
 from bot.types import (
@@ -114,10 +113,7 @@ class BybitExchange(LocalExchange):
         r.add_post("/v5/account/set-margin-mode", self.set_margin_mode)
         r.add_get("/v5/account/wallet-balance", self.wallet_balance)
         r.add_get("/v5/execution/list", self.execution_list)
-        r.add_post("/sim/advance", self.sim_advance)
-        r.add_post("/sim/faults", self.sim_faults)
-        r.add_get("/sim/state", self.sim_state)
-        return track(app)
+        return self.controlled(app)
 
     def answer(self, result, msg: str = "OK") -> web.Response:
         return web.json_response({"retCode": 0, "retMsg": msg, "result": result,
@@ -128,6 +124,10 @@ class BybitExchange(LocalExchange):
                                   "retExtInfo": {}, "time": self.sim.now},
                                  status=status, headers=headers)
 
+    def too_many(self) -> web.Response:
+        return self.refuse(10006, "Too many visits!", headers={
+            "X-Bapi-Limit-Reset-Timestamp": str(int(time.time() * 1000) + 1000)})
+
     @web.middleware
     async def _bybit_middleware(self, request: web.Request, handler):
         path = request.path
@@ -137,16 +137,9 @@ class BybitExchange(LocalExchange):
         self.requests[key] = self.requests.get(key, 0) + 1
         if path.startswith("/sim/"):
             return await handler(request)
-        await self.faults.delay()
-        fault = self.faults.next_for(key)
-        if fault == "5xx":
-            return web.Response(status=503, text="Service Unavailable")
-        if fault == "429":
-            return self.refuse(10006, "Too many visits!", headers={
-                "X-Bapi-Limit-Reset-Timestamp": str(int(time.time() * 1000) + 1000)})
-        if fault == "drop_before":
-            request.transport.close()
-            raise asyncio.CancelledError
+        fault, refused = await self._faulted(request, key)
+        if refused is not None:
+            return refused
         body = await request.text()
         if path not in PUBLIC:
             refused = self._verify(request, body)

@@ -171,6 +171,12 @@ class LocalExchange(PublicRoutes, AccountRoutes, SpotRoutes, BinanceStreams):
         self.add_spot_routes(r)
         for path in ("/ws", "/ws/{stream}", "/market/ws", "/market/ws/{stream}"):
             r.add_get(path, self.binance_ws)  # market streams: liquidation prints
+        return self.controlled(app)
+
+    def controlled(self, app: web.Application) -> web.Application:
+        """The control routes every dialect serves (not a venue's): market time, faults, and
+        the engine's state."""
+        r = app.router
         r.add_post("/sim/advance", self.sim_advance)
         r.add_post("/sim/faults", self.sim_faults)
         r.add_get("/sim/state", self.sim_state)
@@ -185,15 +191,9 @@ class LocalExchange(PublicRoutes, AccountRoutes, SpotRoutes, BinanceStreams):
         self.requests[key] = self.requests.get(key, 0) + 1
         if path.startswith(("/sim/", "/ws", "/market/ws")):  # control, and the streams
             return await handler(request)
-        await self.faults.delay()
-        fault = self.faults.next_for(key)
-        if fault == "5xx":
-            return web.Response(status=503, text="Service Unavailable")
-        if fault == "429":
-            return binance_error(429, -1003, "Too many requests.", {"Retry-After": "1"})
-        if fault == "drop_before":
-            request.transport.close()
-            raise asyncio.CancelledError
+        fault, refused = await self._faulted(request, key)
+        if refused is not None:
+            return refused
         limited = self.rates.check(path, request.method)
         if limited is not None:
             return limited
@@ -218,6 +218,24 @@ class LocalExchange(PublicRoutes, AccountRoutes, SpotRoutes, BinanceStreams):
             request.transport.close()
             raise asyncio.CancelledError
         return response
+
+    async def _faulted(self, request: web.Request, key: str
+                       ) -> tuple[str | None, web.Response | None]:
+        """The fault scripted or drawn for this request, and the answer it gives instead of
+        the engine's (none: the request goes on; a dropped connection raises)."""
+        await self.faults.delay()
+        fault = self.faults.next_for(key)
+        if fault == "5xx":
+            return fault, web.Response(status=503, text="Service Unavailable")
+        if fault == "429":
+            return fault, self.too_many()
+        if fault == "drop_before":
+            request.transport.close()
+            raise asyncio.CancelledError
+        return fault, None
+
+    def too_many(self) -> web.Response:
+        return binance_error(429, -1003, "Too many requests.", {"Retry-After": "1"})
 
     # ---- trading ------------------------------------------------------------------------
     def _request(self, p: dict, algo: bool) -> OrderRequest:
