@@ -39,6 +39,16 @@ def fires_on_rise(kind: OrderType, side: str) -> bool:
     return (kind in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT)) == (side == "buy")
 
 
+def conditional_kind(side: str, rises: bool, limit: bool) -> OrderType:
+    """fires_on_rise turned around: the kind of a `side` order that fires on a rise (or a
+    fall), a limit once triggered or a market order — for a venue that names only the
+    direction (Bybit's triggerDirection)."""
+    stop = rises == (side == "buy")
+    if limit:
+        return OrderType.STOP_LIMIT if stop else OrderType.TAKE_PROFIT_LIMIT
+    return OrderType.STOP_MARKET if stop else OrderType.TAKE_PROFIT_MARKET
+
+
 class OrderStatus(StrEnum):
     """Exchange-side order status, as ccxt names them."""
 

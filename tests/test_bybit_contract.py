@@ -315,3 +315,31 @@ def test_a_rate_limited_order_is_sent_again_and_placed_once():
             return st, v.local.requests["POST /v5/order/create"], len(v.local.sim.orders)
     st, tries, orders = run(go())
     assert (st.status, st.filled, tries, orders) == (OrderStatus.CLOSED, D(1), 2, 1)
+
+
+def test_a_restarted_gateway_reads_each_working_conditional_order_as_its_kind():
+    """Found working after a restart (no memory of sending them): Bybit says only
+    triggerDirection and orderType, and from them with the side each kind is read back."""
+    from bot.exchanges.ccxt.gateways import gateway_for
+    from bot.exchanges.localex import venue_urls
+
+    sent = {"dbot-000001-stop-0": ("buy", OrderType.STOP_MARKET, 51_000, None),
+            "dbot-000001-stop-1": ("buy", OrderType.STOP_LIMIT, 51_000, 51_100),
+            "dbot-000001-t1-0": ("buy", OrderType.TAKE_PROFIT_MARKET, 48_000, None),
+            "dbot-000001-t2-0": ("buy", OrderType.TAKE_PROFIT_LIMIT, 47_000, 47_000)}
+
+    async def go():
+        async with venue("bybit") as v:
+            await v.gw.create_order(_req("dbot-000001-entry-0", "sell", OrderType.MARKET, "1"))
+            for cid, (side, kind, stop, price) in sent.items():
+                await v.gw.create_order(_req(cid, side, kind, "0.2", price, stop=stop,
+                                             reduce_only=True))
+            again = gateway_for("bybit", "local-key", "local-secret",
+                                urls=venue_urls("bybit", v.gw.ex.urls["api"]["public"]),
+                                symbols=(BTC,), rate_limit_ms=0, throttle=False)
+            try:
+                await again.load_markets()
+                return {o.client_id: o.type for o in await again.fetch_open_orders(BTC)}
+            finally:
+                await again.close()
+    assert run(go()) == {cid: kind for cid, (_, kind, _, _) in sent.items()}

@@ -1,13 +1,13 @@
 """Our order kinds in ccxt's words, and back: a stop is ccxt's trigger price on a market
 (or limit) order, a take-profit its takeProfitPrice, post-only its postOnly; what a venue's
-answer calls an order (Binance's orderType/origType) names our kind for an order we did not
-send in this life (found at a restart)."""
+answer calls an order (Binance's orderType/origType; Bybit's triggerDirection with the side)
+names our kind for an order we did not send in this life (found at a restart)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bot.types import LIMIT_PRICED, VENUE_NAMES, OrderRequest, OrderType
+from bot.types import LIMIT_PRICED, VENUE_NAMES, OrderRequest, OrderType, conditional_kind
 
 STOPS = frozenset({OrderType.STOP_MARKET, OrderType.STOP_LIMIT})
 TAKES = frozenset({OrderType.TAKE_PROFIT_MARKET, OrderType.TAKE_PROFIT_LIMIT})
@@ -40,6 +40,10 @@ def kind_of(raw: dict) -> OrderType:
     named = VENUE_NAMES.get(str(info.get("orderType") or info.get("origType") or ""))
     if named is not None:
         return named
+    direction = str(info.get("triggerDirection") or "0")
+    if raw.get("triggerPrice") and direction in ("1", "2"):  # Bybit's: 1 rising, 2 falling
+        return conditional_kind(raw.get("side") or "", direction == "1",
+                                raw.get("type") == "limit")
     if raw.get("triggerPrice"):
         return OrderType.STOP_MARKET
     return OrderType.LIMIT if raw.get("type") == "limit" else OrderType.MARKET

@@ -70,15 +70,6 @@ def trigger_direction(kind: OrderType, side: str) -> int:
     return 1 if fires_on_rise(kind, side) else 2
 
 
-def kind_of(order_type: str, side: str, direction: int) -> OrderType:
-    """Our kind of a Bybit conditional order: a buy that waits for a rise is a stop, a buy
-    that waits for a fall a take-profit (and the other way round for sells)."""
-    stop = (direction == 1) == (side == "buy")
-    if order_type == "Limit":
-        return OrderType.STOP_LIMIT if stop else OrderType.TAKE_PROFIT_LIMIT
-    return OrderType.STOP_MARKET if stop else OrderType.TAKE_PROFIT_MARKET
-
-
 def status(o: OrderState, triggered: bool) -> str:
     conditional = o.type in CONDITIONAL
     if o.status is OrderStatus.OPEN:

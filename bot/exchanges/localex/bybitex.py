@@ -38,6 +38,7 @@ from bot.types import (
     OrderState,
     OrderStatus,
     OrderType,
+    conditional_kind,
 )
 from risk.sizing import mmr_for
 
@@ -277,7 +278,7 @@ class BybitExchange(LocalExchange):
         if direction == 2 and stop >= last:
             raise VenueError("110093", f"expect Falling, but trigger_price[{stop}] >= "
                                        f"current[{last}]??LastPrice")
-        return rows.kind_of(form, side, direction), stop
+        return conditional_kind(side, direction == 1, form == "Limit"), stop
 
     def _row(self, cid: str) -> dict | None:
         if cid in self.refused:
