@@ -10,6 +10,13 @@ from bot.exchanges.localex.venues import DataVenue, VenueError, arg, plain, wind
 from bot.markets import Market, symbol_dir
 
 
+def envelope(result, now: int, code: int = 0, msg: str = "OK", status: int = 200,
+             headers: dict | None = None) -> web.Response:
+    """Every Bybit v5 answer, a refusal too: {retCode, retMsg, result, retExtInfo, time}."""
+    return web.json_response({"retCode": code, "retMsg": msg, "result": result,
+                              "retExtInfo": {}, "time": now}, status=status, headers=headers)
+
+
 class BybitVenue(DataVenue, BybitStreams):
     name = "bybit"
     bad_code = "10001"
@@ -25,12 +32,10 @@ class BybitVenue(DataVenue, BybitStreams):
         r.add_get("/v5/public/linear", self.bybit_ws)  # liquidation prints
 
     def answer(self, result) -> web.Response:
-        return web.json_response({"retCode": 0, "retMsg": "OK", "result": result,
-                                  "retExtInfo": {}, "time": self.now})
+        return envelope(result, self.now)
 
     def refuse(self, err: VenueError) -> web.Response:
-        return web.json_response({"retCode": int(err.code), "retMsg": err.msg, "result": {},
-                                  "retExtInfo": {}, "time": self.now}, status=err.status)
+        return envelope({}, self.now, int(err.code), err.msg, err.status)
 
     def _market(self, params, category: str) -> tuple[str, Market]:
         book = self.spots if category == "spot" else self.perps

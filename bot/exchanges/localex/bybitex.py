@@ -24,7 +24,7 @@ from aiohttp import web
 from ccxt.base.errors import BaseError, OrderNotFillable
 
 from bot.exchanges.localex import bybit_rows as rows
-from bot.exchanges.localex.bybit import linear_info
+from bot.exchanges.localex.bybit import envelope, linear_info
 from bot.exchanges.localex.dialect import market_id
 from bot.exchanges.localex.public import PARAMS
 from bot.exchanges.localex.server import LocalExchange
@@ -57,7 +57,6 @@ class BybitExchange(LocalExchange):
         self.ids: dict[str, str] = {}  # orderId -> client id
         self.refused: dict[str, dict] = {}  # client id -> its Cancelled row
         self.isolated = False  # the unified account's margin mode (REGULAR_MARGIN at first)
-        self.forced = 0
 
     # ---- engine events into executions ----------------------------------------------------
     def _record(self, ev) -> None:
@@ -71,9 +70,8 @@ class BybitExchange(LocalExchange):
             value = ev.amount * ev.price
             maker = value > 0 and abs(ev.fee - value * self.sim.maker_fee) < abs(
                 ev.fee - value * self.sim.taker_fee)
-            if order is None:
-                self.forced += 1
-                oid = rows.order_uuid(FORCED_BASE + self.forced)
+            if order is None:  # the liquidation order the Binance records just listed
+                oid = rows.order_uuid(FORCED_BASE + len(self.force_orders))
             else:
                 oid = rows.order_uuid(int(order.exchange_id))
             self.executions.append(rows.execution(
@@ -117,13 +115,10 @@ class BybitExchange(LocalExchange):
         return self.controlled(app)
 
     def answer(self, result, msg: str = "OK") -> web.Response:
-        return web.json_response({"retCode": 0, "retMsg": msg, "result": result,
-                                  "retExtInfo": {}, "time": self.sim.now})
+        return envelope(result, self.sim.now, msg=msg)
 
     def refuse(self, code: int, msg: str, status: int = 200, headers=None) -> web.Response:
-        return web.json_response({"retCode": code, "retMsg": msg, "result": {},
-                                  "retExtInfo": {}, "time": self.sim.now},
-                                 status=status, headers=headers)
+        return envelope({}, self.sim.now, code, msg, status, headers)
 
     def too_many(self) -> web.Response:
         return self.refuse(10006, "Too many visits!", headers={
