@@ -32,7 +32,6 @@ from bot.exchanges.ccxt.gateway import CcxtGateway
 from bot.types import (
     CONDITIONAL,
     Balance,
-    FundingPayment,
     OrderRequest,
     OrderState,
     OrderStatus,
@@ -126,16 +125,11 @@ class BybitGateway(CcxtGateway):
                        dec(account.get("totalAvailableBalance")) or dec(
                            raw.get("USDT", {}).get("free")) or ZERO, {})
 
-    async def _funding(self) -> list[FundingPayment]:
-        out = []
-        for sym in self._traded_perps():
-            rows = await self.call("funding_history", self.ex.fetch_funding_history, sym,
-                                   None, EXECUTIONS, {"limit": EXECUTIONS, "paginate": True})
-            for r in sorted(rows, key=lambda r: int(r["timestamp"])):
-                ts = int(r["timestamp"])
-                if ts < self._funding_since.get(sym, 0):
-                    continue  # read before: the window is the last seven days
-                paid = dec((r.get("info") or {}).get("execFee")) or Decimal(0)
-                out.append(FundingPayment(sym, ts, 0.0, ZERO, -paid))
-                self._funding_since[sym] = ts + 1
-        return out
+    async def _funding_rows(self, symbol: str) -> list[dict]:
+        """The last seven days' settlements (Bybit serves a window, not a start)."""
+        return await self.call("funding_history", self.ex.fetch_funding_history, symbol,
+                               None, EXECUTIONS, {"limit": EXECUTIONS, "paginate": True})
+
+    def _received(self, row: dict) -> Decimal:
+        """Bybit's execFee is what was paid: received is its negative."""
+        return -(dec((row.get("info") or {}).get("execFee")) or Decimal(0))

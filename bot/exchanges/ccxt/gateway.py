@@ -415,16 +415,24 @@ class CcxtGateway:
         return await new_fills(self)
 
     async def _funding(self) -> list[FundingPayment]:
+        """The payments since those already read, oldest first, signed as received."""
         out = []
         for sym in self._traded_perps():
-            rows = await self.call("funding_history", self.ex.fetch_funding_history, sym,
-                                    self._funding_since.get(sym), 1000)
-            for r in rows:
-                amount = dec((r.get("info") or {}).get("income")) or dec(r.get("amount"))
+            for r in sorted(await self._funding_rows(sym), key=lambda r: int(r["timestamp"])):
                 ts = int(r["timestamp"])
-                out.append(FundingPayment(sym, ts, 0.0, ZERO, amount))
-                self._funding_since[sym] = max(self._funding_since.get(sym, 0), ts + 1)
+                if ts < self._funding_since.get(sym, 0):
+                    continue  # read before (a venue that serves a window, not a start)
+                out.append(FundingPayment(sym, ts, 0.0, ZERO, self._received(r)))
+                self._funding_since[sym] = ts + 1
         return out
+
+    async def _funding_rows(self, symbol: str) -> list[dict]:
+        return await self.call("funding_history", self.ex.fetch_funding_history, symbol,
+                               self._funding_since.get(symbol), 1000)
+
+    def _received(self, row: dict) -> Decimal | None:
+        """A funding row's cash, positive when received (Binance's income)."""
+        return dec((row.get("info") or {}).get("income")) or dec(row.get("amount"))
 
     async def transfer(self, asset: str, amount: Decimal, to_spot: bool) -> None:
         await transfer_once(self, asset, amount, to_spot)
