@@ -26,7 +26,6 @@ from nautilus_trader.model.objects import Money
 from nautilus_trader.persistence.wranglers import BarDataWrangler
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
 
-LIMIT = int(sys.argv[2]) if len(sys.argv) > 2 else 0
 SIZES = {"BTCUSDT": Decimal("0.010"), "ETHUSDT": Decimal("0.100")}
 
 
@@ -41,7 +40,6 @@ def main(shared: Path) -> None:
                              ("ETHUSDT", TestInstrumentProvider.ethusdt_perp_binance())):
         df = pd.read_feather(shared / f"binance_usdm_{name}_perp_ohlcv_1h_2019-2026.feather")
         df = df.rename(columns={"date": "timestamp"}).set_index("timestamp")
-        df = df.iloc[:LIMIT] if LIMIT else df
         bar_type = BarType.from_str(f"{instrument.id}-1-HOUR-LAST-EXTERNAL")
         data = BarDataWrangler(bar_type, instrument).process(
             df[["open", "high", "low", "close", "volume"]])
