@@ -46,12 +46,12 @@ def conditions(view: MarketView, readings: Mapping[str, Signal], found: Sequence
                p: AlertParams) -> list[Condition]:
     out: list[Condition] = []
     sym = view.symbol
-    for ex, f in fresh_funding(view, FRESH_HOURS).items():
-        if abs(f.value[-1]) >= p.funding:
-            side = "+" if f.value[-1] > 0 else "-"
+    for ex, rate in fresh_funding(view, FRESH_HOURS).items():
+        if abs(rate) >= p.funding:
+            side = "+" if rate > 0 else "-"
             out.append(Condition(f"funding:{ex}:{side}", "funding_extreme",
-                                 f"{sym} funding {f.value[-1]:+.4%} on {ex} beyond "
-                                 f"±{p.funding:.2%}", {"exchange": ex, "rate": float(f.value[-1])}))
+                                 f"{sym} funding {rate:+.4%} on {ex} beyond "
+                                 f"±{p.funding:.2%}", {"exchange": ex, "rate": rate}))
     oi = venue_oi(view)
     if oi is not None:
         d24 = change(oi, view.now, 24)

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from pydantic import BaseModel, ConfigDict, Field
 
-from strategies.series import (
-    FRESH_HOURS,
-    WeightedFunding,
-    aggregate_funding,
-    fresh_funding,
-    last_of,
-    weighted_funding,
-)
-from strategies.types import Direction, MarketView, Series, Signal
+from strategies.frame import Frame, Rows, at, streaks, windows
+from strategies.types import Direction, MarketView, Signal
+from strategies.venues import FRESH_HOURS, Crowd, aggregate, crowd
 
 
 class FundingExtremeParams(BaseModel):
@@ -41,54 +36,77 @@ def annualised(rate_8h: float, periods_per_day: float = 3.0) -> float:
     return rate_8h * periods_per_day * 365.0
 
 
-def _streak(rates: np.ndarray, threshold: float, sign: int) -> int:
-    """How many of the latest rates are beyond the threshold on `sign`'s side."""
-    beyond = rates * sign >= threshold - 1e-12
-    if len(beyond) == 0 or not beyond[-1]:
-        return 0
-    breaks = np.flatnonzero(~beyond)
-    return len(beyond) - (breaks[-1] + 1 if len(breaks) else 0)
-
-
 def funding_extreme(view: MarketView, p: FundingExtremeParams) -> Signal:
+    return funding_extreme_rows(Frame.of(view), p).signal(0)
+
+
+def funding_extreme_rows(f: Frame, p: FundingExtremeParams) -> Rows:
+    """Each exchange's run of prints beyond the threshold on either side, row by row."""
+    c = crowd(f, p.max_age_hours)
+    up, down = np.zeros(c.rate.shape, np.int64), np.zeros(c.rate.shape, np.int64)
+    for j, ex in enumerate(c.exchanges):
+        s, k = f.funding[ex], f.funding_known(ex)
+        up[:, j] = at(streaks(s.value >= p.threshold - 1e-12), k, fill=0)
+        down[:, j] = at(streaks(-s.value >= p.threshold - 1e-12), k, fill=0)
+    return Rows({"rate": c.rate, "fresh": c.fresh, "up": up, "down": down},
+                lambda cols, i: _extreme(c.exchanges, cols, i, p))
+
+
+def _extreme(exchanges: tuple[str, ...], cols, i: int, p: FundingExtremeParams) -> Signal:
     name = "funding_extreme"
-    fresh = fresh_funding(view, p.max_age_hours)
+    fresh = [j for j in range(len(exchanges)) if cols["fresh"][i, j]]
     if len(fresh) < p.min_exchanges:
         return Signal.abstain(name, f"needs funding from {p.min_exchanges} exchanges, "
                                     f"have {len(fresh)} fresh", exchanges=len(fresh))
-    best: tuple[int, int, list[float], list[int]] = (0, 0, [], [])
-    for sign in (1, -1):
-        streaks = {ex: _streak(s.value, p.threshold, sign) for ex, s in fresh.items()}
-        agree = [ex for ex, k in streaks.items() if k >= p.periods]
-        if len(agree) > best[1]:
-            best = (sign, len(agree), [float(fresh[ex].value[-1]) for ex in agree],
-                    [streaks[ex] for ex in agree])
-    sign, n_agree, latest, streak_lens = best
-    if n_agree < p.min_exchanges:
-        return Signal.flat(name, exchanges=len(fresh), agreeing=n_agree,
-                           funding_avg=float(np.mean([s.value[-1] for s in fresh.values()])))
-    avg = float(np.mean(latest))
+    rate = cols["rate"][i]
+    best: tuple[int, list[int], list[int]] = (0, [], [])
+    for sign, run in ((1, cols["up"][i]), (-1, cols["down"][i])):
+        agree = [j for j in fresh if run[j] >= p.periods]
+        if len(agree) > len(best[1]):
+            best = (sign, agree, [int(run[j]) for j in agree])
+    sign, agree, streak_lens = best
+    if len(agree) < p.min_exchanges:
+        return Signal.flat(name, exchanges=len(fresh), agreeing=len(agree),
+                           funding_avg=float(np.mean([rate[j] for j in fresh])))
+    avg = float(np.mean([float(rate[j]) for j in agree]))
     distance = min(abs(avg) / (3 * p.threshold), 1.0)
     duration = min(min(streak_lens) / (2 * p.periods), 1.0)
-    breadth = n_agree / len(fresh)
+    breadth = len(agree) / len(fresh)
     strength = round(0.4 * distance + 0.3 * duration + 0.3 * breadth, 6)
     return Signal(name, Direction(-sign), strength,
-                  {"funding_avg": avg, "exchanges": n_agree, "periods": min(streak_lens)})
+                  {"funding_avg": avg, "exchanges": len(agree), "periods": min(streak_lens)})
 
 
 def funding_zscore(view: MarketView, p: FundingZScoreParams) -> Signal:
+    return funding_zscore_rows(Frame.of(view), p).signal(0)
+
+
+def funding_zscore_rows(f: Frame, p: FundingZScoreParams) -> Rows:
+    """The venue's 7-day funding sums over a window four times as long, row by row."""
+    series = f.funding.get(f.venue)
+    rows, need = len(f), p.window + p.window * p.z_window_mult - 1
+    have = np.zeros(rows, np.int64) if series is None else f.funding_known(f.venue)
+    z, cum, mean = np.zeros(rows), np.full(rows, np.nan), np.full(rows, np.nan)
+    if series is not None and len(series) >= need:
+        sums = sliding_window_view(series.value, p.window).sum(axis=1)  # rolling 7-day sums
+        win = windows(sums, have - p.window + 1, p.window * p.z_window_mult)[0]
+        sd = win.std(axis=1)
+        z = np.where(sd == 0, 0.0, (win[:, -1] - win.mean(axis=1)) / np.where(sd == 0, 1, sd))
+        cum = win[:, -1]
+        mean = windows(series.value, have, p.window)[0].mean(axis=1)
+    return Rows({"have": have, "z": z, "cum": cum, "mean": mean},
+                lambda cols, i: _zscore(f.venue, cols, i, p))
+
+
+def _zscore(venue: str, cols, i: int, p: FundingZScoreParams) -> Signal:
     name = "funding_zscore"
-    series = view.funding.get(view.venue)
     need = p.window + p.window * p.z_window_mult - 1
-    if series is None or len(series) < need:
-        have = 0 if series is None else len(series)
-        return Signal.abstain(name, f"needs {need} funding periods on {view.venue}, have {have}")
-    rates = series.value[-need:]
-    cum = np.convolve(rates, np.ones(p.window), mode="valid")  # rolling 7-day sums
-    sd = float(cum.std())
-    z = 0.0 if sd == 0 else float((cum[-1] - cum.mean()) / sd)
-    reasons = {"z": round(z, 4), "cum_funding": float(cum[-1]),
-               "annualised": annualised(float(rates[-p.window:].mean()), p.periods_per_day)}
+    if cols["have"][i] < need:
+        return Signal.abstain(name, f"needs {need} funding periods on {venue}, "
+                                    f"have {int(cols['have'][i])}")
+    z = float(cols["z"][i])
+    reasons = {"z": round(z, 4), "cum_funding": float(cols["cum"][i]),
+               "annualised": annualised(float(cols["mean"][i]), p.periods_per_day)}
     if abs(z) < p.threshold:
         return Signal.flat(name, **reasons)
     strength = min((abs(z) - p.threshold) / p.threshold + 0.5, 1.0)
@@ -103,14 +121,22 @@ class FundingAccelerationParams(BaseModel):
     parabolic_floor: float = Field(default=0.0002, ge=0)  # |first print| of a parabolic run
 
 
-def funding_acceleration(view: MarketView, p: FundingAccelerationParams,
-                         aggregated: Series | None = None) -> Signal:
+def funding_acceleration(view: MarketView, p: FundingAccelerationParams) -> Signal:
     """Funding rising (falling) fast: crowding building on the long (short) side → fade it."""
+    return funding_acceleration_rows(Frame.of(view), p).signal(0)
+
+
+def funding_acceleration_rows(f: Frame, p: FundingAccelerationParams) -> Rows:
+    rates, have = aggregate(f, 3)
+    return Rows({"rates": rates, "have": have}, lambda cols, i: _acceleration(f.venue, cols,
+                                                                              i, p))
+
+
+def _acceleration(venue: str, cols, i: int, p: FundingAccelerationParams) -> Signal:
     name = "funding_acceleration"
-    series = last_of(aggregated, 3) if aggregated is not None else aggregate_funding(view, 3)
-    if series is None or len(series) < 3:
-        return Signal.abstain(name, f"needs 3 funding periods on {view.venue}")
-    r0, r1, r2 = (float(x) for x in series.value[-3:])
+    if cols["have"][i] < 3:
+        return Signal.abstain(name, f"needs 3 funding periods on {venue}")
+    r0, r1, r2 = (float(x) for x in cols["rates"][i])
     step = r2 - r1
     sign = 1 if step > 0 else -1
     reasons = {"rates": [r0, r1, r2], "change": step}
@@ -134,28 +160,40 @@ class FundingDivergenceParams(BaseModel):
     funding_periods: int = Field(default=3, ge=1)  # funding falling/rising over these prints
 
 
-def funding_divergence(view: MarketView, p: FundingDivergenceParams,
-                       aggregated: Series | None = None) -> Signal:
+def funding_divergence(view: MarketView, p: FundingDivergenceParams) -> Signal:
     """New price high while funding declines → bearish; new low while funding rises → bullish."""
+    return funding_divergence_rows(Frame.of(view), p).signal(0)
+
+
+def funding_divergence_rows(f: Frame, p: FundingDivergenceParams) -> Rows:
+    c, n = f.candles, p.funding_periods + 1
+    rates, have = aggregate(f, n)
+    prior = f.bars - 1
+    return Rows({"bars": f.bars, "have": have, "now": rates[:, -1], "then": rates[:, 0],
+                 "prior_high": windows(c.high, prior, p.lookback_bars)[0].max(axis=1),
+                 "prior_low": windows(c.low, prior, p.lookback_bars)[0].min(axis=1),
+                 "high": at(c.high, f.bars), "low": at(c.low, f.bars)},
+                lambda cols, i: _divergence(cols, i, p))
+
+
+def _divergence(cols, i: int, p: FundingDivergenceParams) -> Signal:
     name = "funding_divergence"
-    c = view.candles
-    n = p.funding_periods + 1
-    series = last_of(aggregated, n) if aggregated is not None else aggregate_funding(view, n)
-    if len(c) < p.lookback_bars + 1:
-        return Signal.abstain(name, f"needs {p.lookback_bars + 1} bars, have {len(c)}")
-    if series is None or len(series) < p.funding_periods + 1:
+    bars = int(cols["bars"][i])
+    if bars < p.lookback_bars + 1:
+        return Signal.abstain(name, f"needs {p.lookback_bars + 1} bars, have {bars}")
+    if cols["have"][i] < p.funding_periods + 1:
         return Signal.abstain(name, f"needs {p.funding_periods + 1} funding periods")
-    prior_high = float(c.high[-p.lookback_bars - 1:-1].max())
-    prior_low = float(c.low[-p.lookback_bars - 1:-1].min())
-    f_now, f_then = float(series.value[-1]), float(series.value[-1 - p.funding_periods])
+    prior_high, prior_low = float(cols["prior_high"][i]), float(cols["prior_low"][i])
+    f_now, f_then = float(cols["now"][i]), float(cols["then"][i])
     reasons = {"funding_now": f_now, "funding_before": f_then, "prior_high": prior_high,
                "prior_low": prior_low}
-    if c.high[-1] > prior_high and f_now < f_then:
+    high, low = float(cols["high"][i]), float(cols["low"][i])
+    if high > prior_high and f_now < f_then:
         return Signal(name, Direction.SHORT, min((f_then - f_now) / 0.0003, 1.0),
-                      reasons, invalidation=float(c.high[-1]))
-    if c.low[-1] < prior_low and f_now > f_then:
+                      reasons, invalidation=high)
+    if low < prior_low and f_now > f_then:
         return Signal(name, Direction.LONG, min((f_now - f_then) / 0.0003, 1.0),
-                      reasons, invalidation=float(c.low[-1]))
+                      reasons, invalidation=low)
     return Signal.flat(name, **reasons)
 
 
@@ -165,14 +203,22 @@ class FundingSpreadParams(BaseModel):
     max_age_hours: float = Field(default=FRESH_HOURS, gt=0)
 
 
-def funding_spread(view: MarketView, p: FundingSpreadParams,
-                   weighted: WeightedFunding | None = None) -> Signal:
+def funding_spread(view: MarketView, p: FundingSpreadParams) -> Signal:
     """Cross-exchange funding spread (alert above 0.03 %) and the OI-weighted funding."""
+    return funding_spread_rows(Frame.of(view), p).signal(0)
+
+
+def funding_spread_rows(f: Frame, p: FundingSpreadParams) -> Rows:
+    c = crowd(f, p.max_age_hours)
+    return Rows({"fresh": c.fresh}, lambda cols, i: _spread(c, i, p))
+
+
+def _spread(c: Crowd, i: int, p: FundingSpreadParams) -> Signal:
     name = "funding_spread"
-    fresh = {ex: float(s.value[-1]) for ex, s in fresh_funding(view, p.max_age_hours).items()}
+    fresh = c.fresh_rates(i)
     if len(fresh) < 2:
         return Signal.abstain(name, f"needs funding from 2 exchanges, have {len(fresh)} fresh")
-    rate, _ = weighted_funding(view, p.max_age_hours, weighted)
+    rate, _ = c.weighted(i)
     hi, lo = max(fresh, key=fresh.get), min(fresh, key=fresh.get)
     spread = fresh[hi] - fresh[lo]
     reasons = {"spread": spread, "highest": hi, "lowest": lo, "oi_weighted": rate,

@@ -7,16 +7,9 @@ import math
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from strategies.series import (
-    FRESH_HOURS,
-    WeightedFunding,
-    change,
-    price_change,
-    values_at,
-    venue_oi,
-    weighted_funding,
-)
-from strategies.types import DAY_MS, HOUR_MS, Direction, MarketView, Signal
+from strategies.frame import Frame, Rows, changes, per_source, price_changes, value_at
+from strategies.types import DAY_MS, HOUR_MS, Direction, MarketView, Series, Signal
+from strategies.venues import Crowd, crowd
 
 
 class OIPriceRegimeParams(BaseModel):
@@ -34,12 +27,27 @@ CASES = {  # (price up, oi up) -> (case, bias, strength)
 }
 
 
+def oi_changes(f: Frame, oi: tuple[Series, np.ndarray], hours: float) -> np.ndarray:
+    """Each row's relative change of the open interest it reads over the last `hours`."""
+    return changes(oi[0], oi[1], f.now, hours)
+
+
 def oi_price_regime(view: MarketView, p: OIPriceRegimeParams) -> Signal:
+    return oi_price_regime_rows(Frame.of(view), p).signal(0)
+
+
+def oi_price_regime_rows(f: Frame, p: OIPriceRegimeParams) -> Rows:
+    sources, pick = f.venue_oi()
+    dp = price_changes(f, p.hours)
+    doi = per_source(sources, pick, lambda src: oi_changes(f, src, p.hours))
+    return Rows({"pick": pick, "dp": dp, "doi": doi}, lambda cols, i: _regime(cols, i, p))
+
+
+def _regime(cols, i: int, p: OIPriceRegimeParams) -> Signal:
     name = "oi_price_regime"
-    oi = venue_oi(view)
-    if oi is None:
+    if cols["pick"][i] < 0:
         return Signal.abstain(name, "no open interest feed")
-    dp, doi = price_change(view, p.hours), change(oi, view.now, p.hours)
+    dp, doi = float(cols["dp"][i]), float(cols["doi"][i])
     if not (math.isfinite(dp) and math.isfinite(doi)):
         return Signal.abstain(name, f"needs {p.hours} h of price and open interest")
     reasons = {"price_change": round(dp, 6), "oi_change": round(doi, 6)}
@@ -66,20 +74,35 @@ def divergence_ratio(price_move: float, oi_move: float) -> float:
 
 def oi_divergence(view: MarketView, p: OIDivergenceParams) -> Signal:
     """Price and OI moving apart for days: bias against the price move."""
+    return oi_divergence_rows(Frame.of(view), p).signal(0)
+
+
+def oi_divergence_rows(f: Frame, p: OIDivergenceParams) -> Rows:
+    sources, pick = f.venue_oi()
+    first = per_source(sources, pick, lambda src: np.full(len(f), src[0].ts[0], float))
+    days = [(price_changes(f, 24 * d),
+             per_source(sources, pick, lambda src, d=d: oi_changes(f, src, 24 * d)))
+            for d in range(1, p.days + 1)]
+    sustained = np.ones(len(f), bool)
+    for dp_d, doi_d in days:
+        sustained &= np.array([divergence_ratio(a, b) > 0 for a, b in zip(
+            dp_d.tolist(), doi_d.tolist(), strict=True)], bool)
+    dp, doi = days[-1]
+    return Rows({"pick": pick, "bars": f.bars, "age": f.now - first, "dp": dp, "doi": doi,
+                 "sustained": sustained}, lambda cols, i: _divergence(cols, i, p))
+
+
+def _divergence(cols, i: int, p: OIDivergenceParams) -> Signal:
     name = "oi_divergence"
-    oi = venue_oi(view)
-    if oi is None:
+    if cols["pick"][i] < 0:
         return Signal.abstain(name, "no open interest feed")
-    c = view.candles
     hours = p.days * 24
-    if len(c) <= hours or view.now - int(oi.ts[0]) < hours * HOUR_MS:
+    if cols["bars"][i] <= hours or cols["age"][i] < hours * HOUR_MS:
         return Signal.abstain(name, f"needs {p.days} days of price and open interest")
-    dp, doi = price_change(view, hours), change(oi, view.now, hours)
+    dp, doi = float(cols["dp"][i]), float(cols["doi"][i])
     ratio = divergence_ratio(dp, doi)
     reasons = {"price_change": round(dp, 6), "oi_change": round(doi, 6), "ratio": round(ratio, 4)}
-    sustained = all(
-        divergence_ratio(price_change(view, 24 * d), change(oi, view.now, 24 * d)) > 0
-        for d in range(1, p.days + 1))
+    sustained = bool(cols["sustained"][i])
     if ratio < p.min_ratio or abs(doi) < p.min_oi_change or not sustained:
         return Signal.flat(name, **reasons, sustained=sustained)
     strength = 1.0 if ratio >= p.strong_ratio else 0.5 + 0.5 * (ratio - p.min_ratio) / (
@@ -96,19 +119,32 @@ class OISpikeParams(BaseModel):
     average_days: int = Field(default=7, ge=1)
 
 
-def oi_spike(view: MarketView, p: OISpikeParams, weighted: WeightedFunding | None = None
-             ) -> Signal:
+def oi_spike(view: MarketView, p: OISpikeParams) -> Signal:
     """OI up > 10 % in 24 h, or its 24 h change ≥ 3× the 7-day average: fragile positioning."""
+    return oi_spike_rows(Frame.of(view), p).signal(0)
+
+
+def oi_spike_rows(f: Frame, p: OISpikeParams) -> Rows:
+    sources, pick = f.venue_oi()
+    back = f.now[:, None] - DAY_MS * np.arange(1, p.average_days + 2)
+    c = crowd(f)
+    return Rows({"pick": pick, "now": per_source(sources, pick,
+                                                 lambda src: oi_changes(f, src, 24)),
+                 "at": per_source(sources, pick, lambda src: value_at(src[0], src[1], back),
+                                  p.average_days + 1)},
+                lambda cols, i: _spike(cols, i, c, p))
+
+
+def _spike(cols, i: int, c: Crowd, p: OISpikeParams) -> Signal:
     name = "oi_spike"
-    oi = venue_oi(view)
-    if oi is None:
+    if cols["pick"][i] < 0:
         return Signal.abstain(name, "no open interest feed")
-    now_chg = change(oi, view.now, 24)
+    now_chg = float(cols["now"][i])
     if not math.isfinite(now_chg):
         return Signal.abstain(name, "needs 24 h of open interest")
     # day d's absolute 24 h change, d = 1..average_days: the values d and d + 1 days ago
-    at = values_at(oi, view.now - DAY_MS * np.arange(1, p.average_days + 2))
-    past = [_abs_change(at[d], at[d - 1]) for d in range(1, p.average_days + 1)]
+    at_ = cols["at"][i].tolist()
+    past = [_abs_change(at_[d], at_[d - 1]) for d in range(1, p.average_days + 1)]
     past = [x for x in past if math.isfinite(x)]
     avg = float(np.mean(past)) if past else math.nan
     reasons = {"oi_change_24h": round(now_chg, 6), "avg_abs_change_24h": avg}
@@ -116,7 +152,7 @@ def oi_spike(view: MarketView, p: OISpikeParams, weighted: WeightedFunding | Non
                                        and now_chg >= p.roc_multiple * avg)
     if not spike:
         return Signal.flat(name, **reasons)
-    funding, _ = weighted_funding(view, FRESH_HOURS, weighted)
+    funding, _ = c.weighted(i)
     if not math.isfinite(funding) or funding == 0:
         return Signal(name, Direction.FLAT, 0.0, {**reasons, "fragile": True,
                                                   "side": "unknown without funding"})
@@ -138,15 +174,25 @@ class TrappedParams(BaseModel):
     funding: float = Field(default=0.0001, gt=0)
 
 
-def trapped_traders(view: MarketView, p: TrappedParams, weighted: WeightedFunding | None = None
-                    ) -> Signal:
+def trapped_traders(view: MarketView, p: TrappedParams) -> Signal:
     """New positions on the wrong side of the move and paying to hold them."""
+    return trapped_traders_rows(Frame.of(view), p).signal(0)
+
+
+def trapped_traders_rows(f: Frame, p: TrappedParams) -> Rows:
+    sources, pick = f.venue_oi()
+    c = crowd(f)
+    return Rows({"pick": pick, "dp": price_changes(f, 24),
+                 "doi": per_source(sources, pick, lambda src: oi_changes(f, src, 24))},
+                lambda cols, i: _trapped(cols, i, c, p))
+
+
+def _trapped(cols, i: int, c: Crowd, p: TrappedParams) -> Signal:
     name = "trapped_traders"
-    oi = venue_oi(view)
-    if oi is None:
+    if cols["pick"][i] < 0:
         return Signal.abstain(name, "no open interest feed")
-    doi, dp = change(oi, view.now, 24), price_change(view, 24)
-    funding, n = weighted_funding(view, FRESH_HOURS, weighted)
+    doi, dp = float(cols["doi"][i]), float(cols["dp"][i])
+    funding, n = c.weighted(i)
     if not (math.isfinite(doi) and math.isfinite(dp)) or n == 0:
         return Signal.abstain(name, "needs 24 h of price and open interest, and funding")
     reasons = {"oi_change_24h": round(doi, 6), "price_change_24h": round(dp, 6),

@@ -18,7 +18,8 @@ from strategies.confluence import (
     composite_can_lean,
     confluence,
 )
-from strategies.flow import CVDParams, cvd_divergence
+from strategies.flow import CVDParams, cvd_divergence, cvd_divergence_rows
+from strategies.frame import Frame, Rows
 from strategies.funding import (
     FundingAccelerationParams,
     FundingDivergenceParams,
@@ -26,10 +27,15 @@ from strategies.funding import (
     FundingSpreadParams,
     FundingZScoreParams,
     funding_acceleration,
+    funding_acceleration_rows,
     funding_divergence,
+    funding_divergence_rows,
     funding_extreme,
+    funding_extreme_rows,
     funding_spread,
+    funding_spread_rows,
     funding_zscore,
+    funding_zscore_rows,
 )
 from strategies.liquidation import (
     ClimaxParams,
@@ -44,25 +50,32 @@ from strategies.oi import (
     OISpikeParams,
     TrappedParams,
     oi_divergence,
+    oi_divergence_rows,
     oi_price_regime,
+    oi_price_regime_rows,
     oi_spike,
+    oi_spike_rows,
     trapped_traders,
+    trapped_traders_rows,
 )
 from strategies.options import OptionsParams, options_positioning
 from strategies.plan import PlanParams, build_plan
-from strategies.regime import AtrWindow, RegimeParams, regime, regime_name
+from strategies.regime import RegimeParams, regime, regime_name, regime_rows
 from strategies.reversion import FundingReversionParams, funding_reversion
-from strategies.series import aggregate_funding, fresh_funding, oi_weighted_funding
+from strategies.series import fresh_funding, oi_weighted_funding
 from strategies.structure import (
     BreakParams,
     SpringParams,
     SwingFailureParams,
-    SwingTrack,
     VolumeParams,
     break_of_structure,
+    break_of_structure_rows,
     spring,
+    spring_rows,
     swing_failure,
+    swing_failure_rows,
     volume_confirmation,
+    volume_confirmation_rows,
 )
 from strategies.types import Direction, MarketView, Signal, TradePlan
 
@@ -106,21 +119,22 @@ class Readings(dict):
     view it reads, it is valid until its history takes the next event. A reading already
     made is a plain dict hit (`__missing__` runs only for the first)."""
 
-    __slots__ = ("_agg", "_armed", "_base", "_found", "_keys", "_memo", "_weighted", "s",
+    __slots__ = ("_armed", "_base", "_found", "_keys", "_memo", "_row", "_weighted", "s",
                  "view")
 
     def __init__(self, view: MarketView, s: SignalSet, memo: dict | None = None,
-                 base: Readings | None = None) -> None:
+                 base: Readings | None = None, row: Row | None = None) -> None:
         super().__init__()
-        self.view, self.s, self._memo, self._base = view, s, memo, base
+        self.view, self.s, self._memo, self._base, self._row = view, s, memo, base, row
         self._found: list[Cluster] | None = None
         self._keys: dict | None = None
-        self._agg = None
         self._weighted: dict[float, tuple[float, int]] = {}
         self._armed: dict[tuple[str, ...], frozenset[Direction]] = {}
 
     def __missing__(self, module: str) -> Signal:
-        sig = MODULES[module](self)
+        sig = self._row(module) if self._row is not None else None
+        if sig is None:
+            sig = MODULES[module](self)
         if self.view.stale:  # read without a venue's data: say which, and why
             stale = "; ".join(f"{ex}: {why}" for ex, why in sorted(self.view.stale.items()))
             reasons = {**sig.reasons, "stale": stale}
@@ -187,23 +201,20 @@ class Readings(dict):
             self._keys = {"version": fv, "fresh": fresh, "settled": settled}
         return self._keys
 
-    def aggregate(self):
-        """The OI-weighted funding aggregate both funding modules read: once per view."""
-        if self._agg is None:
-            n = max(3, self.s.funding_divergence.funding_periods + 1)
-            self._agg = self.reuse("aggregate_funding", "settled",
-                                   lambda: aggregate_funding(self.view, n))
-        return self._agg
-
 
 def read_all(view: MarketView, s: SignalSet, memo: dict | None = None,
-             base: Readings | None = None) -> Readings:
+             base: Readings | None = None, row: Row | None = None) -> Readings:
     """The readings of every module over `view`. `memo` (a dict the caller keeps per symbol,
     fed that symbol's views in time order, each read in full before the next) reuses the
     readings that depend on funding alone until a funding print arrives, and keeps the
     liquidation map up to date bar by bar. `base`: the hourly readings of the same instant,
-    whose liquidation map a coarser view shares."""
-    return Readings(view, s, memo, base)
+    whose liquidation map a coarser view shares. `row`: the readings of this view's row of
+    the whole history, where they were read over it at once (None for a module that was
+    not: read from the view)."""
+    return Readings(view, s, memo, base, row)
+
+
+Row = Callable[[str], Signal | None]  # a module's reading of the view's row, if made
 
 
 MODULES: dict[str, Callable[[Readings], Signal]] = {
@@ -213,30 +224,46 @@ MODULES: dict[str, Callable[[Readings], Signal]] = {
         r.view, r.s.funding_zscore)),
     "funding_acceleration": lambda r: r.reuse("funding_acceleration", "settled",
                                               lambda: funding_acceleration(
-                                                  r.view, r.s.funding_acceleration,
-                                                  r.aggregate())),
-    "funding_divergence": lambda r: funding_divergence(r.view, r.s.funding_divergence,
-                                                       r.aggregate()),
-    "funding_spread": lambda r: funding_spread(r.view, r.s.funding_spread, r.weighted),
+                                                  r.view, r.s.funding_acceleration)),
+    "funding_divergence": lambda r: funding_divergence(r.view, r.s.funding_divergence),
+    "funding_spread": lambda r: funding_spread(r.view, r.s.funding_spread),
     "oi_price_regime": lambda r: oi_price_regime(r.view, r.s.oi_price_regime),
     "oi_divergence": lambda r: oi_divergence(r.view, r.s.oi_divergence),
-    "oi_spike": lambda r: oi_spike(r.view, r.s.oi_spike, r.weighted),
-    "trapped_traders": lambda r: trapped_traders(r.view, r.s.trapped_traders, r.weighted),
+    "oi_spike": lambda r: oi_spike(r.view, r.s.oi_spike),
+    "trapped_traders": lambda r: trapped_traders(r.view, r.s.trapped_traders),
     "liquidation_magnet": lambda r: liquidation_magnet(r.view, r.clusters,
                                                        r.s.liquidation_magnet),
-    "cvd_divergence": lambda r: cvd_divergence(r.view.candles, r.s.cvd_divergence),
+    "cvd_divergence": lambda r: cvd_divergence(r.view, r.s.cvd_divergence),
     "options_positioning": lambda r: options_positioning(r.view.options,
                                                          r.s.options_positioning),
-    "regime": lambda r: regime(r.view, r.s.regime, r.kept("atr_window", AtrWindow)),
-    "swing_failure": lambda r: swing_failure(r.view.candles, r.s.swing_failure),
-    "spring": lambda r: spring(r.view.candles, r.s.spring),
-    "break_of_structure": lambda r: break_of_structure(r.view.candles, r.s.break_of_structure,
-                                                       r.kept("swings", SwingTrack)),
-    "volume_confirmation": lambda r: volume_confirmation(r.view.candles,
-                                                         r.s.volume_confirmation),
+    "regime": lambda r: regime(r.view, r.s.regime),
+    "swing_failure": lambda r: swing_failure(r.view, r.s.swing_failure),
+    "spring": lambda r: spring(r.view, r.s.spring),
+    "break_of_structure": lambda r: break_of_structure(r.view, r.s.break_of_structure),
+    "volume_confirmation": lambda r: volume_confirmation(r.view, r.s.volume_confirmation),
     "liquidation_map": lambda r: liquidation_map(r.view, r.clusters, r.s.liquidation_map),
     "confluence": lambda r: confluence(r.view, r, r.clusters, r.s.confluence, r.weighted),
     "composite": lambda r: composite(r.view, r, r.clusters, r.s.composite),
+}
+
+
+# the modules written over frames: each reads every row of one at once
+COLUMNS: dict[str, Callable[[Frame, SignalSet], Rows]] = {
+    "funding_extreme": lambda f, s: funding_extreme_rows(f, s.funding_extreme),
+    "funding_zscore": lambda f, s: funding_zscore_rows(f, s.funding_zscore),
+    "funding_acceleration": lambda f, s: funding_acceleration_rows(f, s.funding_acceleration),
+    "funding_divergence": lambda f, s: funding_divergence_rows(f, s.funding_divergence),
+    "funding_spread": lambda f, s: funding_spread_rows(f, s.funding_spread),
+    "oi_price_regime": lambda f, s: oi_price_regime_rows(f, s.oi_price_regime),
+    "oi_divergence": lambda f, s: oi_divergence_rows(f, s.oi_divergence),
+    "oi_spike": lambda f, s: oi_spike_rows(f, s.oi_spike),
+    "trapped_traders": lambda f, s: trapped_traders_rows(f, s.trapped_traders),
+    "cvd_divergence": lambda f, s: cvd_divergence_rows(f, s.cvd_divergence),
+    "swing_failure": lambda f, s: swing_failure_rows(f, s.swing_failure),
+    "spring": lambda f, s: spring_rows(f, s.spring),
+    "break_of_structure": lambda f, s: break_of_structure_rows(f, s.break_of_structure),
+    "volume_confirmation": lambda f, s: volume_confirmation_rows(f, s.volume_confirmation),
+    "regime": lambda f, s: regime_rows(f, s.regime),
 }
 
 

@@ -6,10 +6,12 @@ import math
 from bisect import bisect_left, insort
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from pydantic import BaseModel, ConfigDict, Field
 
+from strategies.frame import Frame, Rows, at
 from strategies.series import quantile, sorted_quantile
-from strategies.types import Candles, Direction, MarketView, Signal
+from strategies.types import Direction, MarketView, Signal
 
 TRENDING, VOLATILE, VACUUM, RANGING = "trending", "volatile", "vacuum", "ranging"
 
@@ -24,78 +26,90 @@ class RegimeParams(BaseModel):
     vacuum_funding: float = Field(default=0.0001, ge=0)
 
 
-class AtrWindow:
-    """regime's window of ATRs (the last vol_lookback_bars, NaN left out), kept in order
-    from bar to bar: one bar later it is the same values less the one that left the window,
-    plus the new bar's. Anything else (a first view, a skipped bar, other parameters, a
-    window longer than the history kept) is gathered whole, and put in order only if the
-    next bar follows it (a lone read, as a decision alone makes, costs a partial sort)."""
-
-    __slots__ = ("bars", "gathered", "last_ts", "lookback", "ordered")
-
-    def __init__(self) -> None:
-        self.lookback = self.bars = 0
-        self.last_ts = None
-        self.gathered = np.empty(0)  # the window gathered whole, not yet in order
-        self.ordered: list[float] | None = None
-
-    def quantile(self, c: Candles, lookback: int, q: float) -> tuple[float, int]:
-        """(quantile of the window at q, values in it) — as regime computes them whole."""
-        n, atr = len(c), c.atr
-        follows = (self.lookback == lookback and n >= 2 and c.ts[-2] == self.last_ts
-                   and (n > lookback or n == self.bars + 1))
-        self.lookback, self.bars, self.last_ts = lookback, n, c.ts[-1]
-        if not follows:
-            window = atr[-lookback:]
-            self.gathered, self.ordered = window[~np.isnan(window)], None
-            return quantile(self.gathered, q), len(self.gathered)
-        if self.ordered is None:
-            self.ordered = np.sort(self.gathered).tolist()
-        if n > lookback and not math.isnan(gone := float(atr[-lookback - 1])):
-            del self.ordered[bisect_left(self.ordered, gone)]
-        if not math.isnan(new := float(atr[-1])):
-            insort(self.ordered, new)
-        return sorted_quantile(self.ordered, q), len(self.ordered)
+def atr_quantiles(atr: np.ndarray, ends: np.ndarray, lookback: int, q: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the quantile q of atr[end - lookback:end] (NaN left out) and how many values
+    it had. One row gathers its window; many rows (ends rising) carry one window in order
+    from row to row — the values that left it out, those that came in — bit for bit the
+    same quantile (sorted_quantile)."""
+    cut, counted = np.full(len(ends), np.nan), np.zeros(len(ends), np.int64)
+    if len(ends) == 1:
+        window = atr[max(0, int(ends[0]) - lookback):int(ends[0])]
+        window = window[~np.isnan(window)]
+        cut[0], counted[0] = quantile(window, q), len(window)
+        return cut, counted
+    ordered: list[float] = []
+    lo = hi = 0  # the window held: atr[lo:hi]
+    values = atr.tolist()
+    for r in np.argsort(ends, kind="stable").tolist():
+        end = int(ends[r])
+        start = max(0, end - lookback)
+        if start >= hi or end < hi:  # no overlap, or backwards: start over
+            ordered = sorted(v for v in values[start:end] if not math.isnan(v))
+        else:
+            for v in values[lo:start]:
+                if not math.isnan(v):
+                    del ordered[bisect_left(ordered, v)]
+            for v in values[hi:end]:
+                if not math.isnan(v):
+                    insort(ordered, v)
+        lo, hi = start, end
+        cut[r], counted[r] = sorted_quantile(ordered, q), len(ordered)
+    return cut, counted
 
 
-def regime(view: MarketView, p: RegimeParams, window: AtrWindow | None = None) -> Signal:
-    """Direction carries the trend's side when trending; strength is ADX / 100. `window`
-    carries the ATR window from the previous bar (same answer, less work)."""
+def oi_lows(oi: np.ndarray, known: np.ndarray, lookback: int) -> np.ndarray:
+    """Per row: the lowest of the last `lookback` open interest points known (NaN if one
+    is NaN, as min gives)."""
+    if len(oi) == 0:
+        return np.full(len(known), np.nan)
+    lows = np.minimum.accumulate(oi)  # fewer than lookback points: all of them
+    if len(oi) >= lookback:
+        lows[lookback - 1:] = sliding_window_view(oi, lookback).min(axis=1)
+    return np.where(known > 0, lows[np.maximum(known - 1, 0)], np.nan)
+
+
+def regime(view: MarketView, p: RegimeParams) -> Signal:
+    """Direction carries the trend's side when trending; strength is ADX / 100."""
+    return regime_rows(Frame.of(view), p).signal(0)
+
+
+def regime_rows(f: Frame, p: RegimeParams) -> Rows:
+    c = f.candles
+    cols = {"bars": f.bars, "adx": at(c.adx, f.bars), "atr": at(c.atr, f.bars),
+            "drift": at(c.close, f.bars) - at(c.close, f.bars, np.minimum(f.bars, 24))}
+    cols["cut"], cols["counted"] = atr_quantiles(c.atr, f.bars, p.vol_lookback_bars,
+                                                 p.vol_quantile)
+    oi, funding = f.open_interest.get(f.venue), f.funding.get(f.venue)
+    if oi is not None and funding is not None:
+        k = f.oi_known(f.venue)
+        cols["vacuum_read"] = (k >= 2) & (f.funding_known(f.venue) > 0)
+        cols["oi"], cols["oi_low"] = at(oi.value, k), oi_lows(oi.value, k, p.oi_lookback_bars)
+        cols["funding"] = at(funding.value, f.funding_known(f.venue))
+    return Rows(cols, lambda cols, i: _regime(cols, i, p))
+
+
+def _regime(cols, i: int, p: RegimeParams) -> Signal:
     name = "regime"
-    c = view.candles
-    if len(c) == 0 or math.isnan(c.adx[-1]):
-        return Signal.abstain(name, "not enough bars for ADX", bars=len(c))
-    adx, atr = float(c.adx[-1]), float(c.atr[-1])
+    if cols["bars"][i] == 0 or math.isnan(cols["adx"][i]):
+        return Signal.abstain(name, "not enough bars for ADX", bars=int(cols["bars"][i]))
+    adx, atr = float(cols["adx"][i]), float(cols["atr"][i])
     reasons: dict = {"adx": round(adx, 3), "atr": atr}
-    # the carried window follows every bar (one it skips is gathered whole again)
-    kept = None if window is None else window.quantile(c, p.vol_lookback_bars, p.vol_quantile)
-    if _vacuum(view, p, reasons):
-        return Signal(name, Direction.FLAT, 0.0, {**reasons, "regime": VACUUM})
+    if "vacuum_read" in cols and cols["vacuum_read"][i]:
+        low, last = float(cols["oi_low"][i]), float(cols["oi"][i])
+        near_low = low > 0 and last <= low * (1 + p.oi_near_low)
+        quiet = abs(float(cols["funding"][i])) < p.vacuum_funding
+        reasons["oi_vs_low"] = last / low if low > 0 else None
+        if near_low and quiet:
+            return Signal(name, Direction.FLAT, 0.0, {**reasons, "regime": VACUUM})
     if adx > p.adx_trending:
-        lookback = min(len(c), 24)
-        drift = c.close[-1] - c.close[-lookback]
-        d = Direction.LONG if drift > 0 else Direction.SHORT
+        d = Direction.LONG if cols["drift"][i] > 0 else Direction.SHORT
         return Signal(name, d, min(adx / 100, 1.0), {**reasons, "regime": TRENDING})
-    if kept is None:  # no window carried: one gathered whole for this read
-        kept = AtrWindow().quantile(c, p.vol_lookback_bars, p.vol_quantile)
-    cut, counted = kept
+    cut, counted = float(cols["cut"][i]), int(cols["counted"][i])
     reasons["atr_q80"] = cut
     if counted >= 20 and atr > cut:
         return Signal(name, Direction.FLAT, 0.0, {**reasons, "regime": VOLATILE})
     return Signal(name, Direction.FLAT, 0.0, {**reasons, "regime": RANGING})
-
-
-def _vacuum(view: MarketView, p: RegimeParams, reasons: dict) -> bool:
-    oi = view.open_interest.get(view.venue)
-    funding = view.funding.get(view.venue)
-    if oi is None or len(oi) < 2 or funding is None or len(funding) == 0:
-        return False
-    window = oi.value[-p.oi_lookback_bars:]
-    low = float(window.min())
-    near_low = low > 0 and float(oi.value[-1]) <= low * (1 + p.oi_near_low)
-    quiet = abs(float(funding.value[-1])) < p.vacuum_funding
-    reasons["oi_vs_low"] = float(oi.value[-1]) / low if low > 0 else None
-    return near_low and quiet
 
 
 def regime_name(sig: Signal) -> str:

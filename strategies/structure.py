@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import operator
-
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from strategies.types import Candles, Direction, Signal
+from strategies.frame import Frame, Rows, at, windows
+from strategies.types import Direction, MarketView, Signal
 
 
 class SwingFailureParams(BaseModel):
@@ -15,14 +14,27 @@ class SwingFailureParams(BaseModel):
     lookback: int = Field(default=24, ge=3)  # bars that define the prior swing
 
 
-def swing_failure(c: Candles, p: SwingFailureParams) -> Signal:
+def swing_failure(view: MarketView, p: SwingFailureParams) -> Signal:
     """Last bar sweeps beyond the prior swing high/low and closes back inside it."""
+    return swing_failure_rows(Frame.of(view), p).signal(0)
+
+
+def swing_failure_rows(f: Frame, p: SwingFailureParams) -> Rows:
+    c, prior = f.candles, f.bars - 1
+    return Rows({"bars": f.bars, "hi": at(c.high, f.bars), "lo": at(c.low, f.bars),
+                 "close": at(c.close, f.bars),
+                 "swing_high": windows(c.high, prior, p.lookback)[0].max(axis=1),
+                 "swing_low": windows(c.low, prior, p.lookback)[0].min(axis=1)},
+                lambda cols, i: _swing_failure(cols, i, p))
+
+
+def _swing_failure(cols, i: int, p: SwingFailureParams) -> Signal:
     name = "swing_failure"
-    if len(c) < p.lookback + 1:
-        return Signal.abstain(name, f"needs {p.lookback + 1} bars, have {len(c)}")
-    hi, lo, close = float(c.high[-1]), float(c.low[-1]), float(c.close[-1])
-    swing_high = float(c.high[-p.lookback - 1:-1].max())
-    swing_low = float(c.low[-p.lookback - 1:-1].min())
+    bars = int(cols["bars"][i])
+    if bars < p.lookback + 1:
+        return Signal.abstain(name, f"needs {p.lookback + 1} bars, have {bars}")
+    hi, lo, close = float(cols["hi"][i]), float(cols["lo"][i]), float(cols["close"][i])
+    swing_high, swing_low = float(cols["swing_high"][i]), float(cols["swing_low"][i])
     if hi > swing_high and close < swing_high:
         wick = hi - swing_high
         strength = min((swing_high - close) / (wick + (swing_high - close)) + 0.25, 1.0)
@@ -42,16 +54,30 @@ class SpringParams(BaseModel):
     reclaim_bars: int = Field(default=3, ge=1)  # the sweep may be this many bars back
 
 
-def spring(c: Candles, p: SpringParams) -> Signal:
+def spring(view: MarketView, p: SpringParams) -> Signal:
     """A sweep below the range low reclaimed within a few bars (long); the upthrust mirrors it."""
+    return spring_rows(Frame.of(view), p).signal(0)
+
+
+def spring_rows(f: Frame, p: SpringParams) -> Rows:
+    c, k = f.candles, p.reclaim_bars
+    return Rows({"bars": f.bars,
+                 "rng_hi": windows(c.high, f.bars - k, p.lookback)[0].max(axis=1),
+                 "rng_lo": windows(c.low, f.bars - k, p.lookback)[0].min(axis=1),
+                 "sweep_hi": windows(c.high, f.bars, k)[0].max(axis=1),
+                 "sweep_lo": windows(c.low, f.bars, k)[0].min(axis=1),
+                 "close": at(c.close, f.bars), "open": at(c.open, f.bars)},
+                lambda cols, i: _spring(cols, i, p))
+
+
+def _spring(cols, i: int, p: SpringParams) -> Signal:
     name = "spring"
-    k = p.reclaim_bars
-    if len(c) < p.lookback + k:
-        return Signal.abstain(name, f"needs {p.lookback + k} bars, have {len(c)}")
-    rng_hi = float(c.high[-p.lookback - k:-k].max())
-    rng_lo = float(c.low[-p.lookback - k:-k].min())
-    close, up_bar = float(c.close[-1]), c.close[-1] > c.open[-1]
-    sweep_lo, sweep_hi = float(c.low[-k:].min()), float(c.high[-k:].max())
+    bars = int(cols["bars"][i])
+    if bars < p.lookback + p.reclaim_bars:
+        return Signal.abstain(name, f"needs {p.lookback + p.reclaim_bars} bars, have {bars}")
+    rng_hi, rng_lo = float(cols["rng_hi"][i]), float(cols["rng_lo"][i])
+    close, up_bar = float(cols["close"][i]), cols["close"][i] > cols["open"][i]
+    sweep_lo, sweep_hi = float(cols["sweep_lo"][i]), float(cols["sweep_hi"][i])
     if sweep_lo < rng_lo and close > rng_lo and up_bar:
         return Signal(name, Direction.LONG, 0.6, {"range_low": rng_lo, "sweep_low": sweep_lo},
                       invalidation=sweep_lo)
@@ -84,69 +110,64 @@ def swing_points(high: np.ndarray, low: np.ndarray, n: int) -> tuple[list[int], 
     return (swing[0].nonzero()[0] + n).tolist(), (swing[1].nonzero()[0] + n).tolist()
 
 
-class SwingTrack:
-    """break_of_structure's swing points carried from bar to bar. A bar's swing status
-    depends only on the n bars each side of it, and bars never change once closed: one bar
-    later the window's swing points are the same bars one place to the left, less the one
-    that lost its left neighbours, plus the bar that has just gained its right ones.
-    Anything else (a first view, a gap, other parameters) is computed whole."""
-
-    __slots__ = ("highs", "key", "last_ts", "lows")
-
-    def __init__(self) -> None:
-        self.key: tuple[int, int] | None = None
-        self.last_ts = None
-        self.highs: list[int] = []
-        self.lows: list[int] = []
-
-    def points(self, hi: np.ndarray, lo: np.ndarray, ts: np.ndarray, p: BreakParams
-               ) -> tuple[list[int], list[int]]:
-        """swing_points(hi, lo, p.pivot) of the window ending before the bar at ts[-1]."""
-        n, key = p.pivot, (p.pivot, p.lookback)
-        j = len(hi) - 1 - n  # the bar confirmed now
-        if j >= n and self.key == key and len(ts) > p.lookback and ts[-2] == self.last_ts:
-            highs = _carried(self.highs, hi, j, n, operator.lt)
-            lows = _carried(self.lows, lo, j, n, operator.gt)
-        else:
-            highs, lows = swing_points(hi, lo, n)
-        self.key, self.last_ts, self.highs, self.lows = key, ts[-1], highs, lows
-        return highs, lows
+def _last_swings(flags: np.ndarray, first: np.ndarray, last: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the last index in [first, last] whose flag is set (-1: none), and how many
+    are set there."""
+    n = len(flags)
+    latest = np.maximum.accumulate(np.where(flags, np.arange(n), -1))
+    counts = np.concatenate([[0], np.cumsum(flags)])
+    end, start = np.clip(last + 1, 0, n), np.clip(first, 0, n)
+    found = latest[np.maximum(end - 1, 0)] if n else np.full(len(end), -1)
+    found = np.where((end > 0) & (found >= first), found, -1)
+    return found, np.maximum(counts[end] - counts[start], 0)
 
 
-def _carried(points: list[int], x: np.ndarray, j: int, n: int, beaten) -> list[int]:
-    """The points one bar later: each one place left (those keeping n bars on their left),
-    and bar j when every bar beside it is `beaten` by it (lt: a high; gt: a low)."""
-    side = x[j - n:j + n + 1].tolist()
-    mid = side.pop(n)
-    out = [i - 1 for i in points if i > n]
-    if all(beaten(v, mid) for v in side):
-        out.append(j)
-    return out
-
-
-def break_of_structure(c: Candles, p: BreakParams, track: SwingTrack | None = None) -> Signal:
+def break_of_structure(view: MarketView, p: BreakParams) -> Signal:
     """The latest close breaks the last confirmed swing high (long) or swing low (short).
 
-    Read on the bars given (1 h here; a lower timeframe feed makes it faster). `track`
-    carries the swing points from the previous bar (same answer, less work)."""
+    Read on the bars given (1 h here; a lower timeframe feed makes it faster)."""
+    return break_of_structure_rows(Frame.of(view), p).signal(0)
+
+
+def break_of_structure_rows(f: Frame, p: BreakParams) -> Rows:
+    """A bar is a swing point of a row's window when its n neighbours each side are in the
+    window and below (above) it — the same bars whatever else the history holds, so each
+    bar's flag is read once over all the candles."""
+    c, n = f.candles, p.pivot
+    highs, lows = swing_points(c.high, c.low, n)
+    flag_hi, flag_lo = np.zeros(len(c), bool), np.zeros(len(c), bool)
+    flag_hi[highs], flag_lo[lows] = True, True
+    first, last = f.bars - p.lookback + n, f.bars - 2 - n  # the window: bars[-lookback:-1]
+    hi_at, hi_count = _last_swings(flag_hi, first, last)
+    lo_at, lo_count = _last_swings(flag_lo, first, last)
+    return Rows({"bars": f.bars, "close": at(c.close, f.bars), "prev": at(c.close, f.bars, 2),
+                 "high": at(c.high, f.bars), "low": at(c.low, f.bars),
+                 "level_hi": at(c.high, hi_at + 1), "level_lo": at(c.low, lo_at + 1),
+                 "hi_count": hi_count, "lo_count": lo_count},
+                lambda cols, i: _break(cols, i, p))
+
+
+def _break(cols, i: int, p: BreakParams) -> Signal:
     name = "break_of_structure"
-    if len(c) < p.lookback:
-        return Signal.abstain(name, f"needs {p.lookback} bars, have {len(c)}")
-    hi, lo = c.high[-p.lookback:-1], c.low[-p.lookback:-1]
-    highs, lows = (swing_points(hi, lo, p.pivot) if track is None
-                   else track.points(hi, lo, c.ts, p))
-    close, prev = float(c.close[-1]), float(c.close[-2])
-    if highs:
-        level = float(hi[highs[-1]])
+    bars = int(cols["bars"][i])
+    if bars < p.lookback:
+        return Signal.abstain(name, f"needs {p.lookback} bars, have {bars}")
+    close, prev = float(cols["close"][i]), float(cols["prev"][i])
+    has_hi, has_lo = cols["hi_count"][i] > 0, cols["lo_count"][i] > 0
+    if has_hi:
+        level = float(cols["level_hi"][i])
         if close > level >= prev:
             return Signal(name, Direction.LONG, 0.6, {"swing_high": level},
-                          invalidation=float(lo[lows[-1]]) if lows else float(c.low[-1]))
-    if lows:
-        level = float(lo[lows[-1]])
+                          invalidation=float(cols["level_lo"][i] if has_lo else cols["low"][i]))
+    if has_lo:
+        level = float(cols["level_lo"][i])
         if close < level <= prev:
             return Signal(name, Direction.SHORT, 0.6, {"swing_low": level},
-                          invalidation=float(hi[highs[-1]]) if highs else float(c.high[-1]))
-    return Signal.flat(name, swing_highs=len(highs), swing_lows=len(lows))
+                          invalidation=float(cols["level_hi"][i] if has_hi
+                                             else cols["high"][i]))
+    return Signal.flat(name, swing_highs=int(cols["hi_count"][i]),
+                       swing_lows=int(cols["lo_count"][i]))
 
 
 class VolumeParams(BaseModel):
@@ -155,15 +176,28 @@ class VolumeParams(BaseModel):
     mean_bars: int = Field(default=20, ge=2)
 
 
-def volume_confirmation(c: Candles, p: VolumeParams) -> Signal:
+def volume_confirmation(view: MarketView, p: VolumeParams) -> Signal:
     """The trigger candle's volume ≥ 3× its 20-bar mean; direction is the candle's."""
+    return volume_confirmation_rows(Frame.of(view), p).signal(0)
+
+
+def volume_confirmation_rows(f: Frame, p: VolumeParams) -> Rows:
+    c = f.candles
+    return Rows({"bars": f.bars, "volume": at(c.volume, f.bars),
+                 "mean": windows(c.volume, f.bars - 1, p.mean_bars)[0].mean(axis=1),
+                 "up": at(c.close, f.bars) >= at(c.open, f.bars)},
+                lambda cols, i: _volume(cols, i, p))
+
+
+def _volume(cols, i: int, p: VolumeParams) -> Signal:
     name = "volume_confirmation"
-    if len(c) < p.mean_bars + 1:
-        return Signal.abstain(name, f"needs {p.mean_bars + 1} bars, have {len(c)}")
-    mean = float(c.volume[-p.mean_bars - 1:-1].mean())
-    ratio = float(c.volume[-1]) / mean if mean > 0 else 0.0
+    bars = int(cols["bars"][i])
+    if bars < p.mean_bars + 1:
+        return Signal.abstain(name, f"needs {p.mean_bars + 1} bars, have {bars}")
+    mean = float(cols["mean"][i])
+    ratio = float(cols["volume"][i]) / mean if mean > 0 else 0.0
     reasons = {"volume_ratio": round(ratio, 4)}
     if ratio < p.multiple:
         return Signal.flat(name, **reasons)
-    d = Direction.LONG if c.close[-1] >= c.open[-1] else Direction.SHORT
+    d = Direction.LONG if cols["up"][i] else Direction.SHORT
     return Signal(name, d, min(ratio / (2 * p.multiple), 1.0), reasons)

@@ -32,17 +32,17 @@ def test_sorted_quantile_is_numpys_to_the_bit():
         assert sorted_quantile(sorted(x.tolist()), q) == float(np.quantile(x, q)), (len(x), q)
 
 
-def test_regime_atr_window_carried_bar_to_bar_equals_the_window_gathered_whole():
-    """An AtrWindow fed a symbol's bars one by one — NaN ATRs, ties, trending bars, a
-    skipped bar, a change of lookback, history kept shorter than the window and a history
-    that stops growing (the ring full) — gives regime's reading of the window gathered whole,
-    at every bar."""
-    from strategies.regime import AtrWindow
+def test_regime_over_many_rows_equals_each_window_gathered_alone():
+    """regime over a frame of many rows (the ATR window carried in order from row to row:
+    NaN ATRs, ties, trending bars, rows skipped, rows far apart) reads each row as the
+    one-row frame of that bar's window gathers it."""
+    from strategies.frame import Frame
+    from strategies.regime import regime_rows
     from strategies.types import Candles, MarketView
 
     rng = np.random.default_rng(9)
     for _ in range(12):
-        size, kept = 900, int(rng.choice([900, 300]))  # bars the history holds at most
+        size = 900
         close = 100 + np.cumsum(rng.normal(0, 0.5, size))
         atr = np.round(abs(rng.normal(1, 0.4, size)), 2)  # ties
         atr[:14] = np.nan
@@ -50,20 +50,18 @@ def test_regime_atr_window_carried_bar_to_bar_equals_the_window_gathered_whole()
         adx = np.round(rng.uniform(5, 45, size), 1)  # above 30: trending, no quantile
         adx[:20] = np.nan
         ts = np.arange(size, dtype=np.int64) * 3_600_000
-        window, p = AtrWindow(), RegimeParams(vol_lookback_bars=int(rng.integers(20, 400)))
+        p = RegimeParams(vol_lookback_bars=int(rng.integers(20, 400)))
+        c = Candles(ts, close, close + 1, close - 1, close, np.ones(size), atr, adx)
+        ends = np.sort(rng.choice(np.arange(1, size + 1), int(rng.integers(300, 800)),
+                                  replace=False))
+        rows = regime_rows(Frame(BTC, "binanceusdm", ts[ends - 1] + HOUR, ends, c, {}, {}), p)
         moved = 0
-        for end in range(1, size + 1):
-            if rng.random() < 0.01:
-                continue  # a bar never read: the next one gathers the window again
-            if rng.random() < 0.005:
-                p = RegimeParams(vol_lookback_bars=int(rng.integers(20, 400)))
-            a = max(0, end - kept)
-            c = Candles(ts[a:end], close[a:end], close[a:end] + 1, close[a:end] - 1,
-                        close[a:end], np.ones(end - a), atr[a:end], adx[a:end])
-            view = MarketView("BTC/USDT:USDT", "binanceusdm", int(ts[end - 1]), c, {}, {})
-            carried, whole = regime(view, p, window), regime(view, p)
-            assert repr(carried) == repr(whole), end
-            moved += carried.reasons.get("regime") == "volatile"
+        for i, end in enumerate(ends.tolist()):
+            one = Candles(ts[:end], close[:end], close[:end] + 1, close[:end] - 1,
+                          close[:end], np.ones(end), atr[:end], adx[:end])
+            view = MarketView(BTC, "binanceusdm", int(ts[end - 1]) + HOUR, one, {}, {})
+            assert repr(rows.signal(i)) == repr(regime(view, p)), end
+            moved += rows.signal(i).reasons.get("regime") == "volatile"
         assert moved > 10  # the window's quantile decided some bars
 
 

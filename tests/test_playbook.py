@@ -190,11 +190,11 @@ def test_cvd_lower_high_against_price_higher_high():
     price = list(np.linspace(100, 104, 15)) + [103, 103.5, 104.2, 104.6, 104.3]
     strong_buying = [80.0] * 15 + [55.0] * 5  # CVD still rises, but less ...
     flow = [80.0] * 10 + [20.0] * 5 + [60.0] * 5  # ... here it peaks before price
-    sig = cvd_divergence(oi_view(price, [1.0] * 20, taker=flow).candles, p)
+    sig = cvd_divergence(oi_view(price, [1.0] * 20, taker=flow), p)
     assert sig.direction == Direction.SHORT and sig.reasons["cvd_shape"] == "lower high"
-    same = cvd_divergence(oi_view(price, [1.0] * 20, taker=strong_buying).candles, p)
+    same = cvd_divergence(oi_view(price, [1.0] * 20, taker=strong_buying), p)
     assert same.direction == Direction.FLAT
-    assert cvd_divergence(candles(price), p).abstained  # no taker volume
+    assert cvd_divergence(view(c=candles(price)), p).abstained  # no taker volume
 
 
 def test_max_pain_on_a_hand_computed_chain():
@@ -249,22 +249,22 @@ def test_spring_break_of_structure_and_volume():
     base = [100.0, 100.5, 101, 100.5, 100, 100.5, 101, 100.5, 100, 100.5]
     sprung = candles(base + [99.7, 100.4], low=[99.8] * 10 + [99.0, 99.9],
                      high=[101.2] * 10 + [100.0, 100.6])
-    sig = spring(sprung, SpringParams(lookback=8, reclaim_bars=2))
+    sig = spring(view(c=sprung), SpringParams(lookback=8, reclaim_bars=2))
     assert sig.direction == Direction.LONG and sig.invalidation == 99.0
     zig = [100, 102, 104, 103, 101, 103, 105, 104, 102, 104, 106, 105, 103, 104, 107]
     hl = candles(zig, high=[z + 0.5 for z in zig], low=[z - 0.5 for z in zig])
-    bos = break_of_structure(hl, BreakParams(pivot=1, lookback=15))
+    bos = break_of_structure(view(c=hl), BreakParams(pivot=1, lookback=15))
     assert bos.direction == Direction.LONG and bos.reasons["swing_high"] == 106.5
     assert bos.invalidation == 102.5  # the last swing low
-    assert break_of_structure(candles(zig[:-1] + [106]), BreakParams(pivot=1, lookback=15)
+    assert break_of_structure(view(c=candles(zig[:-1] + [106])), BreakParams(pivot=1, lookback=15)
                               ).direction == Direction.FLAT
     vol = np.full(25, 10.0)
     vol[-1] = 30.0
     c = candles(np.linspace(100, 101, 25))
     loud = Candles(c.ts, c.open, c.high, c.low, c.close, vol, c.atr, c.adx)
-    assert volume_confirmation(loud, VolumeParams()).direction == Direction.LONG
+    assert volume_confirmation(view(c=loud), VolumeParams()).direction == Direction.LONG
     vol[-1] = 29.9
-    assert volume_confirmation(loud, VolumeParams()).direction == Direction.FLAT
+    assert volume_confirmation(view(c=loud), VolumeParams()).direction == Direction.FLAT
 
 
 # ---- confluence and composite ----------------------------------------------------------

@@ -15,7 +15,7 @@ from strategies.playbook import SignalSet, funding_fade, read_all
 from strategies.regime import RegimeParams, regime
 from strategies.structure import SwingFailureParams, swing_failure
 from strategies.types import Direction, Series
-from tests.helpers import HOUR, candles, view
+from tests.helpers import BTC, HOUR, candles, view
 
 P = FundingExtremeParams()
 
@@ -121,15 +121,15 @@ def test_swing_failure_needs_a_close_back_inside():
     highs = [100.5, 101.5, 103, 101.5, 100.5]
     lows = [99.5, 100.5, 101.5, 100.5, 99.5]
     sfp = candles(base, high=highs + [104], low=lows + [100.5])
-    sig = swing_failure(sfp, p)
+    sig = swing_failure(view(c=sfp), p)
     assert sig.direction == Direction.SHORT and sig.invalidation == 104
     assert sig.reasons["swing_high"] == 103
     breakout = candles(base[:-1] + [103.5], high=highs + [104], low=lows + [101])
-    assert swing_failure(breakout, p).direction == Direction.FLAT
+    assert swing_failure(view(c=breakout), p).direction == Direction.FLAT
     spring = candles(base[:-1] + [100], high=highs + [101], low=lows + [99])
-    sig = swing_failure(spring, p)
+    sig = swing_failure(view(c=spring), p)
     assert sig.direction == Direction.LONG and sig.invalidation == 99
-    assert swing_failure(candles([1, 2]), p).abstained
+    assert swing_failure(view(c=candles([1, 2])), p).abstained
 
 
 def _fade_view(funding_rate: float):
@@ -178,36 +178,45 @@ def test_swing_points_equal_the_plain_window_definition():
         assert swing_points(high, low, n) == (want_h, want_l)
 
 
-def test_swing_points_carried_bar_to_bar_equal_the_window_computed_whole():
-    """A SwingTrack fed a symbol's bars one by one (ties, NaN, a skipped bar, a change of
-    parameters on the way) gives the swing points and the break-of-structure reading that
-    the window computed whole gives, at every bar."""
-    from strategies.structure import BreakParams, SwingTrack, break_of_structure, swing_points
-    from strategies.types import Candles
+def test_break_of_structure_over_the_whole_history_equals_the_window_definition():
+    """Every bar's break-of-structure reading over the whole history (each bar's swing flag
+    read once) is the reading of the definition on that bar's window: the last swing high
+    (low) of bars[-lookback:-1] by swing_points, broken by the close (ties, NaN included)."""
+    from strategies.frame import Frame
+    from strategies.structure import BreakParams, break_of_structure_rows, swing_points
+    from strategies.types import Candles, Direction
 
     rng = np.random.default_rng(5)
-    for _ in range(40):
-        size = 400
+    for _ in range(30):
+        size = 300
         close = np.round(100 + np.cumsum(rng.normal(0, 0.6, size)), 1)
         high = close + np.round(abs(rng.normal(0, 0.5, size)), 1)
         low = close - np.round(abs(rng.normal(0, 0.5, size)), 1)
         for i in rng.integers(0, size, 4):
             high[i] = low[i] = np.nan
         ts = np.arange(size, dtype=np.int64) * 3_600_000
-        track, p = SwingTrack(), BreakParams(pivot=int(rng.integers(1, 4)),
-                                             lookback=int(rng.integers(5, 60)))
-        for end in range(1, size + 1):
-            if rng.random() < 0.02:
-                continue  # a bar never read: the next one starts over
-            if rng.random() < 0.005:
-                p = BreakParams(pivot=int(rng.integers(1, 4)), lookback=int(rng.integers(5, 60)))
-            c = Candles(ts[:end], close[:end], high[:end], low[:end], close[:end],
-                        np.ones(end), np.ones(end), np.ones(end))
-            whole = break_of_structure(c, p)
-            assert repr(break_of_structure(c, p, track)) == repr(whole)  # NaN alike
-            if end >= p.lookback:
-                assert (track.highs, track.lows) == swing_points(
-                    high[end - p.lookback:end - 1], low[end - p.lookback:end - 1], p.pivot)
+        p = BreakParams(pivot=int(rng.integers(1, 4)), lookback=int(rng.integers(5, 60)))
+        c = Candles(ts, close, high, low, close, np.ones(size), np.ones(size), np.ones(size))
+        bars = np.arange(1, size + 1)
+        rows = break_of_structure_rows(Frame(BTC, "binanceusdm", ts + HOUR, bars, c, {}, {}), p)
+        for end in bars:
+            got = rows.signal(end - 1)
+            if end < p.lookback:
+                assert got.abstained
+                continue
+            hi, lo = high[end - p.lookback:end - 1], low[end - p.lookback:end - 1]
+            highs, lows = swing_points(hi, lo, p.pivot)
+            want, level = Direction.FLAT, None
+            if highs and close[end - 1] > hi[highs[-1]] >= close[end - 2]:
+                want, level = Direction.LONG, lo[lows[-1]] if lows else low[end - 1]
+            elif lows and close[end - 1] < lo[lows[-1]] <= close[end - 2]:
+                want, level = Direction.SHORT, hi[highs[-1]] if highs else high[end - 1]
+            assert got.direction == want, end
+            if want == Direction.FLAT:
+                assert got.reasons == {"swing_highs": len(highs), "swing_lows": len(lows)}
+            else:
+                assert got.invalidation == level or (np.isnan(level) and np.isnan(
+                    got.invalidation))
 
 
 @pytest.mark.parametrize("gap", [False, True])
@@ -257,41 +266,13 @@ def test_readings_reused_until_a_funding_print_equal_fresh_readings(synth_dir):
     assert checked > 1000 and reused > checked  # most bars reuse the funding readings
 
 
-def test_the_oi_weighted_funding_is_computed_once_per_view_and_read_alike(synth_dir,
-                                                                          monkeypatch):
-    """Four modules read the OI-weighted funding: the readings share one computation per
-    view (per freshness window), and each module reads what it computes alone."""
-    from strategies import playbook
-    from strategies.confluence import confluence
-    from strategies.funding import funding_spread
-    from strategies.oi import oi_spike, trapped_traders
-    from strategies.series import oi_weighted_funding
-
-    calls = []
-    monkeypatch.setattr(playbook, "oi_weighted_funding",
-                        lambda v, hours: calls.append(hours) or oi_weighted_funding(v, hours))
-    s = SignalSet(funding_spread={"max_age_hours": 8})
-    bars = shared = 0
-    for v in _btc_views(synth_dir, 20):
-        calls.clear()
-        r = read_all(v, s)
-        got = r.signals
-        assert len(calls) == len(set(calls)) <= 2  # once a window asked, not once a module
-        shared += len(calls) == 2
-        assert got["oi_spike"] == oi_spike(v, s.oi_spike)
-        assert got["trapped_traders"] == trapped_traders(v, s.trapped_traders)
-        assert got["funding_spread"] == funding_spread(v, s.funding_spread)
-        assert got["confluence"] == confluence(v, r, r.clusters, s.confluence)
-        bars += 1
-    assert bars > 400 and shared > bars / 2
-
-
 def test_funding_aggregate_is_not_reused_while_open_interest_lags_the_print():
     """An exchange's OI at the print's time arriving a bar late re-weights the aggregate:
     the reading taken before it arrived must not be reused after."""
     from dataclasses import replace
 
-    from strategies.series import aggregate_funding
+    from strategies.frame import Frame
+    from strategies.venues import aggregate
 
     rates = {"binanceusdm": [0.0001, 0.0002, 0.0004, 0.0008], "bybit": [0.0001, 0.0, 0.0, 0.0]}
     base = view(rates)
@@ -309,5 +290,5 @@ def test_funding_aggregate_is_not_reused_while_open_interest_lags_the_print():
     memo, s = {}, SignalSet()
     before = read_all(early, s, memo).signals  # every reading taken (read on demand)
     got = read_all(late, s, memo)["funding_acceleration"].reasons["rates"]
-    want = aggregate_funding(late, 4).value[-3:].tolist()
+    want = aggregate(Frame.of(late), 4)[0][0, -3:].tolist()
     assert got == want and want != before["funding_acceleration"].reasons["rates"]

@@ -10,6 +10,7 @@ import shutil
 import signal
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +23,7 @@ from bot.exchanges.sim.exchange import SimExchange
 from bot.exchanges.sim.gateway import SimGateway, SimMarketSink
 from bot.logs import kv, use_market_clock
 from bot.marketdata import layout as marketdata
+from bot.marketdata.columns import precompute
 from bot.marketdata.layout import Event, MarketData
 from bot.marketdata.synth import SynthSpec, generate
 from bot.markets import Market, default_market, split_symbol
@@ -30,6 +32,7 @@ from bot.operator.metrics import Metrics
 from bot.operator.report import build_report, plot_equity, write_trades_csv
 from bot.runner import Runner
 from state.store import Store
+from strategies.playbook import COLUMNS
 
 log = logging.getLogger("derivbot.app")
 HOUR_MS = 3_600_000
@@ -127,6 +130,9 @@ async def replay(cfg: Config, data_dir: Path, out: Path, progress: bool = True,
     runner = Runner(cfg, SimGateway(sim), store, markets, ReplayClock(),
                     sinks=(SimMarketSink(sim, cfg.exchange.venue),), telemetry=telemetry)
     use_market_clock(runner.clock.now)
+    runner.decisions.columns = precompute(
+        data.events(), cfg.exchange.venue, cfg.strategies.timeframes(),
+        {m: partial(make, s=cfg.signals) for m, make in COLUMNS.items()})
     total = data.count()  # events stream from the files: memory does not grow with history
     await runner.start()
     if progress:

@@ -15,6 +15,7 @@ from bot.execution.entries import EntryRules
 from bot.execution.orders import OrderManager
 from bot.execution.riskdesk import RiskDesk
 from bot.logs import kv
+from bot.marketdata.columns import Precomputed
 from bot.marketdata.history import TIMEFRAMES, History
 from bot.markets import Market
 from bot.operator.approval import ApprovalGate
@@ -22,7 +23,7 @@ from bot.operator.metrics import Metrics
 from risk.manager import Approved
 from strategies.liquidation import cascade_climax
 from strategies.playbook import STRATEGIES, Readings, read_all
-from strategies.types import TradePlan
+from strategies.types import MarketView, TradePlan
 
 log = logging.getLogger("derivbot.decisions")
 
@@ -48,6 +49,9 @@ class Decisions:
         self._asked = asked_order(cfg)
         self._frames = cfg.strategies.timeframes()
         self.entries = EntryRules(cfg.strategies, risk.store)
+        # (symbol, timeframe) -> its whole history read by the modules at once (a replay's);
+        # a view with no row there is read alone
+        self.columns: dict[tuple[str, str], Precomputed] = {}
 
     async def decide(self, symbol: str, now: int) -> Readings | None:
         """Signals → plan → risk → order for one symbol; returns what the modules read."""
@@ -59,13 +63,16 @@ class Decisions:
                 view.candles.close):
             await self.om.manage(symbol, now, float(view.candles.close[-1]),
                                  float(view.candles.atr[-1]), m)
-        readings = read_all(view, self.cfg.signals, self._memo.setdefault(symbol, {}))
+        readings = read_all(view, self.cfg.signals, self._memo.setdefault(symbol, {}),
+                            row=self._row(symbol, "1h", view))
         await self._climax_exits(readings)
         frames = {"1h": readings}
         for tf in self._frames:  # a coarser bar that closes now: its own readings
             if now % TIMEFRAMES[tf] == 0:
-                frames[tf] = read_all(self.history.view(symbol, now, tf), self.cfg.signals,
-                                      self._memo.setdefault(f"{symbol}|{tf}", {}), readings)
+                coarse = self.history.view(symbol, now, tf)
+                frames[tf] = read_all(coarse, self.cfg.signals,
+                                      self._memo.setdefault(f"{symbol}|{tf}", {}), readings,
+                                      self._row(symbol, tf, coarse))
         self.entries.observe(symbol, frames)
         picked = self._pick(frames, now)
         if picked is None:
@@ -85,6 +92,14 @@ class Decisions:
                 trade_id = (await self.om.open_trade(decision)).id
         self._decided.append((plan, decision, now, trade_id))
         return readings
+
+    def _row(self, symbol: str, tf: str, view: MarketView):
+        """The modules' readings of the view's row of the whole history, where there is one."""
+        pre = self.columns.get((symbol, tf))
+        if pre is None or not len(view.candles) or view.stale:
+            return None
+        i = pre.row(view.now, int(view.candles.ts[-1]))
+        return None if i is None else (lambda module: pre.signal(module, i))
 
     def record(self) -> None:
         """The record of each of the tick's decisions, written after its orders are out."""

@@ -1,0 +1,152 @@
+"""Frames: the rows a signal module reads at once. A module is written once, over columns:
+it reads every row of a frame — each row an instant and what was known then — and gives
+its reading for each. A replay reads the whole history as one frame (a row per decision);
+live reads a frame of one row, the view of now (`Frame.of`). Row i of the whole-history
+frame and the one-row frame of the view at row i's instant are the same rows of data, so
+they read the same: there is no second implementation to drift."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from strategies.types import HOUR_MS, Candles, MarketView, Series, Signal
+
+
+class Frame:
+    """Rows over one symbol's history. Row r is the instant `now[r]`; it knows the first
+    `bars[r]` candles and, of each exchange's funding and open interest, the first
+    `known(series)[r]` points. Exchanges left out (stale) are not in the mappings."""
+
+    __slots__ = ("_funding_known", "_oi_known", "bars", "candles", "funding", "now",
+                 "open_interest", "symbol", "venue")
+
+    def __init__(self, symbol: str, venue: str, now: np.ndarray, bars: np.ndarray,
+                 candles: Candles, funding: Mapping[str, Series],
+                 open_interest: Mapping[str, Series],
+                 funding_known: Mapping[str, np.ndarray] | None = None,
+                 oi_known: Mapping[str, np.ndarray] | None = None) -> None:
+        self.symbol, self.venue, self.now, self.bars = symbol, venue, now, bars
+        self.candles, self.funding, self.open_interest = candles, funding, open_interest
+        self._funding_known, self._oi_known = funding_known, oi_known
+
+    @staticmethod
+    def of(view: MarketView) -> Frame:
+        """The one-row frame of a view: everything in it known at view.now."""
+        return Frame(view.symbol, view.venue, np.array([view.now], dtype=np.int64),
+                     np.array([len(view.candles)], dtype=np.int64), view.candles,
+                     view.funding, view.open_interest)
+
+    def __len__(self) -> int:
+        return len(self.now)
+
+    def funding_known(self, exchange: str) -> np.ndarray:
+        """Points of `exchange`'s funding known at each row."""
+        return _known(self._funding_known, exchange, self.funding, len(self))
+
+    def oi_known(self, exchange: str) -> np.ndarray:
+        return _known(self._oi_known, exchange, self.open_interest, len(self))
+
+    def venue_oi(self) -> tuple[list[tuple[Series, np.ndarray]], np.ndarray]:
+        """The open interest each row reads: the venue's, or without it the first exchange
+        that has any. Returns each exchange's (series, counts) and, per row, which of them
+        it reads (-1: none)."""
+        sources = [(s, self.oi_known(ex)) for ex, s in self.open_interest.items()]
+        names = list(self.open_interest)
+        pick = np.full(len(self), -1)
+        for j in reversed(range(len(sources))):  # the first exchange with points wins
+            pick = np.where(sources[j][1] > 0, j, pick)
+        if self.venue in self.open_interest:
+            v = names.index(self.venue)
+            pick = np.where(sources[v][1] > 0, v, pick)
+        return sources, pick
+
+
+def per_source(sources: list, pick: np.ndarray, column, width: int = 0) -> np.ndarray:
+    """column(source) for each row's picked source, NaN for rows with none; a column may
+    give `width` values per row."""
+    out = np.full((len(pick), width) if width else len(pick), np.nan)
+    for j, src in enumerate(sources):
+        mine = pick == j
+        if mine.any():
+            out = np.where(mine[:, None] if width else mine, column(src), out)
+    return out
+
+
+def _known(given: Mapping[str, np.ndarray] | None, exchange: str,
+           series: Mapping[str, Series], rows: int) -> np.ndarray:
+    if given is not None:
+        return given[exchange]
+    return np.full(rows, len(series[exchange]), dtype=np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """A module's reading of every row of a frame: its columns, computed for all rows at
+    once, and its rule, which turns row i of them into the Signal."""
+
+    columns: Mapping[str, np.ndarray]
+    rule: Callable[[Mapping[str, np.ndarray], int], Signal]
+
+    def signal(self, i: int) -> Signal:
+        return self.rule(self.columns, i)
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values())))
+
+
+def windows(values: np.ndarray, end: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's last n values before index `end` (values[end - n:end]) as a row of a 2-D
+    array, and whether the row has n values to give (rows without are left as garbage)."""
+    ok = end >= n
+    if len(values) < n:
+        return np.zeros((len(end), n)), ok
+    start = np.where(ok, end - n, 0)
+    return sliding_window_view(values, n)[start], ok
+
+
+def at(values: np.ndarray, end: np.ndarray, back: int = 1, fill: float = np.nan
+       ) -> np.ndarray:
+    """values[end - back] for each row (the last value known is back=1); `fill` where the
+    row has fewer than `back` values."""
+    i = end - back
+    ok = i >= 0
+    if len(values) == 0:
+        return np.full(len(end), fill)
+    return np.where(ok, values[np.where(ok, i, 0)], fill)
+
+
+def value_at(s: Series, end: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The last value of s known at each row (its first `end` points) at time t — a time per
+    row, or a row of times each — (NaN before the first point)."""
+    if len(s) == 0:
+        return np.full(np.shape(t), np.nan)
+    end = end.reshape(end.shape + (1,) * (np.ndim(t) - 1))  # t may hold several per row
+    i = np.minimum(np.searchsorted(s.ts, t, side="right"), end) - 1
+    return np.where(i >= 0, s.value[np.maximum(i, 0)], np.nan)
+
+
+def price_changes(f: Frame, hours: int) -> np.ndarray:
+    """Each row's relative change of the close over the last `hours` bars (NaN without)."""
+    c = f.candles.close
+    ok = f.bars > hours
+    return np.where(ok, at(c, f.bars) / at(c, f.bars, hours + 1, fill=1.0) - 1, np.nan)
+
+
+def changes(s: Series, end: np.ndarray, now: np.ndarray, hours: float) -> np.ndarray:
+    """Each row's relative change of s (its first `end` points known) over the `hours` up to
+    `now` (NaN without a start point)."""
+    start = value_at(s, end, now - int(hours * HOUR_MS))
+    last = at(s.value, end)
+    ok = (end > 0) & np.isfinite(start) & (start != 0)
+    return np.where(ok, last / np.where(ok, start, 1.0) - 1, np.nan)
+
+
+def streaks(beyond: np.ndarray) -> np.ndarray:
+    """For each index j: how many values up to and including j are True in a row."""
+    idx = np.arange(len(beyond))
+    last_false = np.maximum.accumulate(np.where(beyond, -1, idx))
+    return idx - last_false
