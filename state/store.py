@@ -324,7 +324,8 @@ class Store:
     def latest_equity(self) -> EquityRow | None:
         """The newest equity row (those still buffered included)."""
         self.flush()
-        return self.session.exec(select(EquityRow).order_by(EquityRow.ts.desc())).first()
+        return self.session.exec(select(EquityRow).order_by(EquityRow.ts.desc()).limit(1)
+                                 ).first()
 
     def last_equity(self) -> float | None:
         row = self.latest_equity()

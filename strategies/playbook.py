@@ -62,7 +62,7 @@ from strategies.options import OptionsParams, options_positioning
 from strategies.plan import PlanParams, build_plan
 from strategies.regime import RegimeParams, regime, regime_name, regime_rows
 from strategies.reversion import FundingReversionParams, funding_reversion
-from strategies.series import fresh_funding, oi_weighted_funding
+from strategies.series import oi_weighted_funding
 from strategies.structure import (
     BreakParams,
     SpringParams,
@@ -119,15 +119,13 @@ class Readings(dict):
     view it reads, it is valid until its history takes the next event. A reading already
     made is a plain dict hit (`__missing__` runs only for the first)."""
 
-    __slots__ = ("_armed", "_base", "_found", "_keys", "_memo", "_row", "_weighted", "s",
-                 "view")
+    __slots__ = ("_armed", "_base", "_found", "_memo", "_row", "_weighted", "s", "view")
 
     def __init__(self, view: MarketView, s: SignalSet, memo: dict | None = None,
                  base: Readings | None = None, row: Row | None = None) -> None:
         super().__init__()
         self.view, self.s, self._memo, self._base, self._row = view, s, memo, base, row
         self._found: list[Cluster] | None = None
-        self._keys: dict | None = None
         self._weighted: dict[float, tuple[float, int]] = {}
         self._armed: dict[tuple[str, ...], frozenset[Direction]] = {}
 
@@ -172,42 +170,11 @@ class Readings(dict):
             hit = self._weighted[max_age_hours] = oi_weighted_funding(self.view, max_age_hours)
         return hit
 
-    def kept(self, name: str, make: Callable[[], T]) -> T | None:
-        """The state a module carries from one of the symbol's bars to the next, kept in the
-        memo (None without one: the module computes whole)."""
-        if self._memo is None:
-            return None
-        held = self._memo.get(name)
-        if held is None:
-            held = self._memo[name] = make()
-        return held
-
-    def reuse(self, name: str, key: str, compute: Callable[[], object]):
-        """compute(), or what it gave last time for the same funding key (see _funding_keys)."""
-        return _reuse(self._memo, name, self._funding_keys()[key], compute)
-
-    def _funding_keys(self) -> dict:
-        """When funding-only readings may be reused: `version` — until the next print;
-        `fresh` — and while the same prints are fresh; `settled` — and once OI is known
-        past the print. None: no reuse (no memo, or a view that cannot tell its funding
-        apart)."""
-        if self._keys is None:
-            view, fv = self.view, None
-            if self._memo is not None and view.funding_version >= 0:
-                fv = (view.symbol, view.funding_version)
-            fresh = None if fv is None else (fv, tuple(fresh_funding(
-                view, self.s.funding_extreme.max_age_hours)))
-            settled = fv if fv is not None and _funding_settled(view) else None
-            self._keys = {"version": fv, "fresh": fresh, "settled": settled}
-        return self._keys
-
 
 def read_all(view: MarketView, s: SignalSet, memo: dict | None = None,
              base: Readings | None = None, row: Row | None = None) -> Readings:
     """The readings of every module over `view`. `memo` (a dict the caller keeps per symbol,
-    fed that symbol's views in time order, each read in full before the next) reuses the
-    readings that depend on funding alone until a funding print arrives, and keeps the
-    liquidation map up to date bar by bar. `base`: the hourly readings of the same instant,
+    fed that symbol's views in time order) keeps the liquidation map up to date bar by bar. `base`: the hourly readings of the same instant,
     whose liquidation map a coarser view shares. `row`: the readings of this view's row of
     the whole history, where they were read over it at once (None for a module that was
     not: read from the view)."""
@@ -218,13 +185,9 @@ Row = Callable[[str], Signal | None]  # a module's reading of the view's row, if
 
 
 MODULES: dict[str, Callable[[Readings], Signal]] = {
-    "funding_extreme": lambda r: r.reuse("funding_extreme", "fresh", lambda: funding_extreme(
-        r.view, r.s.funding_extreme)),
-    "funding_zscore": lambda r: r.reuse("funding_zscore", "version", lambda: funding_zscore(
-        r.view, r.s.funding_zscore)),
-    "funding_acceleration": lambda r: r.reuse("funding_acceleration", "settled",
-                                              lambda: funding_acceleration(
-                                                  r.view, r.s.funding_acceleration)),
+    "funding_extreme": lambda r: funding_extreme(r.view, r.s.funding_extreme),
+    "funding_zscore": lambda r: funding_zscore(r.view, r.s.funding_zscore),
+    "funding_acceleration": lambda r: funding_acceleration(r.view, r.s.funding_acceleration),
     "funding_divergence": lambda r: funding_divergence(r.view, r.s.funding_divergence),
     "funding_spread": lambda r: funding_spread(r.view, r.s.funding_spread),
     "oi_price_regime": lambda r: oi_price_regime(r.view, r.s.oi_price_regime),
@@ -278,28 +241,6 @@ def _liquidation_map(view: MarketView, p: LiquidationMapParams, memo: dict | Non
         book = memo["liquidation_book"] = LiquidationBook(p)
     found = book.read(view)
     return map_view(view, p) if found is None else found
-
-
-def _reuse(memo: dict | None, name: str, key, compute):
-    """compute(), or what it gave for the same key last time (key None: no reuse)."""
-    if memo is None or key is None:
-        return compute()
-    hit = memo.get(name)
-    if hit is not None and hit[0] == key:
-        return hit[1]
-    value = compute()
-    memo[name] = (key, value)
-    return value
-
-
-def _funding_settled(view: MarketView) -> bool:
-    """Open interest is known past the venue's last funding print on every exchange that has
-    it: the OI weights of the funding aggregate can no longer change until the next print."""
-    base = view.funding.get(view.venue)
-    if base is None or len(base) == 0:
-        return False
-    last = base.ts[-1]
-    return all(len(oi) == 0 or oi.ts[-1] > last for oi in view.open_interest.values())
 
 
 TRIGGERS = ("swing_failure", "spring", "break_of_structure")

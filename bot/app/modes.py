@@ -131,7 +131,7 @@ async def replay(cfg: Config, data_dir: Path, out: Path, progress: bool = True,
                     sinks=(SimMarketSink(sim, cfg.exchange.venue),), telemetry=telemetry)
     use_market_clock(runner.clock.now)
     runner.decisions.columns = precompute(
-        data.events(), cfg.exchange.venue, cfg.strategies.timeframes(),
+        data, cfg.exchange.venue, cfg.strategies.timeframes(),
         {m: partial(make, s=cfg.signals) for m, make in COLUMNS.items()})
     total = data.count()  # events stream from the files: memory does not grow with history
     await runner.start()

@@ -5,96 +5,91 @@ all rows at once; the runner reads row i at tick i (`Precomputed`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.marketdata.history import TIMEFRAMES, Bars, Coarser
-from bot.marketdata.layout import CANDLE, CANDLE_4H, FUNDING, OI, CandleEvent, Event
+from bot.marketdata.history import TIMEFRAMES
+from bot.marketdata.layout import MarketData, funding_interval_hours
 from strategies.frame import Frame, Rows
 from strategies.funding import to_8h
-from strategies.types import Series, Signal
+from strategies.indicators import atr_adx
+from strategies.types import HOUR_MS, Candles, Series, Signal
 
 
-class _Collected:
-    """One symbol's events: its bars at each timeframe (as the history builds them) and
-    how many each timeframe had closed at each venue candle; its funding and OI points."""
-
-    __slots__ = ("bars", "funding", "now", "oi")
-
-    def __init__(self, size: int, timeframes: tuple[str, ...]) -> None:
-        self.bars: dict[str, Bars] = {"1h": Bars(size)} | {
-            tf: Coarser(TIMEFRAMES[tf], size) for tf in timeframes}
-        self.now: list[tuple[int, ...]] = []  # (seen, bars closed at each timeframe)
-        self.funding: dict[str, list[tuple[int, int, float]]] = {}  # (ts, seen, rate 8 h)
-        self.oi: dict[str, list[tuple[int, int, float]]] = {}
-
-    def candle(self, e: CandleEvent) -> None:
-        for tf, bars in self.bars.items():
-            if tf == "1h":
-                bars.add(e.ts, e.open, e.high, e.low, e.close, e.volume, e.taker_buy)
-            else:
-                bars.hour(e)
-        self.now.append((e.seen, *(len(b.candles) for b in self.bars.values())))
-
-    def whole(self, e: CandleEvent) -> None:
-        """A 4 h bar of the venue's own: known at the decision of its instant (it comes
-        after that instant's hourly candle)."""
-        self.bars["4h"].whole(e)
-        if self.now and self.now[-1][0] == e.seen:
-            self.now[-1] = (e.seen, *(len(b.candles) for b in self.bars.values()))
-
-
-def frames(events: Iterable[Event], venue: str, timeframes: tuple[str, ...] = ()
+def frames(data: MarketData, venue: str, timeframes: tuple[str, ...] = ()
            ) -> dict[tuple[str, str], Frame]:
-    """Each symbol's frame over `events` (in the order they become known) at 1 h and at
-    each coarser timeframe: (symbol, timeframe) -> frame. A coarser frame's rows are the
-    instants its bars close, as the runner reads them."""
-    events = list(events)
-    size = sum(1 for e in events if e.kind == CANDLE) + 1  # rings that never wrap
-    got: dict[str, _Collected] = {}
-
-    def of(symbol: str) -> _Collected:
-        c = got.get(symbol)
-        if c is None:
-            c = got[symbol] = _Collected(size, timeframes)
-        return c
-
-    for e in events:
-        k = e.kind
-        if k == CANDLE:
-            if e.exchange == venue:
-                of(e.symbol).candle(e)
-        elif k == FUNDING:
-            of(e.symbol).funding.setdefault(e.exchange, []).append(
-                (e.ts, e.seen, to_8h(e.rate, e.interval_hours)))
-        elif k == OI:
-            of(e.symbol).oi.setdefault(e.exchange, []).append((e.ts, e.seen, e.open_interest))
-        elif k == CANDLE_4H and e.exchange == venue and "4h" in timeframes:
-            of(e.symbol).whole(e)
+    """Each symbol's frame over the folder's tables at 1 h and at each coarser timeframe:
+    (symbol, timeframe) -> frame. Rows are the decisions: each venue candle's close (seen
+    an hour after it opened), and for a coarser timeframe each instant its bars close. A
+    funding print or OI point is seen at its time."""
     out = {}
-    for sym, c in got.items():
-        if not c.now:
+    for (ex, sym, name), df in data.tables.items():
+        if ex != venue or name != "candles_1h.csv" or not len(df):
             continue
-        table = np.array(c.now, dtype=np.int64)
-        for j, (tf, bars) in enumerate(c.bars.items(), start=1):
-            keep = table[:, 0] % TIMEFRAMES[tf] == 0 if tf != "1h" else slice(None)
-            now = table[keep, 0]
-            funding, funding_known = _series(c.funding, now)
-            oi, oi_known = _series(c.oi, now)
-            out[sym, tf] = Frame(sym, venue, now, table[keep, j], bars.view(), funding, oi,
-                                 funding_known, oi_known)
+        funding = {e: _funding(t) for (e, s, n), t in data.tables.items()
+                   if s == sym and n == "funding.csv" and len(t)}
+        oi = {e: (t["timestamp"].to_numpy(), t["open_interest"].to_numpy(float))
+              for (e, s, n), t in data.tables.items()
+              if s == sym and n == "open_interest.csv" and len(t)}
+        cols = [df[k].to_numpy(float) for k in ("open", "high", "low", "close", "volume")]
+        taker = (df["taker_buy_volume"].to_numpy(float) if "taker_buy_volume" in df
+                 else np.full(len(df), np.nan))
+        ts = df["timestamp"].to_numpy(np.int64)
+        now = ts + HOUR_MS
+        bars = {"1h": (_candles(ts, *cols, taker), np.arange(1, len(ts) + 1), now)}
+        for tf in timeframes:
+            if (venue, sym, "candles_4h.csv") in data.tables and tf == "4h":
+                continue  # the venue's own 4 h bars: read from the view
+            coarse = _coarser(ts, *cols, taker, TIMEFRAMES[tf])
+            at_close = now[now % TIMEFRAMES[tf] == 0]
+            bars[tf] = coarse, np.searchsorted(coarse.ts, at_close), at_close
+        for tf, (candles, closed, instants) in bars.items():
+            f_series, f_known = _series(funding, instants)
+            o_series, o_known = _series(oi, instants)
+            out[sym, tf] = Frame(sym, venue, instants.astype(np.int64),
+                                 np.asarray(closed, np.int64), candles, f_series, o_series,
+                                 f_known, o_known)
     return out
 
 
-def _series(rows: dict[str, list[tuple[int, int, float]]], now: np.ndarray
+def _funding(t) -> tuple[np.ndarray, np.ndarray]:
+    ts = t["timestamp"].to_numpy()
+    hours = (t["interval_hours"].to_numpy(float) if "interval_hours" in t
+             else np.full(len(t), funding_interval_hours(ts)))
+    return ts, to_8h(t["rate"].to_numpy(float), hours)
+
+
+def _candles(ts, o, h, lo, c, v, taker) -> Candles:
+    """Bars with their Wilder ATR and ADX, as the history computes them bar by bar."""
+    atr, adx = atr_adx(h.tolist(), lo.tolist(), c.tolist())
+    return Candles(ts, o, h, lo, c, v, atr, adx, None if np.isnan(taker).all() else taker)
+
+
+def _coarser(ts, o, h, lo, c, v, taker, span: int) -> Candles:
+    """The `span` bars the hourly ones make (UTC-aligned; a bucket with a missing hour is
+    the hours it has), summed hour by hour in order as the history sums them."""
+    bucket = ts // span
+    starts = np.flatnonzero(np.diff(bucket, prepend=bucket[0] - 1))
+    ends = np.append(starts[1:], len(ts))
+    vol, buy = v[starts].copy(), taker[starts].copy()
+    for k in range(1, int((ends - starts).max())):
+        more = starts + k < ends
+        vol[more] += v[starts[more] + k]
+        buy[more] += taker[starts[more] + k]
+    return _candles(bucket[starts] * span, o[starts], np.maximum.reduceat(h, starts),
+                    np.minimum.reduceat(lo, starts), c[ends - 1], vol, buy)
+
+
+def _series(tables: dict[str, tuple[np.ndarray, np.ndarray]], now: np.ndarray
             ) -> tuple[dict[str, Series], dict[str, np.ndarray]]:
+    """Each exchange's series and how many of its points each row has seen (a point is seen
+    at its time)."""
     series, known = {}, {}
-    for ex, pts in rows.items():
-        ts, seen, value = (np.array(x) for x in zip(*pts, strict=True))
-        series[ex] = Series(ts.astype(np.float64), value.astype(np.float64))
-        known[ex] = np.searchsorted(seen, now, side="right").astype(np.int64)
+    for ex, (ts, value) in tables.items():
+        series[ex] = Series(ts.astype(np.float64), value)
+        known[ex] = np.searchsorted(ts, now, side="right").astype(np.int64)
     return series, known
 
 
@@ -128,9 +123,9 @@ class Precomputed:
         return rows.signal(i)
 
 
-def precompute(events: Iterable[Event], venue: str, timeframes: tuple[str, ...],
+def precompute(data: MarketData, venue: str, timeframes: tuple[str, ...],
                makers: dict[str, Callable[[Frame], Rows]]
                ) -> dict[tuple[str, str], Precomputed]:
-    """Each symbol's frames over `events`, its modules' rows made as they are first read."""
-    return {key: Precomputed(f, makers) for key, f in frames(events, venue,
+    """Each symbol's frames over the folder, its modules' rows made as they are first read."""
+    return {key: Precomputed(f, makers) for key, f in frames(data, venue,
                                                              timeframes).items()}
