@@ -79,7 +79,7 @@ def real(tmp_path_factory):
 
 
 def test_every_module_reads_the_synthetic_history_row_by_row_as_the_view(synth_dir):
-    spoke = _compare(synth_dir, "binanceusdm", SignalSet(), every=6, seed=1)
+    spoke = _compare(synth_dir, "binanceusdm", SignalSet(), every=8, seed=1)
     assert spoke["funding_extreme"] and spoke["swing_failure"] and spoke["trapped_traders"]
 
 
@@ -94,5 +94,5 @@ def test_modules_with_other_parameters_read_alike(synth_dir):
                   oi_divergence={"days": 1, "min_oi_change": 0.01},
                   break_of_structure={"pivot": 1, "lookback": 10},
                   cvd_divergence={"window": 12, "recent": 3})
-    spoke = _compare(synth_dir, "bybit", s, every=10, seed=3)
+    spoke = _compare(synth_dir, "bybit", s, every=14, seed=3)
     assert spoke["funding_extreme"] and spoke["break_of_structure"]
