@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field
 
 from strategies.liquidation_map import Cluster
-from strategies.series import FRESH_HOURS, change, fresh_funding, price_change, venue_oi
+from strategies.series import Numbers
 from strategies.types import MarketView, Signal
+from strategies.venues import FRESH_HOURS
 
 
 class AlertParams(BaseModel):
@@ -30,12 +31,12 @@ class Condition:
     details: dict
 
 
-def _diverging(view: MarketView, oi, hours: int) -> tuple[float, float] | None:
+def _diverging(numbers: Numbers, hours: int) -> tuple[float, float] | None:
     """(price change, OI change) over the last 12 h step up to `hours` when the two moved
     apart over every step (the first step that did not ends the look), else None."""
     pair = None
     for h in range(12, hours + 1, 12):
-        dp, doi = price_change(view, h), change(oi, view.now, h)
+        dp, doi = numbers.price_change(h), numbers.oi_change(h)
         if not (math.isfinite(dp) and math.isfinite(doi) and dp * doi < 0):
             return None
         pair = dp, doi
@@ -43,22 +44,23 @@ def _diverging(view: MarketView, oi, hours: int) -> tuple[float, float] | None:
 
 
 def conditions(view: MarketView, readings: Mapping[str, Signal], found: Sequence[Cluster],
-               p: AlertParams) -> list[Condition]:
+               p: AlertParams, numbers: Numbers | None = None) -> list[Condition]:
+    """`numbers`: the view's shared numbers, where the caller has them."""
     out: list[Condition] = []
     sym = view.symbol
-    for ex, rate in fresh_funding(view, FRESH_HOURS).items():
+    numbers = numbers or Numbers(view)
+    for ex, rate in numbers.fresh(FRESH_HOURS).items():
         if abs(rate) >= p.funding:
             side = "+" if rate > 0 else "-"
             out.append(Condition(f"funding:{ex}:{side}", "funding_extreme",
                                  f"{sym} funding {rate:+.4%} on {ex} beyond "
                                  f"±{p.funding:.2%}", {"exchange": ex, "rate": rate}))
-    oi = venue_oi(view)
-    if oi is not None:
-        d24 = change(oi, view.now, 24)
+    if numbers.oi() is not None:
+        d24 = numbers.oi_change(24)
         if math.isfinite(d24) and d24 >= p.oi_surge:
             out.append(Condition("oi_surge", "oi_surge", f"{sym} open interest {d24:+.1%} in 24 h",
                                  {"oi_change_24h": d24}))
-        if (apart := _diverging(view, oi, p.divergence_hours)) is not None:
+        if (apart := _diverging(numbers, p.divergence_hours)) is not None:
             dp, doi = apart
             out.append(Condition("oi_divergence", "oi_price_divergence",
                                  f"{sym} OI {doi:+.1%} against price {dp:+.1%} for "

@@ -8,15 +8,9 @@ from collections.abc import Mapping, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from strategies.liquidation_map import Cluster
-from strategies.series import (
-    FRESH_HOURS,
-    WeightedFunding,
-    change,
-    price_change,
-    venue_oi,
-    weighted_funding,
-)
+from strategies.series import Numbers
 from strategies.types import Direction, MarketView, Signal
+from strategies.venues import FRESH_HOURS
 
 
 class ConfluenceParams(BaseModel):
@@ -32,15 +26,16 @@ SCENARIOS = ("long_squeeze", "short_squeeze", "healthy_trend", "exhaustion", "va
 
 
 def confluence(view: MarketView, readings: Mapping[str, Signal], found: Sequence[Cluster],
-               p: ConfluenceParams, weighted: WeightedFunding | None = None) -> Signal:
-    """Classify the market into one of the six scenarios (or none)."""
+               p: ConfluenceParams, numbers: Numbers | None = None) -> Signal:
+    """Classify the market into one of the six scenarios (or none). `numbers`: the view's
+    shared numbers, where a caller has them."""
     name = "confluence"
-    oi = venue_oi(view)
-    funding, n = weighted_funding(view, FRESH_HOURS, weighted)
-    if oi is None or n == 0:
+    numbers = numbers or Numbers(view)
+    funding, n = numbers.weighted(FRESH_HOURS)
+    if numbers.oi() is None or n == 0:
         return Signal.abstain(name, "needs open interest and funding")
-    d_oi24, d_oi48 = change(oi, view.now, 24), change(oi, view.now, 48)
-    dp = price_change(view, 24)
+    d_oi24, d_oi48 = numbers.oi_change(24), numbers.oi_change(48)
+    dp = numbers.price_change(24)
     if not all(math.isfinite(x) for x in (d_oi24, d_oi48, dp)):
         return Signal.abstain(name, "needs 48 h of price and open interest")
     reasons = {"funding": funding, "oi_change_24h": round(d_oi24, 6),

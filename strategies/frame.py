@@ -19,7 +19,8 @@ from strategies.types import HOUR_MS, Candles, MarketView, Series, Signal
 class Frame:
     """Rows over one symbol's history. Row r is the instant `now[r]`; it knows the first
     `bars[r]` candles and, of each exchange's funding and open interest, the first
-    `known(series)[r]` points. Exchanges left out (stale) are not in the mappings."""
+    `funding_known(ex)[r]` and `oi_known(ex)[r]` points (all of them when not given: a
+    view's). Exchanges left out (stale) are not in the mappings."""
 
     __slots__ = ("_funding_known", "_oi_known", "bars", "candles", "funding", "now",
                  "open_interest", "symbol", "venue")

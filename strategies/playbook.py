@@ -62,7 +62,7 @@ from strategies.options import OptionsParams, options_positioning
 from strategies.plan import PlanParams, build_plan
 from strategies.regime import RegimeParams, regime, regime_name, regime_rows
 from strategies.reversion import FundingReversionParams, funding_reversion
-from strategies.series import oi_weighted_funding
+from strategies.series import Numbers
 from strategies.structure import (
     BreakParams,
     SpringParams,
@@ -119,14 +119,14 @@ class Readings(dict):
     view it reads, it is valid until its history takes the next event. A reading already
     made is a plain dict hit (`__missing__` runs only for the first)."""
 
-    __slots__ = ("_armed", "_base", "_found", "_memo", "_row", "_weighted", "s", "view")
+    __slots__ = ("_armed", "_base", "_found", "_memo", "_numbers", "_row", "s", "view")
 
     def __init__(self, view: MarketView, s: SignalSet, memo: dict | None = None,
                  base: Readings | None = None, row: Row | None = None) -> None:
         super().__init__()
         self.view, self.s, self._memo, self._base, self._row = view, s, memo, base, row
         self._found: list[Cluster] | None = None
-        self._weighted: dict[float, tuple[float, int]] = {}
+        self._numbers: Numbers | None = None
         self._armed: dict[tuple[str, ...], frozenset[Direction]] = {}
 
     def __missing__(self, module: str) -> Signal:
@@ -163,12 +163,12 @@ class Readings(dict):
     def regime(self) -> str:
         return regime_name(self["regime"])
 
-    def weighted(self, max_age_hours: float) -> tuple[float, int]:
-        """The OI-weighted funding of the view (four modules read it): once per view."""
-        hit = self._weighted.get(max_age_hours)
-        if hit is None:
-            hit = self._weighted[max_age_hours] = oi_weighted_funding(self.view, max_age_hours)
-        return hit
+    @property
+    def numbers(self) -> Numbers:
+        """The view's numbers several readers share (confluence, the alert conditions)."""
+        if self._numbers is None:
+            self._numbers = Numbers(self.view)
+        return self._numbers
 
 
 def read_all(view: MarketView, s: SignalSet, memo: dict | None = None,
@@ -205,7 +205,7 @@ MODULES: dict[str, Callable[[Readings], Signal]] = {
     "break_of_structure": lambda r: break_of_structure(r.view, r.s.break_of_structure),
     "volume_confirmation": lambda r: volume_confirmation(r.view, r.s.volume_confirmation),
     "liquidation_map": lambda r: liquidation_map(r.view, r.clusters, r.s.liquidation_map),
-    "confluence": lambda r: confluence(r.view, r, r.clusters, r.s.confluence, r.weighted),
+    "confluence": lambda r: confluence(r.view, r, r.clusters, r.s.confluence, r.numbers),
     "composite": lambda r: composite(r.view, r, r.clusters, r.s.composite),
 }
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 
 from strategies import frame
 from strategies.frame import Frame
 from strategies.types import MarketView, Series
-from strategies.venues import FRESH_HOURS, crowd
+from strategies.venues import FRESH_HOURS, Crowd, crowd
 
 
 def value_at(s: Series, t: int) -> float:
@@ -23,39 +22,75 @@ def change(s: Series, now: int, hours: float) -> float:
     return float(frame.changes(s, np.array([len(s)]), np.array([now]), hours)[0])
 
 
+class Numbers:
+    """The numbers of one view that several readers share (confluence, the alert
+    conditions, the dashboard), each computed the first time it is asked for, over the
+    view's one-row frame: fresh funding and its OI weighting, the OI the modules read, and
+    changes of OI and price over hours."""
+
+    __slots__ = ("_crowd", "_made", "frame", "view")
+
+    def __init__(self, view: MarketView) -> None:
+        self.view, self.frame = view, Frame.of(view)
+        self._crowd: dict[float, Crowd] = {}
+        self._made: dict = {}
+
+    def _once(self, key, make):
+        if key not in self._made:
+            self._made[key] = make()
+        return self._made[key]
+
+    def crowd(self, max_age_hours: float = FRESH_HOURS) -> Crowd:
+        if max_age_hours not in self._crowd:
+            self._crowd[max_age_hours] = crowd(self.frame, max_age_hours)
+        return self._crowd[max_age_hours]
+
+    def weighted(self, max_age_hours: float = FRESH_HOURS) -> tuple[float, int]:
+        """Σ rate_i × OI_i / Σ OI_i over exchanges with fresh funding; equal weights
+        without OI. (rate, exchanges used); (NaN, 0) when nobody is fresh."""
+        return self.crowd(max_age_hours).weighted(0)
+
+    def fresh(self, max_age_hours: float = FRESH_HOURS) -> dict[str, float]:
+        """Each exchange whose last print is recent enough to count, and that print."""
+        return self.crowd(max_age_hours).fresh_rates(0)
+
+    def oi(self) -> Series | None:
+        """The open interest the modules read: the venue's, or the first exchange's."""
+        def pick():
+            sources, which = self.frame.venue_oi()
+            return None if which[0] < 0 else sources[which[0]][0]
+        return self._once("oi", pick)
+
+    def oi_change(self, hours: float) -> float:
+        """The relative change of that open interest over `hours` (NaN without)."""
+        oi = self.oi()
+        return math.nan if oi is None else self._once(
+            ("oi", hours), lambda: change(oi, self.view.now, hours))
+
+    def price_change(self, hours: int) -> float:
+        return self._once(("price", hours), lambda: float(
+            frame.price_changes(self.frame, hours)[0]))
+
+
 def price_change(view: MarketView, hours: int) -> float:
-    return float(frame.price_changes(Frame.of(view), hours)[0])
+    return Numbers(view).price_change(hours)
 
 
 def venue_oi(view: MarketView) -> Series | None:
     """The open interest the modules read: the venue's, or the first exchange's with any."""
-    sources, pick = Frame.of(view).venue_oi()
-    return None if pick[0] < 0 else sources[pick[0]][0]
+    return Numbers(view).oi()
 
 
 def fresh_funding(view: MarketView, max_age_hours: float = FRESH_HOURS) -> dict[str, float]:
     """Each exchange whose last funding print is recent enough to count at view.now, and
     that print's rate."""
-    return crowd(Frame.of(view), max_age_hours).fresh_rates(0)
-
-
-WeightedFunding = Callable[[float], tuple[float, int]]  # max age in hours -> (rate, exchanges)
+    return Numbers(view).fresh(max_age_hours)
 
 
 def oi_weighted_funding(view: MarketView, max_age_hours: float = FRESH_HOURS
                         ) -> tuple[float, int]:
-    """Σ rate_i × OI_i / Σ OI_i over exchanges with fresh funding; equal weights without OI.
-
-    Returns (rate, exchanges used); (NaN, 0) when nobody is fresh.
-    """
-    return crowd(Frame.of(view), max_age_hours).weighted(0)
-
-
-def weighted_funding(view: MarketView, max_age_hours: float,
-                     weighted: WeightedFunding | None = None) -> tuple[float, int]:
-    """oi_weighted_funding, or the reading a caller shares (`weighted`) when it has one."""
-    return oi_weighted_funding(view, max_age_hours) if weighted is None else weighted(
-        max_age_hours)
+    """Numbers.weighted of the view."""
+    return Numbers(view).weighted(max_age_hours)
 
 
 def quantile(values: np.ndarray, q: float) -> float:

@@ -16,7 +16,6 @@ from bot.marketdata.layout import SPOT, DataError
 from bot.markets import split_symbol
 from strategies.flow import cvd
 from strategies.playbook import SignalSet, read_all
-from strategies.series import change, oi_weighted_funding, venue_oi
 
 
 def parse_time(text: str) -> int:
@@ -75,9 +74,9 @@ def render(now: int, found: dict, console: Console | None = None) -> None:
         dash.add_column(col, no_wrap=col == "liquidated 24h")
     for symbol, (view, r, spot) in found.items():
         price = float(view.candles.close[-1])
-        rate, n = oi_weighted_funding(view)
-        oi = venue_oi(view)
-        oi24 = change(oi, view.now, 24) if oi is not None else None
+        numbers = r.numbers
+        rate, n = numbers.weighted()
+        oi24 = numbers.oi_change(24) if numbers.oi() is not None else None
         dense = [c for c in r.clusters if c.dense][:2]
         flow = cvd(view.candles)[-1] if view.candles.taker_buy is not None else None
         opts = r["options_positioning"].reasons

@@ -57,7 +57,7 @@ class Telemetry:
                 key = (sig.module, self._general(sig.reasons["abstain"]))
                 self._abstained[key] = self._abstained.get(key, 0) + 1
         self.alerts.update(now, symbol, conditions(readings.view, signals, readings.clusters,
-                                                   self.cfg.signals.alerts))
+                                                   self.cfg.signals.alerts, readings.numbers))
 
     def book(self, t: int, equity: Decimal, wallet: Decimal, om, basis,
              gauges: bool = True) -> None:
