@@ -36,7 +36,7 @@ def cvd_divergence_rows(f: Frame, p: CVDParams) -> Rows:
     flow = windows(buy - (c.volume - buy), f.bars, n)[0].cumsum(axis=1)
     hi, lo = windows(c.high, f.bars, n)[0], windows(c.low, f.bars, n)[0]
     cut = n - p.recent
-    return Rows({"bars": f.bars, "taker": at(buy, f.bars), "cvd": flow[:, -1],
+    return Rows({"bars": f.bars, "taker": at(buy, f.bars), "cvd": flow[:, -1].copy(),
                  "hi_new": hi[:, cut:].max(axis=1), "hi_old": hi[:, :cut].max(axis=1),
                  "lo_new": lo[:, cut:].min(axis=1), "lo_old": lo[:, :cut].min(axis=1),
                  "flow_hi_new": flow[:, cut:].max(axis=1), "flow_hi_old": flow[:, :cut].max(axis=1),

@@ -113,6 +113,9 @@ def at(values: np.ndarray, end: np.ndarray, back: int = 1, fill: float = np.nan
        ) -> np.ndarray:
     """values[end - back] for each row (the last value known is back=1); `fill` where the
     row has fewer than `back` values."""
+    if len(end) == 1 and np.ndim(back) == 0:  # a view's row: plain indexing, same values
+        i = int(end[0]) - back
+        return np.array([values[i] if i >= 0 and len(values) else fill])
     i = end - back
     ok = i >= 0
     if len(values) == 0:

@@ -88,12 +88,13 @@ def funding_zscore_rows(f: Frame, p: FundingZScoreParams) -> Rows:
     have = np.zeros(rows, np.int64) if series is None else f.funding_known(f.venue)
     z, cum, mean = np.zeros(rows), np.full(rows, np.nan), np.full(rows, np.nan)
     if series is not None and len(series) >= need:
+        known, row = np.unique(have, return_inverse=True)  # rows between prints share one
         sums = sliding_window_view(series.value, p.window).sum(axis=1)  # rolling 7-day sums
-        win = windows(sums, have - p.window + 1, p.window * p.z_window_mult)[0]
+        win = windows(sums, known - p.window + 1, p.window * p.z_window_mult)[0]
         sd = win.std(axis=1)
         z = np.where(sd == 0, 0.0, (win[:, -1] - win.mean(axis=1)) / np.where(sd == 0, 1, sd))
-        cum = win[:, -1]
-        mean = windows(series.value, have, p.window)[0].mean(axis=1)
+        z, cum = z[row], win[row, -1]
+        mean = windows(series.value, known, p.window)[0].mean(axis=1)[row]
     return Rows({"have": have, "z": z, "cum": cum, "mean": mean},
                 lambda cols, i: _zscore(f.venue, cols, i, p))
 
@@ -169,7 +170,8 @@ def funding_divergence_rows(f: Frame, p: FundingDivergenceParams) -> Rows:
     c, n = f.candles, p.funding_periods + 1
     rates, have = aggregate(f, n)
     prior = f.bars - 1
-    return Rows({"bars": f.bars, "have": have, "now": rates[:, -1], "then": rates[:, 0],
+    return Rows({"bars": f.bars, "have": have, "now": rates[:, -1].copy(),
+                 "then": rates[:, 0].copy(),
                  "prior_high": windows(c.high, prior, p.lookback_bars)[0].max(axis=1),
                  "prior_low": windows(c.low, prior, p.lookback_bars)[0].min(axis=1),
                  "high": at(c.high, f.bars), "low": at(c.low, f.bars)},
