@@ -22,7 +22,7 @@ class Frame:
     `funding_known(ex)[r]` and `oi_known(ex)[r]` points (all of them when not given: a
     view's). Exchanges left out (stale) are not in the mappings."""
 
-    __slots__ = ("_funding_known", "_oi_known", "bars", "candles", "funding", "now",
+    __slots__ = ("_funding_known", "_oi_known", "bars", "candles", "funding", "memo", "now",
                  "open_interest", "symbol", "venue")
 
     def __init__(self, symbol: str, venue: str, now: np.ndarray, bars: np.ndarray,
@@ -33,28 +33,44 @@ class Frame:
         self.symbol, self.venue, self.now, self.bars = symbol, venue, now, bars
         self.candles, self.funding, self.open_interest = candles, funding, open_interest
         self._funding_known, self._oi_known = funding_known, oi_known
+        self.memo: dict = {}  # columns several modules read (the crowd, the OI source)
 
     @staticmethod
-    def of(view: MarketView) -> Frame:
-        """The one-row frame of a view: everything in it known at view.now."""
+    def of(view: MarketView, last: int | None = None) -> Frame:
+        """The one-row frame of a view: everything in it known at view.now. `last`: only
+        the view's last bars, for a module that reads no more of them (and counts bars only
+        below that)."""
+        c = view.candles
+        if last is not None and len(c) > last:
+            c = Candles(*(None if x is None else x[-last:] for x in (
+                c.ts, c.open, c.high, c.low, c.close, c.volume, c.atr, c.adx, c.taker_buy)))
         return Frame(view.symbol, view.venue, np.array([view.now], dtype=np.int64),
-                     np.array([len(view.candles)], dtype=np.int64), view.candles,
-                     view.funding, view.open_interest)
+                     np.array([len(c)], dtype=np.int64), c, view.funding, view.open_interest)
 
     def __len__(self) -> int:
         return len(self.now)
 
     def funding_known(self, exchange: str) -> np.ndarray:
         """Points of `exchange`'s funding known at each row."""
-        return _known(self._funding_known, exchange, self.funding, len(self))
+        if self._funding_known is None:  # a view's: all of them, counted once
+            self._funding_known = {ex: np.full(len(self), len(s)) for ex, s in self.funding.items()}
+        return self._funding_known[exchange]
 
     def oi_known(self, exchange: str) -> np.ndarray:
-        return _known(self._oi_known, exchange, self.open_interest, len(self))
+        if self._oi_known is None:
+            self._oi_known = {ex: np.full(len(self), len(s)) for ex, s in
+                              self.open_interest.items()}
+        return self._oi_known[exchange]
 
     def venue_oi(self) -> tuple[list[tuple[Series, np.ndarray]], np.ndarray]:
         """The open interest each row reads: the venue's, or without it the first exchange
         that has any. Returns each exchange's (series, counts) and, per row, which of them
         it reads (-1: none)."""
+        if "venue_oi" not in self.memo:
+            self.memo["venue_oi"] = self._venue_oi()
+        return self.memo["venue_oi"]
+
+    def _venue_oi(self) -> tuple[list[tuple[Series, np.ndarray]], np.ndarray]:
         sources = [(s, self.oi_known(ex)) for ex, s in self.open_interest.items()]
         names = list(self.open_interest)
         pick = np.full(len(self), -1)
@@ -69,19 +85,14 @@ class Frame:
 def per_source(sources: list, pick: np.ndarray, column, width: int = 0) -> np.ndarray:
     """column(source) for each row's picked source, NaN for rows with none; a column may
     give `width` values per row."""
+    if len(pick) == 1 and pick[0] >= 0:  # a view's row: its source alone
+        return column(sources[pick[0]])
     out = np.full((len(pick), width) if width else len(pick), np.nan)
     for j, src in enumerate(sources):
         mine = pick == j
         if mine.any():
             out = np.where(mine[:, None] if width else mine, column(src), out)
     return out
-
-
-def _known(given: Mapping[str, np.ndarray] | None, exchange: str,
-           series: Mapping[str, Series], rows: int) -> np.ndarray:
-    if given is not None:
-        return given[exchange]
-    return np.full(rows, len(series[exchange]), dtype=np.int64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +116,9 @@ def windows(values: np.ndarray, end: np.ndarray, n: int) -> tuple[np.ndarray, np
     ok = end >= n
     if len(values) < n:
         return np.zeros((len(end), n)), ok
+    if len(end) == 1:  # a view's row: the slice itself
+        e = int(end[0]) if ok[0] else n
+        return values[e - n:e].reshape(1, n), ok
     start = np.where(ok, end - n, 0)
     return sliding_window_view(values, n)[start], ok
 
@@ -113,7 +127,7 @@ def at(values: np.ndarray, end: np.ndarray, back: int = 1, fill: float = np.nan
        ) -> np.ndarray:
     """values[end - back] for each row (the last value known is back=1); `fill` where the
     row has fewer than `back` values."""
-    if len(end) == 1 and np.ndim(back) == 0:  # a view's row: plain indexing, same values
+    if len(end) == 1 and isinstance(back, int):  # a view's row: plain indexing, same values
         i = int(end[0]) - back
         return np.array([values[i] if i >= 0 and len(values) else fill])
     i = end - back
@@ -149,8 +163,13 @@ def changes(s: Series, end: np.ndarray, now: np.ndarray, hours: float) -> np.nda
     return np.where(ok, last / np.where(ok, start, 1.0) - 1, np.nan)
 
 
-def streaks(beyond: np.ndarray) -> np.ndarray:
-    """For each index j: how many values up to and including j are True in a row."""
+def streaks(beyond: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """For each row: how many of its known values (the first `end`) are True in a row at
+    the end."""
+    if len(end) == 1:  # a view's row: back from its last value to the first False
+        k = int(end[0])
+        false = np.flatnonzero(~beyond[:k])
+        return np.array([k - 1 - false[-1] if len(false) else k])
     idx = np.arange(len(beyond))
     last_false = np.maximum.accumulate(np.where(beyond, -1, idx))
-    return idx - last_false
+    return at(idx - last_false, end, fill=0)

@@ -46,8 +46,8 @@ def funding_extreme_rows(f: Frame, p: FundingExtremeParams) -> Rows:
     up, down = np.zeros(c.rate.shape, np.int64), np.zeros(c.rate.shape, np.int64)
     for j, ex in enumerate(c.exchanges):
         s, k = f.funding[ex], f.funding_known(ex)
-        up[:, j] = at(streaks(s.value >= p.threshold - 1e-12), k, fill=0)
-        down[:, j] = at(streaks(-s.value >= p.threshold - 1e-12), k, fill=0)
+        up[:, j] = streaks(s.value >= p.threshold - 1e-12, k)
+        down[:, j] = streaks(-s.value >= p.threshold - 1e-12, k)
     return Rows({"rate": c.rate, "fresh": c.fresh, "up": up, "down": down},
                 lambda cols, i: _extreme(c.exchanges, cols, i, p))
 
@@ -89,12 +89,15 @@ def funding_zscore_rows(f: Frame, p: FundingZScoreParams) -> Rows:
     z, cum, mean = np.zeros(rows), np.full(rows, np.nan), np.full(rows, np.nan)
     if series is not None and len(series) >= need:
         known, row = np.unique(have, return_inverse=True)  # rows between prints share one
-        sums = sliding_window_view(series.value, p.window).sum(axis=1)  # rolling 7-day sums
+        rates = series.value
+        if len(known) == 1 and known[0] >= need:  # one print's rows: its last `need` only
+            rates, known = rates[known[0] - need:known[0]], np.array([need])
+        sums = sliding_window_view(rates, p.window).sum(axis=1)  # rolling 7-day sums
         win = windows(sums, known - p.window + 1, p.window * p.z_window_mult)[0]
         sd = win.std(axis=1)
         z = np.where(sd == 0, 0.0, (win[:, -1] - win.mean(axis=1)) / np.where(sd == 0, 1, sd))
         z, cum = z[row], win[row, -1]
-        mean = windows(series.value, known, p.window)[0].mean(axis=1)[row]
+        mean = windows(rates, known, p.window)[0].mean(axis=1)[row]
     return Rows({"have": have, "z": z, "cum": cum, "mean": mean},
                 lambda cols, i: _zscore(f.venue, cols, i, p))
 

@@ -84,9 +84,9 @@ def oi_divergence_rows(f: Frame, p: OIDivergenceParams) -> Rows:
              per_source(sources, pick, lambda src, d=d: oi_changes(f, src, 24 * d)))
             for d in range(1, p.days + 1)]
     sustained = np.ones(len(f), bool)
-    for dp_d, doi_d in days:
-        sustained &= np.array([divergence_ratio(a, b) > 0 for a, b in zip(
-            dp_d.tolist(), doi_d.tolist(), strict=True)], bool)
+    for dp_d, doi_d in days:  # divergence_ratio > 0: the two moved apart (NaN: not)
+        with np.errstate(invalid="ignore"):
+            sustained &= (dp_d != 0) & (dp_d * doi_d < 0)
     dp, doi = days[-1]
     return Rows({"pick": pick, "bars": f.bars, "age": f.now - first, "dp": dp, "doi": doi,
                  "sustained": sustained}, lambda cols, i: _divergence(cols, i, p))

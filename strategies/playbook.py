@@ -18,7 +18,7 @@ from strategies.confluence import (
     composite_can_lean,
     confluence,
 )
-from strategies.flow import CVDParams, cvd_divergence, cvd_divergence_rows
+from strategies.flow import CVDParams, cvd_divergence_rows
 from strategies.frame import Frame, Rows
 from strategies.funding import (
     FundingAccelerationParams,
@@ -26,15 +26,10 @@ from strategies.funding import (
     FundingExtremeParams,
     FundingSpreadParams,
     FundingZScoreParams,
-    funding_acceleration,
     funding_acceleration_rows,
-    funding_divergence,
     funding_divergence_rows,
-    funding_extreme,
     funding_extreme_rows,
-    funding_spread,
     funding_spread_rows,
-    funding_zscore,
     funding_zscore_rows,
 )
 from strategies.liquidation import (
@@ -49,18 +44,14 @@ from strategies.oi import (
     OIPriceRegimeParams,
     OISpikeParams,
     TrappedParams,
-    oi_divergence,
     oi_divergence_rows,
-    oi_price_regime,
     oi_price_regime_rows,
-    oi_spike,
     oi_spike_rows,
-    trapped_traders,
     trapped_traders_rows,
 )
 from strategies.options import OptionsParams, options_positioning
 from strategies.plan import PlanParams, build_plan
-from strategies.regime import RegimeParams, regime, regime_name, regime_rows
+from strategies.regime import RegimeParams, regime_name, regime_rows
 from strategies.reversion import FundingReversionParams, funding_reversion
 from strategies.series import Numbers
 from strategies.structure import (
@@ -70,11 +61,8 @@ from strategies.structure import (
     VolumeParams,
     break_of_structure,
     break_of_structure_rows,
-    spring,
     spring_rows,
-    swing_failure,
     swing_failure_rows,
-    volume_confirmation,
     volume_confirmation_rows,
 )
 from strategies.types import Direction, MarketView, Signal, TradePlan
@@ -119,7 +107,8 @@ class Readings(dict):
     view it reads, it is valid until its history takes the next event. A reading already
     made is a plain dict hit (`__missing__` runs only for the first)."""
 
-    __slots__ = ("_armed", "_base", "_found", "_memo", "_numbers", "_row", "s", "view")
+    __slots__ = ("_armed", "_base", "_found", "_frame", "_keys", "_memo", "_numbers", "_row",
+                 "s", "view")
 
     def __init__(self, view: MarketView, s: SignalSet, memo: dict | None = None,
                  base: Readings | None = None, row: Row | None = None) -> None:
@@ -127,6 +116,8 @@ class Readings(dict):
         self.view, self.s, self._memo, self._base, self._row = view, s, memo, base, row
         self._found: list[Cluster] | None = None
         self._numbers: Numbers | None = None
+        self._frame: Frame | None = None
+        self._keys: dict | None = None
         self._armed: dict[tuple[str, ...], frozenset[Direction]] = {}
 
     def __missing__(self, module: str) -> Signal:
@@ -164,17 +155,50 @@ class Readings(dict):
         return regime_name(self["regime"])
 
     @property
+    def frame(self) -> Frame:
+        """The view's one-row frame, which the modules read (and share its crowd in)."""
+        if self._frame is None:
+            self._frame = Frame.of(self.view)
+        return self._frame
+
+    @property
     def numbers(self) -> Numbers:
         """The view's numbers several readers share (confluence, the alert conditions)."""
         if self._numbers is None:
-            self._numbers = Numbers(self.view)
+            self._numbers = Numbers(self.view, self.frame)
         return self._numbers
+
+    def one(self, module: str) -> Signal:
+        """A module written over frames, read on the view's one-row frame."""
+        return COLUMNS[module](self.frame, self.s).signal(0)
+
+    def reuse(self, name: str, key: str, compute: Callable[[], Signal]) -> Signal:
+        """compute(), or what it gave last time for the same funding key (see _funding_keys):
+        live, a module of funding alone is read again only when its prints change."""
+        return _reuse(self._memo, name, self._funding_keys()[key], compute)
+
+    def _funding_keys(self) -> dict:
+        """When funding-only readings may be reused: `version` — until the next print;
+        `fresh` — and while the same prints are fresh; `settled` — and once OI is known
+        past the print. None: no reuse (no memo, or a view that cannot tell its funding
+        apart)."""
+        if self._keys is None:
+            view, fv = self.view, None
+            if self._memo is not None and view.funding_version >= 0:
+                fv = (view.symbol, view.funding_version)
+            fresh = None if fv is None else (fv, tuple(self.numbers.fresh(
+                self.s.funding_extreme.max_age_hours)))  # the crowd the module reads too
+            settled = fv if fv is not None and _funding_settled(view) else None
+            self._keys = {"version": fv, "fresh": fresh, "settled": settled}
+        return self._keys
 
 
 def read_all(view: MarketView, s: SignalSet, memo: dict | None = None,
              base: Readings | None = None, row: Row | None = None) -> Readings:
     """The readings of every module over `view`. `memo` (a dict the caller keeps per symbol,
-    fed that symbol's views in time order) keeps the liquidation map up to date bar by bar. `base`: the hourly readings of the same instant,
+    fed that symbol's views in time order, each read in full before the next) reuses the
+    readings that depend on funding alone until a funding print arrives, and keeps the
+    liquidation map up to date bar by bar. `base`: the hourly readings of the same instant,
     whose liquidation map a coarser view shares. `row`: the readings of this view's row of
     the whole history, where they were read over it at once (None for a module that was
     not: read from the view)."""
@@ -185,25 +209,28 @@ Row = Callable[[str], Signal | None]  # a module's reading of the view's row, if
 
 
 MODULES: dict[str, Callable[[Readings], Signal]] = {
-    "funding_extreme": lambda r: funding_extreme(r.view, r.s.funding_extreme),
-    "funding_zscore": lambda r: funding_zscore(r.view, r.s.funding_zscore),
-    "funding_acceleration": lambda r: funding_acceleration(r.view, r.s.funding_acceleration),
-    "funding_divergence": lambda r: funding_divergence(r.view, r.s.funding_divergence),
-    "funding_spread": lambda r: funding_spread(r.view, r.s.funding_spread),
-    "oi_price_regime": lambda r: oi_price_regime(r.view, r.s.oi_price_regime),
-    "oi_divergence": lambda r: oi_divergence(r.view, r.s.oi_divergence),
-    "oi_spike": lambda r: oi_spike(r.view, r.s.oi_spike),
-    "trapped_traders": lambda r: trapped_traders(r.view, r.s.trapped_traders),
+    "funding_extreme": lambda r: r.reuse("funding_extreme", "fresh", lambda: r.one(
+        "funding_extreme")),
+    "funding_zscore": lambda r: r.reuse("funding_zscore", "version", lambda: r.one(
+        "funding_zscore")),
+    "funding_acceleration": lambda r: r.reuse("funding_acceleration", "settled",
+                                              lambda: r.one("funding_acceleration")),
+    "funding_divergence": lambda r: r.one("funding_divergence"),
+    "funding_spread": lambda r: r.one("funding_spread"),
+    "oi_price_regime": lambda r: r.one("oi_price_regime"),
+    "oi_divergence": lambda r: r.one("oi_divergence"),
+    "oi_spike": lambda r: r.one("oi_spike"),
+    "trapped_traders": lambda r: r.one("trapped_traders"),
     "liquidation_magnet": lambda r: liquidation_magnet(r.view, r.clusters,
                                                        r.s.liquidation_magnet),
-    "cvd_divergence": lambda r: cvd_divergence(r.view, r.s.cvd_divergence),
+    "cvd_divergence": lambda r: r.one("cvd_divergence"),
     "options_positioning": lambda r: options_positioning(r.view.options,
                                                          r.s.options_positioning),
-    "regime": lambda r: regime(r.view, r.s.regime),
-    "swing_failure": lambda r: swing_failure(r.view, r.s.swing_failure),
-    "spring": lambda r: spring(r.view, r.s.spring),
+    "regime": lambda r: r.one("regime"),
+    "swing_failure": lambda r: r.one("swing_failure"),
+    "spring": lambda r: r.one("spring"),
     "break_of_structure": lambda r: break_of_structure(r.view, r.s.break_of_structure),
-    "volume_confirmation": lambda r: volume_confirmation(r.view, r.s.volume_confirmation),
+    "volume_confirmation": lambda r: r.one("volume_confirmation"),
     "liquidation_map": lambda r: liquidation_map(r.view, r.clusters, r.s.liquidation_map),
     "confluence": lambda r: confluence(r.view, r, r.clusters, r.s.confluence, r.numbers),
     "composite": lambda r: composite(r.view, r, r.clusters, r.s.composite),
@@ -241,6 +268,28 @@ def _liquidation_map(view: MarketView, p: LiquidationMapParams, memo: dict | Non
         book = memo["liquidation_book"] = LiquidationBook(p)
     found = book.read(view)
     return map_view(view, p) if found is None else found
+
+
+def _reuse(memo: dict | None, name: str, key, compute):
+    """compute(), or what it gave for the same key last time (key None: no reuse)."""
+    if memo is None or key is None:
+        return compute()
+    hit = memo.get(name)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    value = compute()
+    memo[name] = (key, value)
+    return value
+
+
+def _funding_settled(view: MarketView) -> bool:
+    """Open interest is known past the venue's last funding print on every exchange that has
+    it: the OI weights of the funding aggregate can no longer change until the next print."""
+    base = view.funding.get(view.venue)
+    if base is None or len(base) == 0:
+        return False
+    last = base.ts[-1]
+    return all(len(oi) == 0 or oi.ts[-1] > last for oi in view.open_interest.values())
 
 
 TRIGGERS = ("swing_failure", "spring", "break_of_structure")

@@ -63,6 +63,9 @@ def oi_lows(oi: np.ndarray, known: np.ndarray, lookback: int) -> np.ndarray:
     is NaN, as min gives)."""
     if len(oi) == 0:
         return np.full(len(known), np.nan)
+    if len(known) == 1:  # a view's row: its window's low
+        k = int(known[0])
+        return np.array([oi[max(0, k - lookback):k].min() if k > 0 else np.nan])
     lows = np.minimum.accumulate(oi)  # fewer than lookback points: all of them
     if len(oi) >= lookback:
         lows[lookback - 1:] = sliding_window_view(oi, lookback).min(axis=1)

@@ -28,11 +28,10 @@ class Numbers:
     view's one-row frame: fresh funding and its OI weighting, the OI the modules read, and
     changes of OI and price over hours."""
 
-    __slots__ = ("_crowd", "_made", "frame", "view")
+    __slots__ = ("_made", "frame", "view")
 
-    def __init__(self, view: MarketView) -> None:
-        self.view, self.frame = view, Frame.of(view)
-        self._crowd: dict[float, Crowd] = {}
+    def __init__(self, view: MarketView, one_row: Frame | None = None) -> None:
+        self.view, self.frame = view, one_row or Frame.of(view)
         self._made: dict = {}
 
     def _once(self, key, make):
@@ -41,9 +40,7 @@ class Numbers:
         return self._made[key]
 
     def crowd(self, max_age_hours: float = FRESH_HOURS) -> Crowd:
-        if max_age_hours not in self._crowd:
-            self._crowd[max_age_hours] = crowd(self.frame, max_age_hours)
-        return self._crowd[max_age_hours]
+        return crowd(self.frame, max_age_hours)
 
     def weighted(self, max_age_hours: float = FRESH_HOURS) -> tuple[float, int]:
         """Σ rate_i × OI_i / Σ OI_i over exchanges with fresh funding; equal weights

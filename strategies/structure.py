@@ -115,6 +115,10 @@ def _last_swings(flags: np.ndarray, first: np.ndarray, last: np.ndarray
     """Per row: the last index in [first, last] whose flag is set (-1: none), and how many
     are set there."""
     n = len(flags)
+    if len(first) == 1:  # a view's row: the flags of its window alone
+        lo, hi = max(int(first[0]), 0), min(int(last[0]) + 1, n)
+        set_ = np.flatnonzero(flags[lo:hi]) if hi > lo else ()
+        return (np.array([set_[-1] + lo if len(set_) else -1]), np.array([len(set_)]))
     latest = np.maximum.accumulate(np.where(flags, np.arange(n), -1))
     counts = np.concatenate([[0], np.cumsum(flags)])
     end, start = np.clip(last + 1, 0, n), np.clip(first, 0, n)
@@ -127,7 +131,7 @@ def break_of_structure(view: MarketView, p: BreakParams) -> Signal:
     """The latest close breaks the last confirmed swing high (long) or swing low (short).
 
     Read on the bars given (1 h here; a lower timeframe feed makes it faster)."""
-    return break_of_structure_rows(Frame.of(view), p).signal(0)
+    return break_of_structure_rows(Frame.of(view, last=p.lookback), p).signal(0)
 
 
 def break_of_structure_rows(f: Frame, p: BreakParams) -> Rows:

@@ -65,6 +65,7 @@ class MarketView:
     open_interest: Mapping[str, Series]  # exchange -> open interest
     spot_close: Series | None = None  # the venue's spot closes, for the basis
     options: OptionsChain | None = None  # an options chain, when a feed gives one
+    funding_version: int = -1  # changes whenever a funding series gains a print; -1: unknown
     # exchange -> liquidated notional (USD) reported by the venue: prints or period totals
     liquidations: Mapping[str, Liquidations] = field(default_factory=dict)
     # exchange -> why its data is stale; its funding, OI and liquidations are left out

@@ -47,6 +47,14 @@ class Crowd:
 
 
 def crowd(f: Frame, max_age_hours: float = FRESH_HOURS) -> Crowd:
+    """The frame's crowd (made once per frame and age: several modules read it)."""
+    key = ("crowd", max_age_hours)
+    if key not in f.memo:
+        f.memo[key] = _crowd(f, max_age_hours)
+    return f.memo[key]
+
+
+def _crowd(f: Frame, max_age_hours: float) -> Crowd:
     exchanges = tuple(f.funding)
     rows, n = len(f), len(exchanges)
     rate, fresh, oi = np.full((rows, n), np.nan), np.zeros((rows, n), bool), np.full(

@@ -239,9 +239,36 @@ def test_liquidation_map_reads_each_oi_point_against_the_bar_closed_at_its_time(
     assert found != shifted  # pairing one bar off would show
 
 
-def test_funding_aggregate_is_reweighted_when_open_interest_arrives_after_the_print():
+def _btc_views(synth_dir, days: int):
+    """BTC's view at each of its bars over the synthetic market's first `days` days."""
+    from bot.marketdata import layout as marketdata
+    from bot.marketdata.history import History
+
+    h = History("binanceusdm")
+    for e in marketdata.load(synth_dir, symbols=("BTC/USDT:USDT",)).events():
+        if e.seen > 1_735_689_600_000 + days * 24 * HOUR:
+            return
+        if h.ingest(e):
+            yield h.view(e.symbol, e.seen)
+
+
+def test_readings_reused_until_a_funding_print_equal_fresh_readings(synth_dir):
+    """Over 60 days of three exchanges' data, readings with the per-symbol memo (funding
+    modules reused until a print arrives) are the readings computed from scratch."""
+    memo, s = {}, SignalSet()
+    reused = checked = 0
+    for v in _btc_views(synth_dir, 60):
+        before = dict(memo)
+        fast, fresh = read_all(v, s, memo), read_all(v, s)
+        assert fast.signals == fresh.signals, v.now
+        reused += sum(1 for k, hit in before.items() if memo[k] is hit)
+        checked += 1
+    assert checked > 1000 and reused > checked  # most bars reuse the funding readings
+
+
+def test_funding_aggregate_is_not_reused_while_open_interest_lags_the_print():
     """An exchange's OI at the print's time arriving a bar late re-weights the aggregate:
-    the reading taken before it arrived is not the reading after."""
+    the reading taken before it arrived must not be reused after."""
     from dataclasses import replace
 
     from strategies.frame import Frame
@@ -258,8 +285,8 @@ def test_funding_aggregate_is_reweighted_when_open_interest_arrives_after_the_pr
         return {"binanceusdm": Series(np.append(ts, last), np.full(4, 1e6)),
                 "bybit": Series(by_ts, np.array(by))}
 
-    early = replace(base, open_interest=oi(None))
-    late = replace(base, open_interest=oi(9e6))  # same prints
+    early = replace(base, open_interest=oi(None), funding_version=4)
+    late = replace(base, open_interest=oi(9e6), funding_version=4)  # same prints
     memo, s = {}, SignalSet()
     before = read_all(early, s, memo).signals  # every reading taken (read on demand)
     got = read_all(late, s, memo)["funding_acceleration"].reasons["rates"]

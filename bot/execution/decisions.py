@@ -44,7 +44,7 @@ class Decisions:
         self.gate, self.basis, self.account = gate, basis, account
         self.markets, self.metrics = markets, metrics
         self.plans = 0
-        self._memo: dict[str, dict] = {}  # per symbol: its liquidation book, bar to bar
+        self._memo: dict[str, dict] = {}  # per symbol: readings reused until funding moves
         self._decided: list[tuple] = []  # this tick's risk decisions, recorded after it
         self._asked = asked_order(cfg)
         self._frames = cfg.strategies.timeframes()

@@ -175,6 +175,7 @@ class SymbolHistory:
         self.liquidations: dict[str, Ring] = {}
         self.long_short: dict[str, Ring] = {}  # venue -> its long/short account ratio
         self._funding_len, self._oi_len = funding_periods, oi_points
+        self.funding_version = 0  # prints added: readings of funding alone can be reused
 
     def add_candle(self, e: CandleEvent) -> None:
         self.bars.add(e.ts, e.open, e.high, e.low, e.close, e.volume, e.taker_buy)
@@ -184,6 +185,7 @@ class SymbolHistory:
     def add_funding(self, e: FundingEvent) -> None:
         ring = self.funding.setdefault(e.exchange, Ring(("ts", "v"), self._funding_len))
         ring.append((e.ts, to_8h(e.rate, e.interval_hours)))
+        self.funding_version += 1
 
     def add_oi(self, e: OIEvent) -> None:
         ring = self.oi.setdefault(e.exchange, Ring(("ts", "v"), self._oi_len))
@@ -211,6 +213,7 @@ class History:
         self.quotes: dict[str, tuple[int, float]] = {}  # perp or spot: (seen, last close)
         self.stale: dict[str, str] = {}  # venue -> why its data is not current
         self.options: dict[str, OptionsChain] = {}  # symbol -> its latest options chain
+        self._stale_version = 0
 
     def _of(self, symbol: str) -> SymbolHistory:
         h = self.symbols.get(symbol)
@@ -253,6 +256,7 @@ class History:
         out = self.stale
         return MarketView(symbol, self.venue, now, candles, Lazy(h.funding, out, _series),
                           Lazy(h.oi, out, _series),
+                          funding_version=h.funding_version + (self._stale_version << 32),
                           liquidations=Lazy(h.liquidations, out, _liquidations),
                           stale=dict(out), long_short=Lazy(h.long_short, out, _series),
                           options=None if "deribit" in out else self.options.get(symbol))
@@ -260,10 +264,12 @@ class History:
     def mark(self, venue: str, why: str | None) -> None:
         """A venue's data went stale (`why`) or is current again (None): a stale venue's
         funding, OI and liquidations are left out of every view until it is back."""
-        if why is None:
-            self.stale.pop(venue, None)
-        else:
-            self.stale[venue] = why
+        if self.stale.get(venue) != why:
+            if why is None:
+                self.stale.pop(venue, None)
+            else:
+                self.stale[venue] = why
+            self._stale_version += 1
 
     def funding_series(self, symbol: str) -> Series | None:
         """The venue's funding prints for `symbol` (8 h-equivalent), oldest first."""
