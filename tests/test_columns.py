@@ -15,16 +15,18 @@ from bot.marketdata.columns import frames
 from bot.marketdata.history import TIMEFRAMES, History
 from bot.runner import batches
 from strategies.playbook import COLUMNS, MODULES, SignalSet, read_all
+from tests.helpers import HOUR
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 COARSER = ("4h", "1d")  # bars built from the hourly ones, read at their close
 
 
-def _compare(data_dir: Path, venue: str, s: SignalSet, every: int, seed: int) -> dict:
+def _compare(data_dir: Path | layout.MarketData, venue: str, s: SignalSet, every: int,
+             seed: int) -> dict:
     """Feed the history event by event; at sampled decisions compare every module's reading
     of the view with its row of the whole history. Returns how many non-flat readings each
     module gave at the rows compared (a comparison of flat readings alone proves little)."""
-    data = layout.load(data_dir)
+    data = data_dir if isinstance(data_dir, layout.MarketData) else layout.load(data_dir)
     whole = frames(data, venue, COARSER)
     rows = {key: {m: make(f, s) for m, make in COLUMNS.items()} for key, f in whole.items()}
     rare = {key: _rarely_spoken(by_module) for key, by_module in rows.items()}
@@ -96,3 +98,16 @@ def test_modules_with_other_parameters_read_alike(synth_dir):
                   cvd_divergence={"window": 12, "recent": 3})
     spoke = _compare(synth_dir, "bybit", s, every=14, seed=3)
     assert spoke["funding_extreme"] and spoke["break_of_structure"]
+
+
+def test_exchanges_are_read_in_the_order_their_data_arrives(synth_dir):
+    """The venue's own funding and OI starting weeks after the other exchanges': the whole
+    history lists the exchanges as the views do (by arrival), so sums over them, the OI
+    the modules fall back to and the order of their reasons agree row by row."""
+    data = layout.load(synth_dir)
+    for (ex, _sym, name), df in list(data.tables.items()):
+        if ex == "binanceusdm" and name in ("funding.csv", "open_interest.csv"):
+            data.tables[ex, _sym, name] = df[df["timestamp"] >= df["timestamp"].iloc[0]
+                                             + 20 * 24 * HOUR].reset_index(drop=True)
+    spoke = _compare(data, "binanceusdm", SignalSet(), every=10, seed=4)
+    assert spoke["funding_extreme"] and spoke["trapped_traders"]

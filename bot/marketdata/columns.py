@@ -1,7 +1,8 @@
 """A replay's whole history as frames (strategies.frame): for each symbol and timeframe, a
 row per decision — each venue candle's close, each coarser bar's — over every candle,
-funding print and open interest point, each row knowing what had been seen by its instant. The signal modules read
-all rows at once; the runner reads row i at tick i (`Precomputed`)."""
+funding print and open interest point, each row knowing what had been seen by its
+instant. The signal modules read all rows at once; the runner reads row i at tick i
+(`Precomputed`)."""
 
 from __future__ import annotations
 
@@ -28,11 +29,11 @@ def frames(data: MarketData, venue: str, timeframes: tuple[str, ...] = ()
     for (ex, sym, name), df in data.tables.items():
         if ex != venue or name != "candles_1h.csv" or not len(df):
             continue
-        funding = {e: _funding(t) for (e, s, n), t in data.tables.items()
-                   if s == sym and n == "funding.csv" and len(t)}
-        oi = {e: (t["timestamp"].to_numpy(), t["open_interest"].to_numpy(float))
-              for (e, s, n), t in data.tables.items()
-              if s == sym and n == "open_interest.csv" and len(t)}
+        funding = _in_arrival_order({e: _funding(t) for (e, s, n), t in data.tables.items()
+                                     if s == sym and n == "funding.csv" and len(t)})
+        oi = _in_arrival_order({e: (t["timestamp"].to_numpy(), t["open_interest"].to_numpy(
+            float)) for (e, s, n), t in data.tables.items()
+            if s == sym and n == "open_interest.csv" and len(t)})
         cols = [df[k].to_numpy(float) for k in ("open", "high", "low", "close", "volume")]
         taker = (df["taker_buy_volume"].to_numpy(float) if "taker_buy_volume" in df
                  else np.full(len(df), np.nan))
@@ -52,6 +53,12 @@ def frames(data: MarketData, venue: str, timeframes: tuple[str, ...] = ()
                                  np.asarray(closed, np.int64), candles, f_series, o_series,
                                  f_known, o_known)
     return out
+
+
+def _in_arrival_order(series: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict:
+    """Exchanges in the order their first point arrives (ties: by name, as the event stream
+    orders them): the order the history's views list them in, which the modules read in."""
+    return dict(sorted(series.items(), key=lambda kv: (int(kv[1][0][0]), kv[0])))
 
 
 def _funding(t) -> tuple[np.ndarray, np.ndarray]:
