@@ -133,6 +133,9 @@ class Precomputed:
 def precompute(data: MarketData, venue: str, timeframes: tuple[str, ...],
                makers: dict[str, Callable[[Frame], Rows]]
                ) -> dict[tuple[str, str], Precomputed]:
-    """Each symbol's frames over the folder, its modules' rows made as they are first read."""
-    return {key: Precomputed(f, makers) for key, f in frames(data, venue,
-                                                             timeframes).items()}
+    """Each symbol's frames over the folder (made once per folder loaded: a study's trials
+    share them), its modules' rows made as they are first read."""
+    made = data.derived.get(("frames", venue, timeframes))
+    if made is None:
+        made = data.derived["frames", venue, timeframes] = frames(data, venue, timeframes)
+    return {key: Precomputed(f, makers) for key, f in made.items()}

@@ -179,6 +179,9 @@ class MarketData:
 
     root: Path
     tables: dict[tuple[str, str, str], pd.DataFrame] = field(default_factory=dict)
+    # what is derived from the tables alone, made once for every replay of them (a study's
+    # trials): (what, its arguments) -> it
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def exchanges(self) -> list[str]:
