@@ -51,7 +51,7 @@ def _compare(data_dir: Path | layout.MarketData, venue: str, s: SignalSet, every
                     got = rows[sym, tf][m].signal(i)
                     assert repr(got) == repr(want), (sym, tf, t, m)
                     spoke[m] += got.direction != 0
-                if tf == "1h":  # every module, those read from the view beside the rows
+                if tf == "1h" and compared[tf] % 3 == 0:  # every module, the view-read beside
                     fast = read_all(view, s, memo.setdefault(sym, {}), row=lambda m, i=i, k=(
                         sym, tf): rows[k][m].signal(i) if m in COLUMNS else None)
                     assert repr(fast.signals) == repr(r.signals), (sym, t)
@@ -81,12 +81,12 @@ def real(tmp_path_factory):
 
 
 def test_every_module_reads_the_synthetic_history_row_by_row_as_the_view(synth_dir):
-    spoke = _compare(synth_dir, "binanceusdm", SignalSet(), every=8, seed=1)
+    spoke = _compare(synth_dir, "binanceusdm", SignalSet(), every=12, seed=1)
     assert spoke["funding_extreme"] and spoke["swing_failure"] and spoke["trapped_traders"]
 
 
 def test_every_module_reads_real_multivenue_history_row_by_row_as_the_view(real):
-    spoke = _compare(real, "binanceusdm", SignalSet(), every=3, seed=2)
+    spoke = _compare(real, "binanceusdm", SignalSet(), every=5, seed=2)
     assert spoke["funding_zscore"] and spoke["swing_failure"]
 
 
@@ -96,7 +96,7 @@ def test_modules_with_other_parameters_read_alike(synth_dir):
                   oi_divergence={"days": 1, "min_oi_change": 0.01},
                   break_of_structure={"pivot": 1, "lookback": 10},
                   cvd_divergence={"window": 12, "recent": 3})
-    spoke = _compare(synth_dir, "bybit", s, every=14, seed=3)
+    spoke = _compare(synth_dir, "bybit", s, every=20, seed=3)
     assert spoke["funding_extreme"] and spoke["break_of_structure"]
 
 
@@ -109,5 +109,5 @@ def test_exchanges_are_read_in_the_order_their_data_arrives(synth_dir):
         if ex == "binanceusdm" and name in ("funding.csv", "open_interest.csv"):
             data.tables[ex, _sym, name] = df[df["timestamp"] >= df["timestamp"].iloc[0]
                                              + 20 * 24 * HOUR].reset_index(drop=True)
-    spoke = _compare(data, "binanceusdm", SignalSet(), every=10, seed=4)
+    spoke = _compare(data, "binanceusdm", SignalSet(), every=16, seed=4)
     assert spoke["funding_extreme"] and spoke["trapped_traders"]
