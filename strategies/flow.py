@@ -33,8 +33,8 @@ def cvd_divergence_rows(f: Frame, p: CVDParams) -> Rows:
     if buy is None:
         return Rows({"bars": f.bars}, lambda cols, i: Signal.abstain(
             "cvd_divergence", "no taker buy volume in the feed"))
-    flow = windows(buy - (c.volume - buy), f.bars, n)[0].cumsum(axis=1)
-    hi, lo = windows(c.high, f.bars, n)[0], windows(c.low, f.bars, n)[0]
+    flow = windows(buy - (c.volume - buy), f.bars, n).cumsum(axis=1)
+    hi, lo = windows(c.high, f.bars, n), windows(c.low, f.bars, n)
     cut = n - p.recent
     return Rows({"bars": f.bars, "taker": at(buy, f.bars), "cvd": flow[:, -1].copy(),
                  "hi_new": hi[:, cut:].max(axis=1), "hi_old": hi[:, :cut].max(axis=1),

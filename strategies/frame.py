@@ -53,7 +53,8 @@ class Frame:
     def funding_known(self, exchange: str) -> np.ndarray:
         """Points of `exchange`'s funding known at each row."""
         if self._funding_known is None:  # a view's: all of them, counted once
-            self._funding_known = {ex: np.full(len(self), len(s)) for ex, s in self.funding.items()}
+            self._funding_known = {ex: np.full(len(self), len(s)) for ex, s in
+                                   self.funding.items()}
         return self._funding_known[exchange]
 
     def oi_known(self, exchange: str) -> np.ndarray:
@@ -110,17 +111,16 @@ class Rows:
         return len(next(iter(self.columns.values())))
 
 
-def windows(values: np.ndarray, end: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+def windows(values: np.ndarray, end: np.ndarray, n: int) -> np.ndarray:
     """Each row's last n values before index `end` (values[end - n:end]) as a row of a 2-D
-    array, and whether the row has n values to give (rows without are left as garbage)."""
-    ok = end >= n
+    array (a row with fewer than n values to give is left as garbage: its module abstains
+    on its count)."""
     if len(values) < n:
-        return np.zeros((len(end), n)), ok
+        return np.zeros((len(end), n))
     if len(end) == 1:  # a view's row: the slice itself
-        e = int(end[0]) if ok[0] else n
-        return values[e - n:e].reshape(1, n), ok
-    start = np.where(ok, end - n, 0)
-    return sliding_window_view(values, n)[start], ok
+        e = max(int(end[0]), n)
+        return values[e - n:e].reshape(1, n)
+    return sliding_window_view(values, n)[np.maximum(end - n, 0)]
 
 
 def at(values: np.ndarray, end: np.ndarray, back: int = 1, fill: float = np.nan

@@ -93,11 +93,11 @@ def funding_zscore_rows(f: Frame, p: FundingZScoreParams) -> Rows:
         if len(known) == 1 and known[0] >= need:  # one print's rows: its last `need` only
             rates, known = rates[known[0] - need:known[0]], np.array([need])
         sums = sliding_window_view(rates, p.window).sum(axis=1)  # rolling 7-day sums
-        win = windows(sums, known - p.window + 1, p.window * p.z_window_mult)[0]
+        win = windows(sums, known - p.window + 1, p.window * p.z_window_mult)
         sd = win.std(axis=1)
         z = np.where(sd == 0, 0.0, (win[:, -1] - win.mean(axis=1)) / np.where(sd == 0, 1, sd))
         z, cum = z[row], win[row, -1]
-        mean = windows(rates, known, p.window)[0].mean(axis=1)[row]
+        mean = windows(rates, known, p.window).mean(axis=1)[row]
     return Rows({"have": have, "z": z, "cum": cum, "mean": mean},
                 lambda cols, i: _zscore(f.venue, cols, i, p))
 
@@ -175,8 +175,8 @@ def funding_divergence_rows(f: Frame, p: FundingDivergenceParams) -> Rows:
     prior = f.bars - 1
     return Rows({"bars": f.bars, "have": have, "now": rates[:, -1].copy(),
                  "then": rates[:, 0].copy(),
-                 "prior_high": windows(c.high, prior, p.lookback_bars)[0].max(axis=1),
-                 "prior_low": windows(c.low, prior, p.lookback_bars)[0].min(axis=1),
+                 "prior_high": windows(c.high, prior, p.lookback_bars).max(axis=1),
+                 "prior_low": windows(c.low, prior, p.lookback_bars).min(axis=1),
                  "high": at(c.high, f.bars), "low": at(c.low, f.bars)},
                 lambda cols, i: _divergence(cols, i, p))
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -66,8 +65,6 @@ from strategies.structure import (
     volume_confirmation_rows,
 )
 from strategies.types import Direction, MarketView, Signal, TradePlan
-
-T = TypeVar("T")
 
 
 class SignalSet(BaseModel):

@@ -1,4 +1,5 @@
-"""Small helpers over time series: values at a time, changes over hours, aggregate funding."""
+"""Helpers over one view: changes over hours, the numbers several readers share, and
+quantiles."""
 
 from __future__ import annotations
 
@@ -10,11 +11,6 @@ from strategies import frame
 from strategies.frame import Frame
 from strategies.types import MarketView, Series
 from strategies.venues import FRESH_HOURS, Crowd, crowd
-
-
-def value_at(s: Series, t: int) -> float:
-    """The last value known at time t (NaN before the first point)."""
-    return float(frame.value_at(s, np.array([len(s)]), np.array([t]))[0])
 
 
 def change(s: Series, now: int, hours: float) -> float:
@@ -71,17 +67,6 @@ class Numbers:
 
 def price_change(view: MarketView, hours: int) -> float:
     return Numbers(view).price_change(hours)
-
-
-def venue_oi(view: MarketView) -> Series | None:
-    """The open interest the modules read: the venue's, or the first exchange's with any."""
-    return Numbers(view).oi()
-
-
-def fresh_funding(view: MarketView, max_age_hours: float = FRESH_HOURS) -> dict[str, float]:
-    """Each exchange whose last funding print is recent enough to count at view.now, and
-    that print's rate."""
-    return Numbers(view).fresh(max_age_hours)
 
 
 def oi_weighted_funding(view: MarketView, max_age_hours: float = FRESH_HOURS

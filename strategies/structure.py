@@ -23,8 +23,8 @@ def swing_failure_rows(f: Frame, p: SwingFailureParams) -> Rows:
     c, prior = f.candles, f.bars - 1
     return Rows({"bars": f.bars, "hi": at(c.high, f.bars), "lo": at(c.low, f.bars),
                  "close": at(c.close, f.bars),
-                 "swing_high": windows(c.high, prior, p.lookback)[0].max(axis=1),
-                 "swing_low": windows(c.low, prior, p.lookback)[0].min(axis=1)},
+                 "swing_high": windows(c.high, prior, p.lookback).max(axis=1),
+                 "swing_low": windows(c.low, prior, p.lookback).min(axis=1)},
                 lambda cols, i: _swing_failure(cols, i, p))
 
 
@@ -62,10 +62,10 @@ def spring(view: MarketView, p: SpringParams) -> Signal:
 def spring_rows(f: Frame, p: SpringParams) -> Rows:
     c, k = f.candles, p.reclaim_bars
     return Rows({"bars": f.bars,
-                 "rng_hi": windows(c.high, f.bars - k, p.lookback)[0].max(axis=1),
-                 "rng_lo": windows(c.low, f.bars - k, p.lookback)[0].min(axis=1),
-                 "sweep_hi": windows(c.high, f.bars, k)[0].max(axis=1),
-                 "sweep_lo": windows(c.low, f.bars, k)[0].min(axis=1),
+                 "rng_hi": windows(c.high, f.bars - k, p.lookback).max(axis=1),
+                 "rng_lo": windows(c.low, f.bars - k, p.lookback).min(axis=1),
+                 "sweep_hi": windows(c.high, f.bars, k).max(axis=1),
+                 "sweep_lo": windows(c.low, f.bars, k).min(axis=1),
                  "close": at(c.close, f.bars), "open": at(c.open, f.bars)},
                 lambda cols, i: _spring(cols, i, p))
 
@@ -188,7 +188,7 @@ def volume_confirmation(view: MarketView, p: VolumeParams) -> Signal:
 def volume_confirmation_rows(f: Frame, p: VolumeParams) -> Rows:
     c = f.candles
     return Rows({"bars": f.bars, "volume": at(c.volume, f.bars),
-                 "mean": windows(c.volume, f.bars - 1, p.mean_bars)[0].mean(axis=1),
+                 "mean": windows(c.volume, f.bars - 1, p.mean_bars).mean(axis=1),
                  "up": at(c.close, f.bars) >= at(c.open, f.bars)},
                 lambda cols, i: _volume(cols, i, p))
 

@@ -84,9 +84,9 @@ def aggregate(f: Frame, last: int, max_age_hours: float = FRESH_HOURS
     valid = idx >= 0
     idx = np.where(valid, idx, 0)
     ts, own = base.ts[idx], base.value[idx]
-    present = sum((f.funding_known(ex) > 0).astype(np.int64) for ex in f.funding)
     if len(f.funding) == 1:
         return np.where(valid, own, np.nan), have
+    present = sum((f.funding_known(ex) > 0).astype(np.int64) for ex in f.funding)
     num, den = np.zeros(ts.shape), np.zeros(ts.shape)
     for ex, s in f.funding.items():
         if len(s) == 0:
