@@ -74,6 +74,10 @@ class Frame:
     def _venue_oi(self) -> tuple[list[tuple[Series, np.ndarray]], np.ndarray]:
         sources = [(s, self.oi_known(ex)) for ex, s in self.open_interest.items()]
         names = list(self.open_interest)
+        if len(self) == 1:  # a view's row: the same pick, by plain indexing
+            have = [j for j, (_, k) in enumerate(sources) if k[0] > 0]
+            v = names.index(self.venue) if self.venue in names else -1
+            return sources, np.array([v if v in have else have[0] if have else -1])
         pick = np.full(len(self), -1)
         for j in reversed(range(len(sources))):  # the first exchange with points wins
             pick = np.where(sources[j][1] > 0, j, pick)
@@ -142,6 +146,9 @@ def value_at(s: Series, end: np.ndarray, t: np.ndarray) -> np.ndarray:
     row, or a row of times each — (NaN before the first point)."""
     if len(s) == 0:
         return np.full(np.shape(t), np.nan)
+    if len(end) == 1 and np.ndim(t) == 1:  # a view's row: one lookup
+        i = min(int(np.searchsorted(s.ts, t[0], side="right")), int(end[0])) - 1
+        return np.array([s.value[i] if i >= 0 else np.nan])
     end = end.reshape(end.shape + (1,) * (np.ndim(t) - 1))  # t may hold several per row
     i = np.minimum(np.searchsorted(s.ts, t, side="right"), end) - 1
     return np.where(i >= 0, s.value[np.maximum(i, 0)], np.nan)
@@ -150,6 +157,9 @@ def value_at(s: Series, end: np.ndarray, t: np.ndarray) -> np.ndarray:
 def price_changes(f: Frame, hours: int) -> np.ndarray:
     """Each row's relative change of the close over the last `hours` bars (NaN without)."""
     c = f.candles.close
+    if len(f) == 1:  # a view's row: two closes
+        k = int(f.bars[0])
+        return np.array([c[k - 1] / c[k - hours - 1] - 1 if k > hours else np.nan])
     ok = f.bars > hours
     return np.where(ok, at(c, f.bars) / at(c, f.bars, hours + 1, fill=1.0) - 1, np.nan)
 
@@ -158,6 +168,10 @@ def changes(s: Series, end: np.ndarray, now: np.ndarray, hours: float) -> np.nda
     """Each row's relative change of s (its first `end` points known) over the `hours` up to
     `now` (NaN without a start point)."""
     start = value_at(s, end, now - int(hours * HOUR_MS))
+    if len(end) == 1:  # a view's row: two values
+        a, k = start[0], int(end[0])
+        ok = k > 0 and np.isfinite(a) and a != 0
+        return np.array([s.value[k - 1] / a - 1 if ok else np.nan])
     last = at(s.value, end)
     ok = (end > 0) & np.isfinite(start) & (start != 0)
     return np.where(ok, last / np.where(ok, start, 1.0) - 1, np.nan)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from strategies.frame import Frame, at
-from strategies.types import HOUR_MS
+from strategies.types import HOUR_MS, Series
 
 FRESH_HOURS = 16.0  # a last funding print older than this is stale (the modules' default)
 
@@ -59,6 +59,8 @@ def _crowd(f: Frame, max_age_hours: float) -> Crowd:
     rows, n = len(f), len(exchanges)
     rate, fresh, oi = np.full((rows, n), np.nan), np.zeros((rows, n), bool), np.full(
         (rows, n), np.nan)
+    if rows == 1:  # a view's row: each exchange's last values, by plain indexing
+        return _crowd_of_one(f, max_age_hours, Crowd(exchanges, rate, fresh, oi))
     for j, ex in enumerate(exchanges):
         s, k = f.funding[ex], f.funding_known(ex)
         rate[:, j] = at(s.value, k)
@@ -67,6 +69,19 @@ def _crowd(f: Frame, max_age_hours: float) -> Crowd:
         if o is not None:
             oi[:, j] = at(o.value, f.oi_known(ex))
     return Crowd(exchanges, rate, fresh, oi)
+
+
+def _crowd_of_one(f: Frame, max_age_hours: float, c: Crowd) -> Crowd:
+    now = int(f.now[0])
+    for j, ex in enumerate(c.exchanges):
+        s, k = f.funding[ex], int(f.funding_known(ex)[0])
+        if k > 0:
+            c.rate[0, j] = s.value[k - 1]
+            c.fresh[0, j] = now - int(s.ts[k - 1]) <= max_age_hours * HOUR_MS
+        o = f.open_interest.get(ex)
+        if o is not None and (ko := int(f.oi_known(ex)[0])) > 0:
+            c.oi[0, j] = o.value[ko - 1]
+    return c
 
 
 def aggregate(f: Frame, last: int, max_age_hours: float = FRESH_HOURS
@@ -78,6 +93,8 @@ def aggregate(f: Frame, last: int, max_age_hours: float = FRESH_HOURS
     rows = len(f)
     if base is None or len(base) == 0:
         return np.full((rows, last), np.nan), np.zeros(rows, np.int64)
+    if rows == 1:
+        return _aggregate_one(f, base, last, max_age_hours)
     k = f.funding_known(f.venue)
     have = np.minimum(k, last)
     idx = k[:, None] - last + np.arange(last)  # the prints, oldest first
@@ -106,3 +123,29 @@ def aggregate(f: Frame, last: int, max_age_hours: float = FRESH_HOURS
     out = np.where(den > 0, num / np.where(den > 0, den, 1.0), own)
     out = np.where(present[:, None] == 1, own, out)  # the venue alone: its own prints
     return np.where(valid, out, np.nan), have
+
+
+def _aggregate_one(f: Frame, base: Series, last: int, max_age_hours: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """aggregate() of a view's row: the same sums, print by print."""
+    k = int(f.funding_known(f.venue)[0])
+    have = min(k, last)
+    ts, rates = base.ts[k - have:k], base.value[k - have:k].tolist()
+    if len(f.funding) > 1 and sum(int(f.funding_known(ex)[0]) > 0 for ex in f.funding) > 1:
+        times, num, den = ts.tolist(), [0.0] * have, [0.0] * have
+        for ex, s in f.funding.items():
+            w = [1.0] * have
+            o = f.open_interest.get(ex)
+            if o is not None and len(o):
+                known = int(f.oi_known(ex)[0])
+                for n, j in enumerate(np.searchsorted(o.ts, ts, side="right").tolist()):
+                    v = float(o.value[min(j, known) - 1]) if min(j, known) > 0 else 1.0
+                    w[n] = v if math.isfinite(v) and v > 0 else 1.0
+            known = int(f.funding_known(ex)[0])
+            for n, i in enumerate(np.searchsorted(s.ts, ts, side="right").tolist()):
+                i = min(i, known) - 1
+                if i >= 0 and times[n] - int(s.ts[i]) <= max_age_hours * HOUR_MS:
+                    num[n] += float(s.value[i]) * w[n]
+                    den[n] += w[n]
+        rates = [a / b if b > 0 else r for a, b, r in zip(num, den, rates, strict=True)]
+    return np.array([[math.nan] * (last - have) + rates]), np.array([have])
