@@ -213,14 +213,21 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    from bot.app.calculator import CalculatorError
-    from bot.app.risktools import RiskToolError
-    from bot.marketdata.layout import DataError
-    from bot.operator.metrics import MetricsPortError
-    from bot.operator.page import OperatorConfigError
-    from state.store import StoreError
+# errors that mean bad input (exit code 2, one line), by the module that raises each: only a
+# module already imported can have raised its error, so none is imported to catch it
+USAGE_ERRORS = (("bot.app.calculator", "CalculatorError"), ("bot.app.risktools", "RiskToolError"),
+                ("bot.marketdata.layout", "DataError"), ("bot.operator.metrics",
+                                                         "MetricsPortError"),
+                ("bot.operator.page", "OperatorConfigError"), ("state.store", "StoreError"))
 
+
+def _bad_input(err: Exception) -> bool:
+    kinds = [UsageError] + [getattr(sys.modules[m], name) for m, name in USAGE_ERRORS
+                            if m in sys.modules]
+    return isinstance(err, tuple(kinds))
+
+
+def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     configure(getattr(args, "log_format", "text"),
               logging.INFO if args.command == "run" else logging.WARNING)
@@ -228,8 +235,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ConfigError as err:
         print(f"derivbot: config error: {err}", file=sys.stderr)
-    except (DataError, UsageError, CalculatorError, RiskToolError, OperatorConfigError,
-            MetricsPortError, StoreError) as err:
+    except Exception as err:
+        if not _bad_input(err):
+            raise
         print(f"derivbot: {err}", file=sys.stderr)
     return EXIT_USAGE
 
