@@ -102,31 +102,41 @@ class Readings(dict):
     a strategy whose structure trigger is not there reads nothing else, and what the
     decision did not need is read after the tick's orders are out (`signals`). Like the
     view it reads, it is valid until its history takes the next event. A reading already
-    made is a plain dict hit (`__missing__` runs only for the first)."""
+    made is a plain dict hit (`__missing__` runs only for the first). `view`: the view, or
+    a function that makes it — made when a module, a plan or the map first reads it (a
+    decision whose readings all come from rows never makes it)."""
 
-    __slots__ = ("_armed", "_base", "_found", "_frame", "_keys", "_memo", "_numbers", "_row",
-                 "s", "view")
+    __slots__ = ("_armed", "_base", "_found", "_frame", "_keys", "_make", "_memo", "_numbers",
+                 "_row", "_view", "s")
 
-    def __init__(self, view: MarketView, s: SignalSet, memo: dict | None = None,
-                 base: Readings | None = None, row: Row | None = None) -> None:
+    def __init__(self, view: MarketView | Callable[[], MarketView], s: SignalSet,
+                 memo: dict | None = None, base: Readings | None = None,
+                 row: Row | None = None) -> None:
         super().__init__()
-        self.view, self.s, self._memo, self._base, self._row = view, s, memo, base, row
+        self._view, self._make = (view, None) if isinstance(view, MarketView) else (None, view)
+        self.s, self._memo, self._base, self._row = s, memo, base, row
         self._found: list[Cluster] | None = None
         self._numbers: Numbers | None = None
         self._frame: Frame | None = None
         self._keys: dict | None = None
         self._armed: dict[tuple[str, ...], frozenset[Direction]] = {}
 
+    @property
+    def view(self) -> MarketView:
+        if self._view is None:
+            self._view = self._make()
+        return self._view
+
     def __missing__(self, module: str) -> Signal:
-        sig = self._row(module) if self._row is not None else None
+        sig = self._row(module) if self._row is not None else None  # rows: none stale
         if sig is None:
             sig = MODULES[module](self)
-        if self.view.stale:  # read without a venue's data: say which, and why
-            stale = "; ".join(f"{ex}: {why}" for ex, why in sorted(self.view.stale.items()))
-            reasons = {**sig.reasons, "stale": stale}
-            if sig.abstained:
-                reasons["abstain"] = f"{sig.reasons['abstain']} (stale {stale})"
-            sig = replace(sig, reasons=reasons)
+            if self.view.stale:  # read without a venue's data: say which, and why
+                stale = "; ".join(f"{ex}: {why}" for ex, why in sorted(self.view.stale.items()))
+                reasons = {**sig.reasons, "stale": stale}
+                if sig.abstained:
+                    reasons["abstain"] = f"{sig.reasons['abstain']} (stale {stale})"
+                sig = replace(sig, reasons=reasons)
         self[module] = sig
         return sig
 
@@ -190,7 +200,7 @@ class Readings(dict):
         return self._keys
 
 
-def read_all(view: MarketView, s: SignalSet, memo: dict | None = None,
+def read_all(view: MarketView | Callable[[], MarketView], s: SignalSet, memo: dict | None = None,
              base: Readings | None = None, row: Row | None = None) -> Readings:
     """The readings of every module over `view`. `memo` (a dict the caller keeps per symbol,
     fed that symbol's views in time order, each read in full before the next) reuses the
@@ -198,7 +208,7 @@ def read_all(view: MarketView, s: SignalSet, memo: dict | None = None,
     liquidation map up to date bar by bar. `base`: the hourly readings of the same instant,
     whose liquidation map a coarser view shares. `row`: the readings of this view's row of
     the whole history, where they were read over it at once (None for a module that was
-    not: read from the view)."""
+    not: read from the view) — given only where no venue is stale."""
     return Readings(view, s, memo, base, row)
 
 

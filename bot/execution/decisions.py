@@ -5,6 +5,8 @@ new positions, propose it. The basis executor's step is decided here too."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 
 from ccxt.base.errors import ExchangeError, NetworkError
 
@@ -57,22 +59,23 @@ class Decisions:
         """Signals → plan → risk → order for one symbol; returns what the modules read."""
         if self.basis is not None and self.basis.on(symbol) is not None:
             return None  # the basis short holds this perp: a directional trade would net
-        view = self.history.view(symbol, now)
+        view: MarketView | Callable[[], MarketView] = partial(self.history.view, symbol, now)
         m = self.cfg.management
-        if (m.trailing_atr or m.time_stop_hours or self.om.timed(symbol)) and len(
-                view.candles.close):
-            await self.om.manage(symbol, now, float(view.candles.close[-1]),
-                                 float(view.candles.atr[-1]), m)
+        if m.trailing_atr or m.time_stop_hours or self.om.timed(symbol):
+            view = view()
+            if len(view.candles.close):
+                await self.om.manage(symbol, now, float(view.candles.close[-1]),
+                                     float(view.candles.atr[-1]), m)
         readings = read_all(view, self.cfg.signals, self._memo.setdefault(symbol, {}),
-                            row=self._row(symbol, "1h", view))
+                            row=self._row(symbol, "1h", now))
         await self._climax_exits(readings)
         frames = {"1h": readings}
         for tf in self._frames:  # a coarser bar that closes now: its own readings
             if now % TIMEFRAMES[tf] == 0:
-                coarse = self.history.view(symbol, now, tf)
-                frames[tf] = read_all(coarse, self.cfg.signals,
+                frames[tf] = read_all(partial(self.history.view, symbol, now, tf),
+                                      self.cfg.signals,
                                       self._memo.setdefault(f"{symbol}|{tf}", {}), readings,
-                                      self._row(symbol, tf, coarse))
+                                      self._row(symbol, tf, now))
         self.entries.observe(symbol, frames)
         picked = self._pick(frames, now)
         if picked is None:
@@ -93,12 +96,14 @@ class Decisions:
         self._decided.append((plan, decision, now, trade_id))
         return readings
 
-    def _row(self, symbol: str, tf: str, view: MarketView):
-        """The modules' readings of the view's row of the whole history, where there is one."""
+    def _row(self, symbol: str, tf: str, now: int):
+        """The modules' readings of the decision's row of the whole history, where there is
+        one (and no venue is stale)."""
         pre = self.columns.get((symbol, tf))
-        if pre is None or not len(view.candles) or view.stale:
+        if pre is None or self.history.stale:
             return None
-        i = pre.row(view.now, int(view.candles.ts[-1]))
+        last_open = self.history.last_open(symbol, tf)
+        i = None if last_open is None else pre.row(now, last_open)
         return None if i is None else (lambda module: pre.signal(module, i))
 
     def record(self) -> None:

@@ -7,7 +7,6 @@ instant. The signal modules read all rows at once; the runner reads row i at tic
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -100,24 +99,25 @@ def _series(tables: dict[str, tuple[np.ndarray, np.ndarray]], now: np.ndarray
     return series, known
 
 
-@dataclass
 class Precomputed:
     """One symbol's frame and each module's rows over it, made the first time the module
     is read: row(now) finds the decision's row, `signal` its reading."""
 
-    frame: Frame
-    makers: dict[str, Callable[[Frame], Rows]]
-    rows: dict[str, Rows] = field(default_factory=dict)
+    def __init__(self, frame: Frame, makers: dict[str, Callable[[Frame], Rows]]) -> None:
+        self.frame, self.makers = frame, makers
+        self.rows: dict[str, Rows] = {}
+        self._at: dict[int, int] = {}  # a decision's instant -> its row (the first)
+        for i, t in enumerate(frame.now.tolist()):
+            self._at.setdefault(t, i)
+        b = frame.bars  # each row's last candle's open time (-1: none)
+        self._opens = np.where(b > 0, frame.candles.ts[np.maximum(b - 1, 0)], -1).tolist() \
+            if len(frame.candles) else [-1] * len(frame)
 
     def row(self, now: int, last_open: int) -> int | None:
         """The row of the decision at `now` whose last candle opened at `last_open`; None
         when the frame has no such row (the view is read instead)."""
-        f = self.frame
-        i = int(np.searchsorted(f.now, now, side="left"))
-        if i < len(f) and f.now[i] == now and f.bars[i] and f.candles.ts[
-                f.bars[i] - 1] == last_open:
-            return i
-        return None
+        i = self._at.get(now)
+        return i if i is not None and self._opens[i] == last_open else None
 
     def signal(self, module: str, i: int) -> Signal | None:
         """The module's reading of row i (None for a module not written over frames)."""

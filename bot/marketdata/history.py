@@ -271,6 +271,12 @@ class History:
                 self.stale[venue] = why
             self._stale_version += 1
 
+    def last_open(self, symbol: str, timeframe: str = "1h") -> int | None:
+        """The open time of `symbol`'s last closed bar at `timeframe` (None: none yet)."""
+        h = self._of(symbol)
+        times = (h.bars if timeframe == "1h" else h.coarser[timeframe]).times
+        return int(times.data[0, times.end - 1]) if len(times) else None
+
     def funding_series(self, symbol: str) -> Series | None:
         """The venue's funding prints for `symbol` (8 h-equivalent), oldest first."""
         ring = self._of(symbol).funding.get(self.venue)
