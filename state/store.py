@@ -94,10 +94,11 @@ class Store:
         Only plain statements written: the sqlite3 connection commits them itself (the
         session's commit costs ≈ 10× that, for rows it does not hold)."""
         session = self.session
-        if self.on_commit is not None and (session.new or session.dirty or session.deleted
-                                           or self._open):
+        held = bool(session.new or session.dirty or session.deleted)  # rows the session holds
+        if self.on_commit is not None and (held or self._open):
             self.on_commit()  # what must land in the same transaction as any write
-        if session.new or session.dirty or session.deleted:
+            held = bool(session.new or session.dirty or session.deleted)
+        if held:
             session.commit()
             self.commits += 1
         elif self._open and self._conn is not None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 import numpy as np
 
 from strategies.types import DAY_MS, Series
@@ -33,6 +36,7 @@ class FundingWindows:
     def __init__(self, days: float, entry_rate: float) -> None:
         self.days, self.entry_rate = days, entry_rate
         self.known: dict[str, tuple] = {}  # perp -> (its window, should_open's answer)
+        self.held: dict[str, tuple] = {}  # perp -> (version, valid until, the answer)
 
     def __call__(self, perp: str, funding: Series | None, now: int
                  ) -> tuple[bool, float | None]:
@@ -47,6 +51,35 @@ class FundingWindows:
             known = self.known[perp] = (key, should_open(funding, now, self.days,
                                                          self.entry_rate))
         return known[1]
+
+    def at(self, perp: str, version: object, now: int,
+           funding: Callable[[], Series | None]) -> tuple[bool, float | None]:
+        """The answer for the perp's prints as of `version` (a value that changes whenever
+        they do), asked of funding() only when it can have changed: a print arrived, one
+        left the window, or the history came to cover it."""
+        hit = self.held.get(perp)
+        if hit is not None and hit[0] == version and now < hit[1]:
+            return hit[2]
+        series = funding()
+        answer = self(perp, series, now)
+        self.held[perp] = (version, holds_until(series, now, self.days), answer)
+        return answer
+
+
+def holds_until(funding: Series | None, now: int, days: float) -> float:
+    """The first instant after `now` at which average_funding over the same prints may
+    differ (a millisecond early: never late): the window's oldest print leaves it, or the
+    history comes to reach back over the window."""
+    if funding is None or len(funding) == 0:
+        return math.inf
+    span, start = days * DAY_MS, now - days * DAY_MS
+    until = math.inf
+    if funding.ts[0] > start + EIGHT_HOURS_MS:
+        until = float(funding.ts[0]) + span - EIGHT_HOURS_MS
+    first = int(funding.ts.searchsorted(start, side="right"))
+    if first < len(funding):
+        until = min(until, float(funding.ts[first]) + span)
+    return until - 1
 
 
 def exit_reason(funding: Series | None, exit_rate: float) -> str | None:

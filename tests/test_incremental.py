@@ -183,19 +183,33 @@ def test_history_views_keep_bar_times_and_prices_together_past_the_ring_wrapping
 def test_basis_funding_window_kept_between_prints_equals_should_open_every_hour():
     """The basis desk asks each hour whether funding pays; the answer is kept until a print
     arrives or leaves the window, and equals should_open asked afresh, hour by hour, through
-    gaps, a ring that drops its oldest prints and a print restated at its own time."""
+    gaps, a ring that drops its oldest prints and a print restated at its own time. Asked
+    by the version of the prints (`at`), the series is not even made in between."""
     from strategies.basis import FundingWindows, should_open
 
     rng = np.random.default_rng(8)
+    made = asked = 0
     for _ in range(40):
-        days, rate = float(rng.choice([1, 3, 7.5])), float(rng.uniform(0, 4e-4))
-        kept = FundingWindows(days, rate)
+        days, rate = float(rng.choice([1, 3, 7.5, 2.3])), float(rng.uniform(0, 4e-4))
+        kept, by_version = FundingWindows(days, rate), FundingWindows(days, rate)
         ts = T0 + 8 * HOUR * np.cumsum(rng.choice([1, 1, 1, 2, 5], size=60))
         values = rng.normal(2e-4, 2e-4, size=60)
-        ring = int(rng.integers(10, 80))
-        for now in range(int(ts[0]), int(ts[-1]) + 48 * HOUR, HOUR):
+        ring, restated = int(rng.integers(10, 80)), 0
+        for now in range(int(ts[0]) - 5 * HOUR, int(ts[-1]) + 48 * HOUR, HOUR):
             seen = ts <= now
             f = Series(ts[seen][-ring:], values[seen][-ring:].copy())
-            if len(f) and rng.random() < 0.02:
-                f.value[-1] *= 1.5  # restated
-            assert kept(BTC, f, now) == should_open(f, now, days, rate), (now, days)
+            changed = bool(len(f) and rng.random() < 0.02)
+            if changed:  # restated this hour: a new version of the prints
+                f.value[-1] *= 1.5
+                restated += 1
+            want = should_open(f, now, days, rate)
+            assert kept(BTC, f, now) == want, (now, days)
+
+            def series(f=f):
+                nonlocal made
+                made += 1
+                return f
+            assert by_version.at(BTC, (int(seen.sum()), changed, restated), now, series) == want, (
+                now, days)
+            asked += 1
+    assert made < asked / 3, (made, asked)

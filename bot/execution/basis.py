@@ -13,6 +13,7 @@ import asyncio
 import logging
 import math
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
+from functools import partial
 
 from ccxt.base.errors import ExchangeError, InvalidOrder, NetworkError, OrderNotFound
 
@@ -52,6 +53,7 @@ class BasisDesk:
         self.active: dict[int, BasisTrade] = {b.id: b for b in store.open_basis()}
         self.retry_at: dict[str, int] = {}  # perp -> when a pair may be tried again there
         self._pays = FundingWindows(cfg.average_days, cfg.entry_rate)  # should_open, kept
+        self._pairs: tuple[int, list[tuple[str, str]]] | None = None
         for b in store.basis_trades():
             if b.state == "failed" and b.closed_at is not None:
                 self._back_off(b)
@@ -71,6 +73,11 @@ class BasisDesk:
     # ---- what the runner asks ---------------------------------------------------------
     def pairs(self) -> list[tuple[str, str]]:
         """(perp, spot) for every perp whose spot market is also listed."""
+        if self._pairs is None or self._pairs[0] != len(self.markets):
+            self._pairs = (len(self.markets), self._find_pairs())
+        return self._pairs[1]
+
+    def _find_pairs(self) -> list[tuple[str, str]]:
         out = []
         for sym, m in self.markets.items():
             if not m.spot:
@@ -103,10 +110,13 @@ class BasisDesk:
         """No pair under way and none about to open: the tick needs no account data."""
         if self.active:
             return False
-        return not any(
-            self.may_open(perp, spot, now) and self._pays(
-                perp, self.history.funding_series(perp), now)[0]
-            for perp, spot in self.pairs())
+        return not any(self.may_open(perp, spot, now) and self._paying(perp, now)[0]
+                       for perp, spot in self.pairs())
+
+    def _paying(self, perp: str, now: int) -> tuple[bool, float | None]:
+        """should_open for the perp's funding now (kept until its prints change)."""
+        return self._pays.at(perp, self.history.funding_version(perp), now,
+                             partial(self.history.funding_series, perp))
 
     def may_open(self, perp: str, spot: str, now: int) -> bool:
         """Both legs have a fresh price, and no pair failed on this perp too recently."""
@@ -142,7 +152,7 @@ class BasisDesk:
                         continue
                 await self.drive(b)
             elif allow_new and perp not in busy and self.may_open(perp, spot, now):
-                ok, avg = self._pays(perp, view, now)
+                ok, avg = self._paying(perp, now)
                 price = self.history.last_close(perp)
                 # not while the exit rule holds: the average lags a collapse in funding
                 if ok and exit_reason(view, self.cfg.exit_rate) is None and math.isfinite(price):

@@ -277,6 +277,10 @@ class History:
         times = (h.bars if timeframe == "1h" else h.coarser[timeframe]).times
         return int(times.data[0, times.end - 1]) if len(times) else None
 
+    def funding_version(self, symbol: str) -> int:
+        """A count that changes whenever `symbol` gains a funding print."""
+        return self._of(symbol).funding_version
+
     def funding_series(self, symbol: str) -> Series | None:
         """The venue's funding prints for `symbol` (8 h-equivalent), oldest first."""
         ring = self._of(symbol).funding.get(self.venue)
