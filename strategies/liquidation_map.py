@@ -279,18 +279,49 @@ class LiquidationBook:
 
 def map_view(view: MarketView, p: LiquidationMapParams) -> list[Cluster]:
     """Clusters for the venue's OI against its candles, over the lookback."""
+    inputs = map_inputs(view, p)
+    return [] if inputs is None else clusters(*inputs, p)
+
+
+def map_inputs(view: MarketView, p: LiquidationMapParams
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """What map_view reads: each OI point of the lookback beside the last bar closed at its
+    time (close, high, low, OI); None with fewer than two such points."""
     oi = view.open_interest.get(view.venue)
     c = view.candles
     if oi is None or len(oi) < 2 or len(c) == 0:
-        return []
+        return None
     oi_ts, oi_v = oi.ts[-p.lookback_bars:], oi.value[-p.lookback_bars:]
     # each OI point reads the last bar closed at its time
     idx = np.searchsorted(c.ts + HOUR_MS, oi_ts, side="right") - 1
     ok = idx >= 0
     if ok.sum() < 2:
-        return []
+        return None
     idx, oi_v = idx[ok], oi_v[ok]
-    return clusters(c.close[idx], c.high[idx], c.low[idx], oi_v, p)
+    return c.close[idx], c.high[idx], c.low[idx], oi_v
+
+
+def kept_map(view: MarketView, p: LiquidationMapParams, memo: dict | None
+                     ) -> list[Cluster]:
+    """The map from the symbol's LiquidationBook (kept in the memo) when it can follow the
+    view, else computed over the whole window — or the last map computed, when what it
+    reads is the same to the bit (daily OI: the same points until the next one)."""
+    if memo is None:
+        return map_view(view, p)
+    book = memo.get("liquidation_book")
+    if book is None or book.p != p:
+        book = memo["liquidation_book"] = LiquidationBook(p)
+    found = book.read(view)
+    if found is not None:
+        return found
+    inputs = map_inputs(view, p)
+    if inputs is None:
+        return []
+    key = (p, *(a.tobytes() for a in inputs))
+    last = memo.get("liquidation_inputs")
+    if last is None or last[0] != key:
+        last = memo["liquidation_inputs"] = (key, clusters(*inputs, p))
+    return list(last[1])
 
 
 def _hourly(ts: np.ndarray) -> bool:

@@ -37,7 +37,7 @@ from strategies.liquidation import (
     liquidation_magnet,
     liquidation_map,
 )
-from strategies.liquidation_map import Cluster, LiquidationBook, LiquidationMapParams, map_view
+from strategies.liquidation_map import Cluster, LiquidationMapParams, kept_map
 from strategies.oi import (
     OIDivergenceParams,
     OIPriceRegimeParams,
@@ -154,7 +154,7 @@ class Readings(dict):
         if self._base is not None:
             return self._base.clusters
         if self._found is None:
-            self._found = _liquidation_map(self.view, self.s.liquidation_map, self._memo)
+            self._found = kept_map(self.view, self.s.liquidation_map, self._memo)
         return self._found
 
     @property
@@ -262,19 +262,6 @@ COLUMNS: dict[str, Callable[[Frame, SignalSet], Rows]] = {
     "volume_confirmation": lambda f, s: volume_confirmation_rows(f, s.volume_confirmation),
     "regime": lambda f, s: regime_rows(f, s.regime),
 }
-
-
-def _liquidation_map(view: MarketView, p: LiquidationMapParams, memo: dict | None
-                     ) -> list[Cluster]:
-    """The map from the symbol's LiquidationBook (kept in the memo) when it can follow the
-    view, else computed over the whole window."""
-    if memo is None:
-        return map_view(view, p)
-    book = memo.get("liquidation_book")
-    if book is None or book.p != p:
-        book = memo["liquidation_book"] = LiquidationBook(p)
-    found = book.read(view)
-    return map_view(view, p) if found is None else found
 
 
 def _reuse(memo: dict | None, name: str, key, compute):

@@ -140,6 +140,30 @@ def test_liquidation_book_follows_the_map_bar_by_bar_through_gaps_and_wipeouts(s
     assert followed > 300 and stepped_aside > 30
 
 
+def test_liquidation_map_on_daily_open_interest_is_computed_again_only_when_its_points_change():
+    """Daily OI the book cannot follow: each hour's map equals map_view, and is computed
+    once per new OI point (or a bar leaving the candles' reach), not on every bar."""
+    from strategies.liquidation_map import LiquidationMapParams, kept_map, map_view
+
+    rng = np.random.default_rng(11)
+    c = candles(100 * np.exp(np.cumsum(rng.normal(0, 0.012, 24 * 60))))
+    days = c.ts[::24] + 24 * HOUR  # a point at each day's end
+    oi_days = 1e6 * np.exp(np.cumsum(rng.normal(0, 0.05, len(days))))
+    p, memo, computed, t = LiquidationMapParams(lookback_bars=45), {}, 0, 30 * 24
+    ring = 24 * 20  # the history keeps 20 days of bars: older points read no bar
+    while t < len(c):
+        cs = type(c)(*(getattr(c, f)[max(0, t + 1 - ring):t + 1] for f in (
+            "ts", "open", "high", "low", "close", "volume", "atr", "adx")))
+        seen = days <= c.ts[t] + HOUR
+        v = view(c=cs, oi={"binanceusdm": Series(days[seen].astype(float), oi_days[seen])})
+        before = memo.get("liquidation_inputs")
+        assert kept_map(v, p, memo) == map_view(v, p), t
+        computed += memo.get("liquidation_inputs") is not before
+        t += 1
+    hours = len(c) - 30 * 24
+    assert hours / 24 - 2 <= computed <= 2 * hours / 24 + 2, computed
+
+
 def test_open_interest_survival_is_each_later_steps_kept_share_multiplied_from_the_end():
     """A slice opened at step i keeps the product of every later step's kept share (OI
     after / before, at most 1; a step from zero OI keeps all): the newest slice all of it."""
