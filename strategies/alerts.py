@@ -48,7 +48,7 @@ def conditions(view: MarketView, readings: Mapping[str, Signal], found: Sequence
     """`numbers`: the view's shared numbers, where the caller has them."""
     out: list[Condition] = []
     sym = view.symbol
-    numbers = numbers or Numbers(view)
+    numbers = numbers or Numbers.of(view)
     for ex, rate in numbers.fresh(FRESH_HOURS).items():
         if abs(rate) >= p.funding:
             side = "+" if rate > 0 else "-"

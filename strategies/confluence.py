@@ -30,7 +30,7 @@ def confluence(view: MarketView, readings: Mapping[str, Signal], found: Sequence
     """Classify the market into one of the six scenarios (or none). `numbers`: the view's
     shared numbers, where a caller has them."""
     name = "confluence"
-    numbers = numbers or Numbers(view)
+    numbers = numbers or Numbers.of(view)
     funding, n = numbers.weighted(FRESH_HOURS)
     if numbers.oi() is None or n == 0:
         return Signal.abstain(name, "needs open interest and funding")

@@ -5,7 +5,7 @@ structure trigger (the magnet trades the cluster's pull, with a tight stop)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from pydantic import BaseModel, ConfigDict
 
@@ -128,7 +128,7 @@ class Readings(dict):
         return self._view
 
     def __missing__(self, module: str) -> Signal:
-        sig = self._row(module) if self._row is not None else None  # rows: none stale
+        sig = self._row.read(module) if self._row is not None else None  # rows: none stale
         if sig is None:
             sig = MODULES[module](self)
             if self.view.stale:  # read without a venue's data: say which, and why
@@ -170,9 +170,11 @@ class Readings(dict):
 
     @property
     def numbers(self) -> Numbers:
-        """The view's numbers several readers share (confluence, the alert conditions)."""
+        """The view's numbers several readers share (confluence, the alert conditions): of
+        its row of the whole history where it has one, else of its one-row frame."""
         if self._numbers is None:
-            self._numbers = Numbers(self.view, self.frame)
+            self._numbers = (Numbers(self.frame) if self._row is None
+                             else Numbers(self._row.frame, self._row.i))
         return self._numbers
 
     def one(self, module: str) -> Signal:
@@ -212,7 +214,14 @@ def read_all(view: MarketView | Callable[[], MarketView], s: SignalSet, memo: di
     return Readings(view, s, memo, base, row)
 
 
-Row = Callable[[str], Signal | None]  # a module's reading of the view's row, if made
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A view's row i of a whole-history frame whose modules were read at once: `read` gives
+    a module's reading of it (None: a module not written over frames)."""
+
+    frame: Frame
+    i: int
+    read: Callable[[str], Signal | None]
 
 
 MODULES: dict[str, Callable[[Readings], Signal]] = {

@@ -19,21 +19,26 @@ def change(s: Series, now: int, hours: float) -> float:
 
 
 class Numbers:
-    """The numbers of one view that several readers share (confluence, the alert
-    conditions, the dashboard), each computed the first time it is asked for, over the
-    view's one-row frame: fresh funding and its OI weighting, the OI the modules read, and
-    changes of OI and price over hours."""
+    """The numbers several readers share (confluence, the alert conditions, the dashboard)
+    at row `row` of a frame — the view's one-row frame, or the whole history's where the
+    modules were read over it: fresh funding and its OI weighting, the OI the modules read,
+    and changes of OI and price over hours. Each is a column of the frame, made for every
+    row the first time one row asks (kept in the frame's memo)."""
 
-    __slots__ = ("_made", "frame", "view")
+    __slots__ = ("frame", "row")
 
-    def __init__(self, view: MarketView, one_row: Frame | None = None) -> None:
-        self.view, self.frame = view, one_row or Frame.of(view)
-        self._made: dict = {}
+    def __init__(self, frame: Frame, row: int = 0) -> None:
+        self.frame, self.row = frame, row
 
-    def _once(self, key, make):
-        if key not in self._made:
-            self._made[key] = make()
-        return self._made[key]
+    @staticmethod
+    def of(view: MarketView) -> Numbers:
+        return Numbers(Frame.of(view))
+
+    def _column(self, key, make) -> np.ndarray:
+        memo = self.frame.memo
+        if key not in memo:
+            memo[key] = make()
+        return memo[key]
 
     def crowd(self, max_age_hours: float = FRESH_HOURS) -> Crowd:
         return crowd(self.frame, max_age_hours)
@@ -41,38 +46,39 @@ class Numbers:
     def weighted(self, max_age_hours: float = FRESH_HOURS) -> tuple[float, int]:
         """Σ rate_i × OI_i / Σ OI_i over exchanges with fresh funding; equal weights
         without OI. (rate, exchanges used); (NaN, 0) when nobody is fresh."""
-        return self.crowd(max_age_hours).weighted(0)
+        return self.crowd(max_age_hours).weighted(self.row)
 
     def fresh(self, max_age_hours: float = FRESH_HOURS) -> dict[str, float]:
         """Each exchange whose last print is recent enough to count, and that print."""
-        return self.crowd(max_age_hours).fresh_rates(0)
+        return self.crowd(max_age_hours).fresh_rates(self.row)
 
     def oi(self) -> Series | None:
-        """The open interest the modules read: the venue's, or the first exchange's."""
-        def pick():
-            sources, which = self.frame.venue_oi()
-            return None if which[0] < 0 else sources[which[0]][0]
-        return self._once("oi", pick)
+        """The open interest series the modules read: the venue's, or the first exchange's
+        (None: no exchange has any yet)."""
+        sources, which = self.frame.venue_oi()
+        j = int(which[self.row])
+        return None if j < 0 else sources[j][0]
 
     def oi_change(self, hours: float) -> float:
         """The relative change of that open interest over `hours` (NaN without)."""
-        oi = self.oi()
-        return math.nan if oi is None else self._once(
-            ("oi", hours), lambda: change(oi, self.view.now, hours))
+        f = self.frame
+        sources, pick = f.venue_oi()
+        return float(self._column(("oi_change", hours), lambda: frame.per_source(
+            sources, pick, lambda src: frame.changes(src[0], src[1], f.now, hours)))[self.row])
 
     def price_change(self, hours: int) -> float:
-        return self._once(("price", hours), lambda: float(
-            frame.price_changes(self.frame, hours)[0]))
+        return float(self._column(("price_change", hours),
+                                  lambda: frame.price_changes(self.frame, hours))[self.row])
 
 
 def price_change(view: MarketView, hours: int) -> float:
-    return Numbers(view).price_change(hours)
+    return Numbers.of(view).price_change(hours)
 
 
 def oi_weighted_funding(view: MarketView, max_age_hours: float = FRESH_HOURS
                         ) -> tuple[float, int]:
     """Numbers.weighted of the view."""
-    return Numbers(view).weighted(max_age_hours)
+    return Numbers.of(view).weighted(max_age_hours)
 
 
 def quantile(values: np.ndarray, q: float) -> float:

@@ -14,7 +14,8 @@ from bot.marketdata import layout
 from bot.marketdata.columns import frames
 from bot.marketdata.history import TIMEFRAMES, History
 from bot.runner import batches
-from strategies.playbook import COLUMNS, MODULES, SignalSet, read_all
+from strategies.playbook import COLUMNS, MODULES, Row, SignalSet, read_all
+from strategies.series import Numbers
 from tests.helpers import HOUR
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -51,13 +52,22 @@ def _compare(data_dir: Path | layout.MarketData, venue: str, s: SignalSet, every
                     got = rows[sym, tf][m].signal(i)
                     assert repr(got) == repr(want), (sym, tf, t, m)
                     spoke[m] += got.direction != 0
+                assert _numbers(Numbers(f, i)) == _numbers(Numbers.of(view)), (sym, tf, t)
                 if tf == "1h" and compared[tf] % 3 == 0:  # every module, the view-read beside
-                    fast = read_all(view, s, memo.setdefault(sym, {}), row=lambda m, i=i, k=(
-                        sym, tf): rows[k][m].signal(i) if m in COLUMNS else None)
+                    fast = read_all(view, s, memo.setdefault(sym, {}), row=Row(
+                        f, i, lambda m, i=i, k=(sym, tf): rows[k][m].signal(i)
+                        if m in COLUMNS else None))
                     assert repr(fast.signals) == repr(r.signals), (sym, t)
                 compared[tf] += 1
     assert min(compared.values()) > 20, compared
     return spoke
+
+
+def _numbers(n: Numbers) -> str:
+    """What confluence, the alerts and the dashboard read of a row's shared numbers."""
+    return repr((n.weighted(), n.weighted(8.0), n.fresh(), n.oi() is None,
+                 [n.oi_change(h) for h in (12, 24, 36, 48)],
+                 [n.price_change(h) for h in (12, 24, 48)]))
 
 
 def _rarely_spoken(by_module: dict) -> set[int]:

@@ -24,7 +24,7 @@ from bot.operator.approval import ApprovalGate
 from bot.operator.metrics import Metrics
 from risk.manager import Approved
 from strategies.liquidation import cascade_climax
-from strategies.playbook import STRATEGIES, Readings, read_all
+from strategies.playbook import STRATEGIES, Readings, Row, read_all
 from strategies.types import MarketView, TradePlan
 
 log = logging.getLogger("derivbot.decisions")
@@ -104,7 +104,7 @@ class Decisions:
             return None
         last_open = self.history.last_open(symbol, tf)
         i = None if last_open is None else pre.row(now, last_open)
-        return None if i is None else (lambda module: pre.signal(module, i))
+        return None if i is None else Row(pre.frame, i, partial(pre.signal, i=i))
 
     def record(self) -> None:
         """The record of each of the tick's decisions, written after its orders are out."""
