@@ -188,7 +188,8 @@ class SimExchange:
         return out
 
     def balance(self) -> Balance:
-        unrealised = sum((pos.unrealised for pos in self.fetch_positions()), ZERO)
+        unrealised = sum(((_dec(self.last.get(sym, float(p.entry))) - p.entry) * p.contracts
+                          for sym, p in self.positions.items()), ZERO)  # fetch_positions' own
         used = sum((p.margin for p in self.positions.values()), ZERO)
         return Balance(self.wallet, self.wallet + unrealised,
                        self.wallet - used - self._order_margin(), dict(self.spot))
