@@ -52,14 +52,14 @@ class Frame:
 
     def funding_known(self, exchange: str) -> np.ndarray:
         """Points of `exchange`'s funding known at each row."""
-        if self._funding_known is None:  # a view's: all of them, counted once
-            self._funding_known = {ex: np.full(len(self), len(s)) for ex, s in
+        if self._funding_known is None:  # a view's (one row): all of them, counted once
+            self._funding_known = {ex: np.array([len(s)] * len(self)) for ex, s in
                                    self.funding.items()}
         return self._funding_known[exchange]
 
     def oi_known(self, exchange: str) -> np.ndarray:
         if self._oi_known is None:
-            self._oi_known = {ex: np.full(len(self), len(s)) for ex, s in
+            self._oi_known = {ex: np.array([len(s)] * len(self)) for ex, s in
                               self.open_interest.items()}
         return self._oi_known[exchange]
 

@@ -110,15 +110,16 @@ def swing_points(high: np.ndarray, low: np.ndarray, n: int) -> tuple[list[int], 
     return (swing[0].nonzero()[0] + n).tolist(), (swing[1].nonzero()[0] + n).tolist()
 
 
-def _last_swings(flags: np.ndarray, first: np.ndarray, last: np.ndarray
+def _last_swings(points: list[int], n: int, first: np.ndarray, last: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: the last index in [first, last] whose flag is set (-1: none), and how many
-    are set there."""
-    n = len(flags)
-    if len(first) == 1:  # a view's row: the flags of its window alone
+    """Per row: the last of the swing points (indices in ascending order, of n candles) in
+    [first, last] (-1: none), and how many there are."""
+    if len(first) == 1:  # a view's row: the points of its window alone
         lo, hi = max(int(first[0]), 0), min(int(last[0]) + 1, n)
-        set_ = np.flatnonzero(flags[lo:hi]) if hi > lo else ()
-        return (np.array([set_[-1] + lo if len(set_) else -1]), np.array([len(set_)]))
+        inside = [k for k in points if lo <= k < hi]
+        return np.array([inside[-1] if inside else -1]), np.array([len(inside)])
+    flags = np.zeros(n, bool)
+    flags[points] = True
     latest = np.maximum.accumulate(np.where(flags, np.arange(n), -1))
     counts = np.concatenate([[0], np.cumsum(flags)])
     end, start = np.clip(last + 1, 0, n), np.clip(first, 0, n)
@@ -140,11 +141,9 @@ def break_of_structure_rows(f: Frame, p: BreakParams) -> Rows:
     bar's flag is read once over all the candles."""
     c, n = f.candles, p.pivot
     highs, lows = swing_points(c.high, c.low, n)
-    flag_hi, flag_lo = np.zeros(len(c), bool), np.zeros(len(c), bool)
-    flag_hi[highs], flag_lo[lows] = True, True
     first, last = f.bars - p.lookback + n, f.bars - 2 - n  # the window: bars[-lookback:-1]
-    hi_at, hi_count = _last_swings(flag_hi, first, last)
-    lo_at, lo_count = _last_swings(flag_lo, first, last)
+    hi_at, hi_count = _last_swings(highs, len(c), first, last)
+    lo_at, lo_count = _last_swings(lows, len(c), first, last)
     return Rows({"bars": f.bars, "close": at(c.close, f.bars), "prev": at(c.close, f.bars, 2),
                  "high": at(c.high, f.bars), "low": at(c.low, f.bars),
                  "level_hi": at(c.high, hi_at + 1), "level_lo": at(c.low, lo_at + 1),
