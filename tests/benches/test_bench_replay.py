@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +18,12 @@ from bot.clock import ReplayClock
 from bot.config import parse_config
 from bot.exchanges.sim.gateway import SimGateway, SimMarketSink
 from bot.marketdata import layout as marketdata
+from bot.marketdata.columns import precompute
 from bot.marketdata.synth import SynthSpec, generate
 from bot.runner import Runner, batches
 from state.models import Order
 from state.store import Store
+from strategies.playbook import COLUMNS
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
@@ -40,7 +43,9 @@ class Undecided(Runner):
 
 
 def _replay(folder: Path, symbols: tuple[str, ...], db: Path, cfg_extra: dict | None = None,
-            runner_cls: type[Runner] = Runner, telemetry: bool = True):
+            runner_cls: type[Runner] = Runner, telemetry: bool = True, rows: bool = True):
+    """The runner over the folder as `derivbot replay` runs it (the modules read from the
+    whole history's rows); `rows` False: each module read on the view, as live reads it."""
     cfg = parse_config({"data": {"dir": str(folder), "symbols": list(symbols)}}
                        | (cfg_extra or {}))
     data = marketdata.load(folder, symbols=symbols)
@@ -51,6 +56,10 @@ def _replay(folder: Path, symbols: tuple[str, ...], db: Path, cfg_extra: dict | 
     gateway = HandoffClock(engine)
     runner = runner_cls(cfg, gateway, store, markets, ReplayClock(),
                         sinks=(SimMarketSink(engine, cfg.exchange.venue),), telemetry=telemetry)
+    if rows:
+        runner.decisions.columns = precompute(
+            data, cfg.exchange.venue, cfg.strategies.timeframes(),
+            {m: partial(make, s=cfg.signals) for m, make in COLUMNS.items()})
     runner.stats.decision_s, runner.stats.decided_s = [], []
     latencies: list[float] = []
     kinds: list[tuple[float, str]] = []  # each deciding tick: time reading its events, kind
@@ -167,13 +176,16 @@ def _untold(folder: Path, syms, db: Path, extra: dict | None, n: int, took: floa
 def test_replay_throughput_synthetic_two_symbols(tmp_path, figures):
     folder = generate(SynthSpec(days=730, seed=7), tmp_path / "syn")
     syms = ("BTC/USDT:USDT", "ETH/USDT:USDT")
-    n, took, lat, stats = _replay(folder, syms, tmp_path / "a.db")
+    n, took, _, whole = _replay(folder, syms, tmp_path / "a.db")
     bn, btook = _bare(folder, syms)
     rate, ceiling = n / took, bn / btook
     figures.append(f"replay synthetic 2 symbols x 730 d on 3 exchanges: {n} events in "
                    f"{took:.1f} s = {rate:,.0f} events/s; bare loop {ceiling:,.0f} events/s; "
                    f"bot/bare = {rate / ceiling:.4f}")
     figures.append(_untold(folder, syms, tmp_path / "quiet.db", None, n, took))
+    # the live path: every module read on the view of its tick
+    _, _, lat, stats = _replay(folder, syms, tmp_path / "views.db", rows=False)
+    figures.append("on views, as live and paper read the modules:")
     p50, p99 = np.percentile(lat, [50, 99]) * 1000
     figures.append(f"tick latency over {len(lat)} ticks: p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
                    f"max {lat.max() * 1000:.2f} ms ({stats.plans} plans)")
@@ -193,11 +205,11 @@ def test_replay_throughput_synthetic_two_symbols(tmp_path, figures):
     figures.append(f"decision latency, market update in -> entry handed to the gateway, over "
                    f"{len(hand)} entries: p50 {np.percentile(hand, 50):.2f} ms, p99 "
                    f"{np.percentile(hand, 99):.2f} ms, max {hand.max():.2f} ms")
-    figures.append(f"SQLite share of the replay: {stats.store_s:.1f} s of {took:.1f} s "
-                   f"({stats.store_s / took:.1%}) in the store (orders, fills, trades, "
+    figures.append(f"SQLite share of the replay: {whole.store_s:.1f} s of {took:.1f} s "
+                   f"({whole.store_s / took:.1%}) in the store (orders, fills, trades, "
                    f"telemetry batches)")
-    figures.append(f"SQLite commits: {stats.commits} over {stats.ticks} ticks and "
-                   f"{stats.plans} plans")
+    figures.append(f"SQLite commits: {whole.commits} over {whole.ticks} ticks and "
+                   f"{whole.plans} plans")
     assert len(dec) >= 10_000 and stats.ticks > 0
 
 
@@ -272,16 +284,17 @@ def test_peak_memory_stays_bounded_as_history_grows(tmp_path, figures):
         code = ("from pathlib import Path;"
                 "from tests.benches.test_bench_replay import _replay;"
                 f"_replay(Path('{folder}'), ('BTC/USDT:USDT','ETH/USDT:USDT'), "
-                f"Path('{tmp_path}/m{mult}.db'));"
+                f"Path('{tmp_path}/m{mult}.db'), rows=False);"
                 "print(next(line.split()[1] for line in open('/proc/self/status') "
                 "if line.startswith('VmHWM')))")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              cwd=Path(__file__).resolve().parents[2], check=True,
                              env=os.environ.copy())
         rss[mult] = int(out.stdout.strip().splitlines()[-1]) / 1024
-    figures.append(f"peak RSS of a replay: 1x (90 d) {rss[1]:.0f} MB, 4x (360 d) "
-                   f"{rss[4]:.0f} MB, ratio {rss[4] / rss[1]:.2f} (events stream from "
-                   f"the files; the bot's windows are bounded by lookback)")
+    figures.append(f"peak RSS of the runner on views (as live runs): 1x (90 d) "
+                   f"{rss[1]:.0f} MB, 4x (360 d) {rss[4]:.0f} MB, ratio {rss[4] / rss[1]:.2f} "
+                   f"(events stream from the files; the bot's windows are bounded by "
+                   f"lookback; a replay also holds the whole history's frames)")
     assert rss[1] > 0
 
 
