@@ -52,15 +52,13 @@ class Frame:
 
     def funding_known(self, exchange: str) -> np.ndarray:
         """Points of `exchange`'s funding known at each row."""
-        if self._funding_known is None:  # a view's (one row): all of them, counted once
-            self._funding_known = {ex: np.array([len(s)] * len(self)) for ex, s in
-                                   self.funding.items()}
+        if self._funding_known is None:  # a view's: all of them, counted once
+            self._funding_known = _all_known(self.funding, len(self))
         return self._funding_known[exchange]
 
     def oi_known(self, exchange: str) -> np.ndarray:
         if self._oi_known is None:
-            self._oi_known = {ex: np.array([len(s)] * len(self)) for ex, s in
-                              self.open_interest.items()}
+            self._oi_known = _all_known(self.open_interest, len(self))
         return self._oi_known[exchange]
 
     def venue_oi(self) -> tuple[list[tuple[Series, np.ndarray]], np.ndarray]:
@@ -85,6 +83,11 @@ class Frame:
             v = names.index(self.venue)
             pick = np.where(sources[v][1] > 0, v, pick)
         return sources, pick
+
+
+def _all_known(series: Mapping[str, Series], rows: int) -> dict[str, np.ndarray]:
+    """Each exchange's points, all known at every row (a view's frame)."""
+    return {ex: np.array([len(s)] * rows) for ex, s in series.items()}
 
 
 def per_source(sources: list, pick: np.ndarray, column, width: int = 0) -> np.ndarray:
